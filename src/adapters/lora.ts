@@ -1,0 +1,108 @@
+// LoRA on a Linear, as PEFT computes it: y = x·Wᵀ + b + scaling · lora_B(lora_A(dropout(x))).
+// The forward and backward are written out (tf.customGrad) so that every matmul is a plain 2-D product with no
+// transpose flags: that is the only case the wasm backend runs on its fast XNNPACK path (autodiff of matMul emits
+// transposed products, which run 10× slower there). Gradients match autodiff; a test checks against finite
+// differences.
+import * as tf from '@tensorflow/tfjs';
+
+/** A frozen nn.Linear. W is kept twice: Wᵀ [in, out] for the forward, W [out, in] for dx = dy·W. */
+export interface FrozenLinear {
+  inFeatures: number;
+  outFeatures: number;
+  w: tf.Tensor2D; // [out, in]
+  wT: tf.Tensor2D; // [in, out]
+  bias: tf.Tensor1D | null; // [out]
+}
+
+export function frozenLinear(w: tf.Tensor2D, bias: tf.Tensor1D | null): FrozenLinear {
+  const [outFeatures, inFeatures] = w.shape;
+  return { inFeatures, outFeatures, w, wT: tf.keep(tf.transpose(w)), bias };
+}
+
+export function disposeFrozen(l: FrozenLinear): void {
+  tf.dispose([l.w, l.wT, ...(l.bias ? [l.bias] : [])]);
+}
+
+/** The trainable pair of one adapted module. This object owns its two variables. */
+export class LoraModule {
+  readonly A: tf.Variable<tf.Rank.R2>; // lora_A.weight [r, in]
+  readonly B: tf.Variable<tf.Rank.R2>; // lora_B.weight [out, r]
+
+  constructor(
+    readonly module: string, // PEFT module path, e.g. model.layers.0.self_attn.q_proj
+    A: tf.Tensor2D,
+    B: tf.Tensor2D,
+    readonly scaling: number, // lora_alpha / r (or / √r with rsLoRA)
+    readonly dropout: number,
+  ) {
+    this.A = tf.variable(A, true, `${module}.lora_A.weight`);
+    this.B = tf.variable(B, true, `${module}.lora_B.weight`);
+  }
+
+  get r(): number {
+    return this.A.shape[0];
+  }
+
+  dispose(): void {
+    this.A.dispose();
+    this.B.dispose();
+  }
+}
+
+/** PEFT's init: A ~ kaiming_uniform(a=√5) over fan_in = in, i.e. U(-1/√in, 1/√in); B = 0. */
+export function initLoraWeights(r: number, inFeatures: number, outFeatures: number, uniform: () => number): { A: tf.Tensor2D; B: tf.Tensor2D } {
+  const bound = 1 / Math.sqrt(inFeatures);
+  const a = new Float32Array(r * inFeatures);
+  for (let i = 0; i < a.length; i++) a[i] = (2 * uniform() - 1) * bound;
+  return { A: tf.tensor2d(a, [r, inFeatures]), B: tf.zeros([outFeatures, r]) };
+}
+
+/** y = x·Wᵀ + b, with dx = dy·W. x: [N, in] → [N, out]. */
+export function linear(x: tf.Tensor2D, base: FrozenLinear): tf.Tensor2D {
+  const f = tf.customGrad((xx: tf.Tensor, save: tf.GradSaveFunc) => {
+    save([]);
+    return { value: addBias(tf.matMul(xx as tf.Tensor2D, base.wT), base.bias), gradFunc: (dy: tf.Tensor) => tf.matMul(dy as tf.Tensor2D, base.w) };
+  });
+  return f(x) as tf.Tensor2D;
+}
+
+/**
+ * y = x·Wᵀ + b + s·(x'·Aᵀ)·Bᵀ where x' = dropout(x) (x' = x without dropout). x: [N, in] → [N, out].
+ * `dropoutSeed` is null in eval, else a per-step seed so a resumed run draws the same masks.
+ */
+export function loraLinear(x: tf.Tensor2D, base: FrozenLinear, lora: LoraModule, dropoutSeed: number | null): tf.Tensor2D {
+  const s = lora.scaling;
+  const xd = lora.dropout > 0 && dropoutSeed !== null ? (tf.dropout(x, lora.dropout, undefined, dropoutSeed) as tf.Tensor2D) : x;
+  const f = tf.customGrad((xx: tf.Tensor, xdd: tf.Tensor, A: tf.Tensor, B: tf.Tensor, save: tf.GradSaveFunc) => {
+    const h = tf.matMul(xdd as tf.Tensor2D, tf.transpose(A as tf.Tensor2D)); // [N, r]
+    const value = tf.add(addBias(tf.matMul(xx as tf.Tensor2D, base.wT), base.bias), tf.mul(tf.matMul(h, tf.transpose(B as tf.Tensor2D)), s));
+    save([xdd, A, B, h]);
+    return {
+      value,
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+        const [xs, As, Bs, hs] = saved as tf.Tensor2D[];
+        const dy2 = dy as tf.Tensor2D; // [N, out]
+        const dh = tf.mul(tf.matMul(dy2, Bs), s) as tf.Tensor2D; // [N, r]
+        const dA = tf.matMul(tf.transpose(dh), xs); // [r, in]
+        const dB = tf.mul(tf.matMul(tf.transpose(dy2), hs), s); // [out, r]
+        // Without dropout x and x' are one tensor: the tape adds the two gradients, as it should.
+        return [tf.matMul(dy2, base.w), tf.matMul(dh, As), dA, dB]; // dx, dx' [N, in]; dA [r, in]; dB [out, r]
+      },
+    };
+  });
+  return f(x, xd, lora.A, lora.B) as tf.Tensor2D;
+}
+
+/** A Linear trained in full (PEFT modules_to_save, e.g. a classification head): plain autodiff, it is small. */
+export interface TrainableLinear {
+  w: tf.Variable<tf.Rank.R2>; // [out, in]
+  bias: tf.Variable<tf.Rank.R1> | null; // [out]
+}
+
+export function trainableLinear(x: tf.Tensor2D, l: TrainableLinear): tf.Tensor2D {
+  return addBias(tf.matMul(x, l.w, false, true), l.bias);
+}
+
+function addBias(y: tf.Tensor2D, bias: tf.Tensor1D | null): tf.Tensor2D {
+  return bias ? tf.add(y, bias) : y;
+}

@@ -1,0 +1,190 @@
+// The Llama layout (llama, mistral, qwen2, smollm): RoPE, RMSNorm, SiLU-gated MLP, grouped-query attention, optional
+// biases (present when the checkpoint has them), tied or untied LM head, and LlamaForSequenceClassification's `score`.
+// Shapes: B batch, T sequence, N = B·T tokens, H hidden, nh/nkv query/key-value heads, hd head dim, V vocabulary.
+import * as tf from '@tensorflow/tfjs';
+import { disposeFrozen, frozenLinear, type FrozenLinear } from '../../adapters/lora';
+import type { HostTensor } from '../../adapters/safetensors';
+import { LoraPlusError } from '../../protocol/errors';
+import { applyLinear, attentionBias, crossEntropy, lastTokenHidden, rmsNorm } from '../layers';
+import type { Adapters, BatchTensors, HFConfig, Model, Task } from '../types';
+import { parseLlamaConfig, type LlamaConfig } from './config';
+import { checkWeights, normalizeLlamaKeys, requiredLlamaWeights } from './weights';
+
+export interface BuildOptions {
+  task: Task;
+  numLabels: number; // sequence-classification only
+  normal: () => number; // N(0, 1) draws for a freshly created head
+  dir: string; // for error messages
+}
+
+export class LlamaModel implements Model {
+  readonly family = 'llama';
+  readonly modelType: string;
+  readonly task: Task;
+  readonly vocabSize: number;
+  readonly maxPositions: number;
+  readonly numLabels: number;
+  readonly linears = new Map<string, FrozenLinear>();
+  readonly head: string | null;
+  readonly headCreated: boolean;
+  readonly paramCount: number;
+  private readonly c: LlamaConfig;
+  private readonly embed: tf.Tensor2D; // [V, H]
+  private readonly norms = new Map<string, tf.Tensor1D>(); // RMSNorm weights [H]
+  private readonly rope = new Map<number, { cos: tf.Tensor2D; sin: tf.Tensor2D }>(); // by T: [T, hd]
+
+  constructor(raw: HFConfig, checkpoint: Map<string, HostTensor>, o: BuildOptions) {
+    const c = (this.c = parseLlamaConfig(raw, `${o.dir}/config.json`));
+    const w = normalizeLlamaKeys(checkpoint);
+    checkWeights(w, requiredLlamaWeights(c), o.dir);
+    this.modelType = c.modelType;
+    this.task = o.task;
+    this.vocabSize = c.vocabSize;
+    this.maxPositions = c.maxPositions;
+    const t = (k: string) => tf.tensor(w.get(k)!.data, w.get(k)!.shape, 'float32');
+    const lin = (path: string) => {
+      const bias = w.has(`${path}.bias`) ? (t(`${path}.bias`) as tf.Tensor1D) : null;
+      this.linears.set(path, frozenLinear(t(`${path}.weight`) as tf.Tensor2D, bias));
+    };
+
+    this.embed = t('model.embed_tokens.weight') as tf.Tensor2D;
+    this.norms.set('model.norm', t('model.norm.weight') as tf.Tensor1D);
+    for (let i = 0; i < c.numLayers; i++) {
+      const p = `model.layers.${i}`;
+      for (const n of ['input_layernorm', 'post_attention_layernorm']) this.norms.set(`${p}.${n}`, t(`${p}.${n}.weight`) as tf.Tensor1D);
+      for (const n of ['q_proj', 'k_proj', 'v_proj', 'o_proj']) lin(`${p}.self_attn.${n}`);
+      for (const n of ['gate_proj', 'up_proj', 'down_proj']) lin(`${p}.mlp.${n}`);
+    }
+
+    let headParams = 0;
+    if (o.task === 'causal-lm') {
+      this.numLabels = 0;
+      this.head = null;
+      this.headCreated = false;
+      if (w.has('lm_head.weight')) {
+        lin('lm_head');
+        headParams = c.vocabSize * c.hiddenSize;
+      } else if (c.tieWordEmbeddings) {
+        this.linears.set('lm_head', frozenLinear(this.embed, null)); // tied: shares the embedding tensor
+      } else {
+        throw new LoraPlusError({ code: 'model/missing-weights', message: 'the checkpoint has no lm_head.weight and tie_word_embeddings is false', file: o.dir, hint: 'Set tie_word_embeddings: true in config.json if the head is tied to the embeddings.' });
+      }
+    } else {
+      this.numLabels = o.numLabels;
+      this.head = 'score';
+      const stored = w.get('score.weight');
+      if (stored && stored.shape[0] !== o.numLabels) {
+        throw new LoraPlusError({ code: 'model/head-mismatch', message: `the checkpoint's score head has ${stored.shape[0]} labels but the data has ${o.numLabels}`, file: o.dir, hint: 'Set data.labels to the labels the head was trained on, or use a base model without a score head.' });
+      }
+      this.headCreated = !stored;
+      // A fresh head: normal(0, initializer_range), as transformers initialises it.
+      const fresh = () => tf.tensor2d(Float32Array.from({ length: o.numLabels * c.hiddenSize }, () => o.normal() * c.initializerRange), [o.numLabels, c.hiddenSize]);
+      this.linears.set('score', frozenLinear(stored ? (t('score.weight') as tf.Tensor2D) : fresh(), null));
+      headParams = o.numLabels * c.hiddenSize;
+    }
+
+    let count = headParams + this.embed.size;
+    for (const n of this.norms.values()) count += n.size;
+    for (const [path, l] of this.linears) if (path !== 'lm_head' && path !== 'score') count += l.w.size + (l.bias?.size ?? 0);
+    this.paramCount = count;
+  }
+
+  /** Final hidden states [B, T, H]. */
+  hidden(batch: BatchTensors, a: Adapters): tf.Tensor3D {
+    const c = this.c;
+    const [b, t] = batch.inputIds.shape;
+    const { cos, sin } = this.ropeTables(t);
+    const bias = attentionBias(batch.attentionMask, true); // [B, 1, T, T]
+    let x = tf.reshape(tf.gather(this.embed, tf.cast(batch.inputIds, 'int32')), [b * t, c.hiddenSize]) as tf.Tensor2D; // [N, H]
+    for (let i = 0; i < c.numLayers; i++) {
+      const p = `model.layers.${i}`;
+      const h = rmsNorm(x, this.norms.get(`${p}.input_layernorm`)!, c.rmsNormEps) as tf.Tensor2D;
+      x = tf.add(x, this.attention(p, h, b, t, cos, sin, bias, a));
+      const h2 = rmsNorm(x, this.norms.get(`${p}.post_attention_layernorm`)!, c.rmsNormEps) as tf.Tensor2D;
+      const gate = applyLinear(`${p}.mlp.gate_proj`, h2, this.linears, a); // [N, I]
+      const act = tf.mul(tf.mul(gate, tf.sigmoid(gate)), applyLinear(`${p}.mlp.up_proj`, h2, this.linears, a)) as tf.Tensor2D; // silu(gate)·up
+      x = tf.add(x, applyLinear(`${p}.mlp.down_proj`, act, this.linears, a));
+    }
+    return tf.reshape(rmsNorm(x, this.norms.get('model.norm')!, c.rmsNormEps), [b, t, c.hiddenSize]);
+  }
+
+  private attention(p: string, h: tf.Tensor2D, b: number, t: number, cos: tf.Tensor2D, sin: tf.Tensor2D, bias: tf.Tensor4D, a: Adapters): tf.Tensor2D {
+    const { numHeads: nh, numKvHeads: nkv, headDim: hd } = this.c;
+    const heads = (y: tf.Tensor2D, n: number) => tf.transpose(tf.reshape(y, [b, t, n, hd]), [0, 2, 1, 3]); // [B, n, T, hd]
+    const q = this.applyRope(heads(applyLinear(`${p}.self_attn.q_proj`, h, this.linears, a), nh), cos, sin);
+    const k = this.repeatKv(this.applyRope(heads(applyLinear(`${p}.self_attn.k_proj`, h, this.linears, a), nkv), cos, sin));
+    const v = this.repeatKv(heads(applyLinear(`${p}.self_attn.v_proj`, h, this.linears, a), nkv));
+    const scores = tf.add(tf.mul(tf.matMul(q, k, false, true), 1 / Math.sqrt(hd)), bias); // [B, nh, T, T]
+    const out = tf.matMul(tf.softmax(scores), v); // [B, nh, T, hd]
+    const merged = tf.reshape(tf.transpose(out, [0, 2, 1, 3]), [b * t, nh * hd]) as tf.Tensor2D;
+    return applyLinear(`${p}.self_attn.o_proj`, merged, this.linears, a);
+  }
+
+  /** Grouped-query attention: key/value head j serves query heads j·rep … j·rep+rep−1 (HF's repeat_kv). */
+  private repeatKv(x: tf.Tensor): tf.Tensor {
+    const rep = this.c.numHeads / this.c.numKvHeads;
+    if (rep === 1) return x;
+    const [b, n, t, hd] = x.shape;
+    // 4-D tile: WebGPU's Tile kernel falls back to a synchronous CPU read for 5-D tensors.
+    return tf.reshape(tf.tile(tf.reshape(x, [b, n, 1, t * hd]), [1, 1, rep, 1]), [b, n * rep, t, hd]);
+  }
+
+  /** RoPE with HF's rotate_half: x·cos + [−x₂, x₁]·sin. x: [B, n, T, hd]. */
+  private applyRope(x: tf.Tensor, cos: tf.Tensor2D, sin: tf.Tensor2D): tf.Tensor {
+    const [x1, x2] = tf.split(x, 2, -1);
+    return tf.add(tf.mul(x, cos), tf.mul(tf.concat([tf.neg(x2), x1], -1), sin));
+  }
+
+  /** cos/sin tables [T, hd] for positions 0…T−1, computed in float32 as transformers does, cached per T. */
+  private ropeTables(t: number): { cos: tf.Tensor2D; sin: tf.Tensor2D } {
+    let r = this.rope.get(t);
+    if (!r) {
+      const hd = this.c.headDim;
+      const cos = new Float32Array(t * hd);
+      const sin = new Float32Array(t * hd);
+      for (let i = 0; i < hd / 2; i++) {
+        const invFreq = Math.fround(1 / Math.fround(Math.pow(this.c.ropeTheta, Math.fround((2 * i) / hd))));
+        for (let pos = 0; pos < t; pos++) {
+          const angle = Math.fround(pos * invFreq);
+          cos[pos * hd + i] = cos[pos * hd + i + hd / 2] = Math.cos(angle);
+          sin[pos * hd + i] = sin[pos * hd + i + hd / 2] = Math.sin(angle);
+        }
+      }
+      r = { cos: tf.tensor2d(cos, [t, hd]), sin: tf.tensor2d(sin, [t, hd]) };
+      this.rope.set(t, r);
+    }
+    return r;
+  }
+
+  logits(batch: BatchTensors, a: Adapters): tf.Tensor {
+    const hidden = this.hidden(batch, a);
+    const [b, t, hs] = hidden.shape;
+    if (this.task === 'sequence-classification') return applyLinear('score', lastTokenHidden(hidden, batch.attentionMask), this.linears, a); // [B, L]
+    return tf.reshape(applyLinear('lm_head', tf.reshape(hidden, [b * t, hs]) as tf.Tensor2D, this.linears, a), [b, t, this.vocabSize]);
+  }
+
+  loss(batch: BatchTensors, a: Adapters): tf.Scalar {
+    if (this.task === 'sequence-classification') {
+      if (!batch.labels) throw new Error('internal: classification batch without labels');
+      const logits = this.logits(batch, a) as tf.Tensor2D;
+      return crossEntropy(logits, batch.labels, tf.onesLike(batch.labels).asType('float32') as tf.Tensor1D);
+    }
+    // Next-token prediction: positions 0…T−2 predict tokens 1…T−1; padding labels are not counted.
+    const hidden = this.hidden(batch, a);
+    const [b, t, hs] = hidden.shape;
+    const h = tf.reshape(tf.slice(hidden, [0, 0, 0], [b, t - 1, hs]), [b * (t - 1), hs]) as tf.Tensor2D;
+    const logits = applyLinear('lm_head', h, this.linears, a); // [N', V]
+    const labels = tf.reshape(tf.slice(batch.inputIds, [0, 1], [b, t - 1]), [-1]) as tf.Tensor1D;
+    const weights = tf.reshape(tf.cast(tf.slice(batch.attentionMask, [0, 1], [b, t - 1]), 'float32'), [-1]) as tf.Tensor1D;
+    return crossEntropy(logits, labels, weights);
+  }
+
+  dispose(): void {
+    for (const l of this.linears.values()) {
+      if (l.w === this.embed) l.wT.dispose(); // the tied head's W is the embedding, disposed below
+      else disposeFrozen(l);
+    }
+    tf.dispose([this.embed, ...this.norms.values()]);
+    for (const r of this.rope.values()) tf.dispose([r.cos, r.sin]);
+  }
+}

@@ -1,0 +1,55 @@
+// Checkpoint keys → the module paths of LlamaForCausalLM / LlamaForSequenceClassification.
+// Checkpoints saved from the bare LlamaModel have no `model.` prefix; tied checkpoints have no `lm_head.weight`.
+import type { HostTensor } from '../../adapters/safetensors';
+import { LoraPlusError } from '../../protocol/errors';
+import type { LlamaConfig } from './config';
+
+const BARE = /^(embed_tokens|layers|norm)\./;
+
+export function normalizeLlamaKeys(weights: Map<string, HostTensor>): Map<string, HostTensor> {
+  const out = new Map<string, HostTensor>();
+  for (const [k, v] of weights) out.set(BARE.test(k) ? `model.${k}` : k, v);
+  return out;
+}
+
+/** The weights every Llama checkpoint must have, with their shapes. */
+export function requiredLlamaWeights(c: LlamaConfig): Map<string, number[]> {
+  const h = c.hiddenSize;
+  const q = c.numHeads * c.headDim;
+  const kv = c.numKvHeads * c.headDim;
+  const req = new Map<string, number[]>([
+    ['model.embed_tokens.weight', [c.vocabSize, h]],
+    ['model.norm.weight', [h]],
+  ]);
+  for (let i = 0; i < c.numLayers; i++) {
+    const p = `model.layers.${i}`;
+    req.set(`${p}.input_layernorm.weight`, [h]);
+    req.set(`${p}.post_attention_layernorm.weight`, [h]);
+    req.set(`${p}.self_attn.q_proj.weight`, [q, h]);
+    req.set(`${p}.self_attn.k_proj.weight`, [kv, h]);
+    req.set(`${p}.self_attn.v_proj.weight`, [kv, h]);
+    req.set(`${p}.self_attn.o_proj.weight`, [h, q]);
+    req.set(`${p}.mlp.gate_proj.weight`, [c.intermediateSize, h]);
+    req.set(`${p}.mlp.up_proj.weight`, [c.intermediateSize, h]);
+    req.set(`${p}.mlp.down_proj.weight`, [h, c.intermediateSize]);
+  }
+  return req;
+}
+
+export function checkWeights(weights: Map<string, HostTensor>, required: Map<string, number[]>, dir: string): void {
+  const missing = [...required.keys()].filter((k) => !weights.has(k));
+  if (missing.length) {
+    throw new LoraPlusError({
+      code: 'model/missing-weights',
+      message: `the checkpoint lacks ${missing.length} weight(s) this architecture needs, e.g. ${missing.slice(0, 3).join(', ')}`,
+      file: dir,
+      hint: 'Check that config.json and model.safetensors come from the same model.',
+    });
+  }
+  for (const [k, shape] of required) {
+    const got = weights.get(k)!.shape;
+    if (got.join() !== shape.join()) {
+      throw new LoraPlusError({ code: 'model/shape-mismatch', message: `weight ${k} has shape [${got}] but config.json implies [${shape}]`, file: dir, hint: 'Check that config.json and model.safetensors come from the same model.' });
+    }
+  }
+}

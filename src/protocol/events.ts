@@ -1,0 +1,95 @@
+// The engine's typed events: `train(config, onEvent, signal)` emits these and nothing else. The CLI prints them, the
+// extension host forwards them to dashboards, and every one is also a line of the run's metrics.jsonl, so a
+// dashboard can be rebuilt from the file alone.
+import type { ErrorInfo } from './errors';
+
+/** One LoRA+ optimizer group (PEFT create_loraplus_optimizer): which tensors, at which learning rate. */
+export interface ParamGroupInfo {
+  name: 'A' | 'B' | 'B_no_decay' | 'embedding';
+  lr: number; // peak learning rate of the group
+  weight_decay: number;
+  params: string[]; // PEFT names, e.g. model.layers.0.self_attn.q_proj.lora_B.weight
+}
+
+/** Per LoRA module and step: the quantities LoRA+ is about (Frobenius norms). */
+export interface ModuleStats {
+  module: string; // e.g. model.layers.0.self_attn.q_proj
+  grad_A: number; // ‖∇A‖ (after clipping, before the update)
+  grad_B: number; // ‖∇B‖
+  delta_A: number; // ‖ΔA‖, the update actually applied
+  delta_B: number; // ‖ΔB‖
+}
+
+export interface RunStartEvent {
+  type: 'run_start';
+  time: string;
+  run_name: string;
+  run_dir: string;
+  backend: string; // tfjs backend: tensorflow | webgpu | wasm | cpu
+  device: string; // human-readable device name
+  backend_notes: string[]; // why better backends were skipped
+  model: string;
+  model_type: string;
+  task: string;
+  total_steps: number;
+  start_step: number; // > 0 when resumed
+  params: { total: number; trainable: number; lora: number };
+  lora: { r: number; lora_alpha: number; scaling: number; target_modules: string[]; modules_to_save: string[] };
+  loraplus_lr_ratio: number;
+  groups: ParamGroupInfo[];
+  train_examples: number;
+  eval_examples: number;
+}
+
+export interface StepEvent {
+  type: 'step';
+  step: number; // optimizer steps done, 1-based after the update
+  epoch: number; // fractional epoch
+  loss: number; // training loss of this step (mean over its micro-batches), before the update
+  lr: Record<string, number>; // current learning rate of each group, by ParamGroupInfo.name
+  grad_norm: number; // global ‖∇‖ before clipping
+  tokens_per_s: number;
+  tokens_seen: number;
+  elapsed_s: number;
+  modules: ModuleStats[];
+}
+
+export interface EvalEvent {
+  type: 'eval';
+  step: number;
+  loss: number;
+  accuracy?: number; // sequence classification
+  perplexity?: number; // causal LM
+  examples: number;
+}
+
+export interface CheckpointEvent {
+  type: 'checkpoint';
+  step: number;
+  path: string;
+  kind: 'checkpoint' | 'final';
+}
+
+export interface LogEvent {
+  type: 'log';
+  level: 'info' | 'warning';
+  message: string;
+}
+
+export interface EndEvent {
+  type: 'end';
+  status: 'finished' | 'stopped' | 'failed';
+  step: number;
+  elapsed_s: number;
+  final_adapter: string | null;
+  last_checkpoint: string | null;
+}
+
+export interface ErrorEvent {
+  type: 'error';
+  step: number | null;
+  error: ErrorInfo;
+}
+
+export type EngineEvent = RunStartEvent | StepEvent | EvalEvent | CheckpointEvent | LogEvent | EndEvent | ErrorEvent;
+export type EventSink = (event: EngineEvent) => void;
