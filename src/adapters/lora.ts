@@ -57,12 +57,25 @@ export function initLoraWeights(r: number, inFeatures: number, outFeatures: numb
   return { A: tf.tensor2d(a, [r, inFeatures]), B: tf.zeros([outFeatures, r]) };
 }
 
+type GradFunc = (dy: tf.Tensor, saved: tf.Tensor[]) => tf.Tensor | tf.Tensor[];
+
+/**
+ * tf.customGrad with typed arguments. The forward runs inside a tidy: whatever the gradient needs must be one of
+ * the inputs, saved with `save`, or long-lived (frozen weights).
+ */
+export function customOp(f: (inputs: tf.Tensor[], save: tf.GradSaveFunc) => { value: tf.Tensor; gradFunc: GradFunc }): (...xs: tf.Tensor[]) => tf.Tensor {
+  return tf.customGrad(((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const save = args.pop() as tf.GradSaveFunc;
+    return f(args as tf.Tensor[], save);
+  }) as Parameters<typeof tf.customGrad>[0]);
+}
+
 /** y = x·Wᵀ + b, with dx = dy·W. x: [N, in] → [N, out]. */
 export function linear(x: tf.Tensor2D, base: FrozenLinear): tf.Tensor2D {
-  const f = tf.customGrad((xx: tf.Tensor, save: tf.GradSaveFunc) => {
-    save([]);
-    return { value: addBias(tf.matMul(xx as tf.Tensor2D, base.wT), base.bias), gradFunc: (dy: tf.Tensor) => tf.matMul(dy as tf.Tensor2D, base.w) };
-  });
+  const f = customOp(([xx]) => ({
+    value: addBias(tf.matMul(xx as tf.Tensor2D, base.wT), base.bias),
+    gradFunc: (dy) => tf.matMul(dy as tf.Tensor2D, base.w),
+  }));
   return f(x) as tf.Tensor2D;
 }
 
@@ -73,13 +86,13 @@ export function linear(x: tf.Tensor2D, base: FrozenLinear): tf.Tensor2D {
 export function loraLinear(x: tf.Tensor2D, base: FrozenLinear, lora: LoraModule, dropoutSeed: number | null): tf.Tensor2D {
   const s = lora.scaling;
   const xd = lora.dropout > 0 && dropoutSeed !== null ? (tf.dropout(x, lora.dropout, undefined, dropoutSeed) as tf.Tensor2D) : x;
-  const f = tf.customGrad((xx: tf.Tensor, xdd: tf.Tensor, A: tf.Tensor, B: tf.Tensor, save: tf.GradSaveFunc) => {
+  const f = customOp(([xx, xdd, A, B], save) => {
     const h = tf.matMul(xdd as tf.Tensor2D, tf.transpose(A as tf.Tensor2D)); // [N, r]
     const value = tf.add(addBias(tf.matMul(xx as tf.Tensor2D, base.wT), base.bias), tf.mul(tf.matMul(h, tf.transpose(B as tf.Tensor2D)), s));
     save([xdd, A, B, h]);
     return {
       value,
-      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+      gradFunc: (dy, saved) => {
         const [xs, As, Bs, hs] = saved as tf.Tensor2D[];
         const dy2 = dy as tf.Tensor2D; // [N, out]
         const dh = tf.mul(tf.matMul(dy2, Bs), s) as tf.Tensor2D; // [N, r]

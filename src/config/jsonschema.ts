@@ -1,0 +1,61 @@
+// The config schema as a draft-07 JSON Schema, for YAML editors that read one (completion and checks without this
+// extension). Derived from schema.ts; checks the JSON Schema cannot express (paths exist, λ sanity) stay in validate.ts.
+import { schema } from './schema';
+import type { ObjectSpec, Spec } from './schema';
+
+export type JsonSchema = { [key: string]: unknown };
+
+export function toJsonSchema(): JsonSchema {
+  return {
+    $schema: 'http://json-schema.org/draft-07/schema#',
+    $id: 'https://loraplus-studio.invalid/schema/loraplus-config-1.json',
+    title: 'LoRA+ Studio training config',
+    ...objectSchema(schema),
+  };
+}
+
+function objectSchema(spec: ObjectSpec): JsonSchema {
+  const properties: Record<string, JsonSchema> = {};
+  const required: string[] = [];
+  for (const [key, s] of Object.entries(spec.keys)) {
+    properties[key] = toJson(s);
+    if (s.kind !== 'object' && s.kind !== 'marker' && s.required) required.push(key);
+    // A section is required when something inside it is.
+    if (s.kind === 'object' && Object.values(s.keys).some((c) => c.kind !== 'object' && c.kind !== 'marker' && c.required)) required.push(key);
+  }
+  return { type: 'object', description: spec.description, properties, ...(required.length ? { required } : {}), additionalProperties: false };
+}
+
+function toJson(s: Spec): JsonSchema {
+  const base: JsonSchema = { description: s.description };
+  if (s.kind !== 'object' && s.kind !== 'marker' && s.default !== undefined) base.default = s.default;
+  const orNull = (type: string): string | string[] => (s.nullable ? [type, 'null'] : type);
+  switch (s.kind) {
+    case 'number':
+    case 'integer': {
+      const out: JsonSchema = { ...base, type: orNull(s.kind) };
+      // draft-07: exclusiveMinimum/exclusiveMaximum are numbers, not booleans.
+      if (s.min !== undefined) out[s.exclusiveMin ? 'exclusiveMinimum' : 'minimum'] = s.min;
+      if (s.max !== undefined) out[s.exclusiveMax ? 'exclusiveMaximum' : 'maximum'] = s.max;
+      return out;
+    }
+    case 'boolean':
+      return { ...base, type: 'boolean' };
+    case 'string':
+    case 'path':
+      return { ...base, type: orNull('string'), minLength: 1 };
+    case 'enum':
+      return { ...base, type: orNull('string'), enum: s.nullable ? [...s.values, null] : [...s.values] };
+    case 'string-list': {
+      const list = { type: 'array', items: { type: 'string', minLength: 1 }, uniqueItems: true, ...(s.minItems ? { minItems: s.minItems } : {}) };
+      const anyOf: JsonSchema[] = [list];
+      if (s.also?.length) anyOf.push({ type: 'string', enum: [...s.also] });
+      if (s.nullable) anyOf.push({ type: 'null' });
+      return anyOf.length === 1 ? { ...base, ...list } : { ...base, anyOf };
+    }
+    case 'marker':
+      return { ...base, const: s.value };
+    case 'object':
+      return objectSchema(s);
+  }
+}

@@ -1,0 +1,147 @@
+// Reads a config file: YAML with positions kept, so every problem can point at a line and column (the CLI prints
+// `file:line:col`, the editor underlines the range). Also the throwing forms the engine and tests use.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { isMap, isSeq, LineCounter, parseDocument } from 'yaml';
+import type { Document, Node, Pair } from 'yaml';
+import { LoraPlusError } from '../protocol/errors';
+import type { TrainConfig } from './schema';
+import { validateConfig } from './validate';
+import type { Problem, Segment } from './validate';
+
+/** A problem with a 1-based range in the file; `endCol` is the column just past the end. */
+export interface LocatedProblem extends Problem {
+  line: number;
+  col: number;
+  endLine: number;
+  endCol: number;
+}
+
+export interface LoadResult {
+  config: TrainConfig | null;
+  problems: LocatedProblem[]; // in file order
+  text: string;
+}
+
+export function loadConfigFile(file: string): LoadResult {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (err) {
+    const why = err instanceof Error ? err.message : String(err);
+    const p: LocatedProblem = { severity: 'error', code: 'config/unreadable', message: `cannot read the config file: ${why}`, path: [], yamlPath: '', at: 'value', ...START };
+    return { config: null, problems: [p], text: '' };
+  }
+  return { ...parseConfigText(text, path.dirname(path.resolve(file))), text };
+}
+
+/** The same as loadConfigFile for text already in memory (an editor buffer); paths resolve against configDir. */
+export function parseConfigText(text: string, configDir: string): { config: TrainConfig | null; problems: LocatedProblem[] } {
+  const lc = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lc, prettyErrors: false, uniqueKeys: true });
+  const at = (offset: number): { line: number; col: number } => lc.linePos(Math.min(offset, text.length));
+  const yamlIssues = [...doc.errors.map((e) => ({ e, severity: 'error' as const })), ...doc.warnings.map((e) => ({ e, severity: 'warning' as const }))];
+  const syntax = yamlIssues.map(({ e, severity }): LocatedProblem => {
+    const start = at(e.pos[0]);
+    const end = at(Math.max(e.pos[1], e.pos[0]));
+    return {
+      severity,
+      code: e.code === 'DUPLICATE_KEY' ? 'config/duplicate-key' : 'config/yaml-syntax',
+      message: `YAML: ${e.message.split('\n')[0]}`,
+      path: [],
+      yamlPath: '',
+      at: 'value',
+      line: start.line,
+      col: start.col,
+      endLine: end.line,
+      endCol: end.col,
+    };
+  });
+  // A half-parsed document only produces confusing follow-up errors (missing keys and the like); fix the syntax first.
+  if (doc.errors.length) return { config: null, problems: sortByPosition(syntax) };
+
+  const { config, problems } = validateConfig(doc.toJS(), { configDir });
+  const located = problems.map((p): LocatedProblem => ({ ...p, ...locate(doc, p, at) }));
+  return { config, problems: sortByPosition([...syntax, ...located]) };
+}
+
+/** `file:line:col: severity: message (at yaml.path) hint` — the form the CLI prints and terminals make clickable. */
+export function formatProblem(file: string, p: Problem | LocatedProblem): string {
+  const where = 'line' in p ? `${file}:${p.line}:${p.col}` : file;
+  const yamlPath = p.yamlPath ? ` (at ${p.yamlPath})` : '';
+  return `${where}: ${p.severity}: ${p.message}${yamlPath}${p.hint ? ` ${p.hint}` : ''}`;
+}
+
+/** Loads and validates, or throws LoraPlusError 'config/invalid' listing every error. */
+export function requireValidConfig(file: string): TrainConfig {
+  const { config, problems } = loadConfigFile(file);
+  return config ?? throwInvalid(file, problems);
+}
+
+/** Validates a config given as an object (tests, demos); relative paths resolve against configDir. */
+export function configFromObject(obj: unknown, configDir: string): TrainConfig {
+  const { config, problems } = validateConfig(obj, { configDir });
+  return config ?? throwInvalid('<config object>', problems);
+}
+
+function throwInvalid(file: string, problems: Problem[]): never {
+  const errors = problems.filter((p) => p.severity === 'error');
+  const n = errors.length === 1 ? '1 error' : `${errors.length} errors`;
+  // The list ends the message, so each line stays `file:line:col: ...` for terminals to link.
+  throw new LoraPlusError({ code: 'config/invalid', message: `invalid config (${n}):\n${errors.map((p) => `  ${formatProblem(file, p)}`).join('\n')}`, file });
+}
+
+// ---- Positions ----
+
+const START = { line: 1, col: 1, endLine: 1, endCol: 1 };
+
+/** The range of what a problem points at; when that is not in the file (a missing key), the nearest enclosing key. */
+function locate(doc: Document, p: Problem, at: (offset: number) => { line: number; col: number }): Omit<LocatedProblem, keyof Problem> {
+  const target = p.at === 'parent' ? p.path.slice(0, -1) : p.path;
+  // Walk down as far as the YAML goes, remembering the last key passed.
+  let node: unknown = doc.contents;
+  let keyNode: Node | undefined;
+  let valueNode: Node | undefined;
+  let found = true;
+  for (const seg of target) {
+    if (isMap(node) && typeof seg === 'string') {
+      const pair = node.items.find((it: Pair) => keyName(it.key) === seg);
+      if (!pair) {
+        found = false;
+        break;
+      }
+      keyNode = pair.key as Node;
+      valueNode = (pair.value as Node | null) ?? undefined;
+      node = pair.value;
+    } else if (isSeq(node) && typeof seg === 'number' && node.items[seg]) {
+      valueNode = node.items[seg] as Node;
+      node = valueNode;
+    } else {
+      found = false;
+      break;
+    }
+  }
+  let range: readonly number[] | null | undefined;
+  if (!keyNode && !valueNode) {
+    // A top-level key is missing (or the document is empty): point at the first key of the file.
+    const root = doc.contents;
+    range = isMap(root) && root.items.length ? (root.items[0].key as Node | null)?.range : undefined;
+  } else if (p.at === 'value' && found) {
+    range = (valueNode ?? keyNode)?.range;
+  } else {
+    range = (keyNode ?? valueNode)?.range;
+  }
+  if (!range) return START;
+  const start = at(range[0]);
+  const end = at(range[1]);
+  return { line: start.line, col: start.col, endLine: end.line, endCol: end.col };
+}
+
+function keyName(key: unknown): Segment | undefined {
+  if (key && typeof key === 'object' && 'value' in key) return (key as { value: Segment }).value;
+  return typeof key === 'string' ? key : undefined;
+}
+
+function sortByPosition(problems: LocatedProblem[]): LocatedProblem[] {
+  return problems.map((p, i) => ({ p, i })).sort((a, b) => a.p.line - b.p.line || a.p.col - b.p.col || a.i - b.i).map(({ p }) => p);
+}

@@ -1,0 +1,396 @@
+// The one description of a LoRA+ Studio config file. Everything else is derived from it: the `TrainConfig` type
+// (mapped types below), the defaults, the validator (validate.ts), the JSON Schema (jsonschema.ts) and, later, the
+// editor's completion and hover. Adding a key here updates all of them.
+
+interface Common {
+  description: string; // one sentence, shown on hover and in the JSON Schema
+  nullable?: boolean; // `null` is an accepted value (it always means "pick for me" / "none")
+  required?: boolean; // no default: the user must write it
+  aliases?: readonly string[]; // names people bring from Hugging Face / PEFT; only used for "did you mean"
+}
+
+/** Numbers also accept strings that are valid JS numbers (`"2e-4"`), so a quoted or YAML-1.1-style value still works. */
+export interface NumberSpec extends Common {
+  kind: 'number' | 'integer';
+  default?: number | null;
+  min?: number;
+  max?: number;
+  exclusiveMin?: boolean; // `min` itself is not allowed
+  exclusiveMax?: boolean;
+}
+export interface BooleanSpec extends Common {
+  kind: 'boolean';
+  default?: boolean;
+}
+export interface StringSpec extends Common {
+  kind: 'string';
+  default?: string | null;
+}
+/** A file or folder; relative values resolve against the config file's folder. */
+export interface PathSpec extends Common {
+  kind: 'path';
+  default?: string | null;
+  exists?: { type: 'file' | 'dir'; contains?: string; what: string }; // checked by the validator
+}
+export interface EnumSpec extends Common {
+  kind: 'enum';
+  values: readonly string[];
+  default?: string | null;
+}
+/** A list of strings, or one of a few special words (`also`), e.g. target_modules: all-linear. */
+export interface StringListSpec extends Common {
+  kind: 'string-list';
+  also?: readonly string[];
+  minItems?: number; // items must also be unique
+  default?: null;
+}
+/** A key that marks the file as a LoRA+ config (`loraplus: 1`); accepted, never part of `TrainConfig`. */
+export interface MarkerSpec extends Common {
+  kind: 'marker';
+  value: number;
+}
+export interface ObjectSpec extends Common {
+  kind: 'object';
+  keys: Readonly<Record<string, Spec>>;
+}
+export type Spec = NumberSpec | BooleanSpec | StringSpec | PathSpec | EnumSpec | StringListSpec | MarkerSpec | ObjectSpec;
+export type Kind = Spec['kind'];
+
+export const schema = {
+  kind: 'object',
+  description: 'A LoRA+ Studio training run: which model, which data, the adapter, and how to train it.',
+  keys: {
+    loraplus: { kind: 'marker', value: 1, description: 'Marks this YAML file as a LoRA+ Studio config (format version 1); ignored by training.' },
+    model: {
+      kind: 'path',
+      required: true,
+      aliases: ['model_name_or_path', 'base_model', 'model_path'],
+      exists: { type: 'dir', contains: 'config.json', what: 'model folder' },
+      description: 'A Hugging Face model folder (config.json, model.safetensors, tokenizer.json), relative to this file.',
+    },
+    task: {
+      kind: 'enum',
+      values: ['causal-lm', 'sequence-classification'],
+      default: 'causal-lm',
+      aliases: ['task_type'],
+      description: 'causal-lm trains next-token prediction on text; sequence-classification trains a label head on text (pairs).',
+    },
+    device: {
+      kind: 'enum',
+      values: ['auto', 'cuda', 'webgpu', 'wasm', 'cpu'],
+      default: 'auto',
+      aliases: ['backend'],
+      description: 'TensorFlow.js backend; auto tries CUDA, then WebGPU, then wasm, then cpu.',
+    },
+    output_dir: { kind: 'path', default: 'runs', description: 'Folder for runs (one sub-folder per run with checkpoints and the final adapter), relative to this file.' },
+    run_name: { kind: 'string', nullable: true, default: null, description: 'Name of the run folder inside output_dir; null generates one from the date and time.' },
+    data: {
+      kind: 'object',
+      description: 'The training (and evaluation) data: JSONL, CSV or TSV files with one example per row.',
+      keys: {
+        train: {
+          kind: 'path',
+          required: true,
+          aliases: ['train_file', 'dataset', 'train_data'],
+          exists: { type: 'file', what: 'training data file' },
+          description: 'The training data file (JSONL, CSV or TSV), relative to this file.',
+        },
+        eval: {
+          kind: 'path',
+          nullable: true,
+          default: null,
+          aliases: ['validation_file', 'eval_file', 'validation'],
+          exists: { type: 'file', what: 'evaluation data file' },
+          description: 'The evaluation data file; null uses eval_fraction of the training data (or no evaluation if that is 0).',
+        },
+        eval_fraction: {
+          kind: 'number',
+          min: 0,
+          max: 0.5,
+          default: 0,
+          aliases: ['validation_split', 'val_split'],
+          description: 'When eval is null, this fraction of the training rows is held out for evaluation (0 = none).',
+        },
+        text_field: { kind: 'string', default: 'text', aliases: ['text_column'], description: 'Column (JSONL field or CSV/TSV header) that holds the text.' },
+        text_pair_field: {
+          kind: 'string',
+          nullable: true,
+          default: null,
+          description: 'Column with the second text of a pair (sequence-classification, e.g. premise/hypothesis); null for single texts.',
+        },
+        label_field: { kind: 'string', default: 'label', aliases: ['label_column'], description: 'Column that holds the class label (sequence-classification).' },
+        labels: {
+          kind: 'string-list',
+          nullable: true,
+          default: null,
+          minItems: 2,
+          aliases: ['label_names', 'classes'],
+          description: 'The class names in label-id order; null collects them from the training data (sorted).',
+        },
+        max_length: {
+          kind: 'integer',
+          min: 2,
+          default: 128,
+          aliases: ['max_seq_length', 'seq_len', 'block_size'],
+          description: 'Examples are truncated to this many tokens.',
+        },
+        max_train_samples: { kind: 'integer', min: 1, nullable: true, default: null, description: 'Use only the first N training rows (quick experiments); null uses all.' },
+        max_eval_samples: { kind: 'integer', min: 1, nullable: true, default: null, description: 'Use only the first N evaluation rows; null uses all.' },
+      },
+    },
+    lora: {
+      kind: 'object',
+      description: 'The LoRA adapter: W + (lora_alpha / r)·B·A on the target modules, with A and B trained.',
+      keys: {
+        r: { kind: 'integer', min: 1, default: 8, aliases: ['rank', 'lora_r'], description: 'Rank of the adapter matrices A (r×in) and B (out×r).' },
+        lora_alpha: {
+          kind: 'number',
+          min: 0,
+          exclusiveMin: true,
+          default: 16,
+          aliases: ['alpha'],
+          description: 'Scale: the update is multiplied by lora_alpha / r (or lora_alpha / √r with use_rslora).',
+        },
+        lora_dropout: {
+          kind: 'number',
+          min: 0,
+          max: 1,
+          exclusiveMax: true,
+          default: 0,
+          aliases: ['dropout'],
+          description: 'Dropout applied to the adapter input during training.',
+        },
+        target_modules: {
+          kind: 'string-list',
+          also: ['all-linear'],
+          minItems: 1,
+          nullable: true,
+          default: null,
+          aliases: ['target_layers', 'modules'],
+          description: 'Module names (or name suffixes) that get an adapter, or all-linear; null uses the model family\'s default (attention projections).',
+        },
+        use_rslora: { kind: 'boolean', default: false, aliases: ['rslora'], description: 'Rank-stabilised LoRA: scale by lora_alpha / √r instead of lora_alpha / r.' },
+        modules_to_save: {
+          kind: 'string-list',
+          nullable: true,
+          default: null,
+          description: 'Modules trained fully and saved with the adapter; null saves the task head when the task has one.',
+        },
+        init_adapter: {
+          kind: 'path',
+          nullable: true,
+          default: null,
+          aliases: ['adapter', 'resume_from', 'adapter_path'],
+          exists: { type: 'dir', contains: 'adapter_config.json', what: 'adapter folder' },
+          description: 'A PEFT adapter folder (adapter_config.json, adapter_model.safetensors) to start from; null starts fresh.',
+        },
+      },
+    },
+    training: {
+      kind: 'object',
+      description: 'The LoRA+ optimiser (AdamW with a larger learning rate for lora_B) and the training loop.',
+      keys: {
+        learning_rate: {
+          kind: 'number',
+          min: 0,
+          exclusiveMin: true,
+          default: 2e-4,
+          aliases: ['lr'],
+          description: 'η: the learning rate of lora_A (and of modules_to_save); lora_B uses η·loraplus_lr_ratio. Write 2e-4 or 0.0002.',
+        },
+        loraplus_lr_ratio: {
+          kind: 'number',
+          min: 0,
+          exclusiveMin: true,
+          default: 16,
+          aliases: ['lr_ratio', 'loraplus_ratio', 'ratio'],
+          description: 'λ: the lora_B learning rate is learning_rate·λ (LoRA+, Hayou et al. 2024); 2^4 = 16 is the usual start; 1 is plain LoRA.',
+        },
+        loraplus_lr_embedding: {
+          kind: 'number',
+          min: 0,
+          default: 1e-6,
+          description: 'Learning rate for LoRA adapters on embedding layers (LoRA+ keeps these small).',
+        },
+        weight_decay: { kind: 'number', min: 0, default: 0, description: 'AdamW decoupled weight decay on the trained parameters.' },
+        adam_beta1: { kind: 'number', min: 0, max: 1, exclusiveMax: true, default: 0.9, description: 'AdamW β1: decay rate of the gradient moving average.' },
+        adam_beta2: { kind: 'number', min: 0, max: 1, exclusiveMax: true, default: 0.999, description: 'AdamW β2: decay rate of the squared-gradient moving average.' },
+        adam_epsilon: { kind: 'number', min: 0, exclusiveMin: true, default: 1e-8, description: 'AdamW ε added to the denominator for numerical stability.' },
+        batch_size: {
+          kind: 'integer',
+          min: 1,
+          default: 8,
+          aliases: ['per_device_train_batch_size', 'train_batch_size', 'batchsize'],
+          description: 'Examples per forward/backward pass.',
+        },
+        gradient_accumulation_steps: {
+          kind: 'integer',
+          min: 1,
+          default: 1,
+          aliases: ['grad_accum', 'accumulation_steps'],
+          description: 'Passes whose gradients are summed before one optimiser step (effective batch = batch_size × this).',
+        },
+        max_steps: {
+          kind: 'integer',
+          min: 1,
+          nullable: true,
+          default: null,
+          aliases: ['steps', 'num_steps', 'total_steps'],
+          description: 'Number of optimiser steps; when set it wins over epochs.',
+        },
+        epochs: {
+          kind: 'number',
+          min: 0,
+          exclusiveMin: true,
+          nullable: true,
+          default: null,
+          aliases: ['num_train_epochs', 'num_epochs', 'epoch'],
+          description: 'Passes over the training data (fractions allowed); used when max_steps is null, and 1 when both are null.',
+        },
+        lr_scheduler: {
+          kind: 'enum',
+          values: ['constant', 'linear', 'cosine'],
+          default: 'linear',
+          aliases: ['lr_scheduler_type', 'scheduler'],
+          description: 'Learning-rate schedule after warmup: constant, linear decay to 0, or cosine decay to 0.',
+        },
+        warmup_steps: { kind: 'integer', min: 0, default: 0, aliases: ['warmup'], description: 'Steps of linear warmup from 0 to the learning rate.' },
+        max_grad_norm: {
+          kind: 'number',
+          min: 0,
+          default: 1.0,
+          aliases: ['clip_grad_norm', 'grad_clip'],
+          description: 'Clip the global gradient norm to this value; 0 = no clipping.',
+        },
+        shuffle: { kind: 'boolean', default: true, description: 'Shuffle the training rows every epoch (with seed).' },
+        seed: { kind: 'integer', default: 42, aliases: ['random_seed'], description: 'Seed for shuffling, dropout and adapter initialisation, so runs repeat.' },
+        eval_every: { kind: 'integer', min: 0, default: 0, aliases: ['eval_steps'], description: 'Evaluate every N steps; 0 = only at the end.' },
+        save_every: { kind: 'integer', min: 0, default: 0, aliases: ['save_steps'], description: 'Save an adapter checkpoint every N steps; 0 = only the final adapter.' },
+        log_every: { kind: 'integer', min: 1, default: 1, aliases: ['logging_steps'], description: 'Report loss and learning rates every N steps.' },
+        save_total_limit: { kind: 'integer', min: 0, default: 0, description: 'Keep at most this many checkpoints (oldest deleted first); 0 = keep all.' },
+      },
+    },
+  },
+} as const satisfies ObjectSpec;
+
+// ---- The TypeScript type, derived from `schema` ----
+
+type Nullish<S> = S extends { nullable: true } ? null : never;
+type ValueOf<S> = S extends { kind: 'number' | 'integer' }
+  ? number
+  : S extends { kind: 'boolean' }
+    ? boolean
+    : S extends { kind: 'string' | 'path' }
+      ? string
+      : S extends { kind: 'enum'; values: readonly (infer V)[] }
+        ? V
+        : S extends { kind: 'string-list'; also: readonly (infer V)[] }
+          ? string[] | V
+          : S extends { kind: 'string-list' }
+            ? string[]
+            : S extends { kind: 'object'; keys: infer K }
+              ? ConfigOf<K>
+              : never;
+type ConfigOf<K> = { -readonly [P in keyof K as K[P] extends { kind: 'marker' } ? never : P]: ValueOf<K[P]> | Nullish<K[P]> };
+// Defaults exist for every key except the required ones (which have none) and markers.
+type DefaultsOf<K> = {
+  -readonly [P in keyof K as K[P] extends { kind: 'marker' } | { required: true } ? never : P]: K[P] extends { kind: 'object'; keys: infer C }
+    ? DefaultsOf<C>
+    : ValueOf<K[P]> | Nullish<K[P]>;
+};
+
+/** A validated config: every key present, defaults filled, paths absolute. */
+export type TrainConfig = ConfigOf<typeof schema.keys>;
+export type TrainConfigDefaults = DefaultsOf<typeof schema.keys>;
+
+function defaultsOf(spec: ObjectSpec): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [key, s] of Object.entries(spec.keys)) {
+    if (s.kind === 'object') out[key] = defaultsOf(s);
+    else if (s.kind !== 'marker' && !s.required) out[key] = s.default ?? null;
+  }
+  return out;
+}
+/** The default of every key that has one (deep-frozen; copy before changing). */
+export const defaults = deepFreeze(defaultsOf(schema)) as TrainConfigDefaults;
+
+function deepFreeze<T>(v: T): T {
+  if (v && typeof v === 'object') for (const x of Object.values(v)) deepFreeze(x);
+  return Object.freeze(v);
+}
+
+// ---- Flat view, for the editor (completion, hover) and the did-you-mean search ----
+
+export interface KeyInfo {
+  path: string; // dotted, e.g. `training.learning_rate`
+  segments: string[];
+  key: string; // last segment
+  spec: Spec;
+}
+
+/** Every key in the schema, parents before children, in file order. */
+export function configKeys(): KeyInfo[] {
+  const out: KeyInfo[] = [];
+  const walk = (spec: ObjectSpec, prefix: string[]): void => {
+    for (const [key, s] of Object.entries(spec.keys)) {
+      const segments = [...prefix, key];
+      out.push({ path: segments.join('.'), segments, key, spec: s });
+      if (s.kind === 'object') walk(s, segments);
+    }
+  };
+  walk(schema, []);
+  return out;
+}
+
+/** The spec at a path (`['training', 'learning_rate']`), the root object for `[]`, or undefined when unknown. */
+export function specAt(segments: readonly (string | number)[]): Spec | undefined {
+  let spec: Spec = schema;
+  for (const seg of segments) {
+    if (spec.kind !== 'object' || typeof seg !== 'string' || !Object.hasOwn(spec.keys, seg)) return undefined;
+    spec = spec.keys[seg];
+  }
+  return spec;
+}
+
+/** Human wording of a spec's accepted values, e.g. `a number > 0`, `an integer ≥ 1 or null`. */
+export function describeType(spec: Spec): string {
+  let t: string;
+  switch (spec.kind) {
+    case 'number':
+    case 'integer':
+      t = `${spec.kind === 'integer' ? 'an integer' : 'a number'}${describeBounds(spec)}`;
+      break;
+    case 'boolean':
+      t = 'true or false';
+      break;
+    case 'string':
+      t = 'a string';
+      break;
+    case 'path':
+      t = 'a path';
+      break;
+    case 'enum':
+      t = `one of ${spec.values.join(', ')}`;
+      break;
+    case 'string-list':
+      t = spec.minItems === 1 ? 'a non-empty list of strings' : spec.minItems ? `a list of at least ${spec.minItems} strings` : 'a list of strings';
+      if (spec.also?.length) t += ` or ${spec.also.join(', ')}`;
+      break;
+    case 'marker':
+      t = String(spec.value);
+      break;
+    case 'object':
+      t = 'a mapping of keys';
+      break;
+  }
+  return spec.nullable ? `${t} or null` : t;
+}
+
+/** ` in [0, 1)`, ` > 0`, ` ≥ 1` or '' — the bounds of a number spec. */
+export function describeBounds(spec: NumberSpec): string {
+  const { min, max } = spec;
+  if (min !== undefined && max !== undefined) return ` in ${spec.exclusiveMin ? '(' : '['}${min}, ${max}${spec.exclusiveMax ? ')' : ']'}`;
+  if (min !== undefined) return ` ${spec.exclusiveMin ? '>' : '≥'} ${min}`;
+  if (max !== undefined) return ` ${spec.exclusiveMax ? '<' : '≤'} ${max}`;
+  return '';
+}
