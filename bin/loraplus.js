@@ -1,2 +1,7 @@
 #!/usr/bin/env node
-require('../dist/cli.js');
+// The `loraplus` command: the CLI bundle built by `npm run build`.
+require('../dist/cli.js')
+  .main(process.argv.slice(2))
+  .then((code) => {
+    process.exitCode = code;
+  });

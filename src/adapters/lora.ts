@@ -35,8 +35,9 @@ export class LoraModule {
     readonly scaling: number, // lora_alpha / r (or / √r with rsLoRA)
     readonly dropout: number,
   ) {
-    this.A = tf.variable(A, true, `${module}.lora_A.weight`);
-    this.B = tf.variable(B, true, `${module}.lora_B.weight`);
+    // Unnamed: tfjs variable names are global, and two adapters of one model (e.g. compared) may coexist.
+    this.A = tf.variable(A, true);
+    this.B = tf.variable(B, true);
   }
 
   get r(): number {

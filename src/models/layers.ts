@@ -1,6 +1,6 @@
 // Building blocks shared by the model families. Shapes in comments: B batch, T sequence, H hidden, V vocabulary.
 import * as tf from '@tensorflow/tfjs';
-import { linear, loraLinear, trainableLinear, type FrozenLinear } from '../adapters/lora';
+import { customOp, linear, loraLinear, trainableLinear, type FrozenLinear } from '../adapters/lora';
 import type { Adapters } from './types';
 
 /** Runs module `path` on x [N, in] → [N, out]: fully trained if it is in modules_to_save, else frozen (+ LoRA). */
@@ -34,17 +34,18 @@ export function attentionBias(mask: tf.Tensor2D, causal: boolean): tf.Tensor4D {
  */
 export function crossEntropy(logits: tf.Tensor2D, labels: tf.Tensor1D, weights: tf.Tensor1D): tf.Scalar {
   const v = logits.shape[1];
-  const f = tf.customGrad((z: tf.Tensor, save: tf.GradSaveFunc) => {
+  const f = customOp(([z], save) => {
     const zz = z as tf.Tensor2D;
     const onehot = tf.oneHot(tf.cast(labels, 'int32'), v); // [N, V]
     const count = tf.maximum(tf.sum(weights), 1);
     const perRow = tf.sub(tf.logSumExp(zz, 1), tf.sum(tf.mul(zz, onehot), 1)); // [N]
-    save([zz, onehot, count]);
+    // The forward runs in a tidy: whatever the gradient needs must be saved (or be long-lived).
+    save([zz, onehot, count, weights]);
     return {
       value: tf.div(tf.sum(tf.mul(perRow, weights)), count) as tf.Scalar,
-      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
-        const [zs, oh, n] = saved;
-        const scale = tf.mul(tf.div(weights, n), dy).reshape([-1, 1]); // [N, 1]
+      gradFunc: (dy, saved) => {
+        const [zs, oh, n, w] = saved;
+        const scale = tf.mul(tf.div(w, n), dy).reshape([-1, 1]); // [N, 1]
         return tf.mul(tf.sub(tf.softmax(zs), oh), scale);
       },
     };
@@ -58,7 +59,7 @@ export function crossEntropy(logits: tf.Tensor2D, labels: tf.Tensor1D, weights: 
  */
 export function lastTokenHidden(hidden: tf.Tensor3D, mask: tf.Tensor2D): tf.Tensor2D {
   const t = hidden.shape[1];
-  const last = tf.maximum(tf.sub(tf.sum(tf.cast(mask, 'int32'), 1), 1), 0); // [B]
+  const last = tf.cast(tf.maximum(tf.sub(tf.sum(tf.cast(mask, 'int32'), 1), 1), 0), 'int32'); // [B]
   const pick = tf.expandDims(tf.oneHot(last, t), 2); // [B, T, 1]
   return tf.sum(tf.mul(hidden, pick), 1) as tf.Tensor2D;
 }

@@ -150,7 +150,7 @@ export class LlamaModel implements Model {
           sin[pos * hd + i] = sin[pos * hd + i + hd / 2] = Math.sin(angle);
         }
       }
-      r = { cos: tf.tensor2d(cos, [t, hd]), sin: tf.tensor2d(sin, [t, hd]) };
+      r = { cos: tf.keep(tf.tensor2d(cos, [t, hd])), sin: tf.keep(tf.tensor2d(sin, [t, hd])) }; // outlive the caller's tidy
       this.rope.set(t, r);
     }
     return r;

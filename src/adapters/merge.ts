@@ -1,0 +1,19 @@
+// Merging a LoRA pair into its base weight, PEFT's formula: W' = W + scaling · B·A (W: [out, in]).
+// The merged model must give the same outputs as base + adapter; a test checks it to 1e-4.
+import * as tf from '@tensorflow/tfjs';
+import type { HostTensor } from './safetensors';
+
+/** W [out, in] + scaling · B [out, r] · A [r, in]. */
+export function mergeWeight(w: HostTensor, A: HostTensor, B: HostTensor, scaling: number): HostTensor {
+  const [out, inF] = w.shape;
+  if (A.shape[1] !== inF || B.shape[0] !== out || A.shape[0] !== B.shape[1]) {
+    throw new Error(`cannot merge: W [${w.shape}] with lora_A [${A.shape}] and lora_B [${B.shape}]`);
+  }
+  const merged = tf.tidy(() => {
+    const delta = tf.matMul(tf.tensor2d(B.data as Float32Array, [out, B.shape[1]]), tf.tensor2d(A.data as Float32Array, [A.shape[0], inF]));
+    return tf.add(tf.tensor2d(w.data as Float32Array, [out, inF]), tf.mul(delta, scaling));
+  });
+  const data = merged.dataSync() as Float32Array; // merge runs on the CPU backends, where a sync read is cheap
+  merged.dispose();
+  return { dtype: 'float32', shape: [out, inF], data };
+}

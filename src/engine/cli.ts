@@ -1,0 +1,166 @@
+// The headless CLI on the same engine the extension uses:
+//   loraplus train CONFIG [--run-dir DIR] [--resume]
+//   loraplus validate CONFIG
+//   loraplus eval CONFIG [--adapter DIR] [--json]
+//   loraplus generate MODEL [--adapter DIR] --prompt TEXT [--max-new-tokens N] [--temperature T] [--top-k K] [--seed S]
+//   loraplus info MODEL [--json]
+import * as path from 'node:path';
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { loadAdapter } from '../adapters/peft';
+import { formatProblem, loadConfigFile, requireValidConfig } from '../config/load';
+import { formatError, LoraPlusError, toErrorInfo } from '../protocol/errors';
+import { selectBackend, type Device } from './backend';
+import { evaluate } from './evaluate';
+import { generate } from './generate';
+import { createRenderer } from './render';
+import { Rng } from './rng';
+import { buildModel, loadData, openModelFolder, padId } from './session';
+import { train } from './train';
+import { Trainables } from './trainables';
+
+const USAGE = `loraplus: LoRA+ fine-tuning of Hugging Face checkpoints on TensorFlow.js
+
+  loraplus train CONFIG [--run-dir DIR] [--resume]     train (Ctrl-C saves a checkpoint, then stops)
+  loraplus validate CONFIG                             check a config: file:line:col: severity: message
+  loraplus eval CONFIG [--adapter DIR] [--json]        loss and accuracy/perplexity on data.eval
+  loraplus generate MODEL --prompt TEXT [--adapter DIR] [--max-new-tokens N] [--temperature T] [--top-k K] [--seed S]
+  loraplus info MODEL [--json]                         architecture, parameters, LoRA target candidates
+
+Options: --device auto|cuda|webgpu|wasm|cpu (eval, generate, info; train reads it from the config)`;
+
+const COMMANDS: Record<string, (args: string[]) => Promise<number>> = { train: cmdTrain, validate: cmdValidate, eval: cmdEval, generate: cmdGenerate, info: cmdInfo };
+
+export async function main(argv: string[]): Promise<number> {
+  const [cmd, ...rest] = argv;
+  if (!cmd || cmd === '--help' || cmd === '-h' || cmd === 'help') {
+    console.log(USAGE);
+    return cmd ? 0 : 2;
+  }
+  const run = COMMANDS[cmd];
+  if (!run) {
+    console.error(`loraplus: unknown command '${cmd}'\n\n${USAGE}`);
+    return 2;
+  }
+  try {
+    return await run(rest);
+  } catch (err) {
+    console.error(`error: ${formatError(toErrorInfo(err))}`);
+    if (!(err instanceof LoraPlusError) && process.env.LORAPLUS_DEBUG) console.error(err);
+    return 1;
+  }
+}
+
+function args(argv: string[], options: NonNullable<ParseArgsConfig['options']>, positionals: number) {
+  const parsed = parseArgs({ args: argv, options, allowPositionals: true, strict: true });
+  if (parsed.positionals.length !== positionals) {
+    throw new LoraPlusError({ code: 'cli/usage', message: `expected ${positionals} argument(s), got ${parsed.positionals.length}`, hint: `Run 'loraplus --help'.` });
+  }
+  return parsed;
+}
+
+async function cmdTrain(argv: string[]): Promise<number> {
+  const { values, positionals } = args(argv, { 'run-dir': { type: 'string' }, resume: { type: 'boolean' } }, 1);
+  const config = requireValidConfig(path.resolve(positionals[0]));
+  const controller = new AbortController();
+  let stops = 0;
+  const onSignal = () => {
+    if (++stops > 1) process.exit(130); // a second Ctrl-C does not wait for the checkpoint
+    console.error('\nstopping: saving a checkpoint first (Ctrl-C again to quit at once)');
+    controller.abort();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  try {
+    const runDir = values['run-dir'] ? path.resolve(String(values['run-dir'])) : undefined;
+    const r = await train(config, createRenderer(), controller.signal, { runDir, resume: Boolean(values.resume) });
+    return r.status === 'finished' ? 0 : 130;
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+}
+
+async function cmdValidate(argv: string[]): Promise<number> {
+  const { positionals } = args(argv, {}, 1);
+  const file = path.resolve(positionals[0]);
+  const { problems } = loadConfigFile(file);
+  for (const p of problems) console.log(formatProblem(file, p));
+  const errors = problems.filter((p) => p.severity === 'error').length;
+  console.log(errors ? `${errors} error(s)` : `${file}: ok${problems.length ? ` (${problems.length} note(s))` : ''}`);
+  return errors ? 1 : 0;
+}
+
+async function cmdEval(argv: string[]): Promise<number> {
+  const { values, positionals } = args(argv, { adapter: { type: 'string' }, json: { type: 'boolean' }, device: { type: 'string' } }, 1);
+  const config = requireValidConfig(path.resolve(positionals[0]));
+  const backend = await selectBackend((values.device as Device) ?? config.device);
+  const folder = openModelFolder(config.model);
+  const data = loadData(config, folder.tokenizer, { needTrain: false });
+  const evalSet = data.eval ?? data.train;
+  const rng = new Rng(config.training.seed);
+  const model = buildModel(folder, config.task, data.labels.length, rng);
+  const adapterDir = values.adapter ? path.resolve(String(values.adapter)) : null;
+  const weights = adapterDir ? new Trainables(model, config.lora, folder.family, () => rng.next(), loadAdapter(adapterDir)) : null;
+  try {
+    const r = await evaluate(model, evalSet, padId(folder), config.training.batch_size, weights ?? undefined);
+    if (values.json) console.log(JSON.stringify({ ...r, adapter: adapterDir, data: config.data.eval ?? config.data.train, backend: backend.backend }));
+    else console.log(`${adapterDir ?? 'base model'} on ${r.examples} examples: loss ${r.loss.toFixed(4)}${r.perplexity !== undefined ? ` · perplexity ${r.perplexity.toFixed(3)}` : ''}${r.accuracy !== undefined ? ` · accuracy ${(100 * r.accuracy).toFixed(2)}%` : ''}`);
+    return 0;
+  } finally {
+    weights?.dispose();
+    model.dispose();
+  }
+}
+
+async function cmdGenerate(argv: string[]): Promise<number> {
+  const { values, positionals } = args(argv, {
+    adapter: { type: 'string' }, prompt: { type: 'string', default: '' }, 'max-new-tokens': { type: 'string', default: '64' },
+    temperature: { type: 'string', default: '0' }, 'top-k': { type: 'string', default: '0' }, seed: { type: 'string', default: '0' }, device: { type: 'string', default: 'auto' },
+  }, 1);
+  await selectBackend(values.device as Device);
+  const folder = openModelFolder(path.resolve(positionals[0]));
+  const model = buildModel(folder, 'causal-lm', 0, new Rng(0));
+  const adapter = values.adapter ? loadAdapter(path.resolve(String(values.adapter))) : null;
+  const weights = adapter ? new Trainables(model, { ...adapter.config, target_modules: null, modules_to_save: null }, folder.family, Math.random, adapter) : null;
+  try {
+    const prompt = folder.tokenizer.encode(String(values.prompt)).ids;
+    const ids = await generate(model, prompt, {
+      maxNewTokens: Number(values['max-new-tokens']), temperature: Number(values.temperature), topK: Number(values['top-k']), seed: Number(values.seed),
+      eosId: folder.tokenizer.eosId, adapters: weights ?? undefined,
+    });
+    console.log(folder.tokenizer.decode(ids, { skipSpecialTokens: true }));
+    return 0;
+  } finally {
+    weights?.dispose();
+    model.dispose();
+  }
+}
+
+async function cmdInfo(argv: string[]): Promise<number> {
+  const { values, positionals } = args(argv, { json: { type: 'boolean' }, device: { type: 'string', default: 'cpu' } }, 1);
+  await selectBackend(values.device as Device);
+  const folder = openModelFolder(path.resolve(positionals[0]));
+  const model = buildModel(folder, 'causal-lm', 0, new Rng(0));
+  try {
+    const linears = [...model.linears].map(([name, l]) => ({ name, in: l.inFeatures, out: l.outFeatures, bias: Boolean(l.bias) }));
+    const suffixes = [...new Set(linears.map((l) => l.name.split('.').pop()!))];
+    const info = {
+      model: folder.dir, model_type: model.modelType, family: model.family, parameters: model.paramCount, vocab_size: model.vocabSize,
+      max_positions: model.maxPositions, default_target_modules: folder.family.defaultTargets, target_module_names: suffixes, linears,
+    };
+    if (values.json) {
+      console.log(JSON.stringify(info, null, 2));
+      return 0;
+    }
+    console.log(`${info.model}\n  ${info.model_type} (family ${info.family}) · ${info.parameters.toLocaleString('en-US')} parameters · vocab ${info.vocab_size} · ${info.max_positions} positions`);
+    console.log(`  default LoRA targets: ${info.default_target_modules.join(', ')}\n  LoRA can target (target_modules): ${suffixes.join(', ')}, or all-linear`);
+    for (const l of linears) console.log(`    ${l.name}  [${l.out} × ${l.in}]${l.bias ? ' + bias' : ''}`);
+    return 0;
+  } finally {
+    model.dispose();
+  }
+}
+
+if (require.main === module) {
+  main(process.argv.slice(2)).then((code) => (process.exitCode = code));
+}

@@ -1,0 +1,155 @@
+// What a run trains: LoRA pairs on the target modules and the fully trained modules_to_save (e.g. a fresh
+// classification head). This object owns every trainable tf.Variable and disposes them.
+import * as tf from '@tensorflow/tfjs';
+import { LoraModule, initLoraWeights, type TrainableLinear } from '../adapters/lora';
+import { loraScaling, makeAdapterConfig, type Adapter, type AdapterWeights } from '../adapters/peft';
+import type { HostTensor } from '../adapters/safetensors';
+import { LoraPlusError } from '../protocol/errors';
+import type { Family } from '../models/registry';
+import type { Adapters, Model } from '../models/types';
+import type { Trainable } from './optimizer';
+
+export interface LoraSettings {
+  r: number;
+  lora_alpha: number;
+  lora_dropout: number;
+  use_rslora: boolean;
+  target_modules: string[] | string | null; // suffixes, 'all-linear', a regex (PEFT: a string is a full-match regex), or the family default
+  modules_to_save: string[] | null; // null: the task head when the task has one
+}
+
+/** PEFT's matching: a list entry matches a module named exactly that or ending in `.<entry>`; a string is a regex. */
+export function resolveTargets(model: Model, family: Family, targets: string[] | string | null, exclude: string[]): string[] {
+  const names = [...model.linears.keys()].filter((n) => !exclude.includes(n));
+  let picked: string[];
+  if (targets === 'all-linear') picked = names.filter((n) => !family.outputHeads.includes(n));
+  else if (typeof targets === 'string') picked = names.filter((n) => new RegExp(`^(?:${targets})$`).test(n));
+  else {
+    const list = targets ?? family.defaultTargets;
+    picked = names.filter((n) => list.some((t) => n === t || n.endsWith(`.${t}`)));
+    const unmatched = list.filter((t) => !names.some((n) => n === t || n.endsWith(`.${t}`)));
+    if (unmatched.length) throw noSuchModule(unmatched, names);
+  }
+  if (!picked.length) throw noSuchModule([String(targets)], names);
+  return picked;
+}
+
+function noSuchModule(wanted: string[], names: string[]): LoraPlusError {
+  const suffixes = [...new Set(names.map((n) => n.split('.').pop()!))].join(', ');
+  return new LoraPlusError({ code: 'config/unknown-module', message: `no Linear module of this model matches ${wanted.map((w) => `'${w}'`).join(', ')}`, yamlPath: 'lora.target_modules', hint: `This model's Linear layers are: ${suffixes} (or use all-linear).` });
+}
+
+export class Trainables implements Adapters {
+  readonly lora = new Map<string, LoraModule>();
+  readonly trainable = new Map<string, TrainableLinear>();
+  dropoutSeed: number | null = null;
+
+  constructor(
+    model: Model,
+    readonly settings: LoraSettings,
+    family: Family,
+    uniform: () => number,
+    init: AdapterWeights | null,
+  ) {
+    const saveList = settings.modules_to_save ?? (model.head ? [model.head] : []);
+    const full = saveList.length ? [...model.linears.keys()].filter((n) => saveList.some((s) => n === s || n.endsWith(`.${s}`))) : [];
+    const missing = saveList.filter((s) => !full.some((n) => n === s || n.endsWith(`.${s}`)));
+    if (missing.length) throw new LoraPlusError({ code: 'config/unknown-module', message: `modules_to_save names no Linear of this model: ${missing.join(', ')}`, yamlPath: 'lora.modules_to_save' });
+    for (const path of full) {
+      const base = model.linears.get(path)!;
+      const stored = init?.modulesToSave;
+      const w = stored?.get(`${path}.weight`);
+      const b = stored?.get(`${path}.bias`);
+      this.trainable.set(path, {
+        w: tf.variable(w ? hostToTensor(w) : tf.clone(base.w), true) as tf.Variable<tf.Rank.R2>,
+        bias: base.bias || b ? (tf.variable(b ? hostToTensor(b) : tf.clone(base.bias!), true) as unknown as tf.Variable<tf.Rank.R1>) : null,
+      });
+    }
+
+    const targets = init ? [...init.lora.keys()] : resolveTargets(model, family, settings.target_modules, full);
+    for (const path of targets) {
+      const base = model.linears.get(path);
+      if (!base) throw new LoraPlusError({ code: 'adapter/unknown-module', message: `the adapter has weights for '${path}', which this model does not have`, yamlPath: 'lora.init_adapter', hint: 'Use an adapter trained on this base model.' });
+      const pair = init?.lora.get(path);
+      const { A, B } = pair ? { A: hostToTensor(pair.A), B: hostToTensor(pair.B) } : initLoraWeights(settings.r, base.inFeatures, base.outFeatures, uniform);
+      const r = A.shape[0];
+      this.lora.set(path, new LoraModule(path, A, B, loraScaling({ ...settings, r }), settings.lora_dropout));
+      tf.dispose([A, B]);
+    }
+  }
+
+  /** Every trainable tensor with its PEFT name, in a stable order (LoRA modules, then modules_to_save). */
+  params(): Trainable[] {
+    const out: Trainable[] = [];
+    for (const l of this.lora.values()) {
+      out.push({ name: `${l.module}.lora_A.weight`, variable: l.A, embedding: false }, { name: `${l.module}.lora_B.weight`, variable: l.B, embedding: false });
+    }
+    for (const [path, t] of this.trainable) {
+      out.push({ name: `${path}.weight`, variable: t.w, embedding: false });
+      if (t.bias) out.push({ name: `${path}.bias`, variable: t.bias, embedding: false });
+    }
+    return out;
+  }
+
+  count(): { lora: number; trainable: number } {
+    let lora = 0;
+    for (const l of this.lora.values()) lora += l.A.size + l.B.size;
+    let trainable = lora;
+    for (const t of this.trainable.values()) trainable += t.w.size + (t.bias?.size ?? 0);
+    return { lora, trainable };
+  }
+
+  /** The current weights as a PEFT adapter (read from the device). */
+  async toAdapter(base: string | null, taskType: string, extra: Record<string, unknown>): Promise<Adapter> {
+    const lora = new Map<string, { A: HostTensor; B: HostTensor }>();
+    for (const [path, l] of this.lora) lora.set(path, { A: await toHost(l.A), B: await toHost(l.B) });
+    const modulesToSave = new Map<string, HostTensor>();
+    for (const [path, t] of this.trainable) {
+      modulesToSave.set(`${path}.weight`, await toHost(t.w));
+      if (t.bias) modulesToSave.set(`${path}.bias`, await toHost(t.bias));
+    }
+    const s = this.settings;
+    const config = makeAdapterConfig({
+      r: s.r, lora_alpha: s.lora_alpha, lora_dropout: s.lora_dropout, use_rslora: s.use_rslora,
+      target_modules: [...new Set([...this.lora.keys()].map((p) => p.split('.').pop()!))].sort(),
+      modules_to_save: this.trainable.size ? [...this.trainable.keys()] : null,
+      base_model_name_or_path: base, task_type: taskType, ...extra,
+    });
+    return { config, lora, modulesToSave };
+  }
+
+  /** Overwrites the weights with a saved adapter's (resume). */
+  assign(w: AdapterWeights): void {
+    tf.tidy(() => this.assignAll(w));
+  }
+
+  private assignAll(w: AdapterWeights): void {
+    for (const [path, l] of this.lora) {
+      const p = w.lora.get(path);
+      if (!p) throw new Error(`checkpoint lacks LoRA weights for ${path}`);
+      l.A.assign(hostToTensor(p.A));
+      l.B.assign(hostToTensor(p.B));
+    }
+    for (const [path, t] of this.trainable) {
+      const pw = w.modulesToSave.get(`${path}.weight`);
+      if (!pw) throw new Error(`checkpoint lacks ${path}.weight`);
+      t.w.assign(hostToTensor(pw) as tf.Tensor2D);
+      const pb = w.modulesToSave.get(`${path}.bias`);
+      if (t.bias && pb) t.bias.assign(hostToTensor(pb) as unknown as tf.Tensor1D);
+    }
+  }
+
+  dispose(): void {
+    for (const l of this.lora.values()) l.dispose();
+    for (const t of this.trainable.values()) tf.dispose([t.w, ...(t.bias ? [t.bias] : [])]);
+  }
+}
+
+function hostToTensor(h: HostTensor): tf.Tensor2D {
+  const t: tf.Tensor = tf.tensor(h.data, h.shape, 'float32');
+  return t as tf.Tensor2D; // (1-D for a bias)
+}
+
+async function toHost(t: tf.Tensor): Promise<HostTensor> {
+  return { dtype: 'float32', shape: [...t.shape], data: (await t.data()) as Float32Array };
+}

@@ -1,0 +1,178 @@
+// Hugging Face tokenizers: `tokenizer.json` (+ tokenizer_config.json) through @huggingface/tokenizers, a pure-JS
+// port of the Rust library, so ids match what transformers' fast tokenizers give in Python. A BERT folder that
+// ships only vocab.txt gets the same WordPiece tokenizer.json built in memory.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { Tokenizer } from '@huggingface/tokenizers';
+import { LoraPlusError } from '../protocol/errors';
+
+export interface TextTokenizer {
+  /** Ids and token type ids (0 for the first text, 1 for `pair`). Special tokens are added unless addSpecialTokens is false. */
+  encode(text: string, opts?: { addSpecialTokens?: boolean; pair?: string }): { ids: number[]; typeIds: number[] };
+  decode(ids: number[], opts?: { skipSpecialTokens?: boolean }): string;
+  /** One more than the largest id the tokenizer can produce (added tokens included). */
+  readonly vocabSize: number;
+  readonly bosId: number | null;
+  readonly eosId: number | null;
+  /** The pad token's id, or null when the model has none (the caller picks eos or 0, as transformers does). */
+  readonly padId: number | null;
+}
+
+/** The special-token ids config.json may carry; `eos_token_id` is a list in some models (Llama 3). */
+export interface SpecialTokenIds {
+  bos_token_id?: number | number[] | null;
+  eos_token_id?: number | number[] | null;
+  pad_token_id?: number | number[] | null;
+}
+
+type Json = Record<string, unknown>;
+
+export function loadTokenizer(modelDir: string, modelConfig?: SpecialTokenIds): TextTokenizer {
+  const config = readJsonIfExists(path.join(modelDir, 'tokenizer_config.json')) ?? {};
+  const specialMap = readJsonIfExists(path.join(modelDir, 'special_tokens_map.json')) ?? {};
+  const jsonFile = path.join(modelDir, 'tokenizer.json');
+  let spec: Json;
+  if (fs.existsSync(jsonFile)) spec = readJsonIfExists(jsonFile) as Json;
+  else if (fs.existsSync(path.join(modelDir, 'vocab.txt'))) spec = wordPieceFromVocab(path.join(modelDir, 'vocab.txt'), config);
+  else {
+    throw new LoraPlusError({
+      code: 'model/no-tokenizer',
+      message: `${modelDir} has no tokenizer.json`,
+      file: modelDir,
+      hint: 'Copy tokenizer.json from the model\'s Hub repository into this folder (for a model that only ships tokenizer.model, run `AutoTokenizer.from_pretrained(dir).save_pretrained(dir)` in Python once to write it).',
+    });
+  }
+  applyLlamaSpecialFlags(spec, config);
+
+  let tok: Tokenizer;
+  try {
+    tok = new Tokenizer(spec, config);
+  } catch (err) {
+    throw new LoraPlusError({
+      code: 'model/bad-tokenizer',
+      message: `could not build the tokenizer (${(err as Error).message})`,
+      file: jsonFile,
+      hint: 'Re-download tokenizer.json from the Hub; this tokenizer type may not be supported by @huggingface/tokenizers.',
+    }, { cause: err });
+  }
+
+  const vocab = tok.get_vocab(true);
+  let vocabSize = 0;
+  for (const id of vocab.values()) vocabSize = Math.max(vocabSize, id + 1);
+  // The token strings in the tokenizer files name the ids; config.json's ids are the fallback.
+  const special = (key: 'bos' | 'eos' | 'pad'): number | null => {
+    const name = tokenName(config[`${key}_token`]) ?? tokenName(specialMap[`${key}_token`]);
+    const id = name === null ? undefined : tok.token_to_id(name);
+    if (id !== undefined) return id;
+    const fromConfig = modelConfig?.[`${key}_token_id` as const];
+    const first = Array.isArray(fromConfig) ? fromConfig[0] : fromConfig;
+    return typeof first === 'number' ? first : null;
+  };
+
+  return {
+    vocabSize,
+    bosId: special('bos'),
+    eosId: special('eos'),
+    padId: special('pad'),
+    encode(text, opts = {}) {
+      // return_token_type_ids: without it the library leaves token_type_ids out for single texts.
+      const e = tok.encode(text, { add_special_tokens: opts.addSpecialTokens ?? true, text_pair: opts.pair ?? null, return_token_type_ids: true });
+      return { ids: e.ids, typeIds: e.token_type_ids ?? e.ids.map(() => 0) };
+    },
+    decode(ids, opts = {}) {
+      return tok.decode(ids, { skip_special_tokens: opts.skipSpecialTokens ?? false });
+    },
+  };
+}
+
+function readJsonIfExists(file: string): Json | null {
+  if (!fs.existsSync(file)) return null;
+  try {
+    const v: unknown = JSON.parse(fs.readFileSync(file, 'utf8'));
+    if (v && typeof v === 'object' && !Array.isArray(v)) return v as Json;
+    throw new Error('expected a JSON object');
+  } catch (err) {
+    throw new LoraPlusError({
+      code: 'model/bad-tokenizer',
+      message: `${path.basename(file)} is not a valid JSON object (${(err as Error).message})`,
+      file,
+      hint: 'Re-download it from the model\'s Hub repository.',
+    }, { cause: err });
+  }
+}
+
+/** A special token in tokenizer_config.json is a string or an AddedToken object `{ content: ... }`. */
+function tokenName(v: unknown): string | null {
+  if (typeof v === 'string') return v;
+  if (v && typeof v === 'object' && typeof (v as Json).content === 'string') return (v as Json).content as string;
+  return null;
+}
+
+/**
+ * transformers' LlamaTokenizerFast rebuilds its post-processor from add_bos_token / add_eos_token at load time, so
+ * those flags win over the template stored in tokenizer.json. Do the same, or `add_eos_token: true` would be lost.
+ */
+function applyLlamaSpecialFlags(spec: Json, config: Json): void {
+  if (!/^(Llama|CodeLlama|Gemma)Tokenizer/.test(String(config.tokenizer_class ?? ''))) return;
+  const addBos = config.add_bos_token !== false; // both default as in LlamaTokenizerFast: bos on, eos off
+  const addEos = config.add_eos_token === true;
+  const bos = tokenName(config.bos_token);
+  const eos = tokenName(config.eos_token);
+  const added = Array.isArray(spec.added_tokens) ? (spec.added_tokens as Json[]) : [];
+  const idOf = (name: string | null) => added.find((t) => t.content === name)?.id;
+  const bosId = idOf(bos);
+  const eosId = idOf(eos);
+  if ((addBos && bosId === undefined) || (addEos && eosId === undefined)) return; // leave tokenizer.json as it is
+  const special = (name: string, typeId: number) => ({ SpecialToken: { id: name, type_id: typeId } });
+  const seq = (id: 'A' | 'B', typeId: number) => [
+    ...(addBos ? [special(bos as string, typeId)] : []),
+    { Sequence: { id, type_id: typeId } },
+    ...(addEos ? [special(eos as string, typeId)] : []),
+  ];
+  const specialTokens: Json = {};
+  if (addBos) specialTokens[bos as string] = { id: bos, ids: [bosId], tokens: [bos] };
+  if (addEos) specialTokens[eos as string] = { id: eos, ids: [eosId], tokens: [eos] };
+  spec.post_processor = { type: 'TemplateProcessing', single: seq('A', 0), pair: [...seq('A', 0), ...seq('B', 1)], special_tokens: specialTokens };
+}
+
+/** The tokenizer.json that transformers' BertTokenizerFast converter writes for a vocab.txt. */
+function wordPieceFromVocab(vocabFile: string, config: Json): Json {
+  const vocab: Record<string, number> = {};
+  fs.readFileSync(vocabFile, 'utf8').split(/\r?\n/).forEach((token, id) => {
+    if (token !== '' && !(token in vocab)) vocab[token] = id;
+  });
+  const name = (key: string, fallback: string) => tokenName(config[key]) ?? fallback;
+  const [cls, sep, unk] = [name('cls_token', '[CLS]'), name('sep_token', '[SEP]'), name('unk_token', '[UNK]')];
+  for (const token of [cls, sep, unk]) {
+    if (!(token in vocab)) {
+      throw new LoraPlusError({
+        code: 'model/bad-tokenizer',
+        message: `vocab.txt has no '${token}' token, so it cannot be read as a BERT WordPiece vocabulary`,
+        file: vocabFile,
+        hint: 'Copy tokenizer.json from the model\'s Hub repository into the folder.',
+      });
+    }
+  }
+  const specials = [name('pad_token', '[PAD]'), unk, cls, sep, name('mask_token', '[MASK]')].filter((t) => t in vocab);
+  const added = specials.map((content) => ({ id: vocab[content], content, single_word: false, lstrip: false, rstrip: false, normalized: false, special: true }));
+  const special = (id: string, typeId: number) => ({ SpecialToken: { id, type_id: typeId } });
+  return {
+    version: '1.0',
+    truncation: null,
+    padding: null,
+    added_tokens: added,
+    normalizer: { type: 'BertNormalizer', clean_text: true, handle_chinese_chars: true, strip_accents: config.strip_accents ?? null, lowercase: config.do_lower_case !== false },
+    pre_tokenizer: { type: 'BertPreTokenizer' },
+    post_processor: {
+      type: 'TemplateProcessing',
+      single: [special(cls, 0), { Sequence: { id: 'A', type_id: 0 } }, special(sep, 0)],
+      pair: [special(cls, 0), { Sequence: { id: 'A', type_id: 0 } }, special(sep, 0), { Sequence: { id: 'B', type_id: 1 } }, special(sep, 1)],
+      special_tokens: {
+        [cls]: { id: cls, ids: [vocab[cls]], tokens: [cls] },
+        [sep]: { id: sep, ids: [vocab[sep]], tokens: [sep] },
+      },
+    },
+    decoder: { type: 'WordPiece', prefix: '##', cleanup: true },
+    model: { type: 'WordPiece', unk_token: unk, continuing_subword_prefix: '##', max_input_chars_per_word: 100, vocab },
+  };
+}

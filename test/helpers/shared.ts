@@ -1,0 +1,37 @@
+// Paths into ../shared (the project's provided checkpoints, data and references) and small test utilities.
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import { selectBackend, type Device } from '../../src/engine/backend';
+
+export const SHARED = path.resolve(__dirname, '..', '..', '..', 'shared');
+export const STORIES = path.join(SHARED, 'models', 'stories260k');
+export const SST2 = path.join(SHARED, 'data', 'glue-sst2');
+export const REFERENCE = path.join(SHARED, 'reference');
+
+export function readJson<T = unknown>(file: string): T {
+  return JSON.parse(fs.readFileSync(file, 'utf8')) as T;
+}
+
+export function tempDir(prefix = 'loraplus-test-'): string {
+  return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+}
+
+let ready: Promise<unknown> | null = null;
+/** Tests run on wasm (the CPU backend users get), once per process. */
+export function useBackend(device: Device = 'wasm'): Promise<unknown> {
+  ready ??= selectBackend(device);
+  return ready;
+}
+
+export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  if (a.length !== b.length) throw new Error(`length ${a.length} vs ${b.length}`);
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
+  return m;
+}
+
+export async function values(t: tf.Tensor): Promise<number[]> {
+  return Array.from(await t.data());
+}
