@@ -21,6 +21,7 @@ const nodeRequire = createRequire(__filename);
 
 /** Initialises and selects a backend. `auto` skips software WebGPU adapters (they are slower than wasm). */
 export async function selectBackend(device: Device): Promise<BackendInfo> {
+  tf.env().set('PROD', true); // no console banners from tfjs: the run_start event reports the backend
   const tried = device === 'auto' ? ORDER : [device];
   const skipped: string[] = [];
   for (const d of tried) {

@@ -14,7 +14,7 @@ import { evaluate } from './evaluate';
 import { generate } from './generate';
 import { createRenderer } from './render';
 import { Rng } from './rng';
-import { buildModel, loadData, openModelFolder, padId } from './session';
+import { buildModel, loadEvalData, openModelFolder, padId } from './session';
 import { train } from './train';
 import { Trainables } from './trainables';
 
@@ -95,14 +95,13 @@ async function cmdEval(argv: string[]): Promise<number> {
   const config = requireValidConfig(path.resolve(positionals[0]));
   const backend = await selectBackend((values.device as Device) ?? config.device);
   const folder = openModelFolder(config.model);
-  const data = loadData(config, folder.tokenizer, { needTrain: false });
-  const evalSet = data.eval ?? data.train;
+  const data = loadEvalData(config, folder.tokenizer);
   const rng = new Rng(config.training.seed);
   const model = buildModel(folder, config.task, data.labels.length, rng);
   const adapterDir = values.adapter ? path.resolve(String(values.adapter)) : null;
   const weights = adapterDir ? new Trainables(model, config.lora, folder.family, () => rng.next(), loadAdapter(adapterDir)) : null;
   try {
-    const r = await evaluate(model, evalSet, padId(folder), config.training.batch_size, weights ?? undefined);
+    const r = await evaluate(model, data.eval, padId(folder), config.training.batch_size, weights ?? undefined);
     if (values.json) console.log(JSON.stringify({ ...r, adapter: adapterDir, data: config.data.eval ?? config.data.train, backend: backend.backend }));
     else console.log(`${adapterDir ?? 'base model'} on ${r.examples} examples: loss ${r.loss.toFixed(4)}${r.perplexity !== undefined ? ` · perplexity ${r.perplexity.toFixed(3)}` : ''}${r.accuracy !== undefined ? ` · accuracy ${(100 * r.accuracy).toFixed(2)}%` : ''}`);
     return 0;

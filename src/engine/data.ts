@@ -112,7 +112,7 @@ function truncate(ids: number[], typeIds: number[], max: number, suffix: number[
 const INT = /^-?\d+$/;
 
 /** Label names from the data: distinct values, sorted numerically when all are numbers (0, 1, 2, …), else as strings. */
-function collectLabels(rows: Row[], o: ClsOptions): string[] {
+export function collectLabels(rows: Row[], o: Pick<ClsOptions, 'labelField' | 'file'>): string[] {
   const values = [...new Set(rows.map((row, i) => rawLabel(row, i, o)))];
   const numeric = values.every((v) => v !== '' && Number.isFinite(Number(v)));
   return numeric ? values.sort((a, b) => Number(a) - Number(b)) : values.sort();
@@ -132,7 +132,7 @@ function labelIndex(row: Row, i: number, labels: string[], o: ClsOptions): numbe
   });
 }
 
-function rawLabel(row: Row, i: number, o: ClsOptions): string {
+function rawLabel(row: Row, i: number, o: Pick<ClsOptions, 'labelField' | 'file'>): string {
   const v = field(row, o.labelField, i, o.file, 'data.label_field');
   if (typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean') return String(v).trim();
   throw badValue(row, i, o.file, o.labelField, v, 'a label (a name or an integer)');

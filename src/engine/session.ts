@@ -10,7 +10,7 @@ import { FAMILIES, type Family } from '../models/registry';
 import { loadTokenizer, type TextTokenizer } from '../models/tokenizer';
 import type { BatchTensors, HFConfig, Model, Task } from '../models/types';
 import {
-  buildCausalLM, buildClassification, collateCausal, collateClassification, readRows, splitEval,
+  buildCausalLM, buildClassification, collateCausal, collateClassification, collectLabels, readRows, splitEval,
   type Batch, type CausalLMData, type ClsData,
 } from './data';
 import { Rng } from './rng';
@@ -58,31 +58,43 @@ export type Dataset = CausalLMData | ClsData;
 export interface DataSplits {
   train: Dataset;
   eval: Dataset | null;
-  labels: string[]; // classification label names (empty for causal LM)
+  labels: string[]; // classification label names, in label-id order (empty for causal LM)
 }
 
 /** Reads and tokenizes data.train and data.eval (or splits eval_fraction off train). */
-export function loadData(config: TrainConfig, tok: TextTokenizer, opts: { needTrain: boolean } = { needTrain: true }): DataSplits {
-  const d = config.data;
-  const build = (rows: Record<string, unknown>[], file: string, labels: string[] | null): Dataset =>
-    config.task === 'causal-lm'
-      ? buildCausalLM(rows, tok, { textField: d.text_field, maxLength: d.max_length, file })
-      : buildClassification(rows, tok, { textField: d.text_field, textPairField: d.text_pair_field, labelField: d.label_field, labels, maxLength: d.max_length, file });
+export function loadData(config: TrainConfig, tok: TextTokenizer): DataSplits {
+  const s = readSplits(config);
+  const train = buildSet(config, tok, s.trainRows, config.data.train, s.labels);
+  const evalSet = s.evalRows ? buildSet(config, tok, s.evalRows, config.data.eval ?? config.data.train, s.labels) : null;
+  return { train, eval: evalSet, labels: s.labels };
+}
 
-  let trainRows = opts.needTrain || !d.eval ? readRows(d.train) : [];
-  let evalRows: Record<string, unknown>[] | null = d.eval ? readRows(d.eval) : null;
-  if (!evalRows && d.eval_fraction > 0) {
-    const s = splitEval(trainRows, d.eval_fraction, config.training.seed);
-    trainRows = s.train;
-    evalRows = s.eval;
-  }
+/** Only the eval set (data.train when there is none), with the label order training used. */
+export function loadEvalData(config: TrainConfig, tok: TextTokenizer): { eval: Dataset; labels: string[] } {
+  const s = readSplits(config);
+  const rows = s.evalRows ?? s.trainRows;
+  return { eval: buildSet(config, tok, rows, config.data.eval ?? config.data.train, s.labels), labels: s.labels };
+}
+
+type Rows = Record<string, unknown>[];
+
+function readSplits(config: TrainConfig): { trainRows: Rows; evalRows: Rows | null; labels: string[] } {
+  const d = config.data;
+  let trainRows = readRows(d.train);
+  let evalRows = d.eval ? readRows(d.eval) : null;
+  if (!evalRows && d.eval_fraction > 0) ({ train: trainRows, eval: evalRows } = splitEval(trainRows, d.eval_fraction, config.training.seed));
   if (d.max_train_samples) trainRows = trainRows.slice(0, d.max_train_samples);
   if (evalRows && d.max_eval_samples) evalRows = evalRows.slice(0, d.max_eval_samples);
+  // Label ids follow data.labels, else the training data's labels, so eval scores the head the way it was trained.
+  const labels = config.task === 'causal-lm' ? [] : d.labels?.length ? d.labels : collectLabels(trainRows, { labelField: d.label_field, file: d.train });
+  return { trainRows, evalRows, labels };
+}
 
-  const train = build(trainRows, d.train, d.labels ?? null);
-  const labels = train.kind === 'sequence-classification' ? train.labels : [];
-  const evalSet = evalRows ? build(evalRows, d.eval ?? d.train, labels.length ? labels : null) : null;
-  return { train, eval: evalSet, labels };
+function buildSet(config: TrainConfig, tok: TextTokenizer, rows: Rows, file: string, labels: string[]): Dataset {
+  const d = config.data;
+  return config.task === 'causal-lm'
+    ? buildCausalLM(rows, tok, { textField: d.text_field, maxLength: d.max_length, file })
+    : buildClassification(rows, tok, { textField: d.text_field, textPairField: d.text_pair_field, labelField: d.label_field, labels, maxLength: d.max_length, file });
 }
 
 export function datasetSize(ds: Dataset): number {

@@ -96,7 +96,7 @@ export async function train(config: TrainConfig, onEvent: EventSink, signal?: Ab
     const evals: TrainResult['evals'] = [];
     const runEval = async () => {
       if (!data.eval) return;
-      const r = await evaluate(model, data.eval, pad, t.batch_size);
+      const r = await evaluate(model, data.eval, pad, t.batch_size, weights);
       evals.push({ step, result: r });
       emit({ type: 'eval', step, ...r });
       if (!state.best_eval || r.loss < state.best_eval.loss) state.best_eval = { step, ...r };
