@@ -2,7 +2,7 @@
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'node_modules/**', 'media/**', '.test-work/**'] },
+  { ignores: ['dist/**', 'node_modules/**', 'media/**', '.test-work/**', 'scratch/**', 'runs/**', 'bin/**'] },
   ...tseslint.configs.recommended,
   {
     rules: {
