@@ -113,6 +113,8 @@ export async function train(config: TrainConfig, onEvent: EventSink, signal?: Ab
     if (step === 0 && data.eval && t.eval_every > 0) await runEval(); // the "before" figure
     const trainStart = Date.now() - state.elapsed_s * 1000;
     while (step < totalSteps) {
+      // On wasm/cpu every await above resolves as a microtask: without this, signals and IPC (stop) never get a turn.
+      await new Promise((resolve) => setImmediate(resolve));
       if (signal?.aborted) break;
       const stepStart = Date.now();
       const lrScale = lrMultiplier(t.lr_scheduler, step, t.warmup_steps, totalSteps);
