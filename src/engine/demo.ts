@@ -11,6 +11,7 @@ import { loadAdapter } from '../adapters/peft';
 import { configFromObject } from '../config/load';
 import type { TrainConfig } from '../config/schema';
 import { formatError, toErrorInfo } from '../protocol/errors';
+import { selectBackend, type Device } from './backend';
 import { generate } from './generate';
 import { createRenderer, fmtTime } from './render';
 import { Rng } from './rng';
@@ -53,7 +54,8 @@ async function sample(adapterDir: string | null, prompt: string): Promise<string
 async function run(label: string, config: TrainConfig): Promise<TrainResult> {
   say(`\n── ${label}`);
   const t0 = Date.now();
-  const r = await train(config, createRenderer(process.stdout), undefined, { runDir: path.join(outDir, label.replace(/[^a-z0-9]+/gi, '-').toLowerCase()) });
+  const slug = label.replace(/[^a-z0-9]+/gi, '-').replace(/^-|-$/g, '').toLowerCase();
+  const r = await train(config, createRenderer(process.stdout), undefined, { runDir: path.join(outDir, slug) });
   say(`   done in ${fmtTime((Date.now() - t0) / 1000)}`);
   return r;
 }
@@ -85,6 +87,7 @@ async function main(): Promise<void> {
     lora: { r: 8, lora_alpha: 16, target_modules: ['q_proj', 'v_proj'] },
     training: { learning_rate: 5e-4, loraplus_lr_ratio: ratio, max_steps: steps, warmup_steps: Math.round(steps / 15), eval_every: Math.max(1, Math.round(steps / 3)) },
   });
+  await selectBackend(opt.device as Device); // before the first tensor: the samples run on the run's backend
   const prompt = 'the movie is';
   const before = await sample(null, prompt);
   const plus = await run(`1a causal LM, LoRA+ (λ = 16)`, lm(16));
