@@ -79,13 +79,14 @@ export async function train(config: TrainConfig, onEvent: EventSink, signal?: Ab
       state = { ...ck.state, total_steps: totalSteps };
     }
     step = state.step;
+    const elapsedBefore = state.elapsed_s; // training time of the run's earlier sessions (resume)
     const counts = weights.count();
     emit({
       type: 'run_start', time: new Date().toISOString(), run_name: run.name, run_dir: runDir,
       backend: backend.backend, device: backend.name, backend_notes: backend.skipped,
       model: config.model, model_type: String(folder.config.model_type), task: config.task,
       total_steps: totalSteps, start_step: step,
-      params: { total: model.paramCount + counts.lora + (counts.trainable - counts.lora), trainable: counts.trainable, lora: counts.lora },
+      params: { total: model.paramCount + counts.lora, trainable: counts.trainable, lora: counts.lora },
       lora: { r: config.lora.r, lora_alpha: config.lora.lora_alpha, scaling: [...weights.lora.values()][0]?.scaling ?? 0, target_modules: [...weights.lora.keys()], modules_to_save: [...weights.trainable.keys()] },
       loraplus_lr_ratio: t.loraplus_lr_ratio,
       groups: groups.map(({ name, lr, weight_decay, params: p }) => ({ name, lr, weight_decay, params: p })),
@@ -102,7 +103,7 @@ export async function train(config: TrainConfig, onEvent: EventSink, signal?: Ab
       if (!state.best_eval || r.loss < state.best_eval.loss) state.best_eval = { step, ...r };
     };
     const checkpoint = async () => {
-      state = { ...state, step, optimizer_t: opt.t, elapsed_s: state.elapsed_s + (Date.now() - t0) / 1000 };
+      state = { ...state, step, optimizer_t: opt.t, elapsed_s: elapsedBefore + (Date.now() - t0) / 1000 };
       const ck = saveCheckpoint(runDir, await weights.toAdapter(config.model, taskType(config), { loraplus_lr_ratio: t.loraplus_lr_ratio }), await opt.state(), state);
       lastCheckpoint = ck.dir;
       emit({ type: 'checkpoint', step, path: ck.dir, kind: 'checkpoint' });
@@ -111,7 +112,7 @@ export async function train(config: TrainConfig, onEvent: EventSink, signal?: Ab
 
     // ---- the loop -----------------------------------------------------------------------------------------------
     if (step === 0 && data.eval && t.eval_every > 0) await runEval(); // the "before" figure
-    const trainStart = Date.now() - state.elapsed_s * 1000;
+    const trainStart = Date.now() - elapsedBefore * 1000;
     while (step < totalSteps) {
       // On wasm/cpu every await above resolves as a microtask: without this, signals and IPC (stop) never get a turn.
       await new Promise((resolve) => setImmediate(resolve));
