@@ -5,5 +5,5 @@ import * as esbuild from 'esbuild';
 const node = { bundle: true, platform: 'node', target: 'node20', format: 'cjs', packages: 'external', sourcemap: true, logLevel: 'warning' };
 
 await Promise.all([
-  esbuild.build({ ...node, entryPoints: { cli: 'src/engine/cli.ts', demo: 'src/engine/demo.ts' }, outdir: 'dist' }),
+  esbuild.build({ ...node, entryPoints: { cli: 'src/engine/cli.ts', demo: 'src/engine/demo.ts', bench: 'bench/bench.ts' }, outdir: 'dist' }),
 ]);
