@@ -120,7 +120,7 @@ async function cmdGenerate(argv: string[]): Promise<number> {
   const folder = openModelFolder(path.resolve(positionals[0]));
   const model = buildModel(folder, 'causal-lm', 0, new Rng(0));
   const adapter = values.adapter ? loadAdapter(path.resolve(String(values.adapter))) : null;
-  const weights = adapter ? new Trainables(model, { ...adapter.config, target_modules: null, modules_to_save: null }, folder.family, Math.random, adapter) : null;
+  const weights = adapter ? Trainables.fromAdapter(model, folder.family, adapter) : null;
   try {
     const prompt = folder.tokenizer.encode(String(values.prompt)).ids;
     const ids = await generate(model, prompt, {

@@ -44,7 +44,7 @@ function base(task: TrainConfig['task'], extra: { lora: object; training: object
 async function sample(adapterDir: string | null, prompt: string): Promise<string> {
   const folder = openModelFolder(modelDir);
   const model = buildModel(folder, 'causal-lm', 0, new Rng(0));
-  const weights = adapterDir ? new Trainables(model, { ...loadAdapter(adapterDir).config, target_modules: null, modules_to_save: null }, folder.family, Math.random, loadAdapter(adapterDir)) : null;
+  const weights = adapterDir ? Trainables.fromAdapter(model, folder.family, loadAdapter(adapterDir)) : null;
   const ids = await generate(model, folder.tokenizer.encode(prompt).ids, { maxNewTokens: 40, eosId: folder.tokenizer.eosId, adapters: weights ?? undefined });
   weights?.dispose();
   model.dispose();

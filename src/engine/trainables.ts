@@ -78,6 +78,11 @@ export class Trainables implements Adapters {
     }
   }
 
+  /** A saved PEFT adapter applied to `model` (its own r, alpha and modules decide; nothing is initialised). */
+  static fromAdapter(model: Model, family: Family, adapter: Adapter): Trainables {
+    return new Trainables(model, { ...adapter.config, target_modules: null, modules_to_save: null }, family, Math.random, adapter);
+  }
+
   /** Every trainable tensor with its PEFT name, in a stable order (LoRA modules, then modules_to_save). */
   params(): Trainable[] {
     const out: Trainable[] = [];
