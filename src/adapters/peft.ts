@@ -74,11 +74,38 @@ export function moduleLoraParams(
   };
 }
 
-/** A complete config from the fields that matter; the rest take PEFT's defaults. */
+/**
+ * PEFT's modules_to_save matching (`_set_trainable`): a module is trained in full when its path ends with an entry,
+ * as a plain string suffix (so `classifier` also takes DistilBERT's `pre_classifier`, as in PEFT), and so is every
+ * module inside it (`classifier` takes RoBERTa's classifier.dense and classifier.out_proj).
+ */
+export function inModulesToSave(modulePath: string, entries: readonly string[]): boolean {
+  const parts = modulePath.split('.');
+  for (let i = 1; i <= parts.length; i++) {
+    const ancestor = parts.slice(0, i).join('.');
+    if (entries.some((e) => ancestor.endsWith(e))) return true;
+  }
+  return false;
+}
+
+/**
+ * transformers' Conv1D modules (GPT-2's c_attn, c_proj, c_fc), whose weights are stored [in, out]. PEFT marks an
+ * adapter on them `fan_in_fan_out: true` (LoraModel sets it when it wraps a Conv1D); lora_A [r, in] and lora_B
+ * [out, r] and the forward are the same either way, only a merge adds (B·A)ᵀ. Names, not layer types, because this
+ * layer does not see the model; no other family registered here has Linears of these names.
+ */
+export const CONV1D_MODULES: readonly string[] = ['c_attn', 'c_proj', 'c_fc'];
+
+/** True when a target list names a Conv1D module, as PEFT's saved config then says. */
+function targetsConv1d(targets: string[] | string | null | undefined): boolean {
+  return Array.isArray(targets) && targets.some((t) => CONV1D_MODULES.includes(t.slice(t.lastIndexOf('.') + 1)));
+}
+
+/** A complete config from the fields that matter; the rest take PEFT's defaults (fan_in_fan_out: from the targets). */
 export function makeAdapterConfig(
   fields: Pick<AdapterConfig, 'r' | 'lora_alpha' | 'target_modules'> & Partial<AdapterConfig>,
 ): AdapterConfig {
-  return normalizeConfig({ ...PEFT_DEFAULTS, ...fields });
+  return normalizeConfig({ ...PEFT_DEFAULTS, fan_in_fan_out: targetsConv1d(fields.target_modules), ...fields });
 }
 
 // ---- saving -----------------------------------------------------------------------------------------------------
@@ -265,7 +292,8 @@ function checkAgainstConfig(config: AdapterConfig, weights: AdapterWeights, file
   // PEFT's sequence-classification models always save their head, under these names.
   const saved = [...(config.modules_to_save ?? []), ...(config.task_type === 'SEQ_CLS' ? ['classifier', 'score'] : [])];
   for (const param of weights.modulesToSave.keys()) {
-    if (!saved.some((m) => `.${param}`.includes(`.${m}.`))) {
+    const module = param.includes('.') ? param.slice(0, param.lastIndexOf('.')) : param;
+    if (!inModulesToSave(module, saved)) {
       throw badKey(`tensor '${param}' is neither a LoRA weight nor part of modules_to_save `
         + `(${saved.length ? saved.join(', ') : 'none'})`, file,
       'Add its module to modules_to_save in adapter_config.json, or remove the tensor.');

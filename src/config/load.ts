@@ -5,16 +5,28 @@ import * as path from 'node:path';
 import { isMap, isSeq, LineCounter, parseDocument } from 'yaml';
 import type { Document, Node, Pair } from 'yaml';
 import { LoraPlusError } from '../protocol/errors';
+import { fixEdits } from './fixes';
+import type { TextEdit } from './fixes';
+import type { ConfigCheck, Problem, Segment } from './problem';
 import type { TrainConfig } from './schema';
 import { validateConfig } from './validate';
-import type { Problem, Segment } from './validate';
 
-/** A problem with a 1-based range in the file; `endCol` is the column just past the end. */
+/**
+ * A problem with its range in the file: 1-based line/col (`endCol` is the column just past the end) and 0-based
+ * offsets in UTF-16 units (what an editor's `positionAt` takes). `edits` carry out `fix` in this text, when they can.
+ */
 export interface LocatedProblem extends Problem {
   line: number;
   col: number;
   endLine: number;
   endCol: number;
+  offset: number;
+  endOffset: number;
+  edits?: TextEdit[];
+}
+
+export interface LoadOptions {
+  checks?: readonly ConfigCheck[]; // further checks (the engine's, against the model and data), see validateConfig
 }
 
 export interface LoadResult {
@@ -23,7 +35,7 @@ export interface LoadResult {
   text: string;
 }
 
-export function loadConfigFile(file: string): LoadResult {
+export function loadConfigFile(file: string, opts: LoadOptions = {}): LoadResult {
   let text: string;
   try {
     text = fs.readFileSync(file, 'utf8');
@@ -32,11 +44,11 @@ export function loadConfigFile(file: string): LoadResult {
     const p: LocatedProblem = { severity: 'error', code: 'config/unreadable', message: `cannot read the config file: ${why}`, path: [], yamlPath: '', at: 'value', ...START };
     return { config: null, problems: [p], text: '' };
   }
-  return { ...parseConfigText(text, path.dirname(path.resolve(file))), text };
+  return { ...parseConfigText(text, path.dirname(path.resolve(file)), opts), text };
 }
 
 /** The same as loadConfigFile for text already in memory (an editor buffer); paths resolve against configDir. */
-export function parseConfigText(text: string, configDir: string): { config: TrainConfig | null; problems: LocatedProblem[] } {
+export function parseConfigText(text: string, configDir: string, opts: LoadOptions = {}): { config: TrainConfig | null; problems: LocatedProblem[] } {
   const lc = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lc, prettyErrors: false, uniqueKeys: true });
   const at = (offset: number): { line: number; col: number } => lc.linePos(Math.min(offset, text.length));
@@ -55,13 +67,18 @@ export function parseConfigText(text: string, configDir: string): { config: Trai
       col: start.col,
       endLine: end.line,
       endCol: end.col,
+      offset: e.pos[0],
+      endOffset: Math.max(e.pos[1], e.pos[0]),
     };
   });
   // A half-parsed document only produces confusing follow-up errors (missing keys and the like); fix the syntax first.
   if (doc.errors.length) return { config: null, problems: sortByPosition(syntax) };
 
-  const { config, problems } = validateConfig(doc.toJS(), { configDir });
-  const located = problems.map((p): LocatedProblem => ({ ...p, ...locate(doc, p, at) }));
+  const { config, problems } = validateConfig(doc.toJS(), { configDir, checks: opts.checks });
+  const located = problems.map((p): LocatedProblem => {
+    const edits = fixEdits(doc, text, lc, p);
+    return { ...p, ...locate(doc, p, at), ...(edits ? { edits } : {}) };
+  });
   return { config, problems: sortByPosition([...syntax, ...located]) };
 }
 
@@ -73,14 +90,14 @@ export function formatProblem(file: string, p: Problem | LocatedProblem): string
 }
 
 /** Loads and validates, or throws LoraPlusError 'config/invalid' listing every error. */
-export function requireValidConfig(file: string): TrainConfig {
-  const { config, problems } = loadConfigFile(file);
+export function requireValidConfig(file: string, opts: LoadOptions = {}): TrainConfig {
+  const { config, problems } = loadConfigFile(file, opts);
   return config ?? throwInvalid(file, problems);
 }
 
 /** Validates a config given as an object (tests, demos); relative paths resolve against configDir. */
-export function configFromObject(obj: unknown, configDir: string): TrainConfig {
-  const { config, problems } = validateConfig(obj, { configDir });
+export function configFromObject(obj: unknown, configDir: string, opts: LoadOptions = {}): TrainConfig {
+  const { config, problems } = validateConfig(obj, { configDir, checks: opts.checks });
   return config ?? throwInvalid('<config object>', problems);
 }
 
@@ -93,10 +110,10 @@ function throwInvalid(file: string, problems: Problem[]): never {
 
 // ---- Positions ----
 
-const START = { line: 1, col: 1, endLine: 1, endCol: 1 };
+const START = { line: 1, col: 1, endLine: 1, endCol: 1, offset: 0, endOffset: 0 };
 
 /** The range of what a problem points at; when that is not in the file (a missing key), the nearest enclosing key. */
-function locate(doc: Document, p: Problem, at: (offset: number) => { line: number; col: number }): Omit<LocatedProblem, keyof Problem> {
+function locate(doc: Document, p: Problem, at: (offset: number) => { line: number; col: number }): Omit<LocatedProblem, keyof Problem | 'edits'> {
   const target = p.at === 'parent' ? p.path.slice(0, -1) : p.path;
   // Walk down as far as the YAML goes, remembering the last key passed.
   let node: unknown = doc.contents;
@@ -134,7 +151,7 @@ function locate(doc: Document, p: Problem, at: (offset: number) => { line: numbe
   if (!range) return START;
   const start = at(range[0]);
   const end = at(range[1]);
-  return { line: start.line, col: start.col, endLine: end.line, endCol: end.col };
+  return { line: start.line, col: start.col, endLine: end.line, endCol: end.col, offset: range[0], endOffset: range[1] };
 }
 
 function keyName(key: unknown): Segment | undefined {

@@ -1,9 +1,11 @@
 // The one description of a LoRA+ Studio config file. Everything else is derived from it: the `TrainConfig` type
 // (mapped types below), the defaults, the validator (validate.ts), the JSON Schema (jsonschema.ts) and, later, the
-// editor's completion and hover. Adding a key here updates all of them.
+// editor's completion and hover (docs.ts). Adding a key here updates all of them.
 
 interface Common {
   description: string; // one sentence, shown on hover and in the JSON Schema
+  docs?: string; // Markdown shown under the description on hover (the JSON Schema's markdownDescription): why, usual values
+  placeholder?: string; // required keys have no default: the value a quick fix or completion writes, for the user to edit
   nullable?: boolean; // `null` is an accepted value (it always means "pick for me" / "none")
   required?: boolean; // no default: the user must write it
   aliases?: readonly string[]; // names people bring from Hugging Face / PEFT; only used for "did you mean"
@@ -66,7 +68,12 @@ export const schema = {
       required: true,
       aliases: ['model_name_or_path', 'base_model', 'model_path'],
       exists: { type: 'dir', contains: 'config.json', what: 'model folder' },
+      placeholder: 'path/to/model-folder',
       description: 'A Hugging Face model folder (config.json, model.safetensors, tokenizer.json), relative to this file.',
+      docs:
+        'A folder as downloaded from the Hub: `config.json` (its `model_type` picks the architecture: llama, mistral, qwen2, gpt2, bert, roberta, distilbert), ' +
+        'the weights as `model.safetensors` or shards listed in `model.safetensors.index.json`, and `tokenizer.json`. ' +
+        'Run `loraplus info MODEL` to list the layers LoRA can target.',
     },
     task: {
       kind: 'enum',
@@ -74,6 +81,9 @@ export const schema = {
       default: 'causal-lm',
       aliases: ['task_type'],
       description: 'causal-lm trains next-token prediction on text; sequence-classification trains a label head on text (pairs).',
+      docs:
+        'Encoders (bert, roberta, distilbert) have no language-model head and only support `sequence-classification`. ' +
+        'For classification a head missing from the checkpoint (`score`, `classifier`) is created fresh and trained in full (`lora.modules_to_save`).',
     },
     device: {
       kind: 'enum',
@@ -93,7 +103,11 @@ export const schema = {
           required: true,
           aliases: ['train_file', 'dataset', 'train_data'],
           exists: { type: 'file', what: 'training data file' },
+          placeholder: 'path/to/train.jsonl',
           description: 'The training data file (JSONL, CSV or TSV), relative to this file.',
+          docs:
+            '`.tsv` and `.csv` need a header row naming the columns; `.jsonl` holds one JSON object per line, `.json` one array of objects; ' +
+            '`.txt` makes every non-empty line a row with the field `text`. Rows that already hold `input_ids` are used as they are.',
         },
         eval: {
           kind: 'path',
@@ -116,7 +130,7 @@ export const schema = {
           kind: 'string',
           nullable: true,
           default: null,
-          description: 'Column with the second text of a pair (sequence-classification, e.g. premise/hypothesis); null for single texts.',
+          description: 'Column with the second text of a pair (sequence-classification, e.g. sentence2 for MRPC/RTE, hypothesis for MNLI); null for single texts.',
         },
         label_field: { kind: 'string', default: 'label', aliases: ['label_column'], description: 'Column that holds the class label (sequence-classification).' },
         labels: {
@@ -132,7 +146,10 @@ export const schema = {
           min: 2,
           default: 128,
           aliases: ['max_seq_length', 'seq_len', 'block_size'],
-          description: 'Examples are truncated to this many tokens.',
+          description: 'Examples are truncated to this many tokens, special tokens included; a pair loses tokens from its longer text first (Hugging Face\'s longest_first).',
+          docs:
+            'For `causal-lm` the text is concatenated and cut into blocks of exactly this many tokens (as `run_clm.py` does). ' +
+            'It cannot exceed the positions the model was trained with (`max_position_embeddings`, GPT-2\'s `n_positions`); memory grows with it.',
         },
         max_train_samples: { kind: 'integer', min: 1, nullable: true, default: null, description: 'Use only the first N training rows (quick experiments); null uses all.' },
         max_eval_samples: { kind: 'integer', min: 1, nullable: true, default: null, description: 'Use only the first N evaluation rows; null uses all.' },
@@ -142,7 +159,16 @@ export const schema = {
       kind: 'object',
       description: 'The LoRA adapter: W + (lora_alpha / r)·B·A on the target modules, with A and B trained.',
       keys: {
-        r: { kind: 'integer', min: 1, default: 8, aliases: ['rank', 'lora_r'], description: 'Rank of the adapter matrices A (r×in) and B (out×r).' },
+        r: {
+          kind: 'integer',
+          min: 1,
+          default: 8,
+          aliases: ['rank', 'lora_r'],
+          description: 'Rank of the adapter matrices A (r×in) and B (out×r).',
+          docs:
+            'The adapter adds (lora_alpha / r)·B·A to each target weight W (out×in), so it trains r·(in + out) numbers per layer instead of in·out. ' +
+            'Usual ranks are 4 to 64; a rank above min(in, out) of a layer adds nothing.',
+        },
         lora_alpha: {
           kind: 'number',
           min: 0,
@@ -150,6 +176,9 @@ export const schema = {
           default: 16,
           aliases: ['alpha'],
           description: 'Scale: the update is multiplied by lora_alpha / r (or lora_alpha / √r with use_rslora).',
+          docs:
+            'The usual choice is lora_alpha = r or 2r (a scale of 1 or 2). The scale multiplies the update like a learning rate would, ' +
+            'so when you change r keep lora_alpha / r fixed (or use `use_rslora`) to keep a tuned learning rate.',
         },
         lora_dropout: {
           kind: 'number',
@@ -168,6 +197,10 @@ export const schema = {
           default: null,
           aliases: ['target_layers', 'modules'],
           description: 'Module names (or name suffixes) that get an adapter, or all-linear; null uses the model family\'s default (attention projections).',
+          docs:
+            'PEFT\'s matching: `q_proj` adapts every module named `q_proj` or ending in `.q_proj`. Defaults: llama family `[q_proj, v_proj]`, ' +
+            'gpt2 `[c_attn]`, bert/roberta `[query, value]`, distilbert `[q_lin, v_lin]`. `all-linear` adapts every Linear layer except the output head. ' +
+            'Only Linear layers can be adapted here (no embeddings). `loraplus info MODEL` lists the names.',
         },
         use_rslora: { kind: 'boolean', default: false, aliases: ['rslora'], description: 'Rank-stabilised LoRA: scale by lora_alpha / √r instead of lora_alpha / r.' },
         modules_to_save: {
@@ -197,6 +230,9 @@ export const schema = {
           default: 2e-4,
           aliases: ['lr'],
           description: 'η: the learning rate of lora_A (and of modules_to_save); lora_B uses η·loraplus_lr_ratio. Write 2e-4 or 0.0002.',
+          docs:
+            'With LoRA+ the effective learning rate of lora_B is η·λ, so η is usually a little lower than for plain LoRA ' +
+            '(PEFT suggests about half of a tuned LoRA rate). If the loss spikes or a classifier collapses to one class, lower η before λ.',
         },
         loraplus_lr_ratio: {
           kind: 'number',
@@ -205,12 +241,23 @@ export const schema = {
           default: 16,
           aliases: ['lr_ratio', 'loraplus_ratio', 'ratio'],
           description: 'λ: the lora_B learning rate is learning_rate·λ (LoRA+, Hayou et al. 2024); 2^4 = 16 is the usual start; 1 is plain LoRA.',
+          docs:
+            '**LoRA+** (Hayou, Ghosh and Yu, *LoRA+: Efficient Low Rank Adaptation of Large Models*, ICML 2024) trains B with a larger learning rate ' +
+            'than A: λ = lr_B / lr_A. B starts at zero and A at random, and with one shared learning rate B learns too slowly as models get wider; ' +
+            'the paper shows λ ≫ 1 is needed for efficient feature learning and reports up to 2× faster fine-tuning and 1–2% better accuracy ' +
+            'at the same cost as LoRA.\n\n' +
+            '- λ = 2^4 = 16 is the usual start; harder tasks (the model must change its features more) want a larger λ. Values outside 2^0..2^8 are unusual.\n' +
+            '- λ = 1 is plain LoRA; λ < 1 makes B learn slower than A, the opposite of LoRA+.\n' +
+            '- lora_B and 1-D tensors (biases, norms) train at learning_rate·λ, as in PEFT\'s `create_loraplus_optimizer`.',
         },
         loraplus_lr_embedding: {
           kind: 'number',
           min: 0,
           default: 1e-6,
           description: 'Learning rate for LoRA adapters on embedding layers (LoRA+ keeps these small).',
+          docs:
+            'PEFT\'s `loraplus_lr_embedding` (default 1e-6): LoRA+ gives the A and B of adapters on embedding layers this learning rate instead of ' +
+            'learning_rate and learning_rate·λ. It only matters when `target_modules` names an embedding layer.',
         },
         weight_decay: { kind: 'number', min: 0, default: 0, description: 'AdamW decoupled weight decay on the trained parameters.' },
         adam_beta1: { kind: 'number', min: 0, max: 1, exclusiveMax: true, default: 0.9, description: 'AdamW β1: decay rate of the gradient moving average.' },
@@ -222,6 +269,7 @@ export const schema = {
           default: 8,
           aliases: ['per_device_train_batch_size', 'train_batch_size', 'batchsize'],
           description: 'Examples per forward/backward pass.',
+          docs: 'The effective batch of one optimiser step is batch_size × gradient_accumulation_steps; it should be well below the number of training examples.',
         },
         gradient_accumulation_steps: {
           kind: 'integer',
@@ -264,7 +312,14 @@ export const schema = {
         },
         shuffle: { kind: 'boolean', default: true, description: 'Shuffle the training rows every epoch (with seed).' },
         seed: { kind: 'integer', default: 42, aliases: ['random_seed'], description: 'Seed for shuffling, dropout and adapter initialisation, so runs repeat.' },
-        eval_every: { kind: 'integer', min: 0, default: 0, aliases: ['eval_steps'], description: 'Evaluate every N steps; 0 = only at the end.' },
+        eval_every: {
+          kind: 'integer',
+          min: 0,
+          default: 0,
+          aliases: ['eval_steps'],
+          description: 'Evaluate every N steps; 0 = only at the end.',
+          docs: 'Needs evaluation data: `data.eval`, or `data.eval_fraction` > 0 to hold out part of the training rows.',
+        },
         save_every: { kind: 'integer', min: 0, default: 0, aliases: ['save_steps'], description: 'Save an adapter checkpoint every N steps; 0 = only the final adapter.' },
         log_every: { kind: 'integer', min: 1, default: 1, aliases: ['logging_steps'], description: 'Report loss and learning rates every N steps.' },
         save_total_limit: { kind: 'integer', min: 0, default: 0, description: 'Keep at most this many checkpoints (oldest deleted first); 0 = keep all.' },
@@ -317,80 +372,4 @@ export const defaults = deepFreeze(defaultsOf(schema)) as TrainConfigDefaults;
 function deepFreeze<T>(v: T): T {
   if (v && typeof v === 'object') for (const x of Object.values(v)) deepFreeze(x);
   return Object.freeze(v);
-}
-
-// ---- Flat view, for the editor (completion, hover) and the did-you-mean search ----
-
-export interface KeyInfo {
-  path: string; // dotted, e.g. `training.learning_rate`
-  segments: string[];
-  key: string; // last segment
-  spec: Spec;
-}
-
-/** Every key in the schema, parents before children, in file order. */
-export function configKeys(): KeyInfo[] {
-  const out: KeyInfo[] = [];
-  const walk = (spec: ObjectSpec, prefix: string[]): void => {
-    for (const [key, s] of Object.entries(spec.keys)) {
-      const segments = [...prefix, key];
-      out.push({ path: segments.join('.'), segments, key, spec: s });
-      if (s.kind === 'object') walk(s, segments);
-    }
-  };
-  walk(schema, []);
-  return out;
-}
-
-/** The spec at a path (`['training', 'learning_rate']`), the root object for `[]`, or undefined when unknown. */
-export function specAt(segments: readonly (string | number)[]): Spec | undefined {
-  let spec: Spec = schema;
-  for (const seg of segments) {
-    if (spec.kind !== 'object' || typeof seg !== 'string' || !Object.hasOwn(spec.keys, seg)) return undefined;
-    spec = spec.keys[seg];
-  }
-  return spec;
-}
-
-/** Human wording of a spec's accepted values, e.g. `a number > 0`, `an integer ≥ 1 or null`. */
-export function describeType(spec: Spec): string {
-  let t: string;
-  switch (spec.kind) {
-    case 'number':
-    case 'integer':
-      t = `${spec.kind === 'integer' ? 'an integer' : 'a number'}${describeBounds(spec)}`;
-      break;
-    case 'boolean':
-      t = 'true or false';
-      break;
-    case 'string':
-      t = 'a string';
-      break;
-    case 'path':
-      t = 'a path';
-      break;
-    case 'enum':
-      t = `one of ${spec.values.join(', ')}`;
-      break;
-    case 'string-list':
-      t = spec.minItems === 1 ? 'a non-empty list of strings' : spec.minItems ? `a list of at least ${spec.minItems} strings` : 'a list of strings';
-      if (spec.also?.length) t += ` or ${spec.also.join(', ')}`;
-      break;
-    case 'marker':
-      t = String(spec.value);
-      break;
-    case 'object':
-      t = 'a mapping of keys';
-      break;
-  }
-  return spec.nullable ? `${t} or null` : t;
-}
-
-/** ` in [0, 1)`, ` > 0`, ` ≥ 1` or '' — the bounds of a number spec. */
-export function describeBounds(spec: NumberSpec): string {
-  const { min, max } = spec;
-  if (min !== undefined && max !== undefined) return ` in ${spec.exclusiveMin ? '(' : '['}${min}, ${max}${spec.exclusiveMax ? ')' : ']'}`;
-  if (min !== undefined) return ` ${spec.exclusiveMin ? '>' : '≥'} ${min}`;
-  if (max !== undefined) return ` ${spec.exclusiveMax ? '<' : '≤'} ${max}`;
-  return '';
 }

@@ -1,29 +1,26 @@
 // Checks a parsed config document against the schema and returns the filled-in `TrainConfig` together with every
 // problem found (not just the first), so the CLI can list them all and the editor can underline them all.
 // Positions are not known here: each problem says what it points at (`at`) and load.ts maps that onto the YAML.
+// Order: the schema (this file), the rules between keys (rules.ts), then any checks the caller supplies (the
+// engine's checks against the model folder and the data files).
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { configKeys, describeBounds, describeType, schema } from './schema';
-import type { KeyInfo, NumberSpec, ObjectSpec, PathSpec, Spec, StringListSpec, TrainConfig } from './schema';
+import { configKeys, describeBounds, describeType } from './keys';
+import type { KeyInfo } from './keys';
+import { addKeyFix, problem, toYamlPath } from './problem';
+import type { ConfigCheck, FixValue, Problem, ProblemInit, Segment } from './problem';
+import { checkRules } from './rules';
+import { schema } from './schema';
+import type { NumberSpec, ObjectSpec, PathSpec, Spec, StringListSpec, TrainConfig } from './schema';
 
-export type Severity = 'error' | 'warning' | 'info' | 'hint';
-export type Segment = string | number;
-
-export interface Problem {
-  severity: Severity;
-  code: string; // stable, e.g. 'config/unknown-key'
-  message: string;
-  path: Segment[]; // e.g. ['lora', 'target_modules', 2]
-  yamlPath: string; // the same as text: `lora.target_modules[2]`
-  hint?: string;
-  at: 'key' | 'value' | 'parent'; // what to underline: the key, its value, or (missing key) the enclosing mapping
-  suggestions?: string[]; // quick-fix candidates: a key name, a dotted path for a key at the wrong level, allowed values
-}
+export type { ConfigCheck, Fix, FixValue, Problem, Segment, Severity } from './problem';
+export { toYamlPath } from './problem';
 
 export interface ValidateContext {
   configDir?: string; // relative paths resolve against it (default: the working directory)
   checkPaths?: boolean; // check that model/data/adapter paths exist (default true)
+  checks?: readonly ConfigCheck[]; // further checks, run when every value passed the schema (unknown keys aside)
 }
 
 export interface ValidateResult {
@@ -31,25 +28,40 @@ export interface ValidateResult {
   problems: Problem[];
 }
 
-type Report = (p: Omit<Problem, 'yamlPath'>) => void;
+type Report = (p: ProblemInit) => void;
 type Obj = Record<string, unknown>;
+
+/** Errors that leave every value sound: the further checks can still run (a typo in one key hides nothing else). */
+const KEY_ONLY = new Set(['config/unknown-key', 'config/wrong-level']);
 
 export function validateConfig(doc: unknown, ctx: ValidateContext = {}): ValidateResult {
   const problems: Problem[] = [];
-  const report: Report = (p) => problems.push({ ...p, yamlPath: toYamlPath(p.path) });
+  const report: Report = (p) => problems.push(problem(p));
   if (doc !== null && doc !== undefined && !isObj(doc)) {
     report({ severity: 'error', code: 'config/not-a-mapping', message: `a config must be a mapping of keys to values, got ${describeValue(doc)}`, path: [], at: 'value' });
     return { config: null, problems };
   }
-  const out = checkObject(schema, doc, [], { ...ctx, configDir: path.resolve(ctx.configDir ?? '.') }, report);
-  crossChecks(out, report);
+  const configDir = path.resolve(ctx.configDir ?? '.');
+  const out = checkObject(schema, doc, [], { ...ctx, configDir }, report);
+  const sound = !problems.some((p) => p.severity === 'error' && !KEY_ONLY.has(p.code));
+  const written = (at: readonly string[]): boolean => isWritten(doc, at);
+  checkRules(out, written, report);
+  if (sound) {
+    const config = out as unknown as TrainConfig;
+    for (const check of ctx.checks ?? []) problems.push(...check({ config, configDir, written }));
+  }
   const ok = !problems.some((p) => p.severity === 'error');
   return { config: ok ? (out as unknown as TrainConfig) : null, problems };
 }
 
-/** `['lora', 'target_modules', 2]` → `lora.target_modules[2]`. */
-export function toYamlPath(segments: readonly Segment[]): string {
-  return segments.reduce<string>((s, seg) => (typeof seg === 'number' ? `${s}[${seg}]` : s ? `${s}.${seg}` : seg), '');
+/** Whether the document itself sets the key at `at` (to anything, null included). */
+function isWritten(doc: unknown, at: readonly string[]): boolean {
+  let node = doc;
+  for (const seg of at) {
+    if (!isObj(node) || !Object.hasOwn(node, seg)) return false;
+    node = node[seg];
+  }
+  return true;
 }
 
 // ---- Walking the schema ----
@@ -70,13 +82,14 @@ function checkObject(spec: ObjectSpec, value: unknown, at: Segment[], ctx: Ctx, 
     const v = given[key];
     if (s.kind === 'marker') {
       if (v !== undefined && v !== s.value) {
-        report({ severity: 'warning', code: 'config/marker', message: `${key}: ${s.value} is the only known format version, got ${describeValue(v)}`, path: here, at: 'value' });
+        report({ severity: 'warning', code: 'config/marker', message: `${key}: ${s.value} is the only known format version, got ${describeValue(v)}`, path: here, at: 'value', fix: { kind: 'setValue', title: `Set ${key} to ${s.value}`, value: s.value } });
       }
     } else if (s.kind === 'object') {
       out[key] = checkObject(s, v, here, ctx, report);
     } else if (v === undefined) {
       if (s.required) {
-        report({ severity: 'error', code: 'config/missing-key', message: `missing required key '${key}'`, path: here, at: 'parent', hint: s.description });
+        const fix = addKeyFix(`Add ${key}`, here.map(String), s.placeholder ?? null);
+        report({ severity: 'error', code: 'config/missing-key', message: `missing required key '${key}'`, path: here, at: 'parent', hint: s.description, fix });
       } else if (s.kind === 'path' && typeof s.default === 'string') {
         out[key] = path.resolve(ctx.configDir, s.default); // output_dir: 'runs' lands next to the config too
       } else out[key] = s.default ?? null;
@@ -90,14 +103,15 @@ function checkObject(spec: ObjectSpec, value: unknown, at: Segment[], ctx: Ctx, 
 /** The value to put in the config (coerced, resolved), or undefined when it is wrong (and reported). */
 function checkValue(s: Exclude<Spec, ObjectSpec>, v: unknown, at: Segment[], ctx: Ctx, report: Report): unknown {
   const key = String(last(at));
-  const wrongType = (hint?: string): undefined => {
-    report({ severity: 'error', code: 'config/type', message: `${key} must be ${describeType(s)}, got ${describeValue(v)}`, path: at, at: 'value', hint });
+  const wrongType = (hint?: string, fix?: Problem['fix']): undefined => {
+    report({ severity: 'error', code: 'config/type', message: `${key} must be ${describeType(s)}, got ${describeValue(v)}`, path: at, at: 'value', hint, ...(fix ? { fix } : {}) });
     return undefined;
   };
   if (v === null) {
     if (s.nullable) return null;
     const dflt = 'default' in s && s.default !== undefined ? ` (${s.default})` : '';
-    return wrongType(s.required ? 'Write a value after the colon.' : `Write a value after the colon, or delete the line to use the default${dflt}.`);
+    if (s.required) return wrongType('Write a value after the colon.');
+    return wrongType(`Write a value after the colon, or delete the line to use the default${dflt}.`, { kind: 'removeKey', title: `Delete ${key} to use the default${dflt}` });
   }
   switch (s.kind) {
     case 'number':
@@ -105,7 +119,11 @@ function checkValue(s: Exclude<Spec, ObjectSpec>, v: unknown, at: Segment[], ctx
       return checkNumber(s, v, at, report);
     case 'boolean':
       if (typeof v === 'boolean') return v;
-      return wrongType(typeof v === 'string' && /^(yes|no|on|off|y|n)$/i.test(v) ? `YAML 1.2 reads '${v}' as a string; write true or false.` : undefined);
+      if (typeof v === 'string' && /^(yes|no|on|off|y|n)$/i.test(v)) {
+        const b = /^(yes|on|y)$/i.test(v);
+        return wrongType(`YAML 1.2 reads '${v}' as a string; write true or false.`, { kind: 'setValue', title: `Write ${b}`, value: b });
+      }
+      return wrongType();
     case 'string':
       // A bare `0` or `2024` in YAML is a number; as a name or a column it means the text.
       if (typeof v === 'number' && Number.isFinite(v)) return String(v);
@@ -124,12 +142,14 @@ function checkValue(s: Exclude<Spec, ObjectSpec>, v: unknown, at: Segment[], ctx
         path: at,
         at: 'value',
         suggestions: close ? [close, ...s.values.filter((x) => x !== close)] : [...s.values],
+        ...(close ? { fix: { kind: 'setValue', title: `Change to ${close}`, value: close } } : {}),
       });
       return undefined;
     }
     case 'string-list':
       if (typeof v === 'string' && s.also?.includes(v)) return v;
-      if (!Array.isArray(v)) return wrongType(typeof v === 'string' ? `Write a list: [${v}].` : undefined);
+      if (typeof v === 'string') return wrongType(`Write a list: [${v}].`, { kind: 'setValue', title: `Write a list: [${v}]`, value: [v] });
+      if (!Array.isArray(v)) return wrongType();
       return checkList(s, v, at, report);
   }
 }
@@ -138,8 +158,8 @@ function checkNumber(s: NumberSpec, v: unknown, at: Segment[], report: Report): 
   const key = String(last(at));
   // YAML 1.2 reads 2e-4 as a number already; this also accepts "2e-4" written in quotes (or from JSON).
   const n = typeof v === 'string' && /^\s*[+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?\s*$/i.test(v) ? Number(v) : v;
-  const fail = (code: string, message: string): undefined => {
-    report({ severity: 'error', code, message, path: at, at: 'value' });
+  const fail = (code: string, message: string, value?: FixValue): undefined => {
+    report({ severity: 'error', code, message, path: at, at: 'value', ...(value === undefined ? {} : { fix: { kind: 'setValue', title: `Set ${key} to ${value}`, value } }) });
     return undefined;
   };
   if (typeof n !== 'number') return fail('config/type', `${key} must be ${describeType(s)}, got ${describeValue(v)}`);
@@ -147,7 +167,9 @@ function checkNumber(s: NumberSpec, v: unknown, at: Segment[], report: Report): 
   if (s.kind === 'integer' && !Number.isInteger(n)) return fail('config/type', `${key} must be an integer, got ${n}`);
   const below = s.min !== undefined && (s.exclusiveMin ? n <= s.min : n < s.min);
   const above = s.max !== undefined && (s.exclusiveMax ? n >= s.max : n > s.max);
-  if (below || above) return fail('config/range', `${key} must be${describeBounds(s)}, got ${n}`);
+  // The nearest allowed value is a fix only at an inclusive bound (there is no nearest number above an open one).
+  const nearest = below ? (s.exclusiveMin ? undefined : s.min) : s.exclusiveMax ? undefined : s.max;
+  if (below || above) return fail('config/range', `${key} must be${describeBounds(s)}, got ${n}`, nearest);
   return n;
 }
 
@@ -169,7 +191,8 @@ function checkList(s: StringListSpec, v: unknown[], at: Segment[], report: Repor
   }
   const dup = items.find((x, i) => items.indexOf(x) !== i);
   if (dup !== undefined) {
-    report({ severity: 'error', code: 'config/duplicate', message: `${key} lists '${dup}' more than once`, path: at, at: 'value' });
+    const unique = [...new Set(items)];
+    report({ severity: 'error', code: 'config/duplicate', message: `${key} lists '${dup}' more than once`, path: at, at: 'value', ...(ok ? { fix: { kind: 'setValue', title: `Remove the repeated '${dup}'`, value: unique } } : {}) });
     ok = false;
   }
   return ok ? items : undefined;
@@ -225,7 +248,8 @@ function unknownKey(key: string, parent: Segment[], spec: ObjectSpec, report: Re
     if (d <= limit && (!best || score < best.score)) best = { info, score, sibling };
   }
   if (best?.sibling) {
-    report({ severity: 'error', code: 'config/unknown-key', message: `unknown key '${key}'; did you mean '${best.info.key}'?`, path: here, at: 'key', suggestions: [best.info.key] });
+    const fix = { kind: 'replaceKey', title: `Rename to ${best.info.key}`, with: best.info.key } as const;
+    report({ severity: 'error', code: 'config/unknown-key', message: `unknown key '${key}'; did you mean '${best.info.key}'?`, path: here, at: 'key', suggestions: [best.info.key], fix });
   } else if (best) {
     report({
       severity: 'error',
@@ -235,13 +259,15 @@ function unknownKey(key: string, parent: Segment[], spec: ObjectSpec, report: Re
       at: 'key',
       hint: `Move it under ${toYamlPath(best.info.segments.slice(0, -1)) || 'the top level'}${best.info.key === key ? '' : ` as ${best.info.key}`}.`,
       suggestions: [best.info.path],
+      fix: { kind: 'moveKey', title: `Move to ${best.info.path}`, to: best.info.segments },
     });
   } else {
     report({ severity: 'error', code: 'config/unknown-key', message: `unknown key '${key}' ${where}`, path: here, at: 'key', hint: `Known keys here: ${Object.keys(spec.keys).join(', ')}.` });
   }
 }
 
-function closest(word: string, options: readonly string[]): string | undefined {
+/** The option nearest to `word` within a third of its length (typos, not different words), if any. */
+export function closest(word: string, options: readonly string[]): string | undefined {
   const limit = Math.max(1, Math.floor(word.length / 3));
   let best: { o: string; d: number } | undefined;
   for (const o of options) {
@@ -264,57 +290,6 @@ export function distance(a: string, b: string): number {
     }
   }
   return d[a.length][b.length];
-}
-
-// ---- Rules that span keys ----
-
-function crossChecks(out: Obj, report: Report): void {
-  const data = out.data as Obj;
-  const training = out.training as Obj;
-  const num = (o: Obj, k: string): number | undefined => (typeof o[k] === 'number' ? (o[k] as number) : undefined);
-  const lr = num(training, 'learning_rate');
-  const ratio = num(training, 'loraplus_lr_ratio');
-  const ratioAt = ['training', 'loraplus_lr_ratio'];
-  if (ratio !== undefined && ratio < 1) {
-    report({
-      severity: 'error',
-      code: 'config/loraplus-ratio-below-1',
-      message: `loraplus_lr_ratio λ = ${ratio} is below 1: lora_B would learn slower than lora_A, the opposite of LoRA+`,
-      path: ratioAt,
-      at: 'value',
-      hint: 'Use λ ≥ 1; 16 is the usual start (1 is plain LoRA).',
-    });
-  } else if (ratio === 1) {
-    report({ severity: 'hint', code: 'config/plain-lora', message: 'loraplus_lr_ratio λ = 1: this is plain LoRA (lora_A and lora_B share one learning rate)', path: ratioAt, at: 'value', hint: 'LoRA+ uses λ > 1; 16 is the usual start.' });
-  } else if (ratio !== undefined && ratio > 256) {
-    const lrB = lr !== undefined ? `; lora_B's learning rate would be ${lr * ratio}` : '';
-    report({ severity: 'warning', code: 'config/loraplus-ratio-unusual', message: `loraplus_lr_ratio λ = ${ratio} is outside the usual range [1, 256]${lrB}`, path: ratioAt, at: 'value', hint: 'LoRA+ suggests λ ≈ 16; lower it unless you have measured that this trains well.' });
-  }
-
-  // max_steps wins over epochs; with neither, train one epoch. Consumers then read exactly one of them.
-  if (training.max_steps !== null && training.max_steps !== undefined) {
-    if (num(training, 'epochs') !== undefined) {
-      report({ severity: 'warning', code: 'config/epochs-ignored', message: `epochs is ignored because max_steps (${training.max_steps}) is set`, path: ['training', 'epochs'], at: 'value', hint: 'Delete one of the two.' });
-    }
-    training.epochs = null;
-    const warmup = num(training, 'warmup_steps');
-    if (warmup !== undefined && warmup >= (training.max_steps as number)) {
-      report({ severity: 'warning', code: 'config/warmup-too-long', message: `warmup_steps (${warmup}) is not below max_steps (${training.max_steps}): the learning rate never finishes warming up`, path: ['training', 'warmup_steps'], at: 'value' });
-    }
-  } else if (training.epochs === null) {
-    training.epochs = 1;
-  }
-
-  if (typeof data.eval === 'string' && (num(data, 'eval_fraction') ?? 0) > 0) {
-    report({ severity: 'warning', code: 'config/eval-fraction-ignored', message: 'eval_fraction is ignored because data.eval is set', path: ['data', 'eval_fraction'], at: 'value' });
-  }
-  if (out.task === 'causal-lm') {
-    for (const k of ['labels', 'text_pair_field'] as const) {
-      if (data[k] !== null && data[k] !== undefined) {
-        report({ severity: 'warning', code: 'config/ignored-for-task', message: `${k} is ignored for task causal-lm`, path: ['data', k], at: 'key', hint: 'Set task: sequence-classification to train a classifier.' });
-      }
-    }
-  }
 }
 
 // ---- Small helpers ----

@@ -5,6 +5,7 @@ import * as tf from '@tensorflow/tfjs';
 import { createRequire } from 'node:module';
 import * as path from 'node:path';
 import { LoraPlusError } from '../protocol/errors';
+import { startWasmBackend } from './wasm-threads';
 
 export type Device = 'auto' | 'cuda' | 'webgpu' | 'wasm' | 'cpu';
 type Concrete = Exclude<Device, 'auto'>;
@@ -12,8 +13,9 @@ type Concrete = Exclude<Device, 'auto'>;
 export interface BackendInfo {
   device: Concrete; // what the run asked of us, resolved
   backend: string; // tfjs backend name: tensorflow | webgpu | wasm | cpu
-  name: string; // human-readable device, e.g. "NVIDIA H100 (CUDA)", "llvmpipe (Vulkan, software)"
-  skipped: string[]; // why better backends were not used (auto only)
+  name: string; // human-readable device, e.g. "NVIDIA H100 (CUDA)", "CPU (WebAssembly SIMD, 2 threads)"
+  threads: number; // CPU threads the backend computes on: wasm's thread count; 1 for the others
+  skipped: string[]; // why better backends (auto only) or more wasm threads were not used
 }
 
 const ORDER: Concrete[] = ['cuda', 'webgpu', 'wasm', 'cpu'];
@@ -26,8 +28,8 @@ export async function selectBackend(device: Device): Promise<BackendInfo> {
   const skipped: string[] = [];
   for (const d of tried) {
     try {
-      const name = await START[d](device === 'auto');
-      return { device: d, backend: tf.getBackend(), name, skipped };
+      const { name, threads = 1, notes = [] } = await START[d](device === 'auto');
+      return { device: d, backend: tf.getBackend(), name, threads, skipped: [...skipped, ...notes] };
     } catch (err) {
       const why = err instanceof Error ? err.message : String(err);
       if (device !== 'auto') {
@@ -46,7 +48,13 @@ const HINTS: Record<Concrete, string> = {
   cpu: 'Reinstall dependencies (npm ci).',
 };
 
-const START: Record<Concrete, (auto: boolean) => Promise<string>> = {
+interface Started {
+  name: string;
+  threads?: number; // default 1
+  notes?: string[]; // what the user should know about how it started
+}
+
+const START: Record<Concrete, (auto: boolean) => Promise<Started>> = {
   async cuda() {
     let gpuLib: unknown;
     try {
@@ -55,7 +63,7 @@ const START: Record<Concrete, (auto: boolean) => Promise<string>> = {
       throw new Error(`@tensorflow/tfjs-node-gpu is not installed or its native library failed to load (${firstLine(err)})`);
     }
     if (!gpuLib || !(await tf.setBackend('tensorflow'))) throw new Error('the tensorflow backend did not initialise');
-    return 'CUDA GPU (tfjs-node-gpu)';
+    return { name: 'CUDA GPU (tfjs-node-gpu)' };
   },
 
   async webgpu(auto) {
@@ -76,21 +84,22 @@ const START: Record<Concrete, (auto: boolean) => Promise<string>> = {
     await import('@tensorflow/tfjs-backend-webgpu');
     if (!(await tf.setBackend('webgpu'))) throw new Error('the webgpu backend did not initialise');
     const label = [info.vendor, info.description || info.device || info.architecture].filter(Boolean).join(' ');
-    return `${label || 'unknown adapter'} (WebGPU${software ? ', software' : ''})`;
+    return { name: `${label || 'unknown adapter'} (WebGPU${software ? ', software' : ''})` };
   },
 
   async wasm() {
     const wasm = await import('@tensorflow/tfjs-backend-wasm');
     // In Node the .wasm binaries are read from the package's own dist folder.
     wasm.setWasmPaths(path.join(path.dirname(nodeRequire.resolve('@tensorflow/tfjs-backend-wasm/package.json')), 'dist') + path.sep);
-    if (!(await tf.setBackend('wasm'))) throw new Error('the wasm backend did not initialise');
+    // Threads as LORAPLUS_WASM_THREADS says, else one per core (wasm-threads.ts; stock tfjs runs one in Node).
+    const { threads, notes } = await startWasmBackend(wasm);
     const simd = tf.env().getBool('WASM_HAS_SIMD_SUPPORT');
-    return `CPU (WebAssembly${simd ? ' SIMD' : ''})`;
+    return { name: `CPU (WebAssembly${simd ? ' SIMD' : ''}, ${threads} thread${threads === 1 ? '' : 's'})`, threads, notes };
   },
 
   async cpu() {
     if (!(await tf.setBackend('cpu'))) throw new Error('the cpu backend did not initialise');
-    return 'CPU (plain JavaScript)';
+    return { name: 'CPU (plain JavaScript)' };
   },
 };
 

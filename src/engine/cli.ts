@@ -7,9 +7,11 @@
 import * as path from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { loadAdapter } from '../adapters/peft';
-import { formatProblem, loadConfigFile, requireValidConfig } from '../config/load';
+import { formatProblem, requireValidConfig } from '../config/load';
+import type { HFConfig } from '../models/types';
 import { formatError, LoraPlusError, toErrorInfo } from '../protocol/errors';
 import { selectBackend, type Device } from './backend';
+import { checkConfigFile } from './check-config';
 import { evaluate } from './evaluate';
 import { generate } from './generate';
 import { createRenderer } from './render';
@@ -80,13 +82,18 @@ async function cmdTrain(argv: string[]): Promise<number> {
   }
 }
 
+/** Schema, rules and the checks against the model folder and data files; exits 1 only when there are errors. */
 async function cmdValidate(argv: string[]): Promise<number> {
   const { positionals } = args(argv, {}, 1);
   const file = path.resolve(positionals[0]);
-  const { problems } = loadConfigFile(file);
+  const { problems } = checkConfigFile(file);
   for (const p of problems) console.log(formatProblem(file, p));
-  const errors = problems.filter((p) => p.severity === 'error').length;
-  console.log(errors ? `${errors} error(s)` : `${file}: ok${problems.length ? ` (${problems.length} note(s))` : ''}`);
+  const count = (severity: string) => problems.filter((p) => p.severity === severity).length;
+  const errors = count('error');
+  const notes = [['error', errors], ['warning', count('warning')], ['note', count('info') + count('hint')]]
+    .flatMap(([word, n]) => (n ? [`${n} ${word}${n === 1 ? '' : 's'}`] : []))
+    .join(', ');
+  console.log(errors ? notes : `${file}: ok${notes ? ` (${notes})` : ''}`);
   return errors ? 1 : 0;
 }
 
@@ -118,6 +125,9 @@ async function cmdGenerate(argv: string[]): Promise<number> {
   }, 1);
   await selectBackend(values.device as Device);
   const folder = openModelFolder(path.resolve(positionals[0]));
+  if (!folder.family.tasks.includes('causal-lm')) {
+    throw new LoraPlusError({ code: 'cli/not-a-decoder', message: `${folder.config.model_type} is an encoder with no language-model head: it cannot generate text`, file: folder.dir, hint: 'Use a causal LM (e.g. a llama or gpt2 folder) with generate; use eval for classifiers.' });
+  }
   const model = buildModel(folder, 'causal-lm', 0, new Rng(0));
   const adapter = values.adapter ? loadAdapter(path.resolve(String(values.adapter))) : null;
   const weights = adapter ? Trainables.fromAdapter(model, folder.family, adapter) : null;
@@ -139,25 +149,34 @@ async function cmdInfo(argv: string[]): Promise<number> {
   const { values, positionals } = args(argv, { json: { type: 'boolean' }, device: { type: 'string', default: 'cpu' } }, 1);
   await selectBackend(values.device as Device);
   const folder = openModelFolder(path.resolve(positionals[0]));
-  const model = buildModel(folder, 'causal-lm', 0, new Rng(0));
+  // Built with the family's first task: an encoder has only a classification head, with the checkpoint's labels.
+  const task = folder.family.tasks[0];
+  const model = buildModel(folder, task, task === 'causal-lm' ? 0 : checkpointLabels(folder.config), new Rng(0));
   try {
     const linears = [...model.linears].map(([name, l]) => ({ name, in: l.inFeatures, out: l.outFeatures, bias: Boolean(l.bias) }));
     const suffixes = [...new Set(linears.map((l) => l.name.split('.').pop()!))];
     const info = {
-      model: folder.dir, model_type: model.modelType, family: model.family, parameters: model.paramCount, vocab_size: model.vocabSize,
+      model: folder.dir, model_type: model.modelType, family: model.family, task, parameters: model.paramCount, vocab_size: model.vocabSize,
       max_positions: model.maxPositions, default_target_modules: folder.family.defaultTargets, target_module_names: suffixes, linears,
     };
     if (values.json) {
       console.log(JSON.stringify(info, null, 2));
       return 0;
     }
-    console.log(`${info.model}\n  ${info.model_type} (family ${info.family}) · ${info.parameters.toLocaleString('en-US')} parameters · vocab ${info.vocab_size} · ${info.max_positions} positions`);
+    console.log(`${info.model}\n  ${info.model_type} (family ${info.family}, built as ${task}) · ${info.parameters.toLocaleString('en-US')} parameters · vocab ${info.vocab_size} · ${info.max_positions} positions`);
     console.log(`  default LoRA targets: ${info.default_target_modules.join(', ')}\n  LoRA can target (target_modules): ${suffixes.join(', ')}, or all-linear`);
     for (const l of linears) console.log(`    ${l.name}  [${l.out} × ${l.in}]${l.bias ? ' + bias' : ''}`);
     return 0;
   } finally {
     model.dispose();
   }
+}
+
+/** The label count a checkpoint's head was saved with (id2label, else num_labels), else transformers' default 2. */
+function checkpointLabels(config: HFConfig): number {
+  const id2label = config.id2label;
+  if (id2label && typeof id2label === 'object') return Object.keys(id2label).length;
+  return typeof config.num_labels === 'number' ? config.num_labels : 2;
 }
 
 if (require.main === module) {

@@ -62,14 +62,13 @@ export interface ClsOptions {
 }
 
 /**
- * Texts (or pairs) are encoded with special tokens and truncated to maxLength, keeping the tokenizer's closing
- * special tokens (BERT's [SEP]) so a long text still ends the way the model was trained to see. Pairs lose tokens
- * from the end of the second text first. Pre-tokenized rows (`input_ids`, optional `attention_mask` and
- * `token_type_ids`) are only cut to maxLength.
+ * Texts (or pairs: BERT's `[CLS] A [SEP] B [SEP]`, RoBERTa's `<s> A </s></s> B </s>`) are encoded with special
+ * tokens and truncated to maxLength as transformers' fast tokenizers do with truncation=True: the texts are cut
+ * (`longest_first` for pairs), the special tokens stay, so a long text still ends the way the model was trained to
+ * see. Pre-tokenized rows (`input_ids`, optional `attention_mask` and `token_type_ids`) are only cut to maxLength.
  */
 export function buildClassification(rows: Row[], tok: TextTokenizer, o: ClsOptions): ClsData {
   const labels = o.labels?.length ? o.labels.map(String) : collectLabels(rows, o);
-  const suffix = closingSpecials(tok);
   const examples = rows.map((row, i): ClsExample => {
     const label = labelIndex(row, i, labels, o);
     if ('input_ids' in row) {
@@ -84,29 +83,20 @@ export function buildClassification(rows: Row[], tok: TextTokenizer, o: ClsOptio
     }
     const text = textOf(row, o.textField, i, o.file);
     const pair = o.textPairField ? textOf(row, o.textPairField, i, o.file, 'data.text_pair_field') : undefined;
-    const e = tok.encode(text, { addSpecialTokens: true, pair });
-    return { ...truncate(e.ids, e.typeIds, o.maxLength, suffix), label };
+    const e = tok.encode(text, { addSpecialTokens: true, pair, maxLength: o.maxLength });
+    if (e.ids.length > o.maxLength) {
+      // Only the special tokens are left, and they alone are longer than max_length (e.g. RoBERTa's 4 for a pair).
+      throw new LoraPlusError({
+        code: 'data/max-length-too-short',
+        message: `max_length ${o.maxLength} cannot hold the ${e.ids.length} special tokens the tokenizer adds${pair === undefined ? '' : ' to a pair'}`,
+        file: o.file,
+        yamlPath: 'data.max_length',
+        hint: `Set data.max_length to at least ${e.ids.length + 2}.`,
+      });
+    }
+    return { ids: e.ids, typeIds: e.typeIds, label };
   });
   return { kind: 'sequence-classification', examples, labels };
-}
-
-/** The special tokens the tokenizer puts after the text ([SEP] for BERT, none for Llama), found with a probe. */
-function closingSpecials(tok: TextTokenizer): number[] {
-  const core = tok.encode('a', { addSpecialTokens: false }).ids;
-  const full = tok.encode('a', { addSpecialTokens: true }).ids;
-  for (let p = 0; p + core.length <= full.length; p++) {
-    if (core.every((id, k) => full[p + k] === id)) return full.slice(p + core.length);
-  }
-  return [];
-}
-
-function truncate(ids: number[], typeIds: number[], max: number, suffix: number[]): { ids: number[]; typeIds: number[] } {
-  if (ids.length <= max) return { ids, typeIds };
-  const keep = suffix.length < max && suffix.every((id, k) => ids[ids.length - suffix.length + k] === id) ? suffix.length : 0;
-  return {
-    ids: [...ids.slice(0, max - keep), ...ids.slice(ids.length - keep)],
-    typeIds: [...typeIds.slice(0, max - keep), ...typeIds.slice(typeIds.length - keep)],
-  };
 }
 
 const INT = /^-?\d+$/;
@@ -225,10 +215,13 @@ export function collateCausal(blocks: Int32Array[]): Batch {
   return { inputIds, attentionMask: new Int32Array(inputIds.length).fill(1), typeIds: new Int32Array(inputIds.length), labels: null, batch: blocks.length, seq, tokens: inputIds.length };
 }
 
-/** Right-pads to the longest example in the batch (dynamic padding) with padId and mask 0. */
-export function collateClassification(ex: ClsExample[], padId: number): Batch {
+/**
+ * Right-pads to the longest example in the batch (dynamic padding) with padId and mask 0, rounded up to a multiple
+ * of `multipleOf` (transformers' pad_to_multiple_of).
+ */
+export function collateClassification(ex: ClsExample[], padId: number, multipleOf = 1): Batch {
   if (ex.length === 0) throw new Error('collateClassification: empty batch');
-  const seq = Math.max(...ex.map((e) => e.ids.length));
+  const seq = Math.ceil(Math.max(...ex.map((e) => e.ids.length)) / multipleOf) * multipleOf;
   const inputIds = new Int32Array(ex.length * seq).fill(padId);
   const attentionMask = new Int32Array(ex.length * seq);
   const typeIds = new Int32Array(ex.length * seq);

@@ -101,8 +101,12 @@ export function datasetSize(ds: Dataset): number {
   return ds.kind === 'causal-lm' ? ds.blocks.length : ds.examples.length;
 }
 
+/** Padded batches are a multiple of 8 long: the wasm attention kernel needs sequence lengths that are multiples of 4
+ *  (padding is masked, so results do not change). */
+const PAD_TO_MULTIPLE_OF = 8;
+
 export function collate(ds: Dataset, indices: number[], padId: number): Batch {
-  return ds.kind === 'causal-lm' ? collateCausal(indices.map((i) => ds.blocks[i])) : collateClassification(indices.map((i) => ds.examples[i]), padId);
+  return ds.kind === 'causal-lm' ? collateCausal(indices.map((i) => ds.blocks[i])) : collateClassification(indices.map((i) => ds.examples[i]), padId, PAD_TO_MULTIPLE_OF);
 }
 
 export function toTensors(b: Batch): BatchTensors {

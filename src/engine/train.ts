@@ -83,7 +83,7 @@ export async function train(config: TrainConfig, onEvent: EventSink, signal?: Ab
     const counts = weights.count();
     emit({
       type: 'run_start', time: new Date().toISOString(), run_name: run.name, run_dir: runDir,
-      backend: backend.backend, device: backend.name, backend_notes: backend.skipped,
+      backend: backend.backend, device: backend.name, threads: backend.threads, backend_notes: backend.skipped,
       model: config.model, model_type: String(folder.config.model_type), task: config.task,
       total_steps: totalSteps, start_step: step,
       params: { total: model.paramCount + counts.lora, trainable: counts.trainable, lora: counts.lora },

@@ -1,8 +1,8 @@
 // What a run trains: LoRA pairs on the target modules and the fully trained modules_to_save (e.g. a fresh
 // classification head). This object owns every trainable tf.Variable and disposes them.
 import * as tf from '@tensorflow/tfjs';
-import { LoraModule, initLoraWeights, type TrainableLinear } from '../adapters/lora';
-import { loraScaling, makeAdapterConfig, type Adapter, type AdapterWeights } from '../adapters/peft';
+import { LoraModule, frozenW, initLoraWeights, type TrainableLinear } from '../adapters/lora';
+import { inModulesToSave, loraScaling, makeAdapterConfig, type Adapter, type AdapterWeights } from '../adapters/peft';
 import type { HostTensor } from '../adapters/safetensors';
 import { LoraPlusError } from '../protocol/errors';
 import type { Family } from '../models/registry';
@@ -15,7 +15,7 @@ export interface LoraSettings {
   lora_dropout: number;
   use_rslora: boolean;
   target_modules: string[] | string | null; // suffixes, 'all-linear', a regex (PEFT: a string is a full-match regex), or the family default
-  modules_to_save: string[] | null; // null: the task head when the task has one
+  modules_to_save: string[] | null; // module names (PEFT's suffix matching); null: the task head when the task has one
 }
 
 /** PEFT's matching: a list entry matches a module named exactly that or ending in `.<entry>`; a string is a regex. */
@@ -43,6 +43,8 @@ export class Trainables implements Adapters {
   readonly lora = new Map<string, LoraModule>();
   readonly trainable = new Map<string, TrainableLinear>();
   dropoutSeed: number | null = null;
+  /** The modules_to_save entries as configured (e.g. `classifier`), written back to adapter_config.json. */
+  private readonly saveList: string[];
 
   constructor(
     model: Model,
@@ -51,9 +53,10 @@ export class Trainables implements Adapters {
     uniform: () => number,
     init: AdapterWeights | null,
   ) {
-    const saveList = settings.modules_to_save ?? (model.head ? [model.head] : []);
-    const full = saveList.length ? [...model.linears.keys()].filter((n) => saveList.some((s) => n === s || n.endsWith(`.${s}`))) : [];
-    const missing = saveList.filter((s) => !full.some((n) => n === s || n.endsWith(`.${s}`)));
+    const saveList = (this.saveList = settings.modules_to_save ?? (model.head ? [model.head] : []));
+    // Every Linear in a listed module: `classifier` trains RoBERTa's classifier.dense and classifier.out_proj.
+    const full = [...model.linears.keys()].filter((n) => inModulesToSave(n, saveList));
+    const missing = saveList.filter((s) => !full.some((n) => inModulesToSave(n, [s])));
     if (missing.length) throw new LoraPlusError({ code: 'config/unknown-module', message: `modules_to_save names no Linear of this model: ${missing.join(', ')}`, yamlPath: 'lora.modules_to_save' });
     for (const path of full) {
       const base = model.linears.get(path)!;
@@ -61,8 +64,8 @@ export class Trainables implements Adapters {
       const w = stored?.get(`${path}.weight`);
       const b = stored?.get(`${path}.bias`);
       this.trainable.set(path, {
-        w: tf.variable(w ? hostToTensor(w) : tf.clone(base.w), true) as tf.Variable<tf.Rank.R2>,
-        bias: base.bias || b ? (tf.variable(b ? hostToTensor(b) : tf.clone(base.bias!), true) as unknown as tf.Variable<tf.Rank.R1>) : null,
+        w: ownedVariable(w ? hostToTensor(w) : frozenW(base)) as tf.Variable<tf.Rank.R2>,
+        bias: base.bias || b ? (ownedVariable(b ? hostToTensor(b) : tf.clone(base.bias!)) as tf.Variable<tf.Rank.R1>) : null,
       });
     }
 
@@ -78,9 +81,13 @@ export class Trainables implements Adapters {
     }
   }
 
-  /** A saved PEFT adapter applied to `model` (its own r, alpha and modules decide; nothing is initialised). */
+  /**
+   * A saved PEFT adapter applied to `model` (its own r, alpha and modules decide; nothing is initialised). The fully
+   * trained modules are those the file holds weights for (PEFT's DistilBERT adapters hold pre_classifier too).
+   */
   static fromAdapter(model: Model, family: Family, adapter: Adapter): Trainables {
-    return new Trainables(model, { ...adapter.config, target_modules: null, modules_to_save: null }, family, Math.random, adapter);
+    const saved = [...new Set([...adapter.modulesToSave.keys()].map((p) => p.slice(0, p.lastIndexOf('.'))))];
+    return new Trainables(model, { ...adapter.config, target_modules: null, modules_to_save: saved }, family, Math.random, adapter);
   }
 
   /** Every trainable tensor with its PEFT name, in a stable order (LoRA modules, then modules_to_save). */
@@ -117,7 +124,7 @@ export class Trainables implements Adapters {
     const config = makeAdapterConfig({
       r: s.r, lora_alpha: s.lora_alpha, lora_dropout: s.lora_dropout, use_rslora: s.use_rslora,
       target_modules: [...new Set([...this.lora.keys()].map((p) => p.split('.').pop()!))].sort(),
-      modules_to_save: this.trainable.size ? [...this.trainable.keys()] : null,
+      modules_to_save: this.trainable.size ? this.saveList : null,
       base_model_name_or_path: base, task_type: taskType, ...extra,
     });
     return { config, lora, modulesToSave };
@@ -148,6 +155,13 @@ export class Trainables implements Adapters {
     for (const l of this.lora.values()) l.dispose();
     for (const t of this.trainable.values()) tf.dispose([t.w, ...(t.bias ? [t.bias] : [])]);
   }
+}
+
+/** A trainable variable with `init`'s values; `init` is disposed (the variable holds its own reference to the data). */
+function ownedVariable(init: tf.Tensor): tf.Variable {
+  const v = tf.variable(init, true);
+  init.dispose();
+  return v;
 }
 
 function hostToTensor(h: HostTensor): tf.Tensor2D {

@@ -1,14 +1,21 @@
 // Hugging Face tokenizers: `tokenizer.json` (+ tokenizer_config.json) through @huggingface/tokenizers, a pure-JS
 // port of the Rust library, so ids match what transformers' fast tokenizers give in Python. A BERT folder that
 // ships only vocab.txt gets the same WordPiece tokenizer.json built in memory.
+// The library splits texts into ids; the special tokens (the post-processor's template) and truncation are applied
+// here, as the Rust library does them: the JS port drops the second text under a ByteLevel post-processor (GPT-2),
+// gives RoBERTa's second text type id 1 (Rust: 0), and does not truncate.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Tokenizer } from '@huggingface/tokenizers';
 import { LoraPlusError } from '../protocol/errors';
 
 export interface TextTokenizer {
-  /** Ids and token type ids (0 for the first text, 1 for `pair`). Special tokens are added unless addSpecialTokens is false. */
-  encode(text: string, opts?: { addSpecialTokens?: boolean; pair?: string }): { ids: number[]; typeIds: number[] };
+  /**
+   * Ids and token type ids (as the template says: BERT 0 for the first text, 1 for `pair`; RoBERTa all 0). Special
+   * tokens are added unless addSpecialTokens is false. With maxLength, the texts are cut so that the whole fits,
+   * special tokens included, by HF's `longest_first` (transformers' truncation=True with a fast tokenizer).
+   */
+  encode(text: string, opts?: { addSpecialTokens?: boolean; pair?: string; maxLength?: number }): { ids: number[]; typeIds: number[] };
   decode(ids: number[], opts?: { skipSpecialTokens?: boolean }): string;
   /** One more than the largest id the tokenizer can produce (added tokens included). */
   readonly vocabSize: number;
@@ -56,6 +63,7 @@ export function loadTokenizer(modelDir: string, modelConfig?: SpecialTokenIds): 
     }, { cause: err });
   }
 
+  const template = templateOf(spec.post_processor, jsonFile);
   const vocab = tok.get_vocab(true);
   let vocabSize = 0;
   for (const id of vocab.values()) vocabSize = Math.max(vocabSize, id + 1);
@@ -75,14 +83,109 @@ export function loadTokenizer(modelDir: string, modelConfig?: SpecialTokenIds): 
     eosId: special('eos'),
     padId: special('pad'),
     encode(text, opts = {}) {
-      // return_token_type_ids: without it the library leaves token_type_ids out for single texts.
-      const e = tok.encode(text, { add_special_tokens: opts.addSpecialTokens ?? true, text_pair: opts.pair ?? null, return_token_type_ids: true });
-      return { ids: e.ids, typeIds: e.token_type_ids ?? e.ids.map(() => 0) };
+      const addSpecial = opts.addSpecialTokens ?? true;
+      const pieces = opts.pair === undefined ? template.single : template.pair;
+      const core = (s: string) => tok.encode(s, { add_special_tokens: false }).ids; // each text on its own, as Rust does
+      let a = core(text);
+      let b = opts.pair === undefined ? null : core(opts.pair);
+      if (opts.maxLength !== undefined) {
+        const specials = addSpecial ? pieces.reduce((n, p) => n + ('ids' in p ? p.ids.length : 0), 0) : 0;
+        [a, b] = truncateLongestFirst(a, b, opts.maxLength - specials);
+      }
+      return assemble(pieces, a, b, addSpecial);
     },
     decode(ids, opts = {}) {
       return tok.decode(ids, { skip_special_tokens: opts.skipSpecialTokens ?? false });
     },
   };
+}
+
+// ---- special tokens and truncation, as the Rust library applies them ----------------------------------------------
+
+/** One piece of a post-processor template: a text (A or B) or special-token ids, each with its token type id. */
+type Piece = { seq: 'A' | 'B'; typeId: number } | { ids: number[]; typeId: number };
+interface Template { single: Piece[]; pair: Piece[] }
+
+/**
+ * The template of tokenizer.json's post_processor: TemplateProcessing as written; BertProcessing `[CLS] A [SEP] B
+ * [SEP]` (types 0/1); RobertaProcessing `<s> A </s></s> B </s>` (types all 0); ByteLevel or none: A B (types 0/1).
+ * A Sequence (e.g. ByteLevel + TemplateProcessing, Llama 3) takes its last processor that adds tokens.
+ */
+function templateOf(pp: unknown, file: string): Template {
+  const plain: Template = { single: [{ seq: 'A', typeId: 0 }], pair: [{ seq: 'A', typeId: 0 }, { seq: 'B', typeId: 1 }] };
+  if (!isJson(pp)) return plain;
+  const bad = (what: string) => new LoraPlusError({ code: 'model/bad-tokenizer', message: `post_processor: ${what}`, file, hint: 'Re-download tokenizer.json from the model\'s Hub repository.' });
+  const tokenId = (v: unknown, key: string): number => {
+    if (Array.isArray(v) && typeof v[1] === 'number') return v[1]; // [token, id]
+    throw bad(`${pp.type} has no [token, id] for '${key}'`);
+  };
+  switch (pp.type) {
+    case 'Sequence': {
+      const adding = (Array.isArray(pp.processors) ? pp.processors : []).filter((p) => isJson(p) && p.type !== 'ByteLevel');
+      return adding.length ? templateOf(adding[adding.length - 1], file) : plain;
+    }
+    case 'ByteLevel':
+      return plain;
+    case 'BertProcessing':
+    case 'RobertaProcessing': {
+      const cls = (typeId: number): Piece => ({ ids: [tokenId(pp.cls, 'cls')], typeId });
+      const sep = (typeId: number): Piece => ({ ids: [tokenId(pp.sep, 'sep')], typeId });
+      const single: Piece[] = [cls(0), { seq: 'A', typeId: 0 }, sep(0)];
+      if (pp.type === 'RobertaProcessing') return { single, pair: [...single, sep(0), { seq: 'B', typeId: 0 }, sep(0)] };
+      return { single, pair: [...single, { seq: 'B', typeId: 1 }, sep(1)] };
+    }
+    case 'TemplateProcessing': {
+      const specials = isJson(pp.special_tokens) ? pp.special_tokens : {};
+      const pieces = (items: unknown): Piece[] => (Array.isArray(items) ? items : []).map((item: unknown): Piece => {
+        const special = isJson(item) && isJson(item.SpecialToken) ? item.SpecialToken : null;
+        const sequence = isJson(item) && isJson(item.Sequence) ? item.Sequence : null;
+        const typeId = Number((special ?? sequence)?.type_id ?? 0);
+        if (sequence) return { seq: sequence.id === 'B' ? 'B' : 'A', typeId };
+        const entry = special ? specials[String(special.id)] : undefined;
+        if (!isJson(entry) || !Array.isArray(entry.ids)) throw bad(`template token ${JSON.stringify(special?.id ?? item)} has no ids in special_tokens`);
+        return { ids: entry.ids.map(Number), typeId };
+      });
+      return { single: pieces(pp.single), pair: pieces(pp.pair) };
+    }
+    default:
+      throw bad(`type '${String(pp.type)}' is not supported`);
+  }
+}
+
+function assemble(pieces: Piece[], a: number[], b: number[] | null, addSpecial: boolean): { ids: number[]; typeIds: number[] } {
+  const ids: number[] = [];
+  const typeIds: number[] = [];
+  for (const p of pieces) {
+    const part = 'ids' in p ? (addSpecial ? p.ids : []) : p.seq === 'A' ? a : (b ?? []);
+    for (const id of part) {
+      ids.push(id);
+      typeIds.push(p.typeId);
+    }
+  }
+  return { ids, typeIds };
+}
+
+/**
+ * HF tokenizers' `longest_first` truncation (utils/truncation.rs) of the texts' ids to `budget` ids in all: a single
+ * text keeps its first `budget`; of a pair, the shorter stays whole if the longer can take the rest, else both are
+ * cut to half (the longer one, or the second if they are as long, gets the odd id). Tokens are removed from the end (direction right).
+ */
+export function truncateLongestFirst(a: number[], b: number[] | null, budget: number): [number[], number[] | null] {
+  const max = Math.max(0, budget);
+  if (b === null) return [a.slice(0, max), null];
+  if (a.length + b.length <= max) return [a, b];
+  const swap = a.length > b.length;
+  let n1 = Math.min(a.length, b.length); // the shorter text
+  let n2 = n1 > max ? n1 : Math.max(n1, max - n1);
+  if (n1 + n2 > max) {
+    n1 = Math.floor(max / 2);
+    n2 = n1 + (max % 2);
+  }
+  return swap ? [a.slice(0, n2), b.slice(0, n1)] : [a.slice(0, n1), b.slice(0, n2)];
+}
+
+function isJson(v: unknown): v is Json {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
 function readJsonIfExists(file: string): Json | null {

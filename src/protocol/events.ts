@@ -27,7 +27,8 @@ export interface RunStartEvent {
   run_dir: string;
   backend: string; // tfjs backend: tensorflow | webgpu | wasm | cpu
   device: string; // human-readable device name
-  backend_notes: string[]; // why better backends were skipped
+  threads: number; // CPU threads the backend computes on (wasm: its thread count; 1 for the others)
+  backend_notes: string[]; // why better backends (or more wasm threads) were not used
   model: string;
   model_type: string;
   task: string;

@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
-import { frozenLinear, initLoraWeights, LoraModule, loraLinear, linear } from '../../src/adapters/lora';
+import { disposeFrozen, frozenLinear, frozenLinearFromTransposed, frozenW, initLoraWeights, LoraModule, loraLinear, linear, tiedLinear } from '../../src/adapters/lora';
 import { mergeWeight } from '../../src/adapters/merge';
 import { loadModelWeights, type HostTensor } from '../../src/adapters/safetensors';
 import { Rng } from '../../src/engine/rng';
@@ -20,7 +20,7 @@ describe('LoRA linear', () => {
 
   it('custom gradients equal autodiff of the plain formula (x, A, B)', async () => {
     const w = rnd([6, 5], 1) as tf.Tensor2D;
-    const base = frozenLinear(w, rnd([6], 2) as tf.Tensor1D);
+    const base = frozenLinear(tf.clone(w), rnd([6], 2) as tf.Tensor1D); // it takes ownership: keeps Wᵀ only
     const lora = new LoraModule('m', rnd([3, 5], 3) as tf.Tensor2D, rnd([6, 3], 4) as tf.Tensor2D, 2.5, 0);
     const x = rnd([4, 5], 5) as tf.Tensor2D;
     const r = rnd([4, 6], 6);
@@ -31,6 +31,45 @@ describe('LoRA linear', () => {
       return tf.sum(tf.mul(y, r));
     })([x, lora.A, lora.B]);
     for (let i = 0; i < 3; i++) assert.ok(maxAbsDiff(await values(ours[i]), await values(plain[i])) < 1e-5, `gradient ${i}`);
+    lora.dispose();
+  });
+
+  it('stores a frozen weight once (Wᵀ) and still gives dx = dy·W: from W, from Wᵀ, tied, with and without LoRA', async () => {
+    const w = rnd([6, 5], 31) as tf.Tensor2D;
+    const bias = rnd([6], 32) as tf.Tensor1D;
+    const lora = new LoraModule('m', rnd([3, 5], 35) as tf.Tensor2D, rnd([6, 3], 36) as tf.Tensor2D, 0.5, 0);
+    const bases = {
+      'frozenLinear(W)': frozenLinear(tf.clone(w), tf.clone(bias)),
+      'frozenLinearFromTransposed(Wᵀ)': frozenLinearFromTransposed(tf.transpose(w), tf.clone(bias)),
+      'tiedLinear(E)': { ...tiedLinear(w), bias: tf.clone(bias) },
+    };
+    assert.deepEqual(Object.keys(bases['frozenLinear(W)']).sort(), ['bias', 'inFeatures', 'outFeatures', 'wT'], 'W itself is not kept');
+    // 1 row: dx = (Wᵀ·dyᵀ)ᵀ (N·(in + out) < in·out); 4 rows: dx = dy·W with a transient W.
+    for (const rows of [1, 4]) {
+      const x = rnd([rows, 5], 33) as tf.Tensor2D;
+      const r = rnd([rows, 6], 34);
+      const plain = (withLora: boolean) => tf.grad((xx: tf.Tensor) => {
+        let y = tf.add(tf.matMul(xx, w, false, true), bias);
+        if (withLora) y = tf.add(y, tf.mul(tf.matMul(tf.matMul(xx, lora.A, false, true), lora.B, false, true), 0.5));
+        return tf.sum(tf.mul(y, r));
+      })(x);
+      for (const [name, base] of Object.entries(bases)) {
+        assert.deepEqual([base.inFeatures, base.outFeatures, ...base.wT.shape], [5, 6, 5, 6], name);
+        for (const withLora of [false, true]) {
+          const before = tf.memory().numTensors;
+          const dx = tf.grad((xx: tf.Tensor) => tf.sum(tf.mul(withLora ? loraLinear(xx as tf.Tensor2D, base, lora, null) : linear(xx as tf.Tensor2D, base), r)))(x);
+          assert.equal(tf.memory().numTensors, before + 1, `${name}: only dx is left (no transient W)`);
+          const diff = maxAbsDiff(await values(dx), await values(plain(withLora)));
+          assert.ok(diff < 1e-5, `${name}${withLora ? ' + LoRA' : ''}, ${rows} rows: dx differs by ${diff}`);
+        }
+      }
+    }
+    for (const [name, base] of Object.entries(bases)) {
+      const back = frozenW(base);
+      assert.ok(maxAbsDiff(await values(back), await values(w)) === 0, `${name}: frozenW gives W back`);
+      tf.dispose(back);
+      disposeFrozen(base);
+    }
     lora.dispose();
   });
 

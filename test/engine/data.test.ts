@@ -9,10 +9,14 @@ import {
 } from '../../src/engine/data';
 import { loadTokenizer } from '../../src/models/tokenizer';
 import { LoraPlusError, type ErrorInfo } from '../../src/protocol/errors';
+import { configFromObject } from '../../src/config/load';
+import { collate, loadData } from '../../src/engine/session';
+import { byteLevelTokenizer } from '../helpers/byte-level';
 import { SHARED, SST2, STORIES, tempDir } from '../helpers/shared';
 
 const llama = loadTokenizer(STORIES, { bos_token_id: 1, eos_token_id: 2 });
 const bert = loadTokenizer(path.join(SHARED, 'models', 'tiny-random-bert'));
+const roberta = byteLevelTokenizer('roberta');
 
 function write(name: string, text: string): string {
   const file = path.join(tempDir(), name);
@@ -160,17 +164,77 @@ describe('buildClassification', () => {
     assert.equal(errorOf(() => buildClassification([{ text: 'a', label: 2 }], bert, { ...opts, labels })).code, 'data/unknown-label');
   });
 
-  it('truncates to max_length and keeps the closing [SEP]', () => {
+  it('truncates to max_length and keeps the closing [SEP]; pairs by longest_first', () => {
     const ds = buildClassification([{ text: "it 's a charming journey", label: 1 }], bert, { ...opts, maxLength: 5 });
     assert.deepEqual(ds.examples[0], { ids: [2, 143, 9, 51, 3], typeIds: [0, 0, 0, 0, 0], label: 0 });
+    // 3 + 3 text tokens into 7 − 3 specials = 4: both halved (HF's fast tokenizers with truncation=True).
     const pair = buildClassification([{ text: 'a charming journey', q: 'it is bleak', label: 0 }], bert, { ...opts, textPairField: 'q', maxLength: 7 });
-    assert.deepEqual(pair.examples[0].ids, [2, 33, 422, 724, 3, 143, 3]);
-    assert.deepEqual(pair.examples[0].typeIds, [0, 0, 0, 0, 0, 1, 1]);
+    assert.deepEqual(pair.examples[0].ids, [2, 33, 422, 3, 143, 140, 3]);
+    assert.deepEqual(pair.examples[0].typeIds, [0, 0, 0, 0, 1, 1, 1]);
+    // 3 + 1 into 3: the shorter text stays whole, the longer takes the rest.
+    const short = buildClassification([{ text: 'a charming journey', q: 'it', label: 0 }], bert, { ...opts, textPairField: 'q', maxLength: 6 });
+    assert.deepEqual(short.examples[0].ids, [2, 33, 422, 3, 143, 3]);
+    const e = errorOf(() => buildClassification([{ text: 'a', q: 'b', label: 0 }], roberta, { ...opts, textPairField: 'q', maxLength: 3 }));
+    assert.deepEqual([e.code, e.yamlPath], ['data/max-length-too-short', 'data.max_length']);
   });
 
   it('uses pre-tokenized rows, dropping their padding', () => {
     const ds = buildClassification([{ input_ids: [2, 40, 3, 0, 0], attention_mask: [1, 1, 1, 0, 0], label: 1 }], bert, { ...opts, labels: ['0', '1'] });
     assert.deepEqual(ds.examples[0], { ids: [2, 40, 3], typeIds: [0, 0, 0], label: 1 });
+  });
+});
+
+describe('sentence pairs end to end (MRPC/RTE/MNLI-style sentence1, sentence2)', () => {
+  const rows = [
+    ['a charming journey', 'it is good', 'equivalent'],
+    ['the film is bad', 'not a good movie', 'not_equivalent'],
+  ];
+  const files: Record<string, string> = {
+    'pairs.tsv': ['sentence1\tsentence2\tlabel', ...rows.map((r) => r.join('\t'))].join('\n'),
+    'pairs.csv': ['sentence1,sentence2,label', ...rows.map((r) => r.map((c) => `"${c}"`).join(','))].join('\n'),
+    'pairs.jsonl': rows.map(([sentence1, sentence2, label]) => JSON.stringify({ sentence1, sentence2, label })).join('\n'),
+  };
+  const id = (t: string) => bert.encode(t, { addSpecialTokens: false }).ids;
+
+  for (const [name, text] of Object.entries(files)) {
+    it(`${name}: config → data set → batch gives [CLS] A [SEP] B [SEP] with type ids 0/1`, () => {
+      const train = write(name, text);
+      const config = configFromObject({
+        model: path.join(SHARED, 'models', 'tiny-random-bert'), task: 'sequence-classification',
+        data: { train, text_field: 'sentence1', text_pair_field: 'sentence2', max_length: 32 },
+      }, path.dirname(train));
+      const { train: ds, labels } = loadData(config, bert);
+      assert.deepEqual(labels, ['equivalent', 'not_equivalent']);
+      assert.equal(ds.kind, 'sequence-classification');
+      const batch = collate(ds, [0, 1], 0);
+      const first = [2, ...id('a charming journey'), 3, ...id('it is good'), 3];
+      const second = [2, ...id('the film is bad'), 3, ...id('not a good movie'), 3];
+      assert.equal(batch.seq, 16, 'padded to a multiple of 8');
+      const row = (r: number, a: Int32Array) => Array.from(a.slice(r * batch.seq, (r + 1) * batch.seq));
+      assert.deepEqual(row(0, batch.inputIds), [...first, ...Array(16 - first.length).fill(0)]);
+      assert.deepEqual(row(1, batch.inputIds), [...second, ...Array(16 - second.length).fill(0)]);
+      assert.deepEqual(row(0, batch.typeIds), [0, 0, 0, 0, 0, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0]);
+      assert.deepEqual(row(1, batch.typeIds), [0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0]);
+      assert.deepEqual(Array.from(batch.labels ?? []), [0, 1]);
+    });
+  }
+
+  it('max_length cuts the longer sentence first and keeps both [SEP]s', () => {
+    const train = write('pairs.tsv', files['pairs.tsv']);
+    const config = configFromObject({
+      model: path.join(SHARED, 'models', 'tiny-random-bert'), task: 'sequence-classification',
+      data: { train, text_field: 'sentence1', text_pair_field: 'sentence2', max_length: 9 },
+    }, path.dirname(train));
+    const ds = loadData(config, bert).train;
+    assert.ok(ds.kind === 'sequence-classification');
+    // 4 + 4 text tokens into 9 − 3 = 6: both cut to 3.
+    assert.deepEqual(ds.examples[1].ids, [2, ...id('the film is'), 3, ...id('not a good'), 3]);
+    assert.deepEqual(ds.examples[1].typeIds, [0, 0, 0, 0, 0, 1, 1, 1, 1]);
+  });
+
+  it('names the missing sentence2 column', () => {
+    const e = errorOf(() => buildClassification([{ sentence1: 'a', label: 0 }], bert, { textField: 'sentence1', textPairField: 'sentence2', labelField: 'label', maxLength: 8, file: 'd.jsonl' }));
+    assert.deepEqual([e.code, e.yamlPath], ['data/missing-field', 'data.text_pair_field']);
   });
 });
 
@@ -192,6 +256,9 @@ describe('batches', () => {
     assert.deepEqual(Array.from(b.attentionMask), [1, 1, 1, 0, 0, 1, 1, 1, 1, 1]);
     assert.deepEqual(Array.from(b.typeIds), [0, 0, 0, 0, 0, 0, 0, 0, 1, 1]);
     assert.deepEqual(Array.from(b.labels ?? []), [1, 0]);
+    const padded = collateClassification([{ ids: [2, 10, 3], typeIds: [0, 0, 0], label: 1 }], 9, 8);
+    assert.deepEqual([padded.seq, padded.tokens], [8, 3]);
+    assert.deepEqual(Array.from(padded.attentionMask), [1, 1, 1, 0, 0, 0, 0, 0]);
   });
 });
 

@@ -41,7 +41,7 @@ describe('llama (stories260k)', () => {
     const folder = openModelFolder(STORIES);
     const model = buildModel(folder, 'causal-lm', 0, new Rng(0));
     assert.equal(model.paramCount, 260032);
-    assert.equal(model.linears.get('lm_head')!.w.shape.join(), '512,64');
+    assert.equal(model.linears.get('lm_head')!.wT.shape.join(), '64,512', 'the tied head (and the embedding) is stored once, as Wᵀ');
     model.dispose();
   });
 

@@ -3,8 +3,9 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, it } from 'node:test';
-import { loadTokenizer } from '../../src/models/tokenizer';
+import { loadTokenizer, truncateLongestFirst } from '../../src/models/tokenizer';
 import { LoraPlusError } from '../../src/protocol/errors';
+import { writeByteLevelTokenizer } from '../helpers/byte-level';
 import { readJson, SHARED, STORIES, tempDir } from '../helpers/shared';
 
 const BERT = path.join(SHARED, 'models', 'tiny-random-bert');
@@ -107,11 +108,90 @@ describe('tokenizer: BERT WordPiece (tiny-random-bert)', () => {
     const dir = tempDir();
     for (const f of ['vocab.txt', 'tokenizer_config.json']) fs.copyFileSync(path.join(BERT, f), path.join(dir, f));
     const fromVocab = loadTokenizer(dir);
-    for (const [a, b] of [["it 's a charming and often affecting journey .", undefined], ['Unflinchingly BLEAK, naïve café 東京!', 'and desperate']]) {
-      assert.deepEqual(fromVocab.encode(a as string, { pair: b }), tok.encode(a as string, { pair: b }));
+    const cases: [string, string?][] = [
+      ["it 's a charming and often affecting journey .", undefined],
+      ['Unflinchingly BLEAK, naïve café 東京!', 'and desperate'],
+      ['ÉLAN, déjà-vu… (Ångström) "quoted" — 50% off?!', undefined], // accents, punctuation, digits
+      ['zzqx ' + 'a'.repeat(101) + ' \u0000\ufffd tab\there', 'it is'], // unknown words, a word over 100 chars, control chars
+      ['', 'an empty first text'],
+    ];
+    for (const [a, b] of cases) {
+      assert.deepEqual(fromVocab.encode(a, { pair: b }), tok.encode(a, { pair: b }), `${a} | ${b}`);
+      assert.deepEqual(fromVocab.encode(a, { pair: b, maxLength: 9 }), tok.encode(a, { pair: b, maxLength: 9 }));
     }
     assert.equal(fromVocab.padId, 0);
     assert.equal(fromVocab.vocabSize, 1000);
+  });
+
+  it('follows BERT\'s BasicTokenizer: lowercase, accents stripped, punctuation split, [UNK] past 100 characters', () => {
+    const core = (text: string) => tok.encode(text, { addSpecialTokens: false }).ids;
+    assert.deepEqual(core('NAÏVE Café'), core('naive cafe'));
+    assert.deepEqual(core('good,bad!'), ['good', ',', 'bad', '!'].map(id));
+    assert.ok(core('a'.repeat(100)).length > 1, 'a 100-character word is split into pieces');
+    assert.deepEqual(core('a'.repeat(101)), [id('[UNK]')]);
+    assert.deepEqual(core('東京'), [id('[UNK]'), id('[UNK]')], 'CJK characters are words of their own');
+  });
+
+  it('truncates a pair to max_length by longest_first, special tokens kept', () => {
+    const e = tok.encode('a charming journey', { pair: 'it is bleak', maxLength: 7 });
+    assert.deepEqual(e.ids, ['[CLS]', 'a', 'charming', '[SEP]', 'it', 'is', '[SEP]'].map(id));
+    assert.deepEqual(e.typeIds, [0, 0, 0, 0, 1, 1, 1]);
+    assert.deepEqual(tok.encode("it 's a charming journey", { maxLength: 4 }).ids, ['[CLS]', 'it', "'", '[SEP]'].map(id));
+    assert.deepEqual(tok.encode('a charming journey', { maxLength: 64 }), tok.encode('a charming journey'));
+  });
+});
+
+describe('tokenizer: longest_first truncation (HF tokenizers utils/truncation.rs)', () => {
+  it('gives the Rust library\'s lengths for every pair of its test table (max 7)', () => {
+    const seq = (n: number) => Array.from({ length: n }, (_, i) => i);
+    // [len A, len B] → [kept A, kept B], from truncate_encodings_longest_first.
+    const table: [number, number, number, number][] = [
+      [0, 0, 0, 0], [0, 2, 0, 2], [0, 4, 0, 4], [0, 8, 0, 7],
+      [2, 0, 2, 0], [2, 2, 2, 2], [2, 4, 2, 4], [2, 8, 2, 5],
+      [4, 0, 4, 0], [4, 2, 4, 2], [4, 4, 3, 4], [4, 8, 3, 4],
+      [8, 0, 7, 0], [8, 2, 5, 2], [8, 4, 4, 3], [8, 8, 3, 4],
+    ];
+    for (const [a, b, ka, kb] of table) {
+      const [ta, tb] = truncateLongestFirst(seq(a), seq(b), 7);
+      assert.deepEqual([ta.length, tb?.length], [ka, kb], `${a}, ${b}`);
+      assert.deepEqual(ta, seq(ka), 'cut from the end');
+    }
+    assert.deepEqual(truncateLongestFirst(seq(5), seq(5), 0), [[], []]);
+    assert.deepEqual(truncateLongestFirst(seq(5), null, 3), [[0, 1, 2], null]);
+  });
+});
+
+describe('tokenizer: byte-level BPE (GPT-2 and RoBERTa tokenizer.json layouts)', () => {
+  const gpt2 = writeByteLevelTokenizer('gpt2');
+  const roberta = writeByteLevelTokenizer('roberta');
+  const ids = (vocab: Record<string, number>, tokens: string[]) => tokens.map((t) => vocab[t]);
+
+  it('GPT-2: merges by rank over byte symbols (space → Ġ, é → Ã©), no special tokens, decodes back', () => {
+    const tok = loadTokenizer(gpt2.dir);
+    assert.deepEqual(tok.encode('Hello world').ids, ids(gpt2.vocab, ['Hello', 'Ġworld']));
+    const e = tok.encode('the café!');
+    assert.deepEqual(e.ids, ids(gpt2.vocab, ['t', 'he', 'Ġ', 'c', 'a', 'f', 'Ã', '©', '!']));
+    assert.equal(tok.decode(e.ids), 'the café!');
+    assert.deepEqual(tok.encode('Hello<|endoftext|> world').ids, ids(gpt2.vocab, ['Hello', '<|endoftext|>', 'Ġworld']));
+    assert.deepEqual([tok.eosId, tok.padId], [gpt2.vocab['<|endoftext|>'], null]);
+  });
+
+  it('GPT-2: a pair is the two texts back to back, type ids 0 then 1 (the JS port alone drops the second)', () => {
+    const e = loadTokenizer(gpt2.dir).encode('Hello world', { pair: 'the' });
+    assert.deepEqual(e.ids, ids(gpt2.vocab, ['Hello', 'Ġworld', 't', 'he']));
+    assert.deepEqual(e.typeIds, [0, 0, 1, 1]);
+  });
+
+  it('RoBERTa: <s> A </s> and <s> A </s></s> B </s>, type ids all 0 (as the Rust RobertaProcessing)', () => {
+    const tok = loadTokenizer(roberta.dir);
+    assert.deepEqual(tok.encode('Hello world').ids, ids(roberta.vocab, ['<s>', 'Hello', 'Ġworld', '</s>']));
+    const e = tok.encode('Hello world', { pair: 'the café' });
+    assert.deepEqual(e.ids, ids(roberta.vocab, ['<s>', 'Hello', 'Ġworld', '</s>', '</s>', 't', 'he', 'Ġ', 'c', 'a', 'f', 'Ã', '©', '</s>']));
+    assert.deepEqual(e.typeIds, e.ids.map(() => 0));
+    assert.deepEqual(tok.encode('Hello world', { pair: 'the', addSpecialTokens: false }).ids, ids(roberta.vocab, ['Hello', 'Ġworld', 't', 'he']));
+    // 2 + 9 text tokens into 8 − 4 specials: both cut to 2.
+    assert.deepEqual(tok.encode('Hello world', { pair: 'the café', maxLength: 8 }).ids, ids(roberta.vocab, ['<s>', 'Hello', 'Ġworld', '</s>', '</s>', 't', 'he', '</s>']));
+    assert.deepEqual([tok.bosId, tok.eosId, tok.padId], [0, 2, 1]);
   });
 });
 

@@ -5,7 +5,8 @@ import * as tf from '@tensorflow/tfjs';
 import { disposeFrozen, frozenLinear, type FrozenLinear } from '../../adapters/lora';
 import type { HostTensor } from '../../adapters/safetensors';
 import { LoraPlusError } from '../../protocol/errors';
-import { applyLinear, attentionBias, crossEntropy, lastTokenHidden, rmsNorm } from '../layers';
+import { applyLinear, attentionBias, crossEntropy, embeddingLookup, halfRotation, lastTokenHidden, rmsNorm, type HalfRotation } from '../layers';
+import { disposeRope, groupedAttention, ropeTables, type RopeTables } from './attention';
 import type { Adapters, BatchTensors, HFConfig, Model, Task } from '../types';
 import { parseLlamaConfig, type LlamaConfig } from './config';
 import { checkWeights, normalizeLlamaKeys, requiredLlamaWeights } from './weights';
@@ -29,9 +30,10 @@ export class LlamaModel implements Model {
   readonly headCreated: boolean;
   readonly paramCount: number;
   private readonly c: LlamaConfig;
-  private readonly embed: tf.Tensor2D; // [V, H]
+  private readonly embed: tf.Tensor2D | null; // E [V, H]; null with a tied head: tokens are looked up in its Wᵀ [H, V]
   private readonly norms = new Map<string, tf.Tensor1D>(); // RMSNorm weights [H]
-  private readonly rope = new Map<number, { cos: tf.Tensor2D; sin: tf.Tensor2D }>(); // by T: [T, hd]
+  private readonly rope = new Map<number, RopeTables>(); // by T
+  private readonly rot: HalfRotation; // rotate_half as x·R
 
   constructor(raw: HFConfig, checkpoint: Map<string, HostTensor>, o: BuildOptions) {
     const c = (this.c = parseLlamaConfig(raw, `${o.dir}/config.json`));
@@ -47,7 +49,8 @@ export class LlamaModel implements Model {
       this.linears.set(path, frozenLinear(t(`${path}.weight`) as tf.Tensor2D, bias));
     };
 
-    this.embed = t('model.embed_tokens.weight') as tf.Tensor2D;
+    const embed = t('model.embed_tokens.weight') as tf.Tensor2D;
+    let tied = false;
     this.norms.set('model.norm', t('model.norm.weight') as tf.Tensor1D);
     for (let i = 0; i < c.numLayers; i++) {
       const p = `model.layers.${i}`;
@@ -65,7 +68,8 @@ export class LlamaModel implements Model {
         lin('lm_head');
         headParams = c.vocabSize * c.hiddenSize;
       } else if (c.tieWordEmbeddings) {
-        this.linears.set('lm_head', frozenLinear(this.embed, null)); // tied: shares the embedding tensor
+        this.linears.set('lm_head', frozenLinear(embed, null)); // tied: E is kept once, as the head's Wᵀ
+        tied = true;
       } else {
         throw new LoraPlusError({ code: 'model/missing-weights', message: 'the checkpoint has no lm_head.weight and tie_word_embeddings is false', file: o.dir, hint: 'Set tie_word_embeddings: true in config.json if the head is tied to the embeddings.' });
       }
@@ -83,23 +87,28 @@ export class LlamaModel implements Model {
       headParams = o.numLabels * c.hiddenSize;
     }
 
-    let count = headParams + this.embed.size;
+    this.embed = tied ? null : embed;
+    let count = headParams + c.vocabSize * c.hiddenSize;
     for (const n of this.norms.values()) count += n.size;
-    for (const [path, l] of this.linears) if (path !== 'lm_head' && path !== 'score') count += l.w.size + (l.bias?.size ?? 0);
+    for (const [path, l] of this.linears) if (path !== 'lm_head' && path !== 'score') count += l.wT.size + (l.bias?.size ?? 0);
     this.paramCount = count;
+    this.rot = halfRotation(c.headDim);
   }
 
   /** Final hidden states [B, T, H]. */
   hidden(batch: BatchTensors, a: Adapters): tf.Tensor3D {
     const c = this.c;
     const [b, t] = batch.inputIds.shape;
-    const { cos, sin } = this.ropeTables(t);
-    const bias = attentionBias(batch.attentionMask, true); // [B, 1, T, T]
-    let x = tf.reshape(tf.gather(this.embed, tf.cast(batch.inputIds, 'int32')), [b * t, c.hiddenSize]) as tf.Tensor2D; // [N, H]
+    const rope = this.ropeTables(t);
+    // The mask for the grouped queries of groupedAttention (rows rep·T: query head j·rep+r at position i is r·T+i).
+    const rep = c.numHeads / c.numKvHeads;
+    const bias = attentionBias(batch.attentionMask, true, rep); // [B, 1, rep·T, T]
+    const ids = tf.reshape(tf.cast(batch.inputIds, 'int32'), [-1]) as tf.Tensor1D;
+    let x = this.embed ? embeddingLookup(this.embed, ids) : embeddingLookup(this.linears.get('lm_head')!.wT, ids, true); // [N, H]
     for (let i = 0; i < c.numLayers; i++) {
       const p = `model.layers.${i}`;
       const h = rmsNorm(x, this.norms.get(`${p}.input_layernorm`)!, c.rmsNormEps) as tf.Tensor2D;
-      x = tf.add(x, this.attention(p, h, b, t, cos, sin, bias, a));
+      x = tf.add(x, this.selfAttention(p, h, b, t, rope, bias, a));
       const h2 = rmsNorm(x, this.norms.get(`${p}.post_attention_layernorm`)!, c.rmsNormEps) as tf.Tensor2D;
       const gate = applyLinear(`${p}.mlp.gate_proj`, h2, this.linears, a); // [N, I]
       const act = tf.mul(tf.mul(gate, tf.sigmoid(gate)), applyLinear(`${p}.mlp.up_proj`, h2, this.linears, a)) as tf.Tensor2D; // silu(gate)·up
@@ -108,49 +117,19 @@ export class LlamaModel implements Model {
     return tf.reshape(rmsNorm(x, this.norms.get('model.norm')!, c.rmsNormEps), [b, t, c.hiddenSize]);
   }
 
-  private attention(p: string, h: tf.Tensor2D, b: number, t: number, cos: tf.Tensor2D, sin: tf.Tensor2D, bias: tf.Tensor4D, a: Adapters): tf.Tensor2D {
+  private selfAttention(p: string, h: tf.Tensor2D, b: number, t: number, rope: RopeTables, bias: tf.Tensor4D, a: Adapters): tf.Tensor2D {
     const { numHeads: nh, numKvHeads: nkv, headDim: hd } = this.c;
-    const heads = (y: tf.Tensor2D, n: number) => tf.transpose(tf.reshape(y, [b, t, n, hd]), [0, 2, 1, 3]); // [B, n, T, hd]
-    const q = this.applyRope(heads(applyLinear(`${p}.self_attn.q_proj`, h, this.linears, a), nh), cos, sin);
-    const k = this.repeatKv(this.applyRope(heads(applyLinear(`${p}.self_attn.k_proj`, h, this.linears, a), nkv), cos, sin));
-    const v = this.repeatKv(heads(applyLinear(`${p}.self_attn.v_proj`, h, this.linears, a), nkv));
-    const scores = tf.add(tf.mul(tf.matMul(q, k, false, true), 1 / Math.sqrt(hd)), bias); // [B, nh, T, T]
-    const out = tf.matMul(tf.softmax(scores), v); // [B, nh, T, hd]
-    const merged = tf.reshape(tf.transpose(out, [0, 2, 1, 3]), [b * t, nh * hd]) as tf.Tensor2D;
+    const proj = (n: string) => applyLinear(`${p}.self_attn.${n}`, h, this.linears, a); // [N, n·hd]
+    const merged = groupedAttention(proj('q_proj'), proj('k_proj'), proj('v_proj'), { b, t, nh, nkv, hd }, rope, this.rot, bias); // [N, nh·hd]
     return applyLinear(`${p}.self_attn.o_proj`, merged, this.linears, a);
   }
 
-  /** Grouped-query attention: key/value head j serves query heads j·rep … j·rep+rep−1 (HF's repeat_kv). */
-  private repeatKv(x: tf.Tensor): tf.Tensor {
-    const rep = this.c.numHeads / this.c.numKvHeads;
-    if (rep === 1) return x;
-    const [b, n, t, hd] = x.shape;
-    // 4-D tile: WebGPU's Tile kernel falls back to a synchronous CPU read for 5-D tensors.
-    return tf.reshape(tf.tile(tf.reshape(x, [b, n, 1, t * hd]), [1, 1, rep, 1]), [b, n * rep, t, hd]);
-  }
-
-  /** RoPE with HF's rotate_half: x·cos + [−x₂, x₁]·sin. x: [B, n, T, hd]. */
-  private applyRope(x: tf.Tensor, cos: tf.Tensor2D, sin: tf.Tensor2D): tf.Tensor {
-    const [x1, x2] = tf.split(x, 2, -1);
-    return tf.add(tf.mul(x, cos), tf.mul(tf.concat([tf.neg(x2), x1], -1), sin));
-  }
-
-  /** cos/sin tables [T, hd] for positions 0…T−1, computed in float32 as transformers does, cached per T. */
-  private ropeTables(t: number): { cos: tf.Tensor2D; sin: tf.Tensor2D } {
+  /** RoPE tables, cached per sequence length T. */
+  private ropeTables(t: number): RopeTables {
     let r = this.rope.get(t);
     if (!r) {
-      const hd = this.c.headDim;
-      const cos = new Float32Array(t * hd);
-      const sin = new Float32Array(t * hd);
-      for (let i = 0; i < hd / 2; i++) {
-        const invFreq = Math.fround(1 / Math.fround(Math.pow(this.c.ropeTheta, Math.fround((2 * i) / hd))));
-        for (let pos = 0; pos < t; pos++) {
-          const angle = Math.fround(pos * invFreq);
-          cos[pos * hd + i] = cos[pos * hd + i + hd / 2] = Math.cos(angle);
-          sin[pos * hd + i] = sin[pos * hd + i + hd / 2] = Math.sin(angle);
-        }
-      }
-      r = { cos: tf.keep(tf.tensor2d(cos, [t, hd])), sin: tf.keep(tf.tensor2d(sin, [t, hd])) }; // outlive the caller's tidy
+      const { numHeads: nh, numKvHeads: nkv, headDim: hd, ropeTheta } = this.c;
+      r = ropeTables({ t, nh, nkv, hd }, ropeTheta);
       this.rope.set(t, r);
     }
     return r;
@@ -180,11 +159,8 @@ export class LlamaModel implements Model {
   }
 
   dispose(): void {
-    for (const l of this.linears.values()) {
-      if (l.w === this.embed) l.wT.dispose(); // the tied head's W is the embedding, disposed below
-      else disposeFrozen(l);
-    }
-    tf.dispose([this.embed, ...this.norms.values()]);
-    for (const r of this.rope.values()) tf.dispose([r.cos, r.sin]);
+    for (const l of this.linears.values()) disposeFrozen(l);
+    tf.dispose([...(this.embed ? [this.embed] : []), ...this.norms.values(), this.rot.r, this.rot.rT]);
+    for (const r of this.rope.values()) disposeRope(r);
   }
 }
