@@ -5,6 +5,7 @@ import * as tf from '@tensorflow/tfjs';
 import { createRequire } from 'node:module';
 import * as path from 'node:path';
 import { LoraPlusError } from '../protocol/errors';
+import { installWasmBatchMatMul } from './wasm-matmul';
 import { startWasmBackend } from './wasm-threads';
 
 export type Device = 'auto' | 'cuda' | 'webgpu' | 'wasm' | 'cpu';
@@ -93,6 +94,8 @@ const START: Record<Concrete, (auto: boolean) => Promise<Started>> = {
     wasm.setWasmPaths(path.join(path.dirname(nodeRequire.resolve('@tensorflow/tfjs-backend-wasm/package.json')), 'dist') + path.sep);
     // Threads as LORAPLUS_WASM_THREADS says, else one per core (wasm-threads.ts; stock tfjs runs one in Node).
     const { threads, notes } = await startWasmBackend(wasm);
+    // Attention's batched matmuls on a SIMD kernel instead of the stock scalar loop (wasm-matmul.ts).
+    if (!installWasmBatchMatMul()) notes.push('the SIMD batched-matmul kernel could not start; attention uses the stock kernel');
     const simd = tf.env().getBool('WASM_HAS_SIMD_SUPPORT');
     return { name: `CPU (WebAssembly${simd ? ' SIMD' : ''}, ${threads} thread${threads === 1 ? '' : 's'})`, threads, notes };
   },

@@ -7,11 +7,11 @@
 import * as path from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { loadAdapter } from '../adapters/peft';
-import { formatProblem, requireValidConfig } from '../config/load';
+import { formatProblem } from '../config/load';
 import type { HFConfig } from '../models/types';
 import { formatError, LoraPlusError, toErrorInfo } from '../protocol/errors';
 import { selectBackend, type Device } from './backend';
-import { checkConfigFile } from './check-config';
+import { checkConfigFile, requireCheckedConfig } from './check-config';
 import { evaluate } from './evaluate';
 import { generate } from './generate';
 import { createRenderer } from './render';
@@ -62,7 +62,7 @@ function args(argv: string[], options: NonNullable<ParseArgsConfig['options']>, 
 
 async function cmdTrain(argv: string[]): Promise<number> {
   const { values, positionals } = args(argv, { 'run-dir': { type: 'string' }, resume: { type: 'boolean' } }, 1);
-  const config = requireValidConfig(path.resolve(positionals[0]));
+  const config = requireCheckedConfig(path.resolve(positionals[0]));
   const controller = new AbortController();
   let stops = 0;
   const onSignal = () => {
@@ -99,7 +99,7 @@ async function cmdValidate(argv: string[]): Promise<number> {
 
 async function cmdEval(argv: string[]): Promise<number> {
   const { values, positionals } = args(argv, { adapter: { type: 'string' }, json: { type: 'boolean' }, device: { type: 'string' } }, 1);
-  const config = requireValidConfig(path.resolve(positionals[0]));
+  const config = requireCheckedConfig(path.resolve(positionals[0]));
   const backend = await selectBackend((values.device as Device) ?? config.device);
   const folder = openModelFolder(config.model);
   const data = loadEvalData(config, folder.tokenizer);
