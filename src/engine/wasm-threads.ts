@@ -59,9 +59,9 @@ let started: Promise<WasmStart> | null = null;
  */
 export async function startWasmBackend(wasm: WasmModule): Promise<WasmStart> {
   started ??= start(wasm);
-  const result = await started;
+  const { threads, notes } = await started;
   if (!(await tf.setBackend('wasm'))) throw new Error('the wasm backend did not initialise');
-  return result;
+  return { threads, notes: [...notes] }; // a copy: callers add their own notes
 }
 
 async function start(wasm: WasmModule): Promise<WasmStart> {
