@@ -6,6 +6,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { before, describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
+import { mergeWeight } from '../../src/adapters/merge';
 import { loadAdapter, makeAdapterConfig, saveAdapter } from '../../src/adapters/peft';
 import { loadModelWeights, type HostTensor } from '../../src/adapters/safetensors';
 import { configFromObject } from '../../src/config/load';
@@ -103,10 +104,7 @@ describe('gpt2 (tiny-random-gpt2)', () => {
     for (const [module, { A, B }] of adapter.lora) {
       assert.deepEqual([A.shape, B.shape], [[4, H], [3 * H, 4]], 'lora_A [r, in], lora_B [out, r]');
       const key = module.replace(/^transformer\./, '') + '.weight';
-      const W = merged.get(key)!; // [in, out]
-      const delta = tf.tidy(() => tf.transpose(tf.matMul(tf.tensor2d(B.data as Float32Array, [3 * H, 4]), tf.tensor2d(A.data as Float32Array, [4, H])))); // (B·A)ᵀ [in, out]
-      const sum = tf.add(tf.tensor2d(W.data as Float32Array, [H, 3 * H]), tf.mul(delta, 8 / 4));
-      merged.set(key, { dtype: 'float32', shape: [H, 3 * H], data: (await sum.data()) as Float32Array });
+      merged.set(key, mergeWeight(merged.get(key)!, A, B, 8 / 4, true)); // W stored [in, out]: W + s·(B·A)ᵀ
     }
     const mergedModel = causal(merged);
     const batch = batchOf([[1, 403, 407, 261, 378, 432, 383, 286]]);

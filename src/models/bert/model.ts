@@ -7,7 +7,7 @@ import * as tf from '@tensorflow/tfjs';
 import { disposeFrozen, frozenLinear, type FrozenLinear } from '../../adapters/lora';
 import type { HostTensor } from '../../adapters/safetensors';
 import { LoraPlusError } from '../../protocol/errors';
-import { applyLinear, attention, attentionBias, crossEntropy, gelu, geluTanh, layerNorm } from '../layers';
+import { applyLinear, attention, attentionBias, crossEntropy, embeddingLookup, gelu, geluTanh, layerNorm } from '../layers';
 import type { BuildOptions } from '../llama/model';
 import { checkWeights } from '../llama/weights';
 import type { Adapters, BatchTensors, HFConfig, Model, Task } from '../types';
@@ -112,12 +112,14 @@ export class BertModel implements Model {
     if (t > this.maxPositions) {
       throw new LoraPlusError({ code: 'model/sequence-too-long', message: `a batch is ${t} tokens long but ${c.modelType} has position embeddings for ${this.maxPositions}`, yamlPath: 'data.max_length', hint: `Set data.max_length to ${this.maxPositions} or less.` });
     }
+    const h = c.hiddenSize;
     const ids = tf.cast(batch.inputIds, 'int32') as tf.Tensor2D;
-    // tf.gather has no gradient on wasm; none is needed, the embeddings are frozen.
-    let e = tf.add(tf.gather(this.word, ids), tf.gather(this.position, this.positionIds(ids))); // [B, T, H]
-    if (this.tokenType) e = tf.add(e, tf.gather(this.tokenType, this.typeIds(batch, ids)));
+    // Frozen tables through embeddingLookup: no gradient, and the tape keeps no copy of the (V × H) word table.
+    const lookup = (table: tf.Tensor2D, at: tf.Tensor) => tf.reshape(embeddingLookup(table, tf.reshape(at, [-1]) as tf.Tensor1D), [b, t, h]); // [B, T, H]
+    let e = tf.add(lookup(this.word, ids), this.positions(ids)); // [B, T, H]
+    if (this.tokenType) e = tf.add(e, lookup(this.tokenType, this.typeIds(batch, ids)));
     const emb = `${c.prefix}.embeddings`;
-    let x = this.norm(`${emb}.LayerNorm`, tf.reshape(e, [b * t, c.hiddenSize]) as tf.Tensor2D); // [N, H]
+    let x = this.norm(`${emb}.LayerNorm`, tf.reshape(e, [b * t, h]) as tf.Tensor2D); // [N, H]
 
     const n = this.names;
     const bias = attentionBias(batch.attentionMask, false); // [B, 1, 1, T]: padded keys get −1e9
@@ -131,16 +133,19 @@ export class BertModel implements Model {
   }
 
   /**
-   * Position ids. BERT and DistilBERT: 0…T−1 [T] (broadcast over the batch). RoBERTa (transformers'
-   * create_position_ids_from_input_ids): pad+1, pad+2, … over the tokens that are not padding, pad on padding [B, T];
-   * "padding" there means input_ids == pad_token_id, whatever the attention mask says.
+   * Position embeddings. BERT and DistilBERT: positions 0…T−1, the table's first T rows [T, H] (broadcast over the
+   * batch). RoBERTa (transformers' create_position_ids_from_input_ids): pad+1, pad+2, … over the tokens that are not
+   * padding, pad on padding, looked up [B, T, H]; "padding" there means input_ids == pad_token_id, whatever the
+   * attention mask says.
    */
-  private positionIds(ids: tf.Tensor2D): tf.Tensor {
-    const t = ids.shape[1];
-    if (this.c.layout !== 'roberta') return tf.range(0, t, 1, 'int32');
+  private positions(ids: tf.Tensor2D): tf.Tensor {
+    const [b, t] = ids.shape;
+    const h = this.c.hiddenSize;
+    if (this.c.layout !== 'roberta') return tf.slice(this.position, [0, 0], [t, h]);
     const pad = this.c.padTokenId;
     const real = tf.cast(tf.notEqual(ids, pad), 'int32'); // [B, T]
-    return tf.add(tf.mul(tf.cumsum(real, 1), real), tf.scalar(pad, 'int32'));
+    const at = tf.add(tf.mul(tf.cumsum(real, 1), real), tf.scalar(pad, 'int32')); // [B, T]
+    return tf.reshape(embeddingLookup(this.position, tf.reshape(at, [-1]) as tf.Tensor1D), [b, t, h]);
   }
 
   /** Token-type ids [B, T]; zeros when the batch has none or the model has a single type (RoBERTa ignores them). */

@@ -4,10 +4,10 @@
 // on the last non-padding token. Dropout has inference semantics (none); LoRA dropout still applies via applyLinear.
 // Shapes: B batch, T sequence, N = B·T tokens, H hidden, nh heads, hd head dim, I inner, V vocabulary, L labels.
 import * as tf from '@tensorflow/tfjs';
-import { disposeFrozen, frozenLinear, frozenLinearFromTransposed, tiedLinear, type FrozenLinear } from '../../adapters/lora';
+import { disposeFrozen, frozenLinear, frozenLinearFromTransposed, type FrozenLinear } from '../../adapters/lora';
 import type { HostTensor } from '../../adapters/safetensors';
 import { LoraPlusError } from '../../protocol/errors';
-import { applyLinear, attention, attentionBias, crossEntropy, gelu, geluTanh, lastTokenHidden, layerNorm } from '../layers';
+import { applyLinear, attention, attentionBias, crossEntropy, embeddingLookup, gelu, geluTanh, lastTokenHidden, layerNorm } from '../layers';
 import type { BuildOptions } from '../llama/model';
 import { checkWeights } from '../llama/weights';
 import type { Adapters, BatchTensors, HFConfig, Model, Task } from '../types';
@@ -31,7 +31,7 @@ export class Gpt2Model implements Model {
   readonly headCreated: boolean;
   readonly paramCount: number;
   private readonly c: Gpt2Config;
-  private readonly wte: tf.Tensor2D; // token embedding [V, H], also the tied head's W
+  private readonly wte: tf.Tensor2D | null; // token embedding E [V, H]; null with a tied head: tokens are looked up in its Wᵀ [H, V]
   private readonly wpe: tf.Tensor2D; // position embedding [n_positions, H]
   private readonly norms = new Map<string, Norm>();
 
@@ -47,7 +47,8 @@ export class Gpt2Model implements Model {
     const t = (k: string) => tf.tensor(w.get(k)!.data, w.get(k)!.shape, 'float32');
     const norm = (path: string) => this.norms.set(path, { w: t(`${path}.weight`) as tf.Tensor1D, b: t(`${path}.bias`) as tf.Tensor1D });
 
-    this.wte = t('transformer.wte.weight') as tf.Tensor2D;
+    const wte = t('transformer.wte.weight') as tf.Tensor2D;
+    let tied = false;
     this.wpe = t('transformer.wpe.weight') as tf.Tensor2D;
     norm('transformer.ln_f');
     for (let i = 0; i < c.numLayers; i++) {
@@ -64,8 +65,10 @@ export class Gpt2Model implements Model {
       this.head = null;
       this.headCreated = false;
       // transformers ties lm_head to wte whenever tie_word_embeddings is set, whatever the file holds.
-      if (c.tieWordEmbeddings) this.linears.set('lm_head', tiedLinear(this.wte));
-      else {
+      if (c.tieWordEmbeddings) {
+        this.linears.set('lm_head', frozenLinear(wte, null)); // tied: E is kept once, as the head's Wᵀ (wte is disposed)
+        tied = true;
+      } else {
         checkWeights(w, new Map([['lm_head.weight', [c.vocabSize, h]]]), o.dir);
         this.linears.set('lm_head', frozenLinear(t('lm_head.weight') as tf.Tensor2D, null)); // an nn.Linear: [V, H]
         headParams = c.vocabSize * h;
@@ -85,7 +88,8 @@ export class Gpt2Model implements Model {
       headParams = o.numLabels * h;
     }
 
-    let count = headParams + this.wte.size + this.wpe.size;
+    this.wte = tied ? null : wte;
+    let count = headParams + c.vocabSize * h + this.wpe.size;
     for (const n of this.norms.values()) count += n.w.size + n.b.size;
     for (const [path, l] of this.linears) if (path !== 'lm_head' && path !== 'score') count += l.wT.size + (l.bias?.size ?? 0);
     this.paramCount = count;
@@ -98,9 +102,12 @@ export class Gpt2Model implements Model {
     if (t > this.maxPositions) {
       throw new LoraPlusError({ code: 'model/sequence-too-long', message: `a batch is ${t} tokens long but ${c.modelType} has position embeddings for ${this.maxPositions}`, yamlPath: 'data.max_length', hint: `Set data.max_length to ${this.maxPositions} or less.` });
     }
-    // Positions 0…T−1 whatever the mask (GPT2Model's default position_ids); right padding leaves real tokens in place.
-    // tf.gather has no gradient on wasm; none is needed, the embeddings are frozen.
-    const e = tf.add(tf.gather(this.wte, tf.cast(batch.inputIds, 'int32')), tf.slice(this.wpe, [0, 0], [t, c.hiddenSize])); // [B, T, H]
+    // Positions 0…T−1 whatever the mask (GPT2Model's default position_ids); right padding leaves real tokens in place:
+    // the table's first T rows, broadcast over the batch. Tokens through embeddingLookup (frozen: no gradient, and the
+    // tape keeps no copy of the table).
+    const ids = tf.reshape(tf.cast(batch.inputIds, 'int32'), [-1]) as tf.Tensor1D; // [N]
+    const tokens = this.wte ? embeddingLookup(this.wte, ids) : embeddingLookup(this.linears.get('lm_head')!.wT, ids, true); // [N, H]
+    const e = tf.add(tf.reshape(tokens, [b, t, c.hiddenSize]), tf.slice(this.wpe, [0, 0], [t, c.hiddenSize])); // [B, T, H]
     let x = tf.reshape(e, [b * t, c.hiddenSize]) as tf.Tensor2D; // [N, H]
     const bias = attentionBias(batch.attentionMask, true); // [B, 1, T, T]: causal, and padded keys get −1e9
     for (let i = 0; i < c.numLayers; i++) {
@@ -158,8 +165,8 @@ export class Gpt2Model implements Model {
   }
 
   dispose(): void {
-    for (const l of this.linears.values()) disposeFrozen(l); // not the tied head's W: it is wte
-    tf.dispose([this.wte, this.wpe]);
+    for (const l of this.linears.values()) disposeFrozen(l); // a tied head's Wᵀ is the only copy of the embedding
+    tf.dispose([...(this.wte ? [this.wte] : []), this.wpe]);
     for (const n of this.norms.values()) tf.dispose([n.w, n.b]);
   }
 }
