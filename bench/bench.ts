@@ -1,13 +1,14 @@
 // `npm run bench`: LoRA+ training throughput of the engine on every TensorFlow.js backend that can start here,
-// side by side with the same training step in plain PyTorch (bench/torch_llama_lora.py) when python3-torch is
-// installed. A benchmark, not a test: it prints a table (or JSON with --json) and exits 0 whatever it measured.
+// side by side with the same training step in plain PyTorch (bench/torch_llama_lora.py, torch_gpt2_bert_lora.py)
+// when python3-torch is installed. A benchmark, not a test: it prints a table (or JSON with --json) and exits 0
+// whatever it measured.
 //
 // This file parses the options and runs the rows, one child process each: a tfjs worker per (model, backend)
 // (`dist/bench.js --worker ...`, see worker.ts), then PyTorch at every thread count a CPU row used and on every core
 // (torch.ts). wasm is measured at 1 thread and on every core (LORAPLUS_WASM_THREADS), so that both sides are compared
 // at equal thread counts. table.ts prints the results.
 //
-//   npm run bench -- [--quick] [--steps N] [--backends wasm,cpu] [--models stories260k,gpt2-small]
+//   npm run bench -- [--quick] [--steps N] [--backends wasm,cpu] [--models stories260k,gpt2-small,gpt2,bert-base]
 //                    [--software-webgpu] [--profile] [--json]
 import { BACKENDS, MODEL_IDS, storiesPresent, STORIES_DIR, type Backend, type ModelId } from './models';
 import { cores, isMeasured, rowLabel, runChild, type Row } from './rows';
@@ -66,7 +67,7 @@ function usage(error: string | null): never {
     '  --quick                 3 timed steps per row (after 2 warm-up steps)',
     '  --steps N               N timed steps per row (default: as many as fit a time budget, at least 3)',
     `  --backends LIST         of ${BACKENDS.join(',')} (default: all; cpu runs stories260k only unless named here)`,
-    `  --models LIST           of ${MODEL_IDS.join(',')} (default: both)`,
+    `  --models LIST           of ${MODEL_IDS.join(',')} (default: all)`,
     '  --software-webgpu       also run WebGPU on a software adapter (llvmpipe, SwiftShader)',
     '  --profile               print the slowest tfjs kernels of one step per row (on stderr)',
     '  --json                  print the results as JSON instead of the table',

@@ -1,7 +1,8 @@
-// The PyTorch side of the bench: finds a Python that can import torch, and runs bench/torch_llama_lora.py (the same
-// Llama, batch, LoRA and LoRA+ AdamW in plain torch) at a given thread count, so that each tfjs row has a reference
-// measured like with like. Threads: torch.set_num_threads(n) in the script, OMP/OpenBLAS/MKL threads = n here, and
-// OMP_WAIT_POLICY=PASSIVE (without it OpenMP's spinning threads fight OpenBLAS's).
+// The PyTorch side of the bench: finds a Python that can import torch, and runs bench/torch_llama_lora.py (the Llama
+// rows) or bench/torch_gpt2_bert_lora.py (GPT-2, BERT): the same model, batch, LoRA and LoRA+ AdamW in plain torch, at
+// a given thread count, so that each tfjs row has a reference measured like with like. Threads:
+// torch.set_num_threads(n) in the script, OMP/OpenBLAS/MKL threads = n here, and OMP_WAIT_POLICY=PASSIVE (without it
+// OpenMP's spinning threads fight OpenBLAS's).
 import { spawnSync } from 'node:child_process';
 import * as path from 'node:path';
 import { SPECS, STORIES_DIR, WARMUP, type ModelId } from './models';
@@ -24,7 +25,7 @@ export function torchAvailable(): TorchCheck {
 export function runTorch(python: string, model: ModelId, threads: number, steps: number | null): Promise<Row> {
   const spec = SPECS[model];
   // __dirname is dist/ once bundled.
-  const script = path.resolve(__dirname, '..', 'bench', 'torch_llama_lora.py');
+  const script = path.resolve(__dirname, '..', 'bench', model === 'gpt2' || model === 'bert-base' ? 'torch_gpt2_bert_lora.py' : 'torch_llama_lora.py');
   const args = [script, '--model', model, '--batch', String(spec.batch), '--seq', String(spec.seq), '--threads', String(threads), '--warmup', String(WARMUP), '--budget', String(spec.budgetS)];
   if (model === 'stories260k') args.push('--model-dir', STORIES_DIR);
   if (steps !== null) args.push('--steps', String(steps));

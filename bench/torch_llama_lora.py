@@ -8,6 +8,7 @@ next-token cross-entropy), frozen base weights, LoRA r=8 (alpha 16) on q/k/v/o, 
 Prints one line: `BENCH_RESULT {json}` with tokens/s (median step), step ms and peak RSS.
 Threads: torch.set_num_threads(n); the caller also sets OMP_NUM_THREADS / OPENBLAS_NUM_THREADS = n and
 OMP_WAIT_POLICY=PASSIVE (without it OpenMP's spinning threads fight OpenBLAS's).
+bench/torch_gpt2_bert_lora.py (the GPT-2 and BERT rows) imports Linear, bench_args and measure from here.
 """
 import argparse
 import json
@@ -69,11 +70,12 @@ def random_weights(c, gen):
 # ---- the model ------------------------------------------------------------------------------------------------------
 
 class Linear(torch.nn.Module):
-    """A frozen nn.Linear (no bias), with a LoRA pair when `r` is set: y = x·Wᵀ + s·(x·Aᵀ)·Bᵀ."""
+    """A frozen nn.Linear, with a LoRA pair when `r` is set: y = x·Wᵀ + b + s·(x·Aᵀ)·Bᵀ."""
 
-    def __init__(self, weight, r=0, alpha=0, gen=None):
+    def __init__(self, weight, r=0, alpha=0, gen=None, bias=None):
         super().__init__()
         self.register_buffer("weight", weight)  # frozen: a buffer, never a parameter
+        self.register_buffer("bias", bias)
         self.r = r
         if r:
             out_f, in_f = weight.shape
@@ -83,7 +85,7 @@ class Linear(torch.nn.Module):
             self.scaling = alpha / r
 
     def forward(self, x):
-        y = F.linear(x, self.weight)
+        y = F.linear(x, self.weight, self.bias)
         if self.r:
             y = y + F.linear(F.linear(x, self.lora_A), self.lora_B) * self.scaling
         return y
@@ -197,10 +199,10 @@ def blas_library():
     return "BLAS " + (", ".join(os.path.basename(p) for p in sorted(libs)) or "none")
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--model", choices=["stories260k", "gpt2-small"], required=True)
-    ap.add_argument("--model-dir", help="the stories260k folder (config.json, model.safetensors)")
+def bench_args(description, models):
+    """The options every PyTorch bench script takes (torch.ts passes them)."""
+    ap = argparse.ArgumentParser(description=description)
+    ap.add_argument("--model", choices=models, required=True)
     ap.add_argument("--batch", type=int, required=True)
     ap.add_argument("--seq", type=int, required=True)
     ap.add_argument("--threads", type=int, required=True)
@@ -211,29 +213,21 @@ def main():
     ap.add_argument("--alpha", type=float, default=16)
     ap.add_argument("--lr", type=float, default=1e-4)
     ap.add_argument("--ratio", type=float, default=16, help="LoRA+ lr ratio: lora_B learns at lr·ratio")
-    a = ap.parse_args()
+    return ap
 
-    torch.set_num_threads(a.threads)
-    gen = torch.Generator().manual_seed(1234)
-    t0 = time.perf_counter()
-    if a.model == "stories260k":
-        with open(os.path.join(a.model_dir, "config.json")) as f:
-            c = json.load(f)
-        w = read_safetensors(os.path.join(a.model_dir, "model.safetensors"))
-    else:
-        c = dict(GPT2_SMALL)
-        w = random_weights(c, gen)
-    model = Llama(c, w, a.r, a.alpha, gen)
-    del w
-    A = [p for n, p in model.named_parameters() if n.endswith("lora_A")]
-    B = [p for n, p in model.named_parameters() if n.endswith("lora_B")]
-    opt = torch.optim.AdamW([{"params": A, "lr": a.lr}, {"params": B, "lr": a.lr * a.ratio}],
+
+def measure(a, model, loss_fn, setup_s):
+    """LoRA+ AdamW over the model's parameters (as the engine's loraplusGroups: lora_B and 1-D tensors at lr·ratio,
+    the rest, lora_A and a fully trained head's matrix, at lr), warm-up steps, then timed steps; prints the result.
+    One step = forward, backward, optimizer step, zero_grad, loss.item()."""
+    named = list(model.named_parameters())
+    fast = [p for n, p in named if "lora_B" in n or p.dim() == 1]
+    slow = [p for n, p in named if not ("lora_B" in n or p.dim() == 1)]
+    opt = torch.optim.AdamW([{"params": slow, "lr": a.lr}, {"params": fast, "lr": a.lr * a.ratio}],
                             betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0)
-    ids = torch.randint(0, c["vocab_size"], (a.batch, a.seq), generator=gen)
-    setup_s = time.perf_counter() - t0
 
     def step():
-        loss = model.loss(ids)
+        loss = loss_fn()
         loss.backward()
         opt.step()
         opt.zero_grad(set_to_none=True)
@@ -259,6 +253,27 @@ def main():
                   maxrssMB=r1(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
                   tfMemoryMB=None, numTensors=None, cpuUtil=round(own / wall, 2), otherCpu=other, loss=loss, setupS=r1(setup_s))
     sys.stdout.write("BENCH_RESULT " + json.dumps(result) + "\n")
+
+
+def main():
+    ap = bench_args(__doc__.split("\n")[0], ["stories260k", "gpt2-small"])
+    ap.add_argument("--model-dir", help="the stories260k folder (config.json, model.safetensors)")
+    a = ap.parse_args()
+
+    torch.set_num_threads(a.threads)
+    gen = torch.Generator().manual_seed(1234)
+    t0 = time.perf_counter()
+    if a.model == "stories260k":
+        with open(os.path.join(a.model_dir, "config.json")) as f:
+            c = json.load(f)
+        w = read_safetensors(os.path.join(a.model_dir, "model.safetensors"))
+    else:
+        c = dict(GPT2_SMALL)
+        w = random_weights(c, gen)
+    model = Llama(c, w, a.r, a.alpha, gen)
+    del w
+    ids = torch.randint(0, c["vocab_size"], (a.batch, a.seq), generator=gen)
+    measure(a, model, lambda: model.loss(ids), time.perf_counter() - t0)
 
 
 if __name__ == "__main__":

@@ -9,7 +9,6 @@ import { selectBackend, type Device } from '../src/engine/backend';
 import { AdamW, loraplusGroups } from '../src/engine/optimizer';
 import { Rng } from '../src/engine/rng';
 import { Trainables } from '../src/engine/trainables';
-import { LlamaModel } from '../src/models/llama/model';
 import { FAMILIES } from '../src/models/registry';
 import type { BatchTensors } from '../src/models/types';
 import { ADAM, gaussian, LORA, LORAPLUS, modelWeights, SLOW_STEP_MS, SPECS, WARMUP, type Backend, type ModelId } from './models';
@@ -58,10 +57,11 @@ export async function worker(o: WorkerOptions): Promise<void> {
   const rng = new Rng(1234);
   const normal = gaussian(rng);
   const { config, weights, dir } = modelWeights(o.model, normal);
-  const model = new LlamaModel(config, weights, { task: 'causal-lm', numLabels: 0, normal, dir });
+  const family = FAMILIES[String(config.model_type)];
+  const model = family.create(config, weights, { task: spec.task, numLabels: spec.numLabels, normal, dir });
   weights.clear(); // the host copies can go: the model holds its own tensors
   (globalThis as { gc?: () => void }).gc?.(); // the worker runs with --expose-gc: free them now, not mid-training
-  const trainables = new Trainables(model, LORA, FAMILIES.llama, () => rng.next(), null);
+  const trainables = new Trainables(model, { ...LORA, target_modules: spec.targets }, family, () => rng.next(), null);
   const params = trainables.params();
   const opt = new AdamW(loraplusGroups(params, LORAPLUS), ADAM);
   const ids = new Int32Array(spec.batch * spec.seq);
@@ -69,8 +69,8 @@ export async function worker(o: WorkerOptions): Promise<void> {
   const batch: BatchTensors = {
     inputIds: tf.tensor2d(ids, [spec.batch, spec.seq], 'int32'),
     attentionMask: tf.ones([spec.batch, spec.seq], 'int32') as tf.Tensor2D,
-    typeIds: null,
-    labels: null,
+    typeIds: null, // BERT: all type 0, one sentence
+    labels: spec.task === 'causal-lm' ? null : tf.tensor1d(Array.from({ length: spec.batch }, () => Math.floor(rng.next() * spec.numLabels)), 'int32'),
   };
   const setupS = (performance.now() - t0) / 1000;
   const setupPeakMB = round1((vmHwmBytes() ?? 0) / 2 ** 20);
@@ -120,7 +120,7 @@ export async function worker(o: WorkerOptions): Promise<void> {
     otherCpu: busy0 === null || busy1 === null ? null : round2(Math.max(0, busy1 - busy0 - ownS) / (wall / 1000)),
     loss, setupS: round1(setupS), setupPeakMB, ...wasmHeap(), ...(prof ? { profile: prof.kernels, profilePeakMB: prof.peakMB } : {}),
   });
-  tf.dispose([batch.inputIds, batch.attentionMask]);
+  tf.dispose([batch.inputIds, batch.attentionMask, ...(batch.labels ? [batch.labels] : [])]);
   opt.dispose();
   trainables.dispose();
   model.dispose();

@@ -11,9 +11,10 @@
 import * as tf from '@tensorflow/tfjs';
 
 // ---- the kernel, as WebAssembly bytes ---------------------------------------------------------------------------
-// bmm(a, b, c, batch, m, k, n, strideA, strideB): for each batch element, C[m×n] = A[m×k] · B[k×n], row-major f32,
-// pointers and strides in bytes (stride 0 broadcasts an operand). n must be a multiple of 4. Rows are done four at
-// a time (4 × 4 accumulators per column quad), then one at a time for the remainder.
+// bmm4/bmm8(a, b, c, batch, m, k, n, strideA, strideB, rowStepA, colStepA): for each batch element,
+// C[m×n] = A[m×k] · B[k×n], f32, B and C row-major, A element (i, p) at a + i·rowStepA + p·colStepA; pointers and
+// steps in bytes (a batch stride of 0 broadcasts an operand). n must be a multiple of 4 (bmm4) or 8 (bmm8). Rows
+// are done four at a time (4 × 4 or 4 × 8 accumulators), then one at a time for the remainder.
 
 const I32 = 0x7f;
 const V128 = 0x7b;
