@@ -2,8 +2,8 @@
 import type { HostTensor } from '../adapters/safetensors';
 import { BertModel } from './bert/model';
 import { Gpt2Model } from './gpt2/model';
-import { LlamaModel, type BuildOptions } from './llama/model';
-import type { HFConfig, Model, Task } from './types';
+import { LlamaModel } from './llama/model';
+import type { BuildOptions, HFConfig, Model, Task } from './types';
 
 export interface Family {
   name: string;

@@ -44,5 +44,13 @@ export interface Model {
   dispose(): void;
 }
 
+/** What a family's constructor needs besides config.json and the weights. */
+export interface BuildOptions {
+  task: Task;
+  numLabels: number; // sequence-classification only
+  normal: () => number; // N(0, 1) draws for a freshly created head
+  dir: string; // for error messages
+}
+
 /** config.json as read from disk. */
 export type HFConfig = Record<string, unknown> & { model_type?: string; architectures?: string[] };

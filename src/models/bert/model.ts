@@ -8,9 +8,8 @@ import { disposeFrozen, frozenLinear, type FrozenLinear } from '../../adapters/l
 import type { HostTensor } from '../../adapters/safetensors';
 import { LoraPlusError } from '../../protocol/errors';
 import { applyLinear, attention, attentionBias, crossEntropy, embeddingLookup, gelu, geluTanh, layerNorm } from '../layers';
-import type { BuildOptions } from '../llama/model';
-import { checkWeights } from '../llama/weights';
-import type { Adapters, BatchTensors, HFConfig, Model, Task } from '../types';
+import { checkWeights } from '../weights';
+import type { Adapters, BatchTensors, BuildOptions, HFConfig, Model, Task } from '../types';
 import { parseBertConfig, type BertConfig } from './config';
 import { headLayout, layerNames, layerPath, normalizeBertKeys, requiredBertWeights, type HeadLayout, type LayerNames } from './weights';
 

@@ -7,10 +7,9 @@ import * as tf from '@tensorflow/tfjs';
 import { disposeFrozen, frozenLinear, frozenLinearFromTransposed, type FrozenLinear } from '../../adapters/lora';
 import type { HostTensor } from '../../adapters/safetensors';
 import { LoraPlusError } from '../../protocol/errors';
-import { applyLinear, attention, attentionBias, crossEntropy, embeddingLookup, gelu, geluTanh, lastTokenHidden, layerNorm } from '../layers';
-import type { BuildOptions } from '../llama/model';
-import { checkWeights } from '../llama/weights';
-import type { Adapters, BatchTensors, HFConfig, Model, Task } from '../types';
+import { applyLinear, attention, attentionBias, decoderLogits, decoderLoss, embeddingLookup, gelu, geluTanh, layerNorm } from '../layers';
+import { checkWeights } from '../weights';
+import type { Adapters, BatchTensors, BuildOptions, HFConfig, Model, Task } from '../types';
 import { parseGpt2Config, type Gpt2Config } from './config';
 import { conv1dModules, normalizeGpt2Keys, requiredGpt2Weights } from './weights';
 
@@ -142,26 +141,11 @@ export class Gpt2Model implements Model {
   }
 
   logits(batch: BatchTensors, a: Adapters): tf.Tensor {
-    const hidden = this.hidden(batch, a);
-    const [b, t, hs] = hidden.shape;
-    if (this.task === 'sequence-classification') return applyLinear('score', lastTokenHidden(hidden, batch.attentionMask), this.linears, a); // [B, L]
-    return tf.reshape(applyLinear('lm_head', tf.reshape(hidden, [b * t, hs]) as tf.Tensor2D, this.linears, a), [b, t, this.vocabSize]);
+    return decoderLogits(this.hidden(batch, a), batch, this.linears, a, this.task);
   }
 
   loss(batch: BatchTensors, a: Adapters): tf.Scalar {
-    if (this.task === 'sequence-classification') {
-      if (!batch.labels) throw new Error('internal: classification batch without labels');
-      const logits = this.logits(batch, a) as tf.Tensor2D;
-      return crossEntropy(logits, batch.labels, tf.onesLike(batch.labels).asType('float32') as tf.Tensor1D);
-    }
-    // Next-token prediction: positions 0…T−2 predict tokens 1…T−1; padding labels are not counted.
-    const hidden = this.hidden(batch, a);
-    const [b, t, hs] = hidden.shape;
-    const h = tf.reshape(tf.slice(hidden, [0, 0, 0], [b, t - 1, hs]), [b * (t - 1), hs]) as tf.Tensor2D;
-    const logits = applyLinear('lm_head', h, this.linears, a); // [N', V]
-    const labels = tf.reshape(tf.slice(batch.inputIds, [0, 1], [b, t - 1]), [-1]) as tf.Tensor1D;
-    const weights = tf.reshape(tf.cast(tf.slice(batch.attentionMask, [0, 1], [b, t - 1]), 'float32'), [-1]) as tf.Tensor1D;
-    return crossEntropy(logits, labels, weights);
+    return decoderLoss(this.hidden(batch, a), batch, this.linears, a, this.task);
   }
 
   dispose(): void {

@@ -5,18 +5,12 @@ import * as tf from '@tensorflow/tfjs';
 import { disposeFrozen, frozenLinear, type FrozenLinear } from '../../adapters/lora';
 import type { HostTensor } from '../../adapters/safetensors';
 import { LoraPlusError } from '../../protocol/errors';
-import { applyLinear, attentionBias, crossEntropy, embeddingLookup, halfRotation, lastTokenHidden, rmsNorm, type HalfRotation } from '../layers';
+import { applyLinear, attentionBias, decoderLogits, decoderLoss, embeddingLookup, halfRotation, rmsNorm, type HalfRotation } from '../layers';
 import { disposeRope, groupedAttention, ropeTables, type RopeTables } from './attention';
-import type { Adapters, BatchTensors, HFConfig, Model, Task } from '../types';
+import type { Adapters, BatchTensors, BuildOptions, HFConfig, Model, Task } from '../types';
 import { parseLlamaConfig, type LlamaConfig } from './config';
-import { checkWeights, normalizeLlamaKeys, requiredLlamaWeights } from './weights';
-
-export interface BuildOptions {
-  task: Task;
-  numLabels: number; // sequence-classification only
-  normal: () => number; // N(0, 1) draws for a freshly created head
-  dir: string; // for error messages
-}
+import { checkWeights } from '../weights';
+import { normalizeLlamaKeys, requiredLlamaWeights } from './weights';
 
 export class LlamaModel implements Model {
   readonly family = 'llama';
@@ -136,26 +130,11 @@ export class LlamaModel implements Model {
   }
 
   logits(batch: BatchTensors, a: Adapters): tf.Tensor {
-    const hidden = this.hidden(batch, a);
-    const [b, t, hs] = hidden.shape;
-    if (this.task === 'sequence-classification') return applyLinear('score', lastTokenHidden(hidden, batch.attentionMask), this.linears, a); // [B, L]
-    return tf.reshape(applyLinear('lm_head', tf.reshape(hidden, [b * t, hs]) as tf.Tensor2D, this.linears, a), [b, t, this.vocabSize]);
+    return decoderLogits(this.hidden(batch, a), batch, this.linears, a, this.task);
   }
 
   loss(batch: BatchTensors, a: Adapters): tf.Scalar {
-    if (this.task === 'sequence-classification') {
-      if (!batch.labels) throw new Error('internal: classification batch without labels');
-      const logits = this.logits(batch, a) as tf.Tensor2D;
-      return crossEntropy(logits, batch.labels, tf.onesLike(batch.labels).asType('float32') as tf.Tensor1D);
-    }
-    // Next-token prediction: positions 0…T−2 predict tokens 1…T−1; padding labels are not counted.
-    const hidden = this.hidden(batch, a);
-    const [b, t, hs] = hidden.shape;
-    const h = tf.reshape(tf.slice(hidden, [0, 0, 0], [b, t - 1, hs]), [b * (t - 1), hs]) as tf.Tensor2D;
-    const logits = applyLinear('lm_head', h, this.linears, a); // [N', V]
-    const labels = tf.reshape(tf.slice(batch.inputIds, [0, 1], [b, t - 1]), [-1]) as tf.Tensor1D;
-    const weights = tf.reshape(tf.cast(tf.slice(batch.attentionMask, [0, 1], [b, t - 1]), 'float32'), [-1]) as tf.Tensor1D;
-    return crossEntropy(logits, labels, weights);
+    return decoderLoss(this.hidden(batch, a), batch, this.linears, a, this.task);
   }
 
   dispose(): void {

@@ -1,7 +1,6 @@
 // Checkpoint keys → the module paths of LlamaForCausalLM / LlamaForSequenceClassification.
 // Checkpoints saved from the bare LlamaModel have no `model.` prefix; tied checkpoints have no `lm_head.weight`.
 import type { HostTensor } from '../../adapters/safetensors';
-import { LoraPlusError } from '../../protocol/errors';
 import type { LlamaConfig } from './config';
 
 const BARE = /^(embed_tokens|layers|norm)\./;
@@ -34,22 +33,4 @@ export function requiredLlamaWeights(c: LlamaConfig): Map<string, number[]> {
     req.set(`${p}.mlp.down_proj.weight`, [h, c.intermediateSize]);
   }
   return req;
-}
-
-export function checkWeights(weights: Map<string, HostTensor>, required: Map<string, number[]>, dir: string): void {
-  const missing = [...required.keys()].filter((k) => !weights.has(k));
-  if (missing.length) {
-    throw new LoraPlusError({
-      code: 'model/missing-weights',
-      message: `the checkpoint lacks ${missing.length} weight(s) this architecture needs, e.g. ${missing.slice(0, 3).join(', ')}`,
-      file: dir,
-      hint: 'Check that config.json and model.safetensors come from the same model.',
-    });
-  }
-  for (const [k, shape] of required) {
-    const got = weights.get(k)!.shape;
-    if (got.join() !== shape.join()) {
-      throw new LoraPlusError({ code: 'model/shape-mismatch', message: `weight ${k} has shape [${got}] but config.json implies [${shape}]`, file: dir, hint: 'Check that config.json and model.safetensors come from the same model.' });
-    }
-  }
 }
