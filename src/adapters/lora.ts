@@ -15,19 +15,22 @@ export interface FrozenLinear {
   outFeatures: number;
   wT: tf.Tensor2D; // [in, out]
   bias: tf.Tensor1D | null; // [out]
+  /** The checkpoint stores this weight [in, out] (GPT-2's Conv1D; PEFT's fan_in_fan_out): saved copies use that layout. */
+  fanInFanOut: boolean;
 }
 
 /** From W [out, in] (PyTorch's nn.Linear layout). Takes ownership of w and bias: w is transposed and disposed. */
 export function frozenLinear(w: tf.Tensor2D, bias: tf.Tensor1D | null): FrozenLinear {
   const wT = tf.keep(tf.transpose(w));
   w.dispose();
-  return frozenLinearFromTransposed(wT, bias);
+  const [inFeatures, outFeatures] = wT.shape;
+  return { inFeatures, outFeatures, wT, bias, fanInFanOut: false };
 }
 
 /** From Wᵀ [in, out], e.g. GPT-2's Conv1D weights: kept as is, no transpose. Takes ownership of wT and bias. */
 export function frozenLinearFromTransposed(wT: tf.Tensor2D, bias: tf.Tensor1D | null): FrozenLinear {
   const [inFeatures, outFeatures] = wT.shape;
-  return { inFeatures, outFeatures, wT, bias };
+  return { inFeatures, outFeatures, wT, bias, fanInFanOut: true };
 }
 
 /**
@@ -35,7 +38,7 @@ export function frozenLinearFromTransposed(wT: tf.Tensor2D, bias: tf.Tensor1D | 
  * and look tokens up in Wᵀ instead (embeddingLookup in models/layers.ts).
  */
 export function tiedLinear(embed: tf.Tensor2D): FrozenLinear {
-  return frozenLinearFromTransposed(tf.keep(tf.transpose(embed)), null);
+  return { ...frozenLinearFromTransposed(tf.keep(tf.transpose(embed)), null), fanInFanOut: false };
 }
 
 /** W [out, in] as a new tensor (the caller disposes it). */

@@ -42,6 +42,8 @@ function noSuchModule(wanted: string[], names: string[]): LoraPlusError {
 export class Trainables implements Adapters {
   readonly lora = new Map<string, LoraModule>();
   readonly trainable = new Map<string, TrainableLinear>();
+  /** modules_to_save whose checkpoint layout is [in, out] (GPT-2's Conv1D): trained as [out, in], saved as PEFT stores them. */
+  private readonly fanInFanOut = new Set<string>();
   dropoutSeed: number | null = null;
   /** The modules_to_save entries as configured (e.g. `classifier`), written back to adapter_config.json. */
   private readonly saveList: string[];
@@ -60,11 +62,12 @@ export class Trainables implements Adapters {
     if (missing.length) throw new LoraPlusError({ code: 'config/unknown-module', message: `modules_to_save names no Linear of this model: ${missing.join(', ')}`, yamlPath: 'lora.modules_to_save' });
     for (const path of full) {
       const base = model.linears.get(path)!;
+      if (base.fanInFanOut) this.fanInFanOut.add(path);
       const stored = init?.modulesToSave;
       const w = stored?.get(`${path}.weight`);
       const b = stored?.get(`${path}.bias`);
       this.trainable.set(path, {
-        w: ownedVariable(w ? hostToTensor(w) : frozenW(base)) as tf.Variable<tf.Rank.R2>,
+        w: ownedVariable(w ? this.fromSaved(path, hostToTensor(w) as tf.Tensor2D) : frozenW(base)) as tf.Variable<tf.Rank.R2>,
         bias: base.bias || b ? (ownedVariable(b ? hostToTensor(b) : tf.clone(base.bias!)) as tf.Variable<tf.Rank.R1>) : null,
       });
     }
@@ -117,7 +120,13 @@ export class Trainables implements Adapters {
     for (const [path, l] of this.lora) lora.set(path, { A: await toHost(l.A), B: await toHost(l.B) });
     const modulesToSave = new Map<string, HostTensor>();
     for (const [path, t] of this.trainable) {
-      modulesToSave.set(`${path}.weight`, await toHost(t.w));
+      if (this.fanInFanOut.has(path)) {
+        const saved = tf.transpose(t.w);
+        modulesToSave.set(`${path}.weight`, await toHost(saved));
+        saved.dispose();
+      } else {
+        modulesToSave.set(`${path}.weight`, await toHost(t.w));
+      }
       if (t.bias) modulesToSave.set(`${path}.bias`, await toHost(t.bias));
     }
     const s = this.settings;
@@ -145,10 +154,18 @@ export class Trainables implements Adapters {
     for (const [path, t] of this.trainable) {
       const pw = w.modulesToSave.get(`${path}.weight`);
       if (!pw) throw new Error(`checkpoint lacks ${path}.weight`);
-      t.w.assign(hostToTensor(pw) as tf.Tensor2D);
+      t.w.assign(this.fromSaved(path, hostToTensor(pw) as tf.Tensor2D));
       const pb = w.modulesToSave.get(`${path}.bias`);
       if (t.bias && pb) t.bias.assign(hostToTensor(pb) as unknown as tf.Tensor1D);
     }
+  }
+
+  /** A saved modules_to_save weight in the layout the model trains ([out, in]); `w` is consumed. */
+  private fromSaved(path: string, w: tf.Tensor2D): tf.Tensor2D {
+    if (!this.fanInFanOut.has(path)) return w;
+    const t = tf.transpose(w);
+    w.dispose();
+    return t;
   }
 
   dispose(): void {

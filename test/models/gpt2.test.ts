@@ -149,6 +149,37 @@ describe('gpt2 (tiny-random-gpt2)', () => {
     assert.equal(makeAdapterConfig({ r: 4, lora_alpha: 8, target_modules: ['q_proj', 'v_proj'] }).fan_in_fan_out, false);
   });
 
+  it('a Conv1D module in modules_to_save trains as [out, in] and is saved [in, out], as PEFT stores it', async () => {
+    const model = causal();
+    const family = FAMILIES.gpt2;
+    const rng = new Rng(9);
+    const w = new Trainables(model, { ...LORA, modules_to_save: ['h.0.attn.c_proj'] }, family, () => rng.next(), null);
+    const t = w.trainable.get('transformer.h.0.attn.c_proj')!;
+    assert.deepEqual(t.w.shape, [H, H]);
+    const batch = batchOf([[1, 403, 407, 261, 378, 432, 383, 286]]);
+    const base = await values(model.logits(batch, NO_ADAPTERS));
+    assert.ok(maxAbsDiff(base, await values(model.logits(batch, w))) < 1e-6, 'the copy starts equal to the frozen weight');
+    t.w.assign(tf.add(t.w, tf.randomNormal([H, H], 0, 0.1, 'float32', 13)));
+    const trained = await values(model.logits(batch, w));
+
+    const adapter = await w.toAdapter(GPT2, 'CAUSAL_LM', {});
+    const saved = adapter.modulesToSave.get('transformer.h.0.attn.c_proj.weight')!;
+    const stored = loadModelWeights(GPT2).get('h.0.attn.c_proj.weight')!;
+    // c_proj is square, so compare values: the saved tensor is the checkpoint's [in, out] layout plus the change.
+    const frozenT = await values(tf.transpose(tf.tensor2d(stored.data as Float32Array, [H, H])));
+    const savedAsOutIn = await values(tf.transpose(tf.tensor2d(saved.data as Float32Array, [H, H])));
+    const trainedW = await values(t.w);
+    assert.ok(maxAbsDiff(savedAsOutIn, trainedW) < 1e-7, 'saved = trained weight, transposed to [in, out]');
+    assert.ok(maxAbsDiff(frozenT, trainedW) > 1e-3);
+    const dir = path.join(tempDir(), 'adapter');
+    saveAdapter(dir, adapter);
+    const again = Trainables.fromAdapter(model, family, loadAdapter(dir));
+    assert.ok(maxAbsDiff(trained, await values(model.logits(batch, again))) < 1e-6, 'loading it back gives the same outputs');
+    again.dispose();
+    w.dispose();
+    model.dispose();
+  });
+
   it('sequence classification: a fresh score [L, H] on the last non-padding token, trained as modules_to_save', async () => {
     const model = buildModel(openModelFolder(GPT2), 'sequence-classification', 3, new Rng(4));
     assert.deepEqual([model.head, model.headCreated, model.numLabels], ['score', true, 3]);
