@@ -43,7 +43,8 @@ describe('LoRA linear', () => {
       'frozenLinearFromTransposed(Wᵀ)': frozenLinearFromTransposed(tf.transpose(w), tf.clone(bias)),
       'tiedLinear(E)': { ...tiedLinear(w), bias: tf.clone(bias) },
     };
-    assert.deepEqual(Object.keys(bases['frozenLinear(W)']).sort(), ['bias', 'inFeatures', 'outFeatures', 'wT'], 'W itself is not kept');
+    assert.deepEqual(Object.keys(bases['frozenLinear(W)']).sort(), ['bias', 'fanInFanOut', 'inFeatures', 'outFeatures', 'wT'], 'W itself is not kept');
+    assert.deepEqual([bases['frozenLinear(W)'].fanInFanOut, bases['frozenLinearFromTransposed(Wᵀ)'].fanInFanOut, bases['tiedLinear(E)'].fanInFanOut], [false, true, false]);
     // 1 row: dx = (Wᵀ·dyᵀ)ᵀ (N·(in + out) < in·out); 4 rows: dx = dy·W with a transient W.
     for (const rows of [1, 4]) {
       const x = rnd([rows, 5], 33) as tf.Tensor2D;
