@@ -14,8 +14,13 @@ export function readJson<T = unknown>(file: string): T {
   return JSON.parse(fs.readFileSync(file, 'utf8')) as T;
 }
 
+const tempDirs: string[] = [];
+/** A fresh folder under the OS temp dir, removed when the test process exits. */
 export function tempDir(prefix = 'loraplus-test-'): string {
-  return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  if (!tempDirs.length) process.on('exit', () => tempDirs.forEach((d) => fs.rmSync(d, { recursive: true, force: true })));
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  tempDirs.push(dir);
+  return dir;
 }
 
 let ready: Promise<unknown> | null = null;
