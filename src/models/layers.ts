@@ -155,11 +155,28 @@ function hash(s: string): number {
   return (x >>> 0) % 1_000_003;
 }
 
-/** LayerNorm over the last axis (BERT-style encoders): (x − mean) / √(var + eps) · w + b, with the biased variance. */
+/**
+ * LayerNorm over the last axis (BERT-style encoders, GPT-2): x̂ · w + b with x̂ = (x − mean) / √(var + eps), the biased
+ * variance. w and b are frozen (LoRA never trains them), so only dx is needed: a custom gradient that saves x̂ and
+ * 1/σ instead of every intermediate autodiff would keep until the backward ends (most of a BERT-base step's peak):
+ * dx = (1/σ) · (g − mean(g) − x̂ · mean(g · x̂)) with g = dy · w.
+ */
 export function layerNorm(x: tf.Tensor, w: tf.Tensor1D, b: tf.Tensor1D, eps: number): tf.Tensor {
-  const centred = tf.sub(x, tf.mean(x, -1, true));
-  const variance = tf.mean(tf.square(centred), -1, true);
-  return tf.add(tf.mul(tf.mul(centred, tf.rsqrt(tf.add(variance, eps))), w), b);
+  const f = customOp(([xx], save) => {
+    const centred = tf.sub(xx, tf.mean(xx, -1, true));
+    const rstd = tf.rsqrt(tf.add(tf.mean(tf.square(centred), -1, true), eps)); // [..., 1]
+    const xhat = tf.mul(centred, rstd);
+    save([xhat, rstd]);
+    return {
+      value: tf.add(tf.mul(xhat, w), b),
+      gradFunc: (dy, saved) => {
+        const [xh, rs] = saved;
+        const g = tf.mul(dy, w);
+        return tf.mul(rs, tf.sub(tf.sub(g, tf.mean(g, -1, true)), tf.mul(xh, tf.mean(tf.mul(g, xh), -1, true))));
+      },
+    };
+  });
+  return f(x);
 }
 
 /**
