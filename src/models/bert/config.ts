@@ -1,16 +1,13 @@
 // config.json → the numbers the BERT-family encoders need. Shared by bert, roberta, xlm-roberta and distilbert
 // checkpoints; DistilBERT's config uses its own key names (dim, n_layers, ...), mapped here.
 import { LoraPlusError } from '../../protocol/errors';
+import { ACTIVATIONS, type Activation } from '../activations';
 import type { HFConfig } from '../types';
 
 /** Which of the three layouts a model_type uses (module names, position ids, classification head). */
 export type BertLayout = 'bert' | 'roberta' | 'distilbert';
-export type HiddenAct = 'gelu' | 'gelu_tanh' | 'relu';
 
 const LAYOUTS: Record<string, BertLayout> = { bert: 'bert', roberta: 'roberta', 'xlm-roberta': 'roberta', distilbert: 'distilbert' };
-
-// transformers' ACT2FN names → the activations implemented here (`gelu` is the exact, erf-based GELU).
-const ACTIVATIONS: Record<string, HiddenAct> = { gelu: 'gelu', gelu_new: 'gelu_tanh', gelu_pytorch_tanh: 'gelu_tanh', relu: 'relu' };
 
 export interface BertConfig {
   modelType: string;
@@ -25,7 +22,7 @@ export interface BertConfig {
   positionRows: number; // rows of the position-embedding table (max_position_embeddings)
   typeVocabSize: number; // rows of the token-type table; 0 for DistilBERT, which has none
   layerNormEps: number;
-  hiddenAct: HiddenAct;
+  hiddenAct: Activation;
   initializerRange: number;
   padTokenId: number; // RoBERTa's padding_idx: its position ids start after it
 }

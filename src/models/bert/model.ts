@@ -7,7 +7,8 @@ import * as tf from '@tensorflow/tfjs';
 import { disposeFrozen, frozenLinear, type FrozenLinear } from '../../adapters/lora';
 import type { HostTensor } from '../../adapters/safetensors';
 import { LoraPlusError } from '../../protocol/errors';
-import { applyLinear, attention, attentionBias, crossEntropy, embeddingLookup, gelu, geluTanh, layerNorm } from '../layers';
+import { applyLinear, attention, attentionBias, crossEntropy, embeddingLookup, layerNorm } from '../layers';
+import { activation } from '../activations';
 import { checkWeights } from '../weights';
 import type { Adapters, BatchTensors, BuildOptions, HFConfig, Model, Task } from '../types';
 import { parseBertConfig, type BertConfig } from './config';
@@ -125,7 +126,7 @@ export class BertModel implements Model {
     for (let i = 0; i < c.numLayers; i++) {
       const p = layerPath(c, i);
       x = this.norm(`${p}.${n.attnNorm}`, tf.add(x, this.attention(p, x, b, t, bias, a)));
-      const inner = this.activation(applyLinear(`${p}.${n.up}`, x, this.linears, a)); // [N, I]
+      const inner = activation(this.c.hiddenAct, applyLinear(`${p}.${n.up}`, x, this.linears, a)); // [N, I]
       x = this.norm(`${p}.${n.outNorm}`, tf.add(x, applyLinear(`${p}.${n.down}`, inner, this.linears, a)));
     }
     return tf.reshape(x, [b, t, c.hiddenSize]);
@@ -167,11 +168,6 @@ export class BertModel implements Model {
   private norm(path: string, x: tf.Tensor2D): tf.Tensor2D {
     const nm = this.norms.get(path)!;
     return layerNorm(x, nm.w, nm.b, this.c.layerNormEps) as tf.Tensor2D;
-  }
-
-  private activation(x: tf.Tensor2D): tf.Tensor2D {
-    const act = this.c.hiddenAct;
-    return (act === 'gelu' ? gelu(x) : act === 'gelu_tanh' ? geluTanh(x) : tf.relu(x)) as tf.Tensor2D;
   }
 
   /** Sequence-classification logits [B, L] from the first token: first Linear → tanh/ReLU → last Linear. */

@@ -1,12 +1,8 @@
 // config.json → the numbers the GPT-2 layout needs. GPT2Config has its own key names (n_embd, n_head, n_layer,
 // n_positions, n_inner, layer_norm_epsilon, activation_function); the defaults below are GPT2Config's.
 import { LoraPlusError } from '../../protocol/errors';
+import { ACTIVATIONS, type Activation } from '../activations';
 import type { HFConfig } from '../types';
-
-export type Gpt2Activation = 'gelu_tanh' | 'gelu' | 'relu';
-
-// transformers' ACT2FN names → the activations implemented here. GPT-2's own `gelu_new` is the tanh approximation.
-const ACTIVATIONS: Record<string, Gpt2Activation> = { gelu_new: 'gelu_tanh', gelu_pytorch_tanh: 'gelu_tanh', gelu: 'gelu', relu: 'relu' };
 
 export interface Gpt2Config {
   modelType: string;
@@ -18,7 +14,7 @@ export interface Gpt2Config {
   vocabSize: number; // V
   maxPositions: number; // rows of the learned position table (n_positions)
   layerNormEps: number;
-  activation: Gpt2Activation;
+  activation: Activation;
   scaleAttnWeights: boolean; // scores / √hd (scale_attn_weights, on by default)
   scaleByInverseLayerIdx: boolean; // scores / (layer + 1) as well (scale_attn_by_inverse_layer_idx)
   tieWordEmbeddings: boolean; // PretrainedConfig's default: true

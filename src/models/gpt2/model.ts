@@ -7,7 +7,8 @@ import * as tf from '@tensorflow/tfjs';
 import { disposeFrozen, frozenLinear, frozenLinearFromTransposed, type FrozenLinear } from '../../adapters/lora';
 import type { HostTensor } from '../../adapters/safetensors';
 import { LoraPlusError } from '../../protocol/errors';
-import { applyLinear, attention, attentionBias, decoderLogits, decoderLoss, embeddingLookup, gelu, geluTanh, layerNorm } from '../layers';
+import { applyLinear, attention, attentionBias, decoderLogits, decoderLoss, embeddingLookup, layerNorm } from '../layers';
+import { activation } from '../activations';
 import { checkWeights } from '../weights';
 import type { Adapters, BatchTensors, BuildOptions, HFConfig, Model, Task } from '../types';
 import { parseGpt2Config, type Gpt2Config } from './config';
@@ -112,7 +113,7 @@ export class Gpt2Model implements Model {
     for (let i = 0; i < c.numLayers; i++) {
       const p = `transformer.h.${i}`;
       x = tf.add(x, this.attention(p, i, this.norm(`${p}.ln_1`, x), b, t, bias, a));
-      const inner = this.activation(applyLinear(`${p}.mlp.c_fc`, this.norm(`${p}.ln_2`, x), this.linears, a)); // [N, I]
+      const inner = activation(this.c.activation, applyLinear(`${p}.mlp.c_fc`, this.norm(`${p}.ln_2`, x), this.linears, a)); // [N, I]
       x = tf.add(x, applyLinear(`${p}.mlp.c_proj`, inner, this.linears, a));
     }
     return tf.reshape(this.norm('transformer.ln_f', x), [b, t, c.hiddenSize]);
@@ -133,11 +134,6 @@ export class Gpt2Model implements Model {
   private norm(path: string, x: tf.Tensor2D): tf.Tensor2D {
     const n = this.norms.get(path)!;
     return layerNorm(x, n.w, n.b, this.c.layerNormEps) as tf.Tensor2D;
-  }
-
-  private activation(x: tf.Tensor2D): tf.Tensor2D {
-    const act = this.c.activation;
-    return (act === 'gelu_tanh' ? geluTanh(x) : act === 'gelu' ? gelu(x) : tf.relu(x)) as tf.Tensor2D;
   }
 
   logits(batch: BatchTensors, a: Adapters): tf.Tensor {
