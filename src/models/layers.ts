@@ -1,6 +1,7 @@
 // Building blocks shared by the model families. Shapes in comments: B batch, T sequence, H hidden, V vocabulary.
 import * as tf from '@tensorflow/tfjs';
 import { customOp, linear, loraLinear, trainableLinear, type FrozenLinear } from '../adapters/lora';
+import type { Activation } from './activations';
 import type { Adapters, BatchTensors, Task } from './types';
 
 /** Runs module `path` on x [N, in] → [N, out]: fully trained if it is in modules_to_save, else frozen (+ LoRA). */
@@ -229,4 +230,9 @@ export function decoderLoss(hidden: tf.Tensor3D, batch: BatchTensors, linears: R
   const labels = tf.reshape(tf.slice(batch.inputIds, [0, 1], [b, t - 1]), [-1]) as tf.Tensor1D;
   const weights = tf.reshape(tf.cast(tf.slice(batch.attentionMask, [0, 1], [b, t - 1]), 'float32'), [-1]) as tf.Tensor1D;
   return crossEntropy(logits, labels, weights);
+}
+
+/** The MLP activation a config names (activations.ts). */
+export function activation(act: Activation, x: tf.Tensor2D): tf.Tensor2D {
+  return (act === 'gelu' ? gelu(x) : act === 'gelu_tanh' ? geluTanh(x) : tf.relu(x)) as tf.Tensor2D;
 }

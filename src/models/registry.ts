@@ -1,9 +1,14 @@
 // model_type (config.json) → model family. Data only: adding a relative of a supported architecture is one line.
+// The model classes load on first use: what only reads configs (the editor's checks, the extension host) never
+// loads TensorFlow.js.
 import type { HostTensor } from '../adapters/safetensors';
-import { BertModel } from './bert/model';
-import { Gpt2Model } from './gpt2/model';
-import { LlamaModel } from './llama/model';
 import type { BuildOptions, HFConfig, Model, Task } from './types';
+
+/* eslint-disable @typescript-eslint/no-require-imports */
+const llamaModel = () => (require('./llama/model') as typeof import('./llama/model')).LlamaModel;
+const bertModel = () => (require('./bert/model') as typeof import('./bert/model')).BertModel;
+const gpt2Model = () => (require('./gpt2/model') as typeof import('./gpt2/model')).Gpt2Model;
+/* eslint-enable @typescript-eslint/no-require-imports */
 
 export interface Family {
   name: string;
@@ -19,7 +24,7 @@ export interface Family {
 const llama: Family = {
   name: 'llama',
   tasks: ['causal-lm', 'sequence-classification'],
-  create: (raw, w, o) => new LlamaModel(raw, w, o),
+  create: (raw, w, o) => new (llamaModel())(raw, w, o),
   defaultTargets: ['q_proj', 'v_proj'],
   outputHeads: ['lm_head', 'score'],
 };
@@ -29,7 +34,7 @@ const llama: Family = {
 const bert: Family = {
   name: 'bert',
   tasks: ['sequence-classification'],
-  create: (raw, w, o) => new BertModel(raw, w, o),
+  create: (raw, w, o) => new (bertModel())(raw, w, o),
   defaultTargets: ['query', 'value'],
   outputHeads: ['classifier'],
 };
@@ -39,7 +44,7 @@ const bert: Family = {
 const gpt2: Family = {
   name: 'gpt2',
   tasks: ['causal-lm', 'sequence-classification'],
-  create: (raw, w, o) => new Gpt2Model(raw, w, o),
+  create: (raw, w, o) => new (gpt2Model())(raw, w, o),
   defaultTargets: ['c_attn'],
   outputHeads: ['lm_head', 'score'],
 };

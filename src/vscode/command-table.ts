@@ -1,0 +1,34 @@
+// Every command the extension contributes, as data: id → title. package.json's contributes.commands must list exactly
+// these (test/vscode/command-table.test.ts), and commands.ts must give each one a handler (the type makes it so).
+// No `vscode` import here, so tests can read it outside VS Code.
+
+export const CATEGORY = 'LoRA+';
+
+export const COMMAND_TITLES = {
+  'loraplus.newConfig': 'New Training Config',
+  'loraplus.startTraining': 'Start Training',
+  'loraplus.stopTraining': 'Stop Training',
+  'loraplus.resumeTraining': 'Resume Training',
+  'loraplus.openLog': 'Open Log',
+  'loraplus.openDashboard': 'Open Dashboard',
+  'loraplus.openRunConfig': 'Open Run Config',
+  'loraplus.revealRun': 'Reveal Run in Explorer',
+  'loraplus.deleteRun': 'Delete Run',
+  'loraplus.refreshRuns': 'Refresh Runs',
+  'loraplus.mergeAdapter': 'Merge Adapter into Model',
+  'loraplus.compareCheckpoints': 'Compare Checkpoints',
+} as const;
+
+export type CommandId = keyof typeof COMMAND_TITLES;
+
+/** The view and container ids, shared by package.json, the tree and the e2e tests. */
+export const VIEW_CONTAINER = 'loraplus';
+export const RUNS_VIEW = 'loraplus.runs';
+
+/** Tree item contextValues (package.json menus match on them). */
+export const CONTEXT = {
+  runRunning: 'loraplus.run.running',
+  runIdle: 'loraplus.run.idle', // finished, stopped or failed
+  checkpoint: 'loraplus.checkpoint',
+  adapter: 'loraplus.adapter',
+} as const;

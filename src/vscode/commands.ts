@@ -1,0 +1,187 @@
+// Every command's handler, in one table keyed by the ids of command-table.ts (the type makes a missing handler a
+// compile error). Handlers take what VS Code passes: a tree node (run explorer), a Uri (explorer, editor title),
+// a run folder path (status bar, dashboards), or nothing (the palette, which then asks).
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import * as vscode from 'vscode';
+import { checkConfigFile } from '../engine/check-config';
+import { isRunDir } from '../engine/runs';
+import { formatError } from '../protocol/errors';
+import type { CommandId } from './command-table';
+import { compareCheckpoints } from './compare';
+import { mergeAdapter } from './merge';
+import { newConfig } from './new-config';
+import type { RunNode } from './run-tree';
+import type { Studio } from './studio';
+
+type Handler = (studio: Studio, arg?: unknown, selected?: unknown[]) => unknown;
+
+export const HANDLERS: Record<CommandId, Handler> = {
+  'loraplus.newConfig': (_s, arg) => newConfig(arg instanceof vscode.Uri ? arg : undefined),
+  'loraplus.startTraining': (s, arg) => startTraining(s, arg, false),
+  'loraplus.resumeTraining': (s, arg) => startTraining(s, arg, true),
+  'loraplus.stopTraining': stopTraining,
+  'loraplus.openLog': (s) => s.output.show(true),
+  'loraplus.openDashboard': async (s, arg) => {
+    const dir = await runDirOf(s, arg, 'Open the dashboard of which run?');
+    if (dir) s.dashboards.open(dir);
+  },
+  'loraplus.openRunConfig': async (s, arg) => {
+    const dir = await runDirOf(s, arg, 'Open the config of which run?');
+    if (dir) await vscode.window.showTextDocument(vscode.Uri.file(path.join(dir, 'config.yaml')));
+  },
+  'loraplus.revealRun': (_s, arg) => {
+    const dir = nodePath(arg);
+    if (dir) return vscode.commands.executeCommand('revealFileInOS', vscode.Uri.file(dir));
+  },
+  'loraplus.deleteRun': deleteRun,
+  'loraplus.refreshRuns': (s) => s.tree.refresh(),
+  'loraplus.mergeAdapter': (s, arg) => mergeAdapter(s, nodePath(arg)),
+  'loraplus.compareCheckpoints': (s, arg, selected) => compareCheckpoints(s, selectedPaths(arg, selected)),
+};
+
+export function registerCommands(studio: Studio): vscode.Disposable[] {
+  return Object.entries(HANDLERS).map(([id, run]) =>
+    vscode.commands.registerCommand(id, async (arg?: unknown, selected?: unknown[]) => {
+      try {
+        return await run(studio, arg, selected);
+      } catch (err) {
+        studio.output.appendLine(`${id}: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+        void vscode.window.showErrorMessage(`LoRA+: ${err instanceof Error ? err.message : String(err)}`);
+      }
+    }),
+  );
+}
+
+// ---- Training -------------------------------------------------------------------------------------------------------
+
+async function startTraining(s: Studio, arg: unknown, resume: boolean): Promise<void> {
+  if (!vscode.workspace.isTrusted) {
+    const manage = 'Manage Workspace Trust';
+    const pick = await vscode.window.showErrorMessage('LoRA+: training runs code on your machine, so it is disabled in an untrusted workspace. Trust this workspace to start training.', manage);
+    if (pick === manage) await vscode.commands.executeCommand('workbench.trust.manage');
+    return;
+  }
+  // Resume from a run in the explorer: its config.yaml as run, into the same folder.
+  const runDir = resume ? await runDirOf(s, arg, 'Resume which run?') : undefined;
+  if (resume && !runDir) return;
+  const configFile = runDir ? path.join(runDir, 'config.yaml') : await configFileOf(arg);
+  if (!configFile) return;
+  await vscode.workspace.textDocuments.find((d) => d.uri.fsPath === configFile && d.isDirty)?.save();
+  const errors = checkConfigFile(configFile).problems.filter((p) => p.severity === 'error');
+  if (errors.length) {
+    const show = 'Show Problems';
+    const first = errors[0];
+    const pick = await vscode.window.showErrorMessage(
+      `LoRA+: ${path.basename(configFile)} has ${errors.length} error${errors.length > 1 ? 's' : ''}; the run was not started. ${first.line ? `Line ${first.line}: ` : ''}${first.message}`,
+      show,
+    );
+    if (pick === show) {
+      await vscode.window.showTextDocument(vscode.Uri.file(configFile));
+      await vscode.commands.executeCommand('workbench.actions.view.problems');
+    }
+    return;
+  }
+  if (runDir && s.runs.find(runDir)) {
+    void vscode.window.showInformationMessage(`LoRA+: ${path.basename(runDir)} is already running.`);
+    return;
+  }
+  const run = s.runs.start(configFile, { resume, runDir });
+  s.output.appendLine(`${resume ? 'resuming' : 'starting'} ${configFile}`);
+  s.progress.track(run);
+  const opened = s.runs.onEvent(({ event, runDir: dir }) => {
+    if (event.type !== 'run_start' || run.runDir !== dir) return;
+    opened.dispose();
+    if (vscode.workspace.getConfiguration('loraplus').get<boolean>('openDashboardOnStart', true)) s.dashboards.open(dir);
+  });
+  const result = await run.ended;
+  opened.dispose();
+  s.tree.refresh();
+  if (result.status === 'failed') {
+    const log = 'Open Log';
+    const pick = await vscode.window.showErrorMessage(`LoRA+: the run failed: ${result.error ? formatError(result.error) : 'see the log'}`, log);
+    if (pick === log) s.output.show(true);
+  } else if (result.status === 'finished' && result.runDir) {
+    const [dash, merge] = ['Open Dashboard', 'Merge Adapter'];
+    const pick = await vscode.window.showInformationMessage(`LoRA+: ${path.basename(result.runDir)} finished.`, dash, merge);
+    if (pick === dash) s.dashboards.open(result.runDir);
+    if (pick === merge) await mergeAdapter(s, path.join(result.runDir, 'final'));
+  }
+}
+
+async function stopTraining(s: Studio, arg: unknown): Promise<void> {
+  const live = s.runs.runs();
+  const dir = nodePath(arg);
+  const run = dir ? s.runs.find(dir) : live.length === 1 ? live[0] : await pickLive(s);
+  if (!run) {
+    if (!live.length) void vscode.window.showInformationMessage('LoRA+: no run is training in this window.');
+    return;
+  }
+  await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `LoRA+: stopping ${path.basename(run.runDir ?? run.configFile)} (saving a checkpoint)` }, () => s.runs.stop(run));
+}
+
+async function pickLive(s: Studio) {
+  const items = s.runs.runs().map((r) => ({ label: path.basename(r.runDir ?? r.configFile), description: r.configFile, run: r }));
+  return (await vscode.window.showQuickPick(items, { title: 'LoRA+: Stop which run?' }))?.run;
+}
+
+async function deleteRun(s: Studio, arg: unknown): Promise<void> {
+  const dir = nodePath(arg);
+  if (!dir || !isRunDir(dir)) return;
+  if (s.runs.find(dir)) {
+    void vscode.window.showWarningMessage('LoRA+: stop the run before deleting it.');
+    return;
+  }
+  const yes = 'Delete';
+  const pick = await vscode.window.showWarningMessage(`Delete the run ${path.basename(dir)} with its checkpoints and adapter? This cannot be undone.`, { modal: true }, yes);
+  if (pick !== yes) return;
+  await fs.promises.rm(dir, { recursive: true, force: true });
+  s.tree.refresh();
+}
+
+// ---- What a command was invoked on ------------------------------------------------------------------------------
+
+/** A tree node's folder, a Uri's path, or a path string. */
+function nodePath(arg: unknown): string | undefined {
+  if (typeof arg === 'string') return arg;
+  if (arg instanceof vscode.Uri) return arg.fsPath;
+  if (arg && typeof arg === 'object' && 'dir' in arg) return (arg as RunNode).dir;
+  return undefined;
+}
+
+function selectedPaths(arg: unknown, selected: unknown[] | undefined): string[] {
+  const all = selected?.length ? selected : arg ? [arg] : [];
+  return all.map(nodePath).filter((p): p is string => Boolean(p));
+}
+
+/** The run folder a command is about: the node's run, else a quick pick of the runs in the explorer. */
+async function runDirOf(s: Studio, arg: unknown, title: string): Promise<string | undefined> {
+  if (arg && typeof arg === 'object' && 'runDir' in arg) return (arg as { runDir: string }).runDir;
+  const dir = nodePath(arg);
+  if (dir) return dir;
+  const runs = s.tree.allRuns();
+  if (!runs.length) {
+    void vscode.window.showInformationMessage('LoRA+: there are no runs in this workspace yet.');
+    return undefined;
+  }
+  const items = runs.map((r) => ({ label: r.name, description: `${r.status} · step ${r.step}${r.totalSteps ? `/${r.totalSteps}` : ''}`, detail: r.dir, dir: r.dir }));
+  return (await vscode.window.showQuickPick(items, { title: `LoRA+: ${title}` }))?.dir;
+}
+
+const CONFIG_GLOB = '**/{*.lora.yaml,*.loraplus.yaml,loraplus.yaml}';
+
+/** The config a start is about: the Uri given, the active editor's YAML, else a quick pick of the workspace's configs. */
+async function configFileOf(arg: unknown): Promise<string | undefined> {
+  if (arg instanceof vscode.Uri) return arg.fsPath;
+  const doc = vscode.window.activeTextEditor?.document;
+  if (doc && doc.uri.scheme === 'file' && /\.ya?ml$/.test(doc.fileName)) return doc.fileName;
+  const files = await vscode.workspace.findFiles(CONFIG_GLOB, '**/node_modules/**', 200);
+  if (!files.length) {
+    const create = 'New Training Config';
+    const pick = await vscode.window.showInformationMessage('LoRA+: no training config (*.lora.yaml) in this workspace.', create);
+    if (pick === create) await newConfig();
+    return undefined;
+  }
+  const items = files.map((f) => ({ label: path.basename(f.fsPath), description: vscode.workspace.asRelativePath(f), file: f.fsPath }));
+  return items.length === 1 ? items[0].file : (await vscode.window.showQuickPick(items, { title: 'LoRA+: Train with which config?' }))?.file;
+}

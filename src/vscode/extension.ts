@@ -1,0 +1,25 @@
+// activate(): create the services once, hand each to the context (its one owner), register the command table.
+import * as vscode from 'vscode';
+import { registerCommands } from './commands';
+import { RUNS_VIEW } from './command-table';
+import { ComparePanels } from './compare';
+import { registerConfigEditor } from './config-editor';
+import { Dashboards } from './dashboard';
+import { RunProgress } from './progress';
+import { RunManager } from './run-manager';
+import { RunTree, type RunNode } from './run-tree';
+import type { Studio } from './studio';
+
+export function activate(context: vscode.ExtensionContext): void {
+  const output = vscode.window.createOutputChannel('LoRA+');
+  const runs = new RunManager(context.extensionPath, (line) => output.appendLine(line));
+  const progress = new RunProgress(runs);
+  const tree = new RunTree(runs);
+  const treeView = vscode.window.createTreeView<RunNode>(RUNS_VIEW, { treeDataProvider: tree, canSelectMany: true, showCollapseAll: true });
+  const dashboards = new Dashboards(context.extensionUri, runs);
+  const compare = new ComparePanels(context.extensionUri);
+  const studio: Studio = { context, output, runs, progress, tree, treeView, dashboards, compare };
+  context.subscriptions.push(output, runs, progress, tree, treeView, dashboards, compare, registerConfigEditor(), ...registerCommands(studio));
+}
+
+export function deactivate(): void {}
