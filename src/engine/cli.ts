@@ -4,6 +4,8 @@
 //   loraplus eval CONFIG [--adapter DIR] [--json]
 //   loraplus generate MODEL [--adapter DIR] --prompt TEXT [--max-new-tokens N] [--temperature T] [--top-k K] [--seed S]
 //   loraplus info MODEL [--json]
+//   loraplus merge --adapter DIR [--adapter DIR --weight W ...] --out DIR   (merge-cli.ts)
+//   loraplus compare A B [...] [--json]                                      (compare-cli.ts)
 import * as path from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { loadAdapter } from '../adapters/peft';
@@ -12,8 +14,10 @@ import type { HFConfig } from '../models/types';
 import { formatError, LoraPlusError, toErrorInfo } from '../protocol/errors';
 import { selectBackend, type Device } from './backend';
 import { checkConfigFile, requireCheckedConfig } from './check-config';
+import { cmdCompare, COMPARE_USAGE } from './compare-cli';
 import { evaluate } from './evaluate';
 import { generate } from './generate';
+import { cmdMerge, MERGE_USAGE } from './merge-cli';
 import { createRenderer } from './render';
 import { Rng } from './rng';
 import { buildModel, loadEvalData, openModelFolder, padId } from './session';
@@ -27,10 +31,12 @@ const USAGE = `loraplus: LoRA+ fine-tuning of Hugging Face checkpoints on Tensor
   loraplus eval CONFIG [--adapter DIR] [--json]        loss and accuracy/perplexity on data.eval
   loraplus generate MODEL --prompt TEXT [--adapter DIR] [--max-new-tokens N] [--temperature T] [--top-k K] [--seed S]
   loraplus info MODEL [--json]                         architecture, parameters, LoRA target candidates
+${MERGE_USAGE}
+${COMPARE_USAGE}
 
 Options: --device auto|cuda|webgpu|wasm|cpu (eval, generate, info; train reads it from the config)`;
 
-const COMMANDS: Record<string, (args: string[]) => Promise<number>> = { train: cmdTrain, validate: cmdValidate, eval: cmdEval, generate: cmdGenerate, info: cmdInfo };
+const COMMANDS: Record<string, (args: string[]) => Promise<number>> = { train: cmdTrain, validate: cmdValidate, eval: cmdEval, generate: cmdGenerate, info: cmdInfo, merge: cmdMerge, compare: cmdCompare };
 
 export async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
