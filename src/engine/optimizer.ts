@@ -68,9 +68,10 @@ export class AdamW {
 
   /**
    * One update with each group's lr scaled by `lrScale` (the schedule). Returns ‖Δp‖ per parameter name as scalars
-   * (the caller reads them together with the other step figures, in one device read).
+   * (the caller reads them together with the other step figures, in one device read). The updates Δp of the names in
+   * `keep` are also put into `kept` (the caller owns and disposes them): the A/B view needs ΔA and ΔB themselves.
    */
-  step(grads: Map<string, tf.Tensor>, lrScale: number): Map<string, tf.Scalar> {
+  step(grads: Map<string, tf.Tensor>, lrScale: number, keep?: ReadonlySet<string>, kept?: Map<string, tf.Tensor>): Map<string, tf.Scalar> {
     this.t += 1;
     const { beta1: b1, beta2: b2, eps } = this.o;
     const bc1 = 1 - Math.pow(b1, this.t);
@@ -92,9 +93,10 @@ export class AdamW {
           const next = tf.sub(decayed, tf.mul(tf.div(m1, denom), lr / bc1));
           m.assign(m1);
           v.assign(v1);
-          const delta = tf.norm(tf.sub(next, old)) as tf.Scalar;
+          const delta = tf.sub(next, old);
+          if (keep?.has(p.name)) kept?.set(p.name, tf.keep(delta));
           p.variable.assign(next);
-          return delta;
+          return tf.norm(delta) as tf.Scalar;
         });
         deltas.set(p.name, norm);
       }

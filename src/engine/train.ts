@@ -61,6 +61,7 @@ export async function train(config: TrainConfig, onEvent: EventSink, signal?: Ab
     const weights = new Trainables(model, config.lora, folder.family, () => rng.next(), init);
     disposables.push(weights);
     const params = weights.params();
+    const loraNames = new Set([...weights.lora.keys()].flatMap((m) => [`${m}.lora_A.weight`, `${m}.lora_B.weight`]));
     const t = config.training;
     const groups = loraplusGroups(params, t);
     const opt = new AdamW(groups, { beta1: t.adam_beta1, beta2: t.adam_beta2, eps: t.adam_epsilon });
@@ -154,18 +155,21 @@ export async function train(config: TrainConfig, onEvent: EventSink, signal?: Ab
       const logThis = (step + 1) % t.log_every === 0 || step + 1 === totalSteps;
       const names = params.map((p) => p.name);
       const gradNorms = logThis ? names.map((nm) => tf.tidy(() => tf.norm(clipped.grads.get(nm)!) as tf.Scalar)) : [];
-      const deltas = opt.step(clipped.grads, lrScale);
-      const figures = await readScalars([...names.map((nm) => deltas.get(nm)!), ...gradNorms]);
-      tf.dispose([...clipped.grads.values(), ...gradNorms, ...deltas.values()]);
+      const kept = new Map<string, tf.Tensor>();
+      const deltas = opt.step(clipped.grads, lrScale, logThis ? loraNames : undefined, kept);
+      const outputs = logThis ? outputChanges(weights, kept) : [];
+      const figures = await readScalars([...names.map((nm) => deltas.get(nm)!), ...gradNorms, ...outputs]);
+      tf.dispose([...clipped.grads.values(), ...gradNorms, ...deltas.values(), ...kept.values(), ...outputs]);
       const blown = names.find((_, i) => !Number.isFinite(figures[i]));
       if (blown) throw nonFinite(`the update of ${blown} became ${figures[names.indexOf(blown)]}`, step + 1, lastCheckpoint);
       step += 1;
       state.tokens_seen += tokens;
       if (logThis) {
         const at = (nm: string) => ({ delta: figures[names.indexOf(nm)], grad: figures[names.length + names.indexOf(nm)] });
-        const modules: ModuleStats[] = [...weights.lora.keys()].map((m) => {
+        const out = figures.slice(2 * names.length);
+        const modules: ModuleStats[] = [...weights.lora.keys()].map((m, i) => {
           const [a, b] = [at(`${m}.lora_A.weight`), at(`${m}.lora_B.weight`)];
-          return { module: m, grad_A: a.grad, grad_B: b.grad, delta_A: a.delta, delta_B: b.delta };
+          return { module: m, grad_A: a.grad, grad_B: b.grad, delta_A: a.delta, delta_B: b.delta, out_A: out[2 * i], out_B: out[2 * i + 1] };
         });
         emit({
           type: 'step', step, epoch: state.micro_step / batchesPerEpoch, loss: lossValue,
@@ -231,6 +235,22 @@ function accumulate(sum: Map<string, tf.Tensor>, add: [string, tf.Tensor][], sca
     prev?.dispose();
   }
   return out;
+}
+
+/**
+ * The output change each side's update causes, per LoRA module: ‖s·B·ΔA‖_F and ‖s·ΔB·A‖_F with the pre-update A and B
+ * (the first-order split of Δ(s·B·A); the ΔB·ΔA term belongs to neither). Computed through r×r Gram matrices,
+ * ‖X·Y‖_F² = Σ (XᵀX) ⊙ (Y·Yᵀ), so no [out, in] product is formed.
+ */
+function outputChanges(weights: Trainables, kept: Map<string, tf.Tensor>): tf.Scalar[] {
+  return [...weights.lora.entries()].flatMap(([m, l]) => tf.tidy(() => {
+    const dA = kept.get(`${m}.lora_A.weight`)! as tf.Tensor2D; // [r, in]
+    const dB = kept.get(`${m}.lora_B.weight`)! as tf.Tensor2D; // [out, r]
+    const A = tf.sub(l.A, dA) as tf.Tensor2D; // before the update
+    const B = tf.sub(l.B, dB) as tf.Tensor2D;
+    const frob = (x: tf.Tensor2D, y: tf.Tensor2D) => tf.mul(tf.sqrt(tf.sum(tf.mul(tf.matMul(x, x, true, false), tf.matMul(y, y, false, true)))), l.scaling) as tf.Scalar;
+    return [frob(B, dA), frob(dB, A)]; // [out_A, out_B]
+  }));
 }
 
 /** One device read for many scalars (each read is a GPU sync on webgpu). */

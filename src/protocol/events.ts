@@ -18,6 +18,8 @@ export interface ModuleStats {
   grad_B: number; // ‖∇B‖
   delta_A: number; // ‖ΔA‖, the update actually applied
   delta_B: number; // ‖ΔB‖
+  out_A?: number; // ‖scaling·B·ΔA‖_F: the change of the module's output map due to A's update (absent in older runs)
+  out_B?: number; // ‖scaling·ΔB·A‖_F: ... due to B's update; out_B/out_A is the A/B view's balance ratio
 }
 
 export interface RunStartEvent {
