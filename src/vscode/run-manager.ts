@@ -4,6 +4,7 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
+import { createRenderer } from '../engine/render';
 import { formatError, type ErrorInfo } from '../protocol/errors';
 import type { EngineEvent } from '../protocol/events';
 import type { ChildToHost, HostToChild } from '../protocol/host';
@@ -59,11 +60,15 @@ export class RunManager implements vscode.Disposable {
     const tag = () => path.basename(run.runDir ?? configFile);
     child.stdout?.on('data', (d: Buffer) => d.toString().split('\n').filter(Boolean).forEach((l) => this.log(`[${tag()}] ${l}`)));
     child.stderr?.on('data', (d: Buffer) => d.toString().split('\n').filter(Boolean).forEach((l) => this.log(`[${tag()}] ${l}`)));
+    // The engine's lines in the output channel, as the CLI prints them without a terminal (plain, every ~2 s).
+    const lines = { isTTY: false, write: (s: string) => s.split('\n').filter(Boolean).forEach((l) => this.log(`[${tag()}] ${l}`)) };
+    const render = createRenderer(lines as unknown as NodeJS.WriteStream);
     let outcome: Awaited<LiveRun['ended']> | null = null;
     child.on('message', (m: ChildToHost) => {
       if (m.type === 'event') {
         if (m.event.type === 'run_start') run.runDir = m.event.run_dir;
         run.last = m.event;
+        render(m.event);
         if (run.runDir) this.eventEmitter.fire({ runDir: run.runDir, event: m.event });
       } else if (m.type === 'done') outcome = { status: m.status, runDir: m.runDir };
       else outcome = { status: 'failed', error: m.error, runDir: m.runDir };
