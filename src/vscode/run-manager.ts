@@ -80,7 +80,7 @@ export class RunManager implements vscode.Disposable {
         runDir: run.runDir,
         error: { code: 'run/crashed', message: `the training process ended unexpectedly (${signal ?? `exit code ${code}`})`, hint: 'See the LoRA+ output channel; resume from the last checkpoint once fixed.' },
       };
-      if (result.error) this.log(`[${tag()}] error: ${formatError(result.error)}`);
+      if (result.error && run.last?.type !== 'end') this.log(`[${tag()}] error: ${formatError(result.error)}`);
       settle(result);
       this.changeEmitter.fire();
     });
