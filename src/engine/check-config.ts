@@ -160,8 +160,8 @@ function checkPositions(config: TrainConfig, m: ModelSummary, written: Written, 
 // ---- The data ----
 
 /** Columns people name their text and label by, to suggest when the default (`text`, `label`) is not there. */
-const TEXT_NAMES = ['text', 'sentence', 'content', 'review', 'document', 'sentence1', 'question', 'premise', 'prompt'];
-const LABEL_NAMES = ['label', 'labels', 'class', 'target', 'category', 'sentiment'];
+export const TEXT_NAMES = ['text', 'sentence', 'content', 'review', 'document', 'sentence1', 'question', 'premise', 'prompt'];
+export const LABEL_NAMES = ['label', 'labels', 'class', 'target', 'category', 'sentiment'];
 
 function checkData(config: TrainConfig, written: Written, report: Report): void {
   const d = config.data;
