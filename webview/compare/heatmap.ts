@@ -1,0 +1,158 @@
+// The subspace-similarity heatmap (a canvas): for one pair of items, φ per layer × module kind, or per module ×
+// top-i directions, with a hover readout. Clicking a module shows its full φ(i, j) grid when the report has grids.
+import type { CompareReport, ModuleSimilarity } from '../../src/protocol/compare';
+import { sig3 } from '../shared/format';
+import { el, themeColor } from './dom';
+import { cellAt, heatColor, heatmap, pairLabel, type Basis, type Heatmap, type HeatView } from './model';
+
+interface Box { left: number; top: number; cellW: number; cellH: number; rows: number; cols: number }
+
+export class SimilarityView {
+  readonly root: HTMLElement;
+  private readonly canvas = el('canvas', { id: 'similarity-heatmap' });
+  private readonly readout = el('p', { id: 'similarity-readout', className: 'readout' }, 'Hover a cell for its value; click one for its φ(i, j) grid.');
+  private readonly summary = el('p', { className: 'note' });
+  private readonly gridBox = el('div', { id: 'similarity-grid-box' });
+  private pair = 0;
+  private basis: Basis = 'delta';
+  private view: HeatView = 'layer-kind';
+  private current: { hm: Heatmap; box: Box } | null = null;
+  private lastWidth = 0;
+  private readonly resize = new ResizeObserver(() => {
+    if (this.root.clientWidth !== this.lastWidth) this.draw(); // heights follow from the draw itself
+  });
+
+  constructor(private readonly report: CompareReport) {
+    const pairs = report.similarity;
+    const select = <T extends string>(id: string, options: [T, string][], set: (v: T) => void) => {
+      const s = el('select', { id }, ...options.map(([v, label]) => el('option', { value: v }, label)));
+      s.addEventListener('change', () => {
+        set(s.value as T);
+        this.draw();
+      });
+      return s;
+    };
+    const controls = el('div', { className: 'controls' });
+    if (pairs.length > 1) controls.append(el('label', {}, 'pair ', select('similarity-pair', pairs.map((p, i) => [String(i), pairLabel(report, p)]), (v) => (this.pair = Number(v)))), ' ');
+    controls.append(
+      el('label', { title: report.definitions.phi }, 'directions of ', select<Basis>('similarity-basis', [['delta', 'ΔW = scaling·B·A'], ['A', 'lora_A']], (v) => (this.basis = v))), ' ',
+      el('label', {}, 'view ', select<HeatView>('similarity-view', [['layer-kind', 'layer × module kind: φ(r1, r2)'], ['module-rank', 'module × top-i directions: φ(i, i)']], (v) => (this.view = v))),
+    );
+    this.canvas.dataset.layers = '0';
+    this.canvas.addEventListener('mousemove', (e) => this.hover(e));
+    this.canvas.addEventListener('click', (e) => this.showGrid(e));
+    const legend = el('div', { className: 'legend' }, el('span', {}, '0'), el('span', { className: 'ramp' }), el('span', {}, '1'));
+    (legend.children[1] as HTMLElement).style.background = `linear-gradient(to right, ${[0, 0.25, 0.5, 0.75, 1].map(heatColor).join(', ')})`;
+    this.root = pairs.length
+      ? el('div', {}, controls, this.summary, el('div', { className: 'heat-wrap' }, this.canvas), legend, this.readout, this.gridBox)
+      : el('div', {}, el('p', { className: 'note' }, 'Compare two or more items to see how alike their adapters\' directions are.'), this.canvas);
+    this.resize.observe(this.root);
+  }
+
+  draw(): void {
+    const p = this.report.similarity[this.pair];
+    if (!p) return;
+    const hm = heatmap(p, this.basis, this.view);
+    this.canvas.dataset.layers = String(hm.rows.length);
+    this.canvas.dataset.cols = String(hm.cols.length);
+    const mean = p.mean[this.basis];
+    this.summary.textContent = `${pairLabel(this.report, p)}: mean φ ${mean === null ? '– (a ΔW is zero)' : sig3(mean)} over ${p.modules.length} shared module${p.modules.length === 1 ? '' : 's'}`
+      + (p.skipped.length ? `; not shared: ${p.skipped.join(', ')}` : '') + '. 1 = the same directions; about r/in for unrelated ones.';
+    this.lastWidth = this.root.clientWidth;
+    this.current = { hm, box: paint(this.canvas, hm, Math.max(240, (this.lastWidth || 640) - 4)) };
+  }
+
+  private hover(e: MouseEvent): void {
+    if (!this.current) return;
+    const { hm, box } = this.current;
+    const c = cellAt(e.offsetX, e.offsetY, box);
+    if (!c) return;
+    const v = hm.values[c.row][c.col];
+    const module = hm.modules[c.row][c.col];
+    const m = this.moduleInfo(module);
+    const what = this.view === 'layer-kind' ? `${hm.rows[c.row]} · ${hm.cols[c.col]}: φ(${m ? `${m.r1}, ${m.r2}` : 'r1, r2'})` : `${hm.rows[c.row]}, top ${hm.cols[c.col]}: φ(${hm.cols[c.col]}, ${hm.cols[c.col]})`;
+    const where = module && this.view === 'layer-kind' ? `  [${module}]` : '';
+    this.readout.textContent = `${what} = ${v === null ? (module ? '– (a ΔW is zero)' : '– (no such module)') : v.toFixed(4)}${where}`;
+  }
+
+  private showGrid(e: MouseEvent): void {
+    if (!this.current) return;
+    const c = cellAt(e.offsetX, e.offsetY, this.current.box);
+    const m = c && this.moduleInfo(this.current.hm.modules[c.row][c.col]);
+    if (!m) return;
+    const grid = m[this.basis].grid;
+    if (!grid) {
+      this.gridBox.replaceChildren(el('p', { className: 'note' }, `${m.module}: the report has no φ(i, j) grid (the CLI adds it with --grid).`));
+      return;
+    }
+    const hm: Heatmap = {
+      rows: grid.map((_, i) => `i = ${i + 1}`), cols: (grid[0] ?? []).map((_, j) => String(j + 1)), values: grid, modules: grid.map((row) => row.map(() => m.module)),
+    };
+    const canvas = el('canvas', { id: 'similarity-grid' });
+    this.gridBox.replaceChildren(el('p', { className: 'note' }, `${m.module}: φ(i, j) for the top i directions of ${this.report.items[this.report.similarity[this.pair].a].label} (rows) and the top j of ${this.report.items[this.report.similarity[this.pair].b].label} (columns)`), canvas);
+    paint(canvas, hm, Math.min(this.root.clientWidth || 640, 80 + 40 * hm.cols.length));
+  }
+
+  private moduleInfo(module: string | null): ModuleSimilarity | undefined {
+    return module ? this.report.similarity[this.pair]?.modules.find((m) => m.module === module) : undefined;
+  }
+
+  dispose(): void {
+    this.resize.disconnect();
+  }
+}
+
+/** Draws a heatmap into the canvas at `width` CSS pixels; returns where the cells are. */
+function paint(canvas: HTMLCanvasElement, hm: Heatmap, width: number): Box {
+  const ctx = canvas.getContext('2d')!;
+  const font = `11px ${themeColor('--vscode-font-family', 'sans-serif')}`;
+  ctx.font = font;
+  const left = Math.ceil(Math.max(40, ...hm.rows.map((r) => ctx.measureText(r).width))) + 8;
+  const top = 18;
+  const cols = Math.max(1, hm.cols.length);
+  const cellW = Math.max(14, Math.min(90, (width - left) / cols));
+  const cellH = hm.rows.length > 24 ? 14 : 20;
+  const [w, h] = [left + cellW * cols, top + cellH * hm.rows.length];
+  const dpr = window.devicePixelRatio || 1;
+  canvas.width = Math.round(w * dpr);
+  canvas.height = Math.round(h * dpr);
+  canvas.style.width = `${w}px`;
+  canvas.style.height = `${h}px`;
+  ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+  ctx.font = font;
+  ctx.textBaseline = 'middle';
+  const fg = themeColor('--vscode-foreground', '#ccc');
+  const empty = themeColor('--vscode-editorWidget-border', 'rgba(128,128,128,0.3)');
+  ctx.fillStyle = fg;
+  ctx.textAlign = 'center';
+  hm.cols.forEach((c, j) => ctx.fillText(fit(ctx, c, cellW - 2), left + (j + 0.5) * cellW, top / 2));
+  ctx.textAlign = 'right';
+  hm.rows.forEach((r, i) => {
+    ctx.fillStyle = fg;
+    ctx.fillText(r, left - 6, top + (i + 0.5) * cellH);
+    hm.values[i].forEach((v, j) => {
+      const [x, y] = [left + j * cellW, top + i * cellH];
+      ctx.fillStyle = v === null ? 'transparent' : heatColor(v);
+      if (v === null) {
+        ctx.strokeStyle = empty;
+        ctx.strokeRect(x + 1.5, y + 1.5, cellW - 3, cellH - 3);
+        return;
+      }
+      ctx.fillRect(x + 0.5, y + 0.5, cellW - 1, cellH - 1);
+      if (cellW >= 34) {
+        ctx.fillStyle = v > 0.6 ? '#000' : '#fff';
+        ctx.textAlign = 'center';
+        ctx.fillText(v.toFixed(2), x + cellW / 2, y + cellH / 2);
+        ctx.textAlign = 'right';
+      }
+    });
+  });
+  return { left, top, cellW, cellH, rows: hm.rows.length, cols: hm.cols.length };
+}
+
+function fit(ctx: CanvasRenderingContext2D, text: string, width: number): string {
+  if (ctx.measureText(text).width <= width) return text;
+  let s = text;
+  while (s.length > 1 && ctx.measureText(`…${s}`).width > width) s = s.slice(1);
+  return `…${s}`; // keep the end: q_proj, v_proj tell kinds apart
+}

@@ -1,0 +1,148 @@
+// The compare webview's data shaping, DOM-free (tested in test/webview/compare-model.test.ts): table rows from the
+// report, curves aligned on one x axis for uPlot, heatmap grids, and the colour ramp.
+import type { CompareCurves, CompareReport, ConfigValue, ModuleStat, PairSimilarity } from '../../src/protocol/compare';
+
+// ---- tables -----------------------------------------------------------------------------------------------------
+
+export interface ConfigRow {
+  key: string;
+  cells: string[]; // one per item
+  differs: boolean;
+}
+
+export function configRows(report: CompareReport, onlyDiffs: boolean): ConfigRow[] {
+  const differs = new Set(report.differs);
+  return report.config_keys
+    .filter((key) => !onlyDiffs || differs.has(key))
+    .map((key) => ({ key, differs: differs.has(key), cells: report.items.map((it) => configCell(it.config[key])) }));
+}
+
+export function configCell(v: ConfigValue | undefined): string {
+  if (v === undefined) return '—';
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return v.map((x) => configCell(x)).join(', ');
+  return String(v);
+}
+
+/** Rows of the metrics table: label and one number (or null) per item. */
+export function metricRows(report: CompareReport): { label: string; values: (number | null)[]; digits: 'loss' | 'count' | 'percent' | 'sig' }[] {
+  const m = (f: (it: CompareReport['items'][number]) => number | null | undefined) => report.items.map((it) => f(it) ?? null);
+  const rows: ReturnType<typeof metricRows> = [
+    { label: 'step', values: m((it) => it.metrics?.step), digits: 'count' },
+    { label: 'tokens seen', values: m((it) => it.metrics?.tokens_seen), digits: 'count' },
+    { label: 'train loss', values: m((it) => it.metrics?.train_loss), digits: 'loss' },
+    { label: 'eval loss', values: m((it) => it.metrics?.eval?.loss), digits: 'loss' },
+    { label: 'best eval loss', values: m((it) => it.metrics?.best_eval?.loss), digits: 'loss' },
+    { label: 'best accuracy', values: m((it) => it.metrics?.best_eval?.accuracy), digits: 'percent' },
+    { label: 'best perplexity', values: m((it) => it.metrics?.best_eval?.perplexity), digits: 'sig' },
+  ];
+  return rows.filter((r) => r.label === 'step' || r.values.some((v) => v !== null));
+}
+
+export interface ModuleRow {
+  module: string;
+  cells: (ModuleStat | null)[]; // one per item
+  sigmaMax: number; // the largest σ of this module over the items: sparkbars share one scale per row
+}
+
+/** Every module of any item, in layer order; items without it get null. */
+export function moduleRows(report: CompareReport): ModuleRow[] {
+  const names: string[] = [];
+  const seen = new Set<string>();
+  for (const ms of report.modules) for (const m of ms) if (!seen.has(m.module) && seen.add(m.module)) names.push(m.module);
+  names.sort((a, b) => a.localeCompare(b, 'en', { numeric: true }));
+  return names.map((module) => {
+    const cells = report.modules.map((ms) => ms.find((m) => m.module === module) ?? null);
+    return { module, cells, sigmaMax: Math.max(0, ...cells.flatMap((c) => c?.sigma ?? [])) };
+  });
+}
+
+/** Bar heights in [0, 1] for σ against the row's largest σ (a bar is never drawn thinner than 2% so σ > 0 shows). */
+export function sparkHeights(sigma: number[], max: number): number[] {
+  return sigma.map((s) => (max > 0 && s > 0 ? Math.max(0.02, s / max) : 0));
+}
+
+// ---- curves -----------------------------------------------------------------------------------------------------
+
+export type CurveKind = 'loss' | 'eval_loss' | 'accuracy' | 'perplexity';
+export type Axis = 'step' | 'tokens_seen';
+
+export const CURVE_LABELS: Record<CurveKind, string> = { loss: 'train loss', eval_loss: 'eval loss', accuracy: 'eval accuracy', perplexity: 'eval perplexity' };
+
+function points(c: CompareCurves, kind: CurveKind, axis: Axis): [number | null, number | null][] {
+  if (kind === 'loss') return c.step.map((s, i) => [axis === 'step' ? s : c.tokens_seen[i], c.loss[i]]);
+  const ys = kind === 'eval_loss' ? c.eval.loss : c.eval[kind];
+  return c.eval.step.map((s, i) => [axis === 'step' ? s : c.eval.tokens_seen[i], ys[i]]);
+}
+
+/** The curve kinds some item has data for. */
+export function availableCurves(report: CompareReport): CurveKind[] {
+  return (Object.keys(CURVE_LABELS) as CurveKind[]).filter((k) => report.curves.some((c) => c && points(c, k, 'step').some(([, y]) => y !== null)));
+}
+
+/** uPlot's aligned data: the sorted union of every item's x, and per item its y at each x (null where it has none). */
+export function alignedCurves(report: CompareReport, kind: CurveKind, axis: Axis): { x: number[]; ys: (number | null)[][] } {
+  const perItem = report.curves.map((c) => new Map((c ? points(c, kind, axis) : []).filter((p): p is [number, number | null] => p[0] !== null)));
+  const x = [...new Set(perItem.flatMap((m) => [...m.keys()]))].sort((a, b) => a - b);
+  return { x, ys: perItem.map((m) => x.map((v) => m.get(v) ?? null)) };
+}
+
+// ---- similarity heatmap -----------------------------------------------------------------------------------------
+
+export type Basis = 'delta' | 'A';
+export type HeatView = 'layer-kind' | 'module-rank';
+
+export interface Heatmap {
+  rows: string[];
+  cols: string[];
+  values: (number | null)[][]; // [row][col], φ in [0, 1] or null (no module there, or a zero ΔW)
+  modules: (string | null)[][]; // which module each cell is
+}
+
+/**
+ * layer-kind: one row per layer (and "other" for modules outside numbered layers), one column per module kind,
+ * cell φ(r1, r2). module-rank: one row per module, column i = φ(i, i) of the top-i directions.
+ */
+export function heatmap(pair: PairSimilarity, basis: Basis, view: HeatView): Heatmap {
+  if (view === 'module-rank') {
+    const width = Math.max(0, ...pair.modules.map((m) => m[basis].diag.length));
+    return {
+      rows: pair.modules.map((m) => m.module),
+      cols: Array.from({ length: width }, (_, i) => String(i + 1)),
+      values: pair.modules.map((m) => Array.from({ length: width }, (_, i) => m[basis].diag[i] ?? null)),
+      modules: pair.modules.map((m) => Array.from({ length: width }, () => m.module)),
+    };
+  }
+  const layers = [...new Set(pair.modules.map((m) => m.layer))].sort((a, b) => (a ?? Infinity) - (b ?? Infinity));
+  const kinds = [...new Set(pair.modules.map((m) => (m.layer === null ? m.module : m.kind)))];
+  const values = layers.map(() => kinds.map((): number | null => null));
+  const modules = layers.map(() => kinds.map((): string | null => null));
+  for (const m of pair.modules) {
+    const [r, c] = [layers.indexOf(m.layer), kinds.indexOf(m.layer === null ? m.module : m.kind)];
+    values[r][c] = m[basis].phi;
+    modules[r][c] = m.module;
+  }
+  return { rows: layers.map((l) => (l === null ? 'other' : `layer ${l}`)), cols: kinds, values, modules };
+}
+
+// A perceptual ramp (viridis, five stops) for φ ∈ [0, 1]: readable on dark and light themes alike.
+const RAMP: [number, number, number][] = [[68, 1, 84], [59, 82, 139], [33, 145, 140], [94, 201, 98], [253, 231, 37]];
+
+export function heatColor(v: number): string {
+  const t = Math.min(1, Math.max(0, v)) * (RAMP.length - 1);
+  const i = Math.min(RAMP.length - 2, Math.floor(t));
+  const f = t - i;
+  const [a, b] = [RAMP[i], RAMP[i + 1]];
+  return `rgb(${a.map((x, k) => Math.round(x + f * (b[k] - x))).join(', ')})`;
+}
+
+/** Which cell a point falls in, for the hover readout; null outside. */
+export function cellAt(x: number, y: number, box: { left: number; top: number; cellW: number; cellH: number; rows: number; cols: number }): { row: number; col: number } | null {
+  const col = Math.floor((x - box.left) / box.cellW);
+  const row = Math.floor((y - box.top) / box.cellH);
+  return row >= 0 && col >= 0 && row < box.rows && col < box.cols ? { row, col } : null;
+}
+
+export function pairLabel(report: CompareReport, p: PairSimilarity): string {
+  return `${report.items[p.a].label} vs ${report.items[p.b].label}`;
+}
