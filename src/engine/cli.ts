@@ -112,7 +112,8 @@ async function cmdEval(argv: string[]): Promise<number> {
   const rng = new Rng(config.training.seed);
   const model = buildModel(folder, config.task, data.labels.length, rng);
   const adapterDir = values.adapter ? path.resolve(String(values.adapter)) : null;
-  const weights = adapterDir ? new Trainables(model, config.lora, folder.family, () => rng.next(), loadAdapter(adapterDir)) : null;
+  // The adapter with its own r, lora_alpha and saved heads (adapter_config.json), not the config's lora section.
+  const weights = adapterDir ? Trainables.fromAdapter(model, folder.family, loadAdapter(adapterDir)) : null;
   try {
     const r = await evaluate(model, data.eval, padId(folder), config.training.batch_size, weights ?? undefined);
     if (values.json) console.log(JSON.stringify({ ...r, adapter: adapterDir, data: config.data.eval ?? config.data.train, backend: backend.backend }));
