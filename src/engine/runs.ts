@@ -54,15 +54,18 @@ export function summarizeEvents(dir: string, events: EngineEvent[], alive?: bool
   let error: string | null = null;
   const evalAt = new Map<number, EvalEvent>();
   for (const e of events) {
-    if (e.type === 'run_start') [start, ended] = [e, null];
+    // The explorer reads every metrics.jsonl in a workspace, also other tools' files: skip what is not our event.
+    if (!e || typeof e !== 'object' || (e.type !== 'run_start' && e.type !== 'log' && e.type !== 'error' && !isCount(e.step))) continue;
+    if (e.type === 'run_start') [start, ended, error] = [e, null, null]; // a resumed session starts clean
     else if (e.type === 'step') [step, lastLoss] = [Math.max(step, e.step), e.loss];
     else if (e.type === 'eval') {
       evalAt.set(e.step, e);
       lastEval = e;
-      if (!bestEval || e.loss < bestEval.loss) bestEval = e;
+      // A NaN/Inf loss is written as null (JSON): never "best".
+      if (Number.isFinite(e.loss) && (!bestEval || e.loss < bestEval.loss)) bestEval = e;
     } else if (e.type === 'checkpoint') step = Math.max(step, e.step);
     else if (e.type === 'end') [ended, step] = [e.status, Math.max(step, e.step)];
-    else if (e.type === 'error') error = e.error.message;
+    else if (e.type === 'error') error = e.error?.message ?? 'unknown error';
   }
   const metrics = path.join(dir, METRICS_FILE);
   const finalDir = path.join(dir, 'final');
@@ -82,6 +85,10 @@ export function summarizeEvents(dir: string, events: EngineEvent[], alive?: bool
     error,
     updated: fs.existsSync(metrics) ? fs.statSync(metrics).mtimeMs : 0,
   };
+}
+
+function isCount(v: unknown): v is number {
+  return typeof v === 'number' && Number.isFinite(v) && v >= 0;
 }
 
 function readConfig(dir: string): Record<string, unknown> | null {

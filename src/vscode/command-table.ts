@@ -1,5 +1,5 @@
 // Every command the extension contributes, as data: id → title. package.json's contributes.commands must list exactly
-// these (test/vscode/command-table.test.ts), and commands.ts must give each one a handler (the type makes it so).
+// these (test/vscode/manifest.test.ts), and commands.ts must give each one a handler (the type makes it so).
 // No `vscode` import here, so tests can read it outside VS Code.
 
 export const CATEGORY = 'LoRA+';
@@ -28,7 +28,8 @@ export const RUNS_VIEW = 'loraplus.runs';
 /** Tree item contextValues (package.json menus match on them). */
 export const CONTEXT = {
   runRunning: 'loraplus.run.running',
-  runIdle: 'loraplus.run.idle', // finished, stopped or failed
+  runIdle: 'loraplus.run.idle', // stopped, failed or interrupted: it can be resumed
+  runFinished: 'loraplus.run.finished',
   checkpoint: 'loraplus.checkpoint',
   adapter: 'loraplus.adapter',
 } as const;

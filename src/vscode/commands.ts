@@ -114,7 +114,8 @@ async function stopTraining(s: Studio, arg: unknown): Promise<void> {
   const dir = nodePath(arg);
   const run = dir ? s.runs.find(dir) : live.length === 1 ? live[0] : await pickLive(s);
   if (!run) {
-    if (!live.length) void vscode.window.showInformationMessage('LoRA+: no run is training in this window.');
+    if (dir) void vscode.window.showInformationMessage(`LoRA+: ${path.basename(dir)} is training in another process (a terminal or another window); stop it there (Ctrl-C saves a checkpoint).`);
+    else if (!live.length) void vscode.window.showInformationMessage('LoRA+: no run is training in this window.');
     return;
   }
   await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `LoRA+: stopping ${path.basename(run.runDir ?? run.configFile)} (saving a checkpoint)` }, () => s.runs.stop(run));
