@@ -302,7 +302,7 @@ function checkAgainstConfig(config: AdapterConfig, weights: AdapterWeights, file
 }
 
 // PEFT's get_pattern_key: a pattern matches the exact name or, as a regex, the name's tail after a dot.
-function patternValue(pattern: Record<string, number> | undefined, module: string): number | undefined {
+export function patternValue(pattern: Record<string, number> | undefined, module: string): number | undefined {
   for (const [key, value] of Object.entries(pattern ?? {})) {
     if (key === module) return value;
     try {

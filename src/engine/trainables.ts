@@ -2,7 +2,7 @@
 // classification head). This object owns every trainable tf.Variable and disposes them.
 import * as tf from '@tensorflow/tfjs';
 import { LoraModule, frozenW, initLoraWeights, type TrainableLinear } from '../adapters/lora';
-import { inModulesToSave, loraScaling, makeAdapterConfig, type Adapter, type AdapterWeights } from '../adapters/peft';
+import { inModulesToSave, loraScaling, makeAdapterConfig, patternValue, type Adapter, type AdapterWeights } from '../adapters/peft';
 import type { HostTensor } from '../adapters/safetensors';
 import { LoraPlusError } from '../protocol/errors';
 import type { Family } from '../models/registry';
@@ -16,6 +16,7 @@ export interface LoraSettings {
   use_rslora: boolean;
   target_modules: string[] | string | null; // suffixes, 'all-linear', a regex (PEFT: a string is a full-match regex), or the family default
   modules_to_save: string[] | null; // module names (PEFT's suffix matching); null: the task head when the task has one
+  alpha_pattern?: Record<string, number>; // a saved adapter's per-module lora_alpha (PEFT's get_pattern_key)
 }
 
 /** PEFT's matching: a list entry matches a module named exactly that or ending in `.<entry>`; a string is a regex. */
@@ -79,7 +80,9 @@ export class Trainables implements Adapters {
       const pair = init?.lora.get(path);
       const { A, B } = pair ? { A: hostToTensor(pair.A), B: hostToTensor(pair.B) } : initLoraWeights(settings.r, base.inFeatures, base.outFeatures, uniform);
       const r = A.shape[0];
-      this.lora.set(path, new LoraModule(path, A, B, loraScaling({ ...settings, r }), settings.lora_dropout));
+      // A saved adapter's alpha_pattern sets its scaling per module (fromAdapter); r comes from the tensors' shapes.
+      const alpha = patternValue(settings.alpha_pattern, path) ?? settings.lora_alpha;
+      this.lora.set(path, new LoraModule(path, A, B, loraScaling({ ...settings, r, lora_alpha: alpha }), settings.lora_dropout));
       tf.dispose([A, B]);
     }
   }

@@ -141,8 +141,14 @@ describe('gpt2 (tiny-random-gpt2)', () => {
     saveAdapter(peftDir, { config: makeAdapterConfig({ r: 4, lora_alpha: 8, target_modules: ['c_attn', 'c_fc'], fan_in_fan_out: true, task_type: 'CAUSAL_LM' }), lora, modulesToSave: new Map() });
     const peft = Trainables.fromAdapter(model, family, loadAdapter(peftDir));
     assert.equal(peft.lora.get('transformer.h.0.mlp.c_fc')!.A.shape[1], H);
+    assert.equal(peft.lora.get('transformer.h.0.mlp.c_fc')!.scaling, 2);
     assert.ok(maxAbsDiff(await values(model.logits(batch, w)), await values(model.logits(batch, peft))) < 1e-6, 'B = 0 on c_fc changes nothing');
     peft.dispose();
+    // alpha_pattern gives one module its own scaling (PEFT's get_pattern_key: the name's tail after a dot).
+    saveAdapter(peftDir, { config: makeAdapterConfig({ r: 4, lora_alpha: 8, alpha_pattern: { 'h.1.attn.c_attn': 32 }, target_modules: ['c_attn'], fan_in_fan_out: true }), lora: back.lora, modulesToSave: new Map() });
+    const patterned = Trainables.fromAdapter(model, family, loadAdapter(peftDir));
+    assert.deepEqual(['transformer.h.0.attn.c_attn', 'transformer.h.1.attn.c_attn'].map((m) => patterned.lora.get(m)!.scaling), [2, 8]);
+    patterned.dispose();
     w.dispose();
     model.dispose();
     // PEFT's flag follows the targets: GPT-2's Conv1D names only.
