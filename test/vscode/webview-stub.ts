@@ -1,0 +1,126 @@
+// Just enough of the `vscode` module to run the dashboard host (src/vscode/dashboard.ts) under node's test runner:
+// webview panels that record what the host posts and let the test play the page, the panel serializer, and
+// showTextDocument. installWebviewStub() makes `require('vscode')` load this file.
+import Module from 'node:module';
+import * as path from 'node:path';
+
+type Listener<T> = (e: T) => unknown;
+
+export class Disposable {
+  constructor(private readonly fn: () => void = () => {}) {}
+  dispose(): void {
+    this.fn();
+  }
+}
+
+export class EventEmitter<T> {
+  private listeners = new Set<Listener<T>>();
+  readonly event = (l: Listener<T>) => {
+    this.listeners.add(l);
+    return new Disposable(() => this.listeners.delete(l));
+  };
+  fire(e: T): void {
+    for (const l of [...this.listeners]) l(e);
+  }
+  get size(): number {
+    return this.listeners.size;
+  }
+  dispose(): void {
+    this.listeners.clear();
+  }
+}
+
+export interface StubUri {
+  scheme: string;
+  fsPath: string;
+  path: string;
+  toString(): string;
+}
+const file = (p: string): StubUri => ({ scheme: 'file', fsPath: p, path: p, toString: () => `file://${p}` });
+export const Uri = { file, joinPath: (base: StubUri, ...parts: string[]) => file(path.join(base.fsPath, ...parts)) };
+
+export enum ViewColumn { Active = -1, Beside = -2, One = 1 }
+
+/** A panel: `posted` is what the host sent its page; `fromPage` delivers a message as the page would. */
+export class FakePanel {
+  readonly posted: { type: string; [k: string]: unknown }[] = [];
+  readonly received = new EventEmitter<unknown>();
+  readonly viewState = new EventEmitter<void>();
+  readonly disposed = new EventEmitter<void>();
+  visible = true;
+  isDisposed = false;
+  reveals = 0;
+  title: string;
+  iconPath: unknown;
+  readonly webview = {
+    options: {} as unknown,
+    html: '',
+    cspSource: 'https://webview.test',
+    asWebviewUri: (u: StubUri) => ({ toString: () => `https://webview.test${u.fsPath}` }),
+    postMessage: (m: { type: string }) => {
+      if (this.isDisposed) throw new Error('posted to a disposed panel');
+      this.posted.push(m);
+      return Promise.resolve(true);
+    },
+    onDidReceiveMessage: this.received.event,
+  };
+  readonly onDidChangeViewState = this.viewState.event;
+  readonly onDidDispose = this.disposed.event;
+
+  constructor(
+    readonly viewType: string,
+    title: string,
+  ) {
+    this.title = title;
+  }
+  reveal(): void {
+    this.reveals++;
+  }
+  dispose(): void {
+    if (this.isDisposed) return;
+    this.isDisposed = true;
+    this.disposed.fire();
+  }
+  fromPage(m: unknown): void {
+    this.received.fire(m);
+  }
+  /** Messages of one type, in order. */
+  of(type: string) {
+    return this.posted.filter((m) => m.type === type);
+  }
+}
+
+interface Serializer {
+  deserializeWebviewPanel(panel: FakePanel, state: unknown): Promise<void>;
+}
+
+export const stub = {
+  panels: [] as FakePanel[],
+  serializers: new Map<string, Serializer>(),
+  opened: [] as string[], // showTextDocument paths
+};
+
+export const window = {
+  activeTextEditor: undefined,
+  createWebviewPanel(viewType: string, title: string) {
+    const p = new FakePanel(viewType, title);
+    stub.panels.push(p);
+    return p;
+  },
+  registerWebviewPanelSerializer(viewType: string, s: Serializer) {
+    stub.serializers.set(viewType, s);
+    return new Disposable(() => stub.serializers.delete(viewType));
+  },
+  async showTextDocument(u: StubUri) {
+    stub.opened.push(u.fsPath);
+  },
+};
+
+/** Makes `require('vscode')` (and so `import * as vscode from 'vscode'`) load this file. */
+export function installWebviewStub(): void {
+  const m = Module as unknown as { _resolveFilename: (request: string, ...rest: unknown[]) => string };
+  const original = m._resolveFilename;
+  m._resolveFilename = function (request: string, ...rest: unknown[]) {
+    return request === 'vscode' ? __filename : original.call(this, request, ...rest);
+  };
+}

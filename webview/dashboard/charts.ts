@@ -1,0 +1,129 @@
+// The run's line charts: train loss (raw and EMA-smoothed, log-scale toggle), eval loss with accuracy or perplexity,
+// the learning rate of each LoRA+ group, the gradient norm and tokens/s. Each draw hands the charts the model's full
+// columns; LineChart decimates them for drawing.
+import '@vscode-elements/elements/dist/vscode-checkbox/index.js';
+import type { VscodeCheckbox } from '@vscode-elements/elements/dist/vscode-checkbox/index.js';
+import { h } from '../shared/dom';
+import { count, sig3 } from '../shared/format';
+import { LineChart, type ChartSpec } from '../shared/line-chart';
+import { withAlpha, type Theme } from '../shared/theme';
+import { lossWithEma, type RunModel } from './model';
+
+const GROUP_ORDER = ['A', 'B', 'B_no_decay', 'embedding'];
+
+export class Charts {
+  readonly el: HTMLElement;
+  private smoothing = 0.6;
+  private logLoss = false;
+  private scratch: Float64Array | undefined;
+  private evalMetric: 'accuracy' | 'perplexity' | null = null;
+  private groups: string[] = [];
+  private readonly loss: LineChart;
+  private readonly evals: LineChart;
+  private readonly lr: LineChart;
+  private readonly grad: LineChart;
+  private readonly speed: LineChart;
+
+  constructor(
+    private theme: Theme,
+    private readonly redraw: () => void,
+  ) {
+    const host = (id?: string) => h('div', { id, class: 'chart' });
+    const [loss, evals, lr, grad, speed] = [host('chart-loss'), host('chart-eval'), host('chart-lr'), host('chart-grad-norm'), host('chart-speed')];
+
+    const slider = h('input', { attrs: { type: 'range', min: '0', max: '0.99', step: '0.01', value: String(this.smoothing), 'aria-label': 'EMA smoothing' } });
+    const sliderValue = h('span', { class: 'muted', text: this.smoothing.toFixed(2) });
+    slider.addEventListener('input', () => {
+      this.smoothing = Number(slider.value);
+      sliderValue.textContent = this.smoothing.toFixed(2);
+      this.redraw();
+    });
+    const log = h('vscode-checkbox', { attrs: { label: 'Log scale' } }) as VscodeCheckbox;
+    log.addEventListener('change', () => {
+      this.logLoss = log.checked;
+      this.loss.respec(this.lossSpec());
+      this.redraw();
+    });
+
+    const card = (title: string, body: HTMLElement, controls: HTMLElement[] = [], wide = false) =>
+      h('section', { class: wide ? 'card wide' : 'card' }, [h('div', { class: 'card-head' }, [h('h3', { text: title }), h('div', { class: 'controls' }, controls)]), body]);
+    this.el = h('div', { class: 'charts' }, [
+      card('Train loss', loss, [h('label', { class: 'slider' }, ['Smoothing ', slider, sliderValue]), log], true),
+      card('Eval', evals),
+      card('Learning rate per group', lr),
+      card('Gradient norm (before clipping)', grad),
+      card('Tokens / s', speed),
+    ]);
+    this.loss = new LineChart(loss, this.lossSpec(), theme);
+    this.evals = new LineChart(evals, this.evalSpec(), theme);
+    this.lr = new LineChart(lr, this.lrSpec(), theme);
+    this.grad = new LineChart(grad, { series: [{ label: '‖∇‖', color: theme.series[0] }] }, theme);
+    this.speed = new LineChart(speed, { series: [{ label: 'tokens/s', color: theme.series[2] }], format: count }, theme);
+  }
+
+  draw(model: RunModel): void {
+    const s = model.steps;
+    const n = s.x.length;
+    const { raw, ema } = lossWithEma(model, this.smoothing, this.scratch);
+    this.scratch = new Float64Array(ema.buffer);
+    this.loss.setData({ x: s.x.data, n, ys: [raw, ema] });
+
+    const metric = model.evalMetric;
+    if (metric !== this.evalMetric) {
+      this.evalMetric = metric;
+      this.evals.respec(this.evalSpec());
+    }
+    const v = model.evals;
+    this.evals.setData({ x: v.x.data, n: v.x.length, ys: metric ? [v.loss.data, v[metric].data] : [v.loss.data] });
+
+    const groups = [...model.lr.keys()].sort((a, b) => rank(a) - rank(b));
+    if (groups.join() !== this.groups.join()) {
+      this.groups = groups;
+      this.lr.respec(this.lrSpec());
+    }
+    this.lr.setData({ x: s.x.data, n, ys: groups.map((g) => model.lr.get(g)!.data) });
+    this.grad.setData({ x: s.x.data, n, ys: [s.gradNorm.data] });
+    this.speed.setData({ x: s.x.data, n, ys: [s.tokensPerS.data] });
+  }
+
+  setTheme(theme: Theme): void {
+    this.theme = theme;
+    this.loss.respec(this.lossSpec(), theme);
+    this.evals.respec(this.evalSpec(), theme);
+    this.lr.respec(this.lrSpec(), theme);
+    this.grad.respec({ series: [{ label: '‖∇‖', color: theme.series[0] }] }, theme);
+    this.speed.respec({ series: [{ label: 'tokens/s', color: theme.series[2] }], format: count }, theme);
+  }
+
+  destroy(): void {
+    for (const c of [this.loss, this.evals, this.lr, this.grad, this.speed]) c.destroy();
+  }
+
+  private lossSpec(): ChartSpec {
+    const c = this.theme.series[0];
+    return { log: this.logLoss, height: 220, format: (v) => v.toFixed(4), series: [{ label: 'loss', color: withAlpha(c, 0.35), width: 1 }, { label: 'smoothed', color: c, width: 2 }] };
+  }
+
+  private evalSpec(): ChartSpec {
+    const t = this.theme;
+    const metric = this.evalMetric;
+    return {
+      y2: metric ? {} : undefined,
+      format: sig3,
+      series: [
+        { label: 'eval loss', color: t.series[1], points: true },
+        ...(metric ? [{ label: metric, color: t.series[2], points: true, scale: 'y2' as const }] : []),
+      ],
+    };
+  }
+
+  private lrSpec(): ChartSpec {
+    // Log scale: B's rate is λ times A's, so on a linear axis A's line would lie flat on zero.
+    return { log: true, format: sig3, series: this.groups.map((g, i) => ({ label: g, color: this.theme.series[i % this.theme.series.length], dash: g === 'B_no_decay' ? [4, 3] : undefined })) };
+  }
+}
+
+function rank(group: string): number {
+  const i = GROUP_ORDER.indexOf(group);
+  return i < 0 ? GROUP_ORDER.length : i;
+}
