@@ -1,6 +1,6 @@
 // The slice of the `vscode` module that src/vscode/merge.ts uses, scripted: each dialog answers from a queue the
 // test fills, and every message shown is recorded. installMergeStub() makes `require('vscode')` load this file.
-import Module from 'node:module';
+import { resolveVscodeTo } from '../helpers/vscode-stub-core';
 
 export interface Shown {
   kind: 'info' | 'warning' | 'error';
@@ -61,9 +61,5 @@ export const commands = {
 };
 
 export function installMergeStub(): void {
-  const m = Module as unknown as { _resolveFilename: (request: string, ...rest: unknown[]) => string };
-  const original = m._resolveFilename;
-  m._resolveFilename = function (request: string, ...rest: unknown[]) {
-    return request === 'vscode' ? __filename : original.call(this, request, ...rest);
-  };
+  resolveVscodeTo(__filename);
 }

@@ -2,31 +2,9 @@
 // runner: events, a workspace over one real folder (findFiles walks it), file watchers the test fires by hand, and
 // the TreeItem value classes. installVscodeStub() makes `require('vscode')` load this file.
 import * as fs from 'node:fs';
-import Module from 'node:module';
 import * as path from 'node:path';
-
-type Listener<T> = (e: T) => unknown;
-
-export class Disposable {
-  constructor(private readonly fn: () => void = () => {}) {}
-  dispose(): void {
-    this.fn();
-  }
-}
-
-export class EventEmitter<T> {
-  private listeners = new Set<Listener<T>>();
-  readonly event = (l: Listener<T>) => {
-    this.listeners.add(l);
-    return new Disposable(() => this.listeners.delete(l));
-  };
-  fire(e: T): void {
-    for (const l of [...this.listeners]) l(e);
-  }
-  dispose(): void {
-    this.listeners.clear();
-  }
-}
+import { Disposable, EventEmitter, resolveVscodeTo } from '../helpers/vscode-stub-core';
+export { Disposable, EventEmitter };
 
 export const Uri = { file: (p: string) => ({ scheme: 'file', fsPath: p, toString: () => `file://${p}` }) };
 export type Uri = ReturnType<typeof Uri.file>;
@@ -104,9 +82,5 @@ export const workspace = {
 
 /** Makes `require('vscode')` (and so `import * as vscode from 'vscode'`) load this file. */
 export function installVscodeStub(): void {
-  const m = Module as unknown as { _resolveFilename: (request: string, ...rest: unknown[]) => string };
-  const original = m._resolveFilename;
-  m._resolveFilename = function (request: string, ...rest: unknown[]) {
-    return request === 'vscode' ? __filename : original.call(this, request, ...rest);
-  };
+  resolveVscodeTo(__filename);
 }

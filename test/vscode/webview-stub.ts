@@ -1,34 +1,9 @@
 // Just enough of the `vscode` module to run the dashboard host (src/vscode/dashboard.ts) under node's test runner:
 // webview panels that record what the host posts and let the test play the page, the panel serializer, and
 // showTextDocument. installWebviewStub() makes `require('vscode')` load this file.
-import Module from 'node:module';
 import * as path from 'node:path';
-
-type Listener<T> = (e: T) => unknown;
-
-export class Disposable {
-  constructor(private readonly fn: () => void = () => {}) {}
-  dispose(): void {
-    this.fn();
-  }
-}
-
-export class EventEmitter<T> {
-  private listeners = new Set<Listener<T>>();
-  readonly event = (l: Listener<T>) => {
-    this.listeners.add(l);
-    return new Disposable(() => this.listeners.delete(l));
-  };
-  fire(e: T): void {
-    for (const l of [...this.listeners]) l(e);
-  }
-  get size(): number {
-    return this.listeners.size;
-  }
-  dispose(): void {
-    this.listeners.clear();
-  }
-}
+import { Disposable, EventEmitter, resolveVscodeTo } from '../helpers/vscode-stub-core';
+export { Disposable, EventEmitter };
 
 export interface StubUri {
   scheme: string;
@@ -118,9 +93,5 @@ export const window = {
 
 /** Makes `require('vscode')` (and so `import * as vscode from 'vscode'`) load this file. */
 export function installWebviewStub(): void {
-  const m = Module as unknown as { _resolveFilename: (request: string, ...rest: unknown[]) => string };
-  const original = m._resolveFilename;
-  m._resolveFilename = function (request: string, ...rest: unknown[]) {
-    return request === 'vscode' ? __filename : original.call(this, request, ...rest);
-  };
+  resolveVscodeTo(__filename);
 }
