@@ -1,5 +1,6 @@
 // Imports run one way: engine → models, adapters, config, protocol; models → adapters, protocol; adapters and
-// config → protocol; protocol → nothing. Only src/vscode may import `vscode`.
+// config → protocol; protocol → nothing. Only src/vscode may import `vscode`. webview/ is browser code: it imports
+// webview/, src/protocol and npm packages (bundled into media/), never node: modules or vscode.
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -32,6 +33,25 @@ describe('architecture', () => {
         if (!spec.startsWith('.')) continue;
         const target = path.relative(SRC, path.resolve(path.dirname(file), spec)).split(path.sep)[0];
         if (!ALLOWED[layer].includes(target)) problems.push(`${path.relative(SRC, file)} (${layer}) imports ${spec} (${target})`);
+      }
+    }
+    assert.deepEqual(problems, []);
+  });
+
+  it('webview/ imports only webview/, src/protocol and browser packages', () => {
+    const WEBVIEW = path.resolve(__dirname, '..', 'webview');
+    const problems: string[] = [];
+    for (const file of sources(WEBVIEW)) {
+      const text = fs.readFileSync(file, 'utf8');
+      for (const m of text.matchAll(/(?:import|export)[^'"]*?from\s+['"]([^'"]+)['"]|import\s+['"]([^'"]+)['"]|import\(['"]([^'"]+)['"]\)/g)) {
+        const spec = m[1] ?? m[2] ?? m[3];
+        const rel = path.relative(WEBVIEW, file);
+        if (spec === 'vscode' || spec.startsWith('node:')) problems.push(`${rel} imports ${spec}`);
+        if (!spec.startsWith('.')) continue;
+        const target = path.resolve(path.dirname(file), spec);
+        const inWebview = !path.relative(WEBVIEW, target).startsWith('..');
+        const inProtocol = !path.relative(path.join(SRC, 'protocol'), target).startsWith('..');
+        if (!inWebview && !inProtocol) problems.push(`${rel} imports ${spec}`);
       }
     }
     assert.deepEqual(problems, []);
