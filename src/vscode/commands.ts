@@ -46,6 +46,7 @@ export function registerCommands(studio: Studio): vscode.Disposable[] {
       try {
         return await run(studio, arg, selected);
       } catch (err) {
+        if (studio.runs.disposed) return; // the window is closing; its output channel is gone
         studio.output.appendLine(`${id}: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
         void vscode.window.showErrorMessage(`LoRA+: ${err instanceof Error ? err.message : String(err)}`);
       }
@@ -96,6 +97,7 @@ async function startTraining(s: Studio, arg: unknown, resume: boolean): Promise<
   });
   const result = await run.ended;
   opened.dispose();
+  if (s.runs.disposed) return; // the window closed: the run saved a checkpoint and ended; nothing left to show
   s.tree.refresh();
   if (result.status === 'failed') {
     const log = 'Open Log';

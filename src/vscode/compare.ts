@@ -133,7 +133,7 @@ class ComparePanel {
     const cwd = vscode.workspace.workspaceFolders?.[0]?.uri.fsPath ?? path.dirname(this.paths[0]);
     return new Promise((resolve, reject) => {
       const child = fork(path.join(this.extensionUri.fsPath, 'dist', 'cli.js'), args, {
-        cwd, stdio: ['ignore', 'pipe', 'pipe', 'ipc'], env: { ...process.env, ELECTRON_RUN_AS_NODE: '1' },
+        cwd, stdio: ['ignore', 'pipe', 'pipe', 'ipc'], execArgv: [], env: { ...process.env, ELECTRON_RUN_AS_NODE: '1' },
       });
       this.children.add(child);
       const [out, err]: [Buffer[], Buffer[]] = [[], []];

@@ -34,8 +34,19 @@ export class RunManager implements vscode.Disposable {
 
   constructor(
     private readonly extensionPath: string,
-    private readonly log: (line: string) => void,
+    private readonly output: (line: string) => void,
   ) {}
+
+  private log(line: string): void {
+    if (!this.closed) this.output(line); // the output channel is gone once the window closes
+  }
+
+  private closed = false;
+
+  /** True once the window is closing: what a run does after that is no longer shown. */
+  get disposed(): boolean {
+    return this.closed;
+  }
 
   runs(): LiveRun[] {
     return [...this.live];
@@ -52,6 +63,7 @@ export class RunManager implements vscode.Disposable {
     const child = fork(path.join(this.extensionPath, 'dist', 'engine-child.js'), [], {
       cwd: path.dirname(configFile),
       stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+      execArgv: [], // not the host's own flags (an --inspect of a debugged extension host would clash)
       env: { ...process.env, ELECTRON_RUN_AS_NODE: '1' },
     });
     let settle!: (v: Awaited<LiveRun['ended']>) => void;
@@ -99,6 +111,7 @@ export class RunManager implements vscode.Disposable {
   }
 
   dispose(): void {
+    this.closed = true;
     // Closing the window: each child sees its IPC channel close, saves a checkpoint and exits on its own.
     for (const r of this.live) if (r.child.connected) r.child.send({ type: 'stop' } satisfies HostToChild);
     this.eventEmitter.dispose();
