@@ -110,6 +110,8 @@ async function main(): Promise<void> {
   say(`greedy sample after:  "${after}"`);
   say(`sentiment accuracy, LoRA+ λ=16     ${(100 * metric(cls, 'accuracy', 'first')).toFixed(1)}% (fresh head) → ${(100 * metric(cls, 'accuracy', 'last')).toFixed(1)}%`);
   say(`adapters: ${plus.finalAdapter}, ${cls.finalAdapter}`);
+  const runs = path.dirname(plus.runDir);
+  say(`next: loraplus compare ${path.relative(process.cwd(), runs)}/* · loraplus merge --adapter ${path.relative(process.cwd(), plus.runDir)} --out ${path.relative(process.cwd(), runs)}/merged · or open this folder in VS Code with LoRA+ Studio: the runs, their dashboards and the A/B view are in the LoRA+ sidebar`);
 }
 
 main().catch((err) => {
