@@ -112,6 +112,12 @@ describe('dashboard page in Chromium under the webview CSP', { skip: !fs.existsS
     assert.ok((await heatmap.locator('canvas').boundingBox())!.height > 20);
     assert.equal(await page.locator('#chart-loss canvas').count() > 0, true, 'uPlot drew the loss chart');
     assert.match((await text('#ab-groups')) ?? '', /lora_B\.weight/);
+    // From the keyboard: focus the map, move down a row and left a step; the readout names that cell.
+    await heatmap.locator('canvas').focus();
+    await page.keyboard.press('ArrowDown');
+    await page.keyboard.press('ArrowLeft');
+    const readout = (await page.locator('.heatmap-wrap .readout').textContent()) ?? '';
+    assert.ok(readout.startsWith(`${start.lora.target_modules[1]} · step ${steps.at(-2)!.step} · `), readout);
     assert.deepEqual(await page.evaluate(() => (globalThis as unknown as Page$).__csp), [], 'no CSP violation');
     assert.deepEqual(errors, []);
   });

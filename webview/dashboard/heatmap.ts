@@ -1,13 +1,15 @@
 // The A/B heatmap on a canvas: one row per LoRA module, one column per logged step (averaged in log space when
 // there are more steps than pixels), a colour bar, and a hover readout with the exact value under the cursor.
-// Clicking a row toggles that module's line in the chart below. The container is #ab-heatmap (UI contract), and
-// carries data-modules / data-steps / data-quantity for tests and screen readers.
+// Clicking a row toggles that module's line in the chart below. From the keyboard: focus the map (Tab), arrows move
+// a cell cursor whose value the readout shows (it is a live region), Enter or Space toggles the row's line.
+// The container is #ab-heatmap (UI contract), and carries data-modules / data-steps / data-quantity for tests.
 import { h } from '../shared/dom';
 import { shortModule, sig3 } from '../shared/format';
 import type { Theme } from '../shared/theme';
 import { AB_INFO, colorRange, heatmapCells, type AbMatrices, type AbQuantity } from './ab-model';
 
 const LABEL_W = 120;
+const HINT = 'Hover the map (or focus it and use the arrow keys) for values; click a row (Enter) to add or remove its line below.';
 const AXIS_H = 18;
 const PAD = 6;
 
@@ -25,12 +27,13 @@ export interface HeatmapInput {
 
 export class Heatmap {
   readonly el: HTMLElement;
-  private readonly canvas = h('canvas', { attrs: { role: 'img' } });
-  private readonly readout = h('div', { class: 'readout muted', text: 'Hover the map for values; click a row to add or remove its line below.' });
+  private readonly canvas = h('canvas', { attrs: { role: 'img', tabindex: '0' } });
+  private readonly readout = h('div', { class: 'readout muted', text: HINT, attrs: { 'aria-live': 'polite' } });
   private readonly bar = h('canvas', { class: 'colorbar' });
   private readonly barLabels = h('div', { class: 'colorbar-labels muted' });
   private input: HeatmapInput | null = null;
   private rowH = 14;
+  private cursor = { row: 0, col: -1 }; // the keyboard's cell; col -1: the last logged step
 
   constructor(
     private theme: Theme,
@@ -39,7 +42,8 @@ export class Heatmap {
     const box = h('div', { id: 'ab-heatmap', class: 'heatmap', attrs: { 'data-modules': '0', 'data-steps': '0', 'data-quantity': '' } }, [this.canvas]);
     this.el = h('div', { class: 'heatmap-wrap' }, [box, h('div', { class: 'colorbar-row' }, [this.bar, this.barLabels]), this.readout]);
     this.canvas.addEventListener('mousemove', (e) => this.hover(e));
-    this.canvas.addEventListener('mouseleave', () => (this.readout.textContent = 'Hover the map for values; click a row to add or remove its line below.'));
+    this.canvas.addEventListener('mouseleave', () => (this.readout.textContent = HINT));
+    this.canvas.addEventListener('keydown', (e) => this.key(e));
     this.canvas.addEventListener('click', (e) => {
       const row = this.rowAt(e.offsetY);
       if (this.input && row !== null) this.onToggle(this.input.ab.modules[row]);
@@ -157,15 +161,44 @@ export class Heatmap {
     const inp = this.input;
     const row = this.rowAt(e.offsetY);
     if (!inp || row === null) return;
-    const { ab, quantity } = inp;
     const plotW = this.canvas.clientWidth - LABEL_W - PAD;
-    const module = ab.modules[row];
     const f = (e.offsetX - LABEL_W) / plotW;
-    if (f < 0 || f > 1 || !ab.cols) {
-      this.readout.textContent = module;
+    if (f < 0 || f > 1 || !inp.ab.cols) {
+      this.readout.textContent = inp.ab.modules[row];
       return;
     }
-    const col = Math.min(ab.cols - 1, Math.floor(f * ab.cols));
+    this.show(row, Math.min(inp.ab.cols - 1, Math.floor(f * inp.ab.cols)));
+  }
+
+  private key(e: KeyboardEvent): void {
+    const inp = this.input;
+    if (!inp || !inp.ab.modules.length) return;
+    const last = Math.max(0, inp.ab.cols - 1);
+    let { row, col } = this.cursor;
+    if (col < 0 || col > last) col = last;
+    const moves: Record<string, () => void> = {
+      ArrowUp: () => (row = Math.max(0, row - 1)),
+      ArrowDown: () => (row = Math.min(inp.ab.modules.length - 1, row + 1)),
+      ArrowLeft: () => (col = Math.max(0, col - 1)),
+      ArrowRight: () => (col = Math.min(last, col + 1)),
+      Home: () => (col = 0),
+      End: () => (col = last),
+      Enter: () => this.onToggle(inp.ab.modules[row]),
+      ' ': () => this.onToggle(inp.ab.modules[row]),
+    };
+    const move = moves[e.key];
+    if (!move) return;
+    e.preventDefault();
+    move();
+    this.cursor = { row, col };
+    if (inp.ab.cols) this.show(row, col);
+    else this.readout.textContent = inp.ab.modules[row];
+  }
+
+  /** The readout for one cell: module, step, the quantity's value (and ‖ΔB‖/‖ΔA‖ beside a norm). */
+  private show(row: number, col: number): void {
+    const { ab, quantity } = this.input!;
+    const module = ab.modules[row];
     const parts = [`${module}`, `step ${ab.steps.data[col]}`, `${AB_INFO[quantity].label} = ${sig3(ab.get(quantity, row, col))}`];
     if (quantity !== 'delta_ratio') parts.push(`‖ΔB‖/‖ΔA‖ = ${sig3(ab.get('delta_ratio', row, col))}`);
     this.readout.textContent = parts.join(' · ');
