@@ -13,6 +13,7 @@ import { mergeAdapter } from './merge';
 import { newConfig } from './new-config';
 import type { RunNode } from './run-tree';
 import type { Studio } from './studio';
+import { requireTrust } from './trust';
 
 type Handler = (studio: Studio, arg?: unknown, selected?: unknown[]) => unknown;
 
@@ -57,12 +58,7 @@ export function registerCommands(studio: Studio): vscode.Disposable[] {
 // ---- Training -------------------------------------------------------------------------------------------------------
 
 async function startTraining(s: Studio, arg: unknown, resume: boolean): Promise<void> {
-  if (!vscode.workspace.isTrusted) {
-    const manage = 'Manage Workspace Trust';
-    const pick = await vscode.window.showErrorMessage('LoRA+: training runs code on your machine, so it is disabled in an untrusted workspace. Trust this workspace to start training.', manage);
-    if (pick === manage) await vscode.commands.executeCommand('workbench.trust.manage');
-    return;
-  }
+  if (!(await requireTrust('training', 'start training'))) return;
   // Resume from a run in the explorer: its config.yaml as run, into the same folder.
   const runDir = resume ? await runDirOf(s, arg, 'Resume which run?') : undefined;
   if (resume && !runDir) return;

@@ -9,14 +9,10 @@ import * as vscode from 'vscode';
 import type { MergeSummary } from '../engine/merge';
 import { defaultMergeOut, locateBase, resolveAdapterDir, runOf } from '../engine/merge-target';
 import type { Studio } from './studio';
+import { requireTrust } from './trust';
 
 export async function mergeAdapter(s: Studio, target?: string): Promise<void> {
-  if (!vscode.workspace.isTrusted) {
-    const manage = 'Manage Workspace Trust';
-    const pick = await vscode.window.showErrorMessage('LoRA+: merging runs code on your machine, so it is disabled in an untrusted workspace. Trust this workspace to merge adapters.', manage);
-    if (pick === manage) await vscode.commands.executeCommand('workbench.trust.manage');
-    return;
-  }
+  if (!(await requireTrust('merging', 'merge adapters'))) return;
   const source = target ?? (await pickAdapter(s));
   if (!source) return;
   const adapterDir = resolveAdapterDir(source);
