@@ -6,9 +6,9 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, it } from 'node:test';
-import { main } from '../../src/engine/cli';
 import { checkConfigFile } from '../../src/engine/check-config';
 import { SHARED } from '../helpers/shared';
+import { runCli } from '../helpers/cli';
 
 const CORPUS = path.join(__dirname, 'corpus');
 const files = fs.readdirSync(CORPUS).filter((f) => f.endsWith('.yaml')).sort();
@@ -20,14 +20,8 @@ function expected(file: string): string[] {
 }
 
 async function validate(file: string): Promise<{ code: number; lines: string[] }> {
-  const lines: string[] = [];
-  const log = console.log;
-  console.log = (...a: unknown[]) => void lines.push(a.join(' '));
-  try {
-    return { code: await main(['validate', file]), lines };
-  } finally {
-    console.log = log;
-  }
+  const { code, out } = await runCli(['validate', file]);
+  return { code, lines: out.split('\n') };
 }
 
 describe('config corpus', { skip }, () => {

@@ -3,24 +3,9 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { before, describe, it } from 'node:test';
-import { main } from '../../src/engine/cli';
 import { readMetrics } from '../../src/engine/run';
 import { SST2, STORIES, tempDir, useBackend } from '../helpers/shared';
-
-async function capture(argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const log = console.log;
-  const error = console.error;
-  console.log = (...a: unknown[]) => void out.push(a.join(' '));
-  console.error = (...a: unknown[]) => void err.push(a.join(' '));
-  try {
-    return { code: await main(argv), out: out.join('\n'), err: err.join('\n') };
-  } finally {
-    console.log = log;
-    console.error = error;
-  }
-}
+import { runCli } from '../helpers/cli';
 
 const CONFIG = `# a small LoRA+ run
 model: ${STORIES}
@@ -53,7 +38,7 @@ describe('loraplus CLI', () => {
     const dir = tempDir();
     const file = path.join(dir, 'bad.lora.yaml');
     fs.writeFileSync(file, CONFIG.replace('  loraplus_lr_ratio: 16', '  loraplus_lr_raito: 16'));
-    const r = await capture(['validate', file]);
+    const r = await runCli(['validate', file]);
     assert.equal(r.code, 1);
     assert.match(r.out, new RegExp(`${file.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}:19:3: error: .*loraplus_lr_raito.*loraplus_lr_ratio`));
   });
@@ -62,7 +47,7 @@ describe('loraplus CLI', () => {
     const dir = tempDir();
     const file = path.join(dir, 'bad.lora.yaml');
     fs.writeFileSync(file, CONFIG.replace('loraplus_lr_ratio: 16', 'loraplus_lr_ratio: 0.5'));
-    const r = await capture(['train', file]);
+    const r = await runCli(['train', file]);
     assert.equal(r.code, 1);
     assert.match(r.err, /loraplus_lr_ratio/);
     assert.ok(!fs.existsSync(path.join(dir, 'runs')), 'no run folder was created');
@@ -72,7 +57,7 @@ describe('loraplus CLI', () => {
     const dir = tempDir();
     const file = path.join(dir, 'ok.lora.yaml');
     fs.writeFileSync(file, CONFIG);
-    const trained = await capture(['train', file]);
+    const trained = await runCli(['train', file]);
     assert.equal(trained.code, 0, trained.err);
     const runDir = path.join(dir, 'runs', 'cli');
     const evals = readMetrics(runDir).filter((e) => e.type === 'eval');
@@ -81,21 +66,21 @@ describe('loraplus CLI', () => {
     const first = evals[0];
     assert.ok(last.type === 'eval' && first.type === 'eval' && last.loss < first.loss - 0.05, `eval loss ${first.type === 'eval' && first.loss} → ${last.type === 'eval' && last.loss}`);
 
-    const base = JSON.parse((await capture(['eval', file, '--json'])).out);
-    const tuned = JSON.parse((await capture(['eval', file, '--json', '--adapter', path.join(runDir, 'final')])).out);
+    const base = JSON.parse((await runCli(['eval', file, '--json'])).out);
+    const tuned = JSON.parse((await runCli(['eval', file, '--json', '--adapter', path.join(runDir, 'final')])).out);
     assert.ok(Math.abs(base.loss - (first.type === 'eval' ? first.loss : NaN)) < 1e-5, 'eval without adapter = the run’s step-0 eval');
     assert.ok(Math.abs(tuned.loss - (last.type === 'eval' ? last.loss : NaN)) < 1e-5, 'eval with the final adapter = the run’s last eval');
     assert.ok(tuned.perplexity < base.perplexity);
 
-    const gen = await capture(['generate', STORIES, '--prompt', 'Once upon a time', '--max-new-tokens', '12', '--device', 'wasm']);
+    const gen = await runCli(['generate', STORIES, '--prompt', 'Once upon a time', '--max-new-tokens', '12', '--device', 'wasm']);
     assert.equal(gen.code, 0, gen.err);
     assert.match(gen.out, /^Once upon a time/);
-    const genA = await capture(['generate', STORIES, '--prompt', 'Once upon a time', '--max-new-tokens', '12', '--adapter', path.join(runDir, 'final'), '--device', 'wasm']);
+    const genA = await runCli(['generate', STORIES, '--prompt', 'Once upon a time', '--max-new-tokens', '12', '--adapter', path.join(runDir, 'final'), '--device', 'wasm']);
     assert.equal(genA.code, 0, genA.err);
   });
 
   it('info lists the Linear modules LoRA can target', async () => {
-    const r = await capture(['info', STORIES, '--json', '--device', 'wasm']);
+    const r = await runCli(['info', STORIES, '--json', '--device', 'wasm']);
     assert.equal(r.code, 0, r.err);
     const info = JSON.parse(r.out);
     assert.equal(info.model_type, 'llama');
@@ -105,7 +90,7 @@ describe('loraplus CLI', () => {
   });
 
   it('an unknown command prints the usage and exits 2', async () => {
-    const r = await capture(['trian']);
+    const r = await runCli(['trian']);
     assert.equal(r.code, 2);
     assert.match(r.err, /unknown command 'trian'/);
   });

@@ -8,24 +8,13 @@ import { adapterWeightsFromSafetensors } from '../../src/adapters/peft';
 import { readSafetensors } from '../../src/adapters/safetensors';
 import { matmul, matrix, svd } from '../../src/adapters/svd';
 import { configFromObject } from '../../src/config/load';
-import { main } from '../../src/engine/cli';
 import { compare } from '../../src/engine/compare';
 import { diffConfigs, flattenConfig } from '../../src/engine/compare-items';
 import { train } from '../../src/engine/train';
 import type { CompareReport } from '../../src/protocol/compare';
 import { LoraPlusError } from '../../src/protocol/errors';
 import { REFERENCE, SST2, STORIES, tempDir, useBackend } from '../helpers/shared';
-
-async function capture(argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  const [out, err, log, error] = [[] as string[], [] as string[], console.log, console.error];
-  console.log = (...a: unknown[]) => void out.push(a.join(' '));
-  console.error = (...a: unknown[]) => void err.push(a.join(' '));
-  try {
-    return { code: await main(argv), out: out.join('\n'), err: err.join('\n') };
-  } finally {
-    [console.log, console.error] = [log, error];
-  }
-}
+import { runCli } from '../helpers/cli';
 
 function throwsCode(fn: () => unknown, code: string, where: string): LoraPlusError {
   try {
@@ -77,7 +66,7 @@ describe('loraplus compare', () => {
 
   it('--json on two runs and a checkpoint: items, config diff, metrics, curves, modules, similarity', async () => {
     const ckpt = path.join(runA, 'checkpoints', 'step-2');
-    const { code, out, err } = await capture(['compare', runA, runB, ckpt, '--json']);
+    const { code, out, err } = await runCli(['compare', runA, runB, ckpt, '--json']);
     assert.equal(code, 0, err);
     const r = JSON.parse(out) as CompareReport;
     assert.equal(r.version, 1);
@@ -120,7 +109,7 @@ describe('loraplus compare', () => {
   });
 
   it('--pairs first and --grid', async () => {
-    const { code, out } = await capture(['compare', runA, runB, path.join(runB, 'checkpoints', 'step-2'), '--json', '--pairs', 'first', '--grid']);
+    const { code, out } = await runCli(['compare', runA, runB, path.join(runB, 'checkpoints', 'step-2'), '--json', '--pairs', 'first', '--grid']);
     assert.equal(code, 0);
     const r = JSON.parse(out) as CompareReport;
     assert.deepEqual(r.similarity.map((p) => [p.a, p.b]), [[0, 1], [0, 2]]);
@@ -130,7 +119,7 @@ describe('loraplus compare', () => {
   });
 
   it('--eval evaluates each item on the first run\'s eval set: the same loss the run logged at that step', async () => {
-    const { code, out, err } = await capture(['compare', runA, path.join(runB, 'checkpoints', 'step-2'), '--eval', '--json']);
+    const { code, out, err } = await runCli(['compare', runA, path.join(runB, 'checkpoints', 'step-2'), '--eval', '--json']);
     assert.equal(code, 0, err);
     const r = JSON.parse(out) as CompareReport;
     assert.equal(r.evals!.length, 2);
@@ -147,7 +136,7 @@ describe('loraplus compare', () => {
   });
 
   it('the readable form lists the differing keys, the metrics, the modules and the mean φ', async () => {
-    const { code, out } = await capture(['compare', runA, runB]);
+    const { code, out } = await runCli(['compare', runA, runB]);
     assert.equal(code, 0);
     assert.match(out, /training\.learning_rate\s+0\.002\s+0\.0005/);
     assert.match(out, /best eval loss/);
@@ -199,9 +188,9 @@ describe('loraplus compare', () => {
     const file = path.join(runA, 'final', 'adapter_model.safetensors');
     assert.match(throwsCode(() => compare([file]), 'compare/not-a-folder', file).info.hint!, /adapter_config\.json/);
     // The CLI prints it on stderr and exits 1.
-    const cli = await capture(['compare', runA, missing]);
+    const cli = await runCli(['compare', runA, missing]);
     assert.equal(cli.code, 1);
     assert.match(cli.err, new RegExp(`${missing.replace(/[/\\]/g, '.')}: no such file or folder`));
-    assert.equal((await capture(['compare'])).code, 1);
+    assert.equal((await runCli(['compare'])).code, 1);
   });
 });

@@ -3,24 +3,10 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { before, describe, it } from 'node:test';
-import { main } from '../../src/engine/cli';
 import { openModelFolder } from '../../src/engine/session';
 import { STORIES, tempDir, useBackend } from '../helpers/shared';
 import { llamaAdapter, saved } from './merge-fixtures';
-
-async function capture(argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const [log, error] = [console.log, console.error];
-  console.log = (...a: unknown[]) => void out.push(a.join(' '));
-  console.error = (...a: unknown[]) => void err.push(a.join(' '));
-  try {
-    return { code: await main(argv), out: out.join('\n'), err: err.join('\n') };
-  } finally {
-    console.log = log;
-    console.error = error;
-  }
-}
+import { runCli } from '../helpers/cli';
 
 describe('loraplus merge (CLI)', () => {
   before(() => useBackend());
@@ -28,7 +14,7 @@ describe('loraplus merge (CLI)', () => {
   it('--json: two adapters combined with cat, progress on stderr, one JSON summary on stdout', async () => {
     const [a, b] = [saved(llamaAdapter(STORIES, 21)), saved(llamaAdapter(STORIES, 22))];
     const out = path.join(tempDir(), 'merged');
-    const r = await capture(['merge', '--adapter', a, '--adapter', b, '--weight', '0.5', '--weight', '2', '--combination', 'cat', '--out', out, '--device', 'wasm', '--json']);
+    const r = await runCli(['merge', '--adapter', a, '--adapter', b, '--weight', '0.5', '--weight', '2', '--combination', 'cat', '--out', out, '--device', 'wasm', '--json']);
     assert.equal(r.code, 0, r.err);
     const summary = JSON.parse(r.out);
     assert.equal(summary.ok, true);
@@ -44,14 +30,14 @@ describe('loraplus merge (CLI)', () => {
 
   it('usage errors say what is wrong and exit 1; --help prints the options', async () => {
     const a = saved(llamaAdapter(STORIES, 23));
-    const noOut = await capture(['merge', '--adapter', a]);
+    const noOut = await runCli(['merge', '--adapter', a]);
     assert.equal(noOut.code, 1);
     assert.match(noOut.err, /--out DIR/);
-    const badCombination = await capture(['merge', '--adapter', a, '--out', path.join(tempDir(), 'x'), '--combination', 'ties']);
+    const badCombination = await runCli(['merge', '--adapter', a, '--out', path.join(tempDir(), 'x'), '--combination', 'ties']);
     assert.match(badCombination.err, /--combination must be one of linear, cat, svd/);
-    const weights = await capture(['merge', '--adapter', a, '--weight', '1', '--weight', '2', '--out', path.join(tempDir(), 'x')]);
+    const weights = await runCli(['merge', '--adapter', a, '--weight', '1', '--weight', '2', '--out', path.join(tempDir(), 'x')]);
     assert.match(weights.err, /1 --adapter but 2 --weight/);
-    const help = await capture(['merge', '--help']);
+    const help = await runCli(['merge', '--help']);
     assert.equal(help.code, 0);
     assert.match(help.out, /--max-shard-size/);
     assert.match(help.out, /NOT Σ wᵢ·ΔWᵢ/);
@@ -60,11 +46,11 @@ describe('loraplus merge (CLI)', () => {
   it('a failed check exits 1 and writes nothing; with --force it writes and exits 3', async () => {
     const a = saved(llamaAdapter(STORIES, 24));
     const out = path.join(tempDir(), 'strict');
-    const refused = await capture(['merge', '--adapter', a, '--out', out, '--tolerance', '0']);
+    const refused = await runCli(['merge', '--adapter', a, '--out', out, '--tolerance', '0']);
     assert.equal(refused.code, 1);
     assert.match(refused.err, /error: .*merge check failed.*--force/s);
     assert.ok(!fs.existsSync(out));
-    const forced = await capture(['merge', '--adapter', a, '--out', out, '--tolerance', '0', '--force']);
+    const forced = await runCli(['merge', '--adapter', a, '--out', out, '--tolerance', '0', '--force']);
     assert.equal(forced.code, 3);
     assert.match(forced.out, /FAILED/);
     assert.ok(fs.existsSync(path.join(out, 'model.safetensors')));

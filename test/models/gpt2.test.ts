@@ -10,7 +10,6 @@ import { mergeWeight } from '../../src/adapters/merge';
 import { loadAdapter, makeAdapterConfig, saveAdapter } from '../../src/adapters/peft';
 import { loadModelWeights, type HostTensor } from '../../src/adapters/safetensors';
 import { configFromObject } from '../../src/config/load';
-import { main } from '../../src/engine/cli';
 import { Rng } from '../../src/engine/rng';
 import { buildModel, openModelFolder } from '../../src/engine/session';
 import { train } from '../../src/engine/train';
@@ -20,6 +19,7 @@ import { FAMILIES } from '../../src/models/registry';
 import { NO_ADAPTERS, type BatchTensors, type Model } from '../../src/models/types';
 import type { EngineEvent, StepEvent } from '../../src/protocol/events';
 import { maxAbsDiff, readJson, REFERENCE, SHARED, tempDir, useBackend, values } from '../helpers/shared';
+import { runCli } from '../helpers/cli';
 
 const GPT2 = path.join(SHARED, 'models', 'tiny-random-gpt2');
 const BERT = path.join(SHARED, 'models', 'tiny-random-bert');
@@ -241,15 +241,9 @@ describe('loraplus info lists every Linear (decoders and encoders)', () => {
   before(() => useBackend());
 
   async function info(dir: string): Promise<{ task: string; linears: { name: string; in: number; out: number }[]; target_module_names: string[] }> {
-    const out: string[] = [];
-    const log = console.log;
-    console.log = (...a: unknown[]) => void out.push(a.join(' '));
-    try {
-      assert.equal(await main(['info', dir, '--json', '--device', 'wasm']), 0);
-    } finally {
-      console.log = log;
-    }
-    return JSON.parse(out.join('\n'));
+    const { code, out } = await runCli(['info', dir, '--json', '--device', 'wasm']);
+    assert.equal(code, 0);
+    return JSON.parse(out);
   }
 
   it('gpt2: the four Conv1D per block and the tied lm_head, with [in, out] read the Conv1D way', async () => {
@@ -268,14 +262,8 @@ describe('loraplus info lists every Linear (decoders and encoders)', () => {
   });
 
   it('generate refuses an encoder, saying why', async () => {
-    const err: string[] = [];
-    const error = console.error;
-    console.error = (...a: unknown[]) => void err.push(a.join(' '));
-    try {
-      assert.equal(await main(['generate', BERT, '--prompt', 'hi', '--device', 'wasm']), 1);
-    } finally {
-      console.error = error;
-    }
-    assert.match(err.join('\n'), /encoder with no language-model head/);
+    const { code, err } = await runCli(['generate', BERT, '--prompt', 'hi', '--device', 'wasm']);
+    assert.equal(code, 1);
+    assert.match(err, /encoder with no language-model head/);
   });
 });
