@@ -2,6 +2,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { customOp, linear, loraLinear, trainableLinear, type FrozenLinear } from '../adapters/lora';
 import type { Activation } from './activations';
+import { LoraPlusError } from '../protocol/errors';
 import type { Adapters, BatchTensors, Task } from './types';
 
 /** Runs module `path` on x [N, in] → [N, out]: fully trained if it is in modules_to_save, else frozen (+ LoRA). */
@@ -235,4 +236,10 @@ export function decoderLoss(hidden: tf.Tensor3D, batch: BatchTensors, linears: R
 /** The MLP activation a config names (activations.ts). */
 export function activation(act: Activation, x: tf.Tensor2D): tf.Tensor2D {
   return (act === 'gelu' ? gelu(x) : act === 'gelu_tanh' ? geluTanh(x) : tf.relu(x)) as tf.Tensor2D;
+}
+
+/** Learned position embeddings end at `maxPositions`: a longer batch is the config's max_length, said so. */
+export function requireFits(t: number, maxPositions: number, modelType: string): void {
+  if (t <= maxPositions) return;
+  throw new LoraPlusError({ code: 'model/sequence-too-long', message: `a batch is ${t} tokens long but ${modelType} has position embeddings for ${maxPositions}`, yamlPath: 'data.max_length', hint: `Set data.max_length to ${maxPositions} or less.` });
 }

@@ -186,6 +186,15 @@ describe('gpt2 (tiny-random-gpt2)', () => {
     model.dispose();
   });
 
+  it('a batch longer than the learned positions is refused, naming data.max_length', () => {
+    const model = buildModel(openModelFolder(GPT2), 'causal-lm', 0, new Rng(0));
+    const batch = batchOf([Array.from({ length: model.maxPositions + 1 }, (_, i) => 1 + (i % 50))]);
+    assert.throws(() => model.logits(batch, NO_ADAPTERS), (e: Error & { info?: { code: string; yamlPath?: string; hint?: string } }) =>
+      e.info?.code === 'model/sequence-too-long' && e.info.yamlPath === 'data.max_length' && e.info.hint === `Set data.max_length to ${model.maxPositions} or less.`);
+    tf.dispose([batch.inputIds, batch.attentionMask]);
+    model.dispose();
+  });
+
   it('sequence classification: a fresh score [L, H] on the last non-padding token, trained as modules_to_save', async () => {
     const model = buildModel(openModelFolder(GPT2), 'sequence-classification', 3, new Rng(4));
     assert.deepEqual([model.head, model.headCreated, model.numLabels], ['score', true, 3]);

@@ -7,7 +7,7 @@ import * as tf from '@tensorflow/tfjs';
 import { disposeFrozen, frozenLinear, type FrozenLinear } from '../../adapters/lora';
 import type { HostTensor } from '../../adapters/safetensors';
 import { LoraPlusError } from '../../protocol/errors';
-import { activation, applyLinear, attention, attentionBias, crossEntropy, embeddingLookup, layerNorm } from '../layers';
+import { activation, applyLinear, attention, attentionBias, crossEntropy, embeddingLookup, layerNorm, requireFits } from '../layers';
 import { checkWeights } from '../weights';
 import type { Adapters, BatchTensors, BuildOptions, HFConfig, Model, Task } from '../types';
 import { parseBertConfig, type BertConfig } from './config';
@@ -108,9 +108,7 @@ export class BertModel implements Model {
   hidden(batch: BatchTensors, a: Adapters): tf.Tensor3D {
     const c = this.c;
     const [b, t] = batch.inputIds.shape;
-    if (t > this.maxPositions) {
-      throw new LoraPlusError({ code: 'model/sequence-too-long', message: `a batch is ${t} tokens long but ${c.modelType} has position embeddings for ${this.maxPositions}`, yamlPath: 'data.max_length', hint: `Set data.max_length to ${this.maxPositions} or less.` });
-    }
+    requireFits(t, this.maxPositions, c.modelType);
     const h = c.hiddenSize;
     const ids = tf.cast(batch.inputIds, 'int32') as tf.Tensor2D;
     // Frozen tables through embeddingLookup: no gradient, and the tape keeps no copy of the (V × H) word table.

@@ -7,7 +7,7 @@ import * as tf from '@tensorflow/tfjs';
 import { disposeFrozen, frozenLinear, frozenLinearFromTransposed, type FrozenLinear } from '../../adapters/lora';
 import type { HostTensor } from '../../adapters/safetensors';
 import { LoraPlusError } from '../../protocol/errors';
-import { activation, applyLinear, attention, attentionBias, decoderLogits, decoderLoss, embeddingLookup, layerNorm } from '../layers';
+import { activation, applyLinear, attention, attentionBias, decoderLogits, decoderLoss, embeddingLookup, layerNorm, requireFits } from '../layers';
 import { checkWeights } from '../weights';
 import type { Adapters, BatchTensors, BuildOptions, HFConfig, Model, Task } from '../types';
 import { parseGpt2Config, type Gpt2Config } from './config';
@@ -98,9 +98,7 @@ export class Gpt2Model implements Model {
   hidden(batch: BatchTensors, a: Adapters): tf.Tensor3D {
     const c = this.c;
     const [b, t] = batch.inputIds.shape;
-    if (t > this.maxPositions) {
-      throw new LoraPlusError({ code: 'model/sequence-too-long', message: `a batch is ${t} tokens long but ${c.modelType} has position embeddings for ${this.maxPositions}`, yamlPath: 'data.max_length', hint: `Set data.max_length to ${this.maxPositions} or less.` });
-    }
+    requireFits(t, this.maxPositions, c.modelType);
     // Positions 0…T−1 whatever the mask (GPT2Model's default position_ids); right padding leaves real tokens in place:
     // the table's first T rows, broadcast over the batch. Tokens through embeddingLookup (frozen: no gradient, and the
     // tape keeps no copy of the table).
