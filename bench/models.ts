@@ -6,7 +6,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { loadModelWeights, type HostTensor } from '../src/adapters/safetensors';
-import type { Rng } from '../src/engine/rng';
+import type { Rng } from '../src/engine/data/rng';
 import { parseBertConfig } from '../src/models/bert/config';
 import { requiredBertWeights } from '../src/models/bert/weights';
 import { parseGpt2Config } from '../src/models/gpt2/config';

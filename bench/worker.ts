@@ -5,10 +5,11 @@
 // A wasm row runs at the thread count the parent put in LORAPLUS_WASM_THREADS (read by selectBackend).
 import * as fs from 'node:fs';
 import * as tf from '@tensorflow/tfjs';
-import { selectBackend, type Device } from '../src/engine/backend';
-import { AdamW, loraplusGroups } from '../src/engine/optimizer';
-import { Rng } from '../src/engine/rng';
-import { Trainables } from '../src/engine/trainables';
+import { selectBackend, type Device } from '../src/engine/backend/select';
+import { AdamW, loraplusGroups } from '../src/engine/train/optimizer';
+import { Rng } from '../src/engine/data/rng';
+import { Trainables } from '../src/engine/train/trainables';
+import { createModel } from '../src/models/create';
 import { FAMILIES } from '../src/models/registry';
 import type { BatchTensors } from '../src/models/types';
 import { ADAM, gaussian, LORA, LORAPLUS, modelWeights, SLOW_STEP_MS, SPECS, WARMUP, type Backend, type ModelId } from './models';
@@ -58,7 +59,7 @@ export async function worker(o: WorkerOptions): Promise<void> {
   const normal = gaussian(rng);
   const { config, weights, dir } = modelWeights(o.model, normal);
   const family = FAMILIES[String(config.model_type)];
-  const model = family.create(config, weights, { task: spec.task, numLabels: spec.numLabels, normal, dir });
+  const model = createModel(family, config, weights, { task: spec.task, numLabels: spec.numLabels, normal, dir });
   weights.clear(); // the host copies can go: the model holds its own tensors
   (globalThis as { gc?: () => void }).gc?.(); // the worker runs with --expose-gc: free them now, not mid-training
   const trainables = new Trainables(model, { ...LORA, target_modules: spec.targets }, family, () => rng.next(), null);
@@ -75,7 +76,7 @@ export async function worker(o: WorkerOptions): Promise<void> {
   const setupS = (performance.now() - t0) / 1000;
   const setupPeakMB = round1((vmHwmBytes() ?? 0) / 2 ** 20);
 
-  // One training step as src/engine/train.ts takes it (without clipping).
+  // One training step as src/engine/train/train.ts takes it (without clipping).
   const vars = params.map((p) => p.variable);
   const step = async (): Promise<number> => {
     const { value, grads } = tf.variableGrads(() => model.loss(batch, trainables), vars);

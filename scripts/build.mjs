@@ -7,7 +7,7 @@ const node = { bundle: true, platform: 'node', target: 'node20', format: 'cjs', 
 const web = { bundle: true, platform: 'browser', target: 'chrome120', format: 'iife', sourcemap: true, minify: true, logLevel: 'warning', loader: { '.ttf': 'file', '.woff2': 'file' } };
 
 await Promise.all([
-  esbuild.build({ ...node, entryPoints: { cli: 'src/engine/cli.ts', demo: 'src/engine/demo.ts', bench: 'bench/bench.ts', 'engine-child': 'src/engine/child.ts' }, outdir: 'dist' }),
+  esbuild.build({ ...node, entryPoints: { cli: 'src/cli/main.ts', demo: 'src/cli/demo.ts', bench: 'bench/bench.ts', 'engine-child': 'src/cli/child.ts' }, outdir: 'dist' }),
   esbuild.build({ ...node, entryPoints: { extension: 'src/vscode/extension.ts' }, outdir: 'dist', external: ['vscode'] }),
   esbuild.build({ ...web, entryPoints: { dashboard: 'webview/dashboard/main.ts', compare: 'webview/compare/main.ts' }, outdir: 'media' }),
 ]);

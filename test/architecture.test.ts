@@ -1,6 +1,8 @@
-// Imports run one way: engine → models, adapters, config, protocol; models → adapters, protocol; adapters and
-// config → protocol; protocol → nothing. Only src/vscode may import `vscode`. webview/ is browser code: it imports
-// webview/, src/protocol and npm packages (bundled into media/), never node: modules or vscode.
+// Imports run one way: cli → engine → models, adapters, config, protocol; models → adapters, protocol; adapters and
+// config → protocol; protocol → nothing. Only src/vscode may import `vscode`, and the extension host loads only the
+// engine's rooms without TensorFlow.js (runs, checks, data): training, merge and compare run in the engine process.
+// webview/ is browser code: it imports webview/, src/protocol and npm packages (bundled into media/), never node:
+// modules or vscode.
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -13,6 +15,7 @@ const ALLOWED: Record<string, string[]> = {
   config: ['config', 'protocol'],
   models: ['models', 'adapters', 'protocol'],
   engine: ['engine', 'models', 'adapters', 'config', 'protocol'],
+  cli: ['cli', 'engine', 'models', 'adapters', 'config', 'protocol'],
   vscode: ['vscode', 'engine', 'models', 'adapters', 'config', 'protocol'],
 };
 
@@ -20,7 +23,50 @@ function sources(dir: string): string[] {
   return fs.readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? sources(path.join(dir, e.name)) : e.name.endsWith('.ts') ? [path.join(dir, e.name)] : []));
 }
 
+/** The engine's rooms the extension host may load: none of them reaches TensorFlow.js. */
+const HOST_ROOMS = ['runs', 'checks', 'data'];
+const NATIVE = /^(@tensorflow\/|webgpu$)/;
+
+/** The value imports of a file (`import type` and `export type` are erased by the bundler and load nothing). */
+function valueImports(file: string): string[] {
+  const text = fs.readFileSync(file, 'utf8');
+  const out: string[] = [];
+  for (const m of text.matchAll(/(?:^|\n)\s*(import|export)\s+(type\s)?[^'"]*?from\s+['"]([^'"]+)['"]|(?:^|\n)\s*import\s+['"]([^'"]+)['"]|(?:import|require)\(['"]([^'"]+)['"]\)/g)) {
+    if (m[2]) continue;
+    out.push(m[3] ?? m[4] ?? m[5]);
+  }
+  return out;
+}
+
+function resolveTs(from: string, spec: string): string | null {
+  const base = path.resolve(path.dirname(from), spec);
+  for (const f of [`${base}.ts`, path.join(base, 'index.ts')]) if (fs.existsSync(f)) return f;
+  return null;
+}
+
 describe('architecture', () => {
+  it('the extension host loads no TensorFlow.js: src/vscode reaches only the engine rooms runs, checks and data', () => {
+    const problems: string[] = [];
+    const seen = new Set<string>();
+    const visit = (file: string, via: string[]): void => {
+      if (seen.has(file)) return;
+      seen.add(file);
+      const rel = path.relative(SRC, file);
+      const [layer, room] = rel.split(path.sep);
+      if (layer === 'engine' && !HOST_ROOMS.includes(room)) problems.push(`${[...via, rel].join(' → ')}: engine/${room} is not a host room`);
+      for (const spec of valueImports(file)) {
+        if (NATIVE.test(spec)) problems.push(`${[...via, rel].join(' → ')} imports ${spec}`);
+        if (!spec.startsWith('.')) continue;
+        const target = resolveTs(file, spec);
+        if (target) visit(target, [...via, rel]);
+      }
+    };
+    for (const file of sources(path.join(SRC, 'vscode'))) visit(file, []);
+    assert.deepEqual(problems, []);
+    assert.ok(seen.has(path.join(SRC, 'engine', 'runs', 'summary.ts')), 'the walk reaches the run folders room');
+  });
+
+
   it('imports between src/ layers run one way, and only src/vscode imports vscode', () => {
     const problems: string[] = [];
     for (const file of sources(SRC)) {

@@ -1,5 +1,5 @@
 // The YAML that "LoRA+: New Training Config" writes: a complete, commented config with sensible defaults, so a
-// first run works as written and every line says what to change. Pure text: the command (src/vscode/new-config.ts)
+// first run works as written and every line says what to change. Pure text: the command (src/vscode/editor/new-config.ts)
 // reads the model and data and passes what it found here; this layer reads no files.
 import * as path from 'node:path';
 import { yamlValue } from './problem';

@@ -1,20 +1,12 @@
-// model_type (config.json) → model family. Data only: adding a relative of a supported architecture is one line.
-// The model classes load on first use: what only reads configs (the editor's checks, the extension host) never
-// loads TensorFlow.js.
-import type { HostTensor } from '../adapters/safetensors';
-import type { BuildOptions, HFConfig, Model, Task } from './types';
-
-/* eslint-disable @typescript-eslint/no-require-imports */
-const llamaModel = () => (require('./llama/model') as typeof import('./llama/model')).LlamaModel;
-const bertModel = () => (require('./bert/model') as typeof import('./bert/model')).BertModel;
-const gpt2Model = () => (require('./gpt2/model') as typeof import('./gpt2/model')).Gpt2Model;
-/* eslint-enable @typescript-eslint/no-require-imports */
+// model_type (config.json) → model family. Data only, so what only reads configs (the editor's checks, the
+// extension host) never loads TensorFlow.js: the model classes are in create.ts. Adding a relative of a supported
+// architecture is one line here.
+import type { Task } from './types';
 
 export interface Family {
   name: string;
   /** The tasks this family has heads for (an encoder has no language-model head). */
   tasks: Task[];
-  create(raw: HFConfig, weights: Map<string, HostTensor>, o: BuildOptions): Model;
   /** PEFT's default LoRA targets for this family (TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING). */
   defaultTargets: string[];
   /** Linear layers never adapted by `all-linear` (PEFT excludes the output head). */
@@ -24,7 +16,6 @@ export interface Family {
 const llama: Family = {
   name: 'llama',
   tasks: ['causal-lm', 'sequence-classification'],
-  create: (raw, w, o) => new (llamaModel())(raw, w, o),
   defaultTargets: ['q_proj', 'v_proj'],
   outputHeads: ['lm_head', 'score'],
 };
@@ -34,7 +25,6 @@ const llama: Family = {
 const bert: Family = {
   name: 'bert',
   tasks: ['sequence-classification'],
-  create: (raw, w, o) => new (bertModel())(raw, w, o),
   defaultTargets: ['query', 'value'],
   outputHeads: ['classifier'],
 };
@@ -44,7 +34,6 @@ const bert: Family = {
 const gpt2: Family = {
   name: 'gpt2',
   tasks: ['causal-lm', 'sequence-classification'],
-  create: (raw, w, o) => new (gpt2Model())(raw, w, o),
   defaultTargets: ['c_attn'],
   outputHeads: ['lm_head', 'score'],
 };

@@ -7,7 +7,7 @@ import type { EngineEvent } from './events';
 
 export const DASHBOARD_PROTOCOL = 1;
 
-/** The status words of the run explorer (src/engine/runs.ts RunStatus). */
+/** The status words of the run explorer (src/engine/runs/summary.ts RunStatus). */
 export const RUN_STATUSES = ['running', 'finished', 'stopped', 'failed', 'interrupted'] as const;
 export type DashboardStatus = (typeof RUN_STATUSES)[number];
 

@@ -4,14 +4,14 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import { checkConfigFile } from '../engine/check-config';
-import { isRunDir } from '../engine/runs';
+import { checkConfigFile } from '../engine/checks/config';
+import { isRunDir } from '../engine/runs/summary';
 import { formatError } from '../protocol/errors';
 import type { CommandId } from './command-table';
-import { compareCheckpoints } from './compare';
+import { compareCheckpoints } from './panels/compare';
 import { mergeAdapter } from './merge';
-import { newConfig } from './new-config';
-import type { RunNode } from './run-tree';
+import { newConfig } from './editor/new-config';
+import type { RunNode } from './runs/run-tree';
 import type { Studio } from './studio';
 import { requireTrust } from './trust';
 

@@ -2,12 +2,12 @@
 import * as vscode from 'vscode';
 import { registerCommands } from './commands';
 import { RUNS_VIEW } from './command-table';
-import { ComparePanels } from './compare';
-import { registerConfigEditor } from './config-editor';
-import { Dashboards } from './dashboard';
-import { RunProgress } from './progress';
-import { RunManager } from './run-manager';
-import { RunTree, type RunNode } from './run-tree';
+import { ComparePanels } from './panels/compare';
+import { registerConfigEditor } from './editor/editor';
+import { Dashboards } from './panels/dashboard';
+import { RunProgress } from './runs/progress';
+import { RunManager } from './runs/run-manager';
+import { RunTree, type RunNode } from './runs/run-tree';
 import type { Studio } from './studio';
 
 export function activate(context: vscode.ExtensionContext): void {

@@ -6,8 +6,8 @@ import { fork } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import type { MergeSummary } from '../engine/merge';
-import { defaultMergeOut, locateBase, resolveAdapterDir, runOf } from '../engine/merge-target';
+import type { MergeSummary } from '../engine/merge/merge';
+import { defaultMergeOut, locateBase, resolveAdapterDir, runOf } from '../engine/runs/adapter-dirs';
 import type { Studio } from './studio';
 import { requireTrust } from './trust';
 

@@ -1,11 +1,11 @@
 // The extension's services, created once in activate() and handed to the command handlers. Each one is a
 // Disposable with exactly one owner: the ExtensionContext (extension.ts pushes them in creation order).
 import type * as vscode from 'vscode';
-import type { ComparePanels } from './compare';
-import type { Dashboards } from './dashboard';
-import type { RunProgress } from './progress';
-import type { RunManager } from './run-manager';
-import type { RunNode, RunTree } from './run-tree';
+import type { ComparePanels } from './panels/compare';
+import type { Dashboards } from './panels/dashboard';
+import type { RunProgress } from './runs/progress';
+import type { RunManager } from './runs/run-manager';
+import type { RunNode, RunTree } from './runs/run-tree';
 
 export interface Studio {
   readonly context: vscode.ExtensionContext;

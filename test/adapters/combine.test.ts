@@ -6,7 +6,7 @@ import { combinationError, combineAdapters, weightedDelta } from '../../src/adap
 import { loadAdapter, loraScaling, makeAdapterConfig, moduleLoraParams, saveAdapter, type Adapter, type AdapterConfig } from '../../src/adapters/peft';
 import type { HostTensor } from '../../src/adapters/safetensors';
 import { matrix, svd } from '../../src/adapters/svd';
-import { Rng } from '../../src/engine/rng';
+import { Rng } from '../../src/engine/data/rng';
 import { tempDir } from '../helpers/shared';
 
 const OUT = 6;

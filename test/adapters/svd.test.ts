@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { lowRankSvd, matmul, matrix, qrThin, reconstruct, svd, transpose, truncateSvd, type Matrix } from '../../src/adapters/svd';
-import { Rng } from '../../src/engine/rng';
+import { Rng } from '../../src/engine/data/rng';
 
 function randomMatrix(rows: number, cols: number, seed: number): Matrix {
   const rng = new Rng(seed);

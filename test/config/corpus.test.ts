@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, it } from 'node:test';
-import { checkConfigFile } from '../../src/engine/check-config';
+import { checkConfigFile } from '../../src/engine/checks/config';
 import { SHARED } from '../helpers/shared';
 import { runCli } from '../helpers/cli';
 

@@ -6,9 +6,9 @@ import * as path from 'node:path';
 import { describe, test } from 'node:test';
 import { parse } from 'yaml';
 import { configTemplate, relativePath } from '../../src/config/template';
-import { checkConfigFile, checkConfigText } from '../../src/engine/check-config';
-import { describeModel, planConfig } from '../../src/vscode/new-config-plan';
-import type { DataChoices } from '../../src/vscode/new-config-plan';
+import { checkConfigFile, checkConfigText } from '../../src/engine/checks/config';
+import { describeModel, planConfig } from '../../src/vscode/editor/new-config-plan';
+import type { DataChoices } from '../../src/vscode/editor/new-config-plan';
 import { SHARED, SST2, tempDir } from '../helpers/shared';
 
 const TRAIN = path.join(SST2, 'train.tsv');

@@ -1,5 +1,5 @@
-// Runs the CLI in-process (src/engine/cli.ts main) and captures what it prints.
-import { main } from '../../src/engine/cli';
+// Runs the CLI in-process (src/cli/main.ts main) and captures what it prints.
+import { main } from '../../src/cli/main';
 
 export async function runCli(argv: string[]): Promise<{ code: number; out: string; err: string }> {
   const [out, err, log, error] = [[] as string[], [] as string[], console.log, console.error];

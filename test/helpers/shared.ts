@@ -3,7 +3,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { selectBackend, type Device } from '../../src/engine/backend';
+import { selectBackend, type Device } from '../../src/engine/backend/select';
 
 export const SHARED = path.resolve(__dirname, '..', '..', '..', 'shared');
 export const STORIES = path.join(SHARED, 'models', 'stories260k');

@@ -1,9 +1,9 @@
 // A small fixed computation on the wasm backend, run in-process and (as a script) in a child process with another
 // thread count, so test/engine/wasm-threads.test.ts can compare the numbers. As a script it prints one JSON line.
 import * as tf from '@tensorflow/tfjs';
-import { selectBackend } from '../../src/engine/backend';
-import { Rng } from '../../src/engine/rng';
-import { installWasmBatchMatMul } from '../../src/engine/wasm-matmul';
+import { selectBackend } from '../../src/engine/backend/select';
+import { Rng } from '../../src/engine/data/rng';
+import { installWasmBatchMatMul } from '../../src/engine/backend/wasm-matmul';
 
 export interface Workload {
   threads: number; // BackendInfo.threads

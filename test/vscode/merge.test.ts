@@ -6,19 +6,19 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, it } from 'node:test';
 import { STORIES, tempDir } from '../helpers/shared';
-import { llamaAdapter, saved } from '../engine/merge-fixtures';
+import { llamaAdapter, saved } from '../engine/merge/fixtures';
 import { installMergeStub, script } from './merge-stub';
 
 installMergeStub();
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const { mergeAdapter } = require('../../src/vscode/merge') as typeof import('../../src/vscode/merge');
 
-/** An extension folder whose dist/cli.js runs src/engine/cli.ts. */
+/** An extension folder whose dist/cli.js runs src/cli/main.ts. */
 function extensionWithCli(): string {
   const dir = tempDir();
   fs.mkdirSync(path.join(dir, 'dist'));
   const tsx = require.resolve('tsx/cjs');
-  const cli = path.resolve(__dirname, '..', '..', 'src', 'engine', 'cli.ts');
+  const cli = path.resolve(__dirname, '..', '..', 'src', 'cli', 'main.ts');
   fs.writeFileSync(path.join(dir, 'dist', 'cli.js'), `require(${JSON.stringify(tsx)});\nrequire(${JSON.stringify(cli)}).main(process.argv.slice(2)).then((c) => (process.exitCode = c));\n`);
   return dir;
 }

@@ -1,4 +1,4 @@
-// Just enough of the `vscode` module to run the run explorer's provider (src/vscode/run-tree.ts) under node's test
+// Just enough of the `vscode` module to run the run explorer's provider (src/vscode/runs/run-tree.ts) under node's test
 // runner: events, a workspace over one real folder (findFiles walks it), file watchers the test fires by hand, and
 // the TreeItem value classes. installVscodeStub() makes `require('vscode')` load this file.
 import * as fs from 'node:fs';

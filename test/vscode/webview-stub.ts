@@ -1,4 +1,4 @@
-// Just enough of the `vscode` module to run the dashboard host (src/vscode/dashboard.ts) under node's test runner:
+// Just enough of the `vscode` module to run the dashboard host (src/vscode/panels/dashboard.ts) under node's test runner:
 // webview panels that record what the host posts and let the test play the page, the panel serializer, and
 // showTextDocument. installWebviewStub() makes `require('vscode')` load this file.
 import * as path from 'node:path';

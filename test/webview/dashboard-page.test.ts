@@ -1,5 +1,5 @@
 // The built dashboard page (media/dashboard.js + .css, from `npm run build`) in headless Chromium, inside the real
-// HTML shell of src/vscode/webview-html.ts with its strict Content-Security-Policy: it must run with no CSP
+// HTML shell of src/vscode/panels/html.ts with its strict Content-Security-Policy: it must run with no CSP
 // violation and no error, say `ready`, save its run folder for the serializer, and show a real run's figures where
 // the UI contract says. Skipped where Chromium is not installed (the e2e tests need it too; .ci/run installs it).
 import assert from 'node:assert/strict';
@@ -10,12 +10,12 @@ import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { configFromObject } from '../../src/config/load';
-import { readMetrics } from '../../src/engine/run';
-import { summarizeEvents } from '../../src/engine/runs';
-import { train } from '../../src/engine/train';
+import { readMetrics } from '../../src/engine/runs/writer';
+import { summarizeEvents } from '../../src/engine/runs/summary';
+import { train } from '../../src/engine/train/train';
 import { hostMessage, packModules } from '../../src/protocol/dashboard';
 import type { EngineEvent, RunStartEvent, StepEvent } from '../../src/protocol/events';
-import { toDashboardSummary } from '../../src/vscode/dashboard-feed';
+import { toDashboardSummary } from '../../src/vscode/runs/feed';
 import { SST2, STORIES, tempDir, useBackend } from '../helpers/shared';
 import { installWebviewStub, Uri } from '../vscode/webview-stub';
 
@@ -70,7 +70,7 @@ describe('dashboard page in Chromium under the webview CSP', { skip: !fs.existsS
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     const origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
     // The real shell: webviewHtml with a webview whose resources are served from `origin`.
-    const { webviewHtml } = await import('../../src/vscode/webview-html');
+    const { webviewHtml } = await import('../../src/vscode/panels/html');
     const webview = { cspSource: origin, asWebviewUri: (u: { fsPath: string }) => ({ toString: () => `${origin}/media/${path.basename(u.fsPath)}` }) };
     const html = webviewHtml(webview as never, Uri.file('/ext') as never, { title: 'LoRA+ page', scripts: ['vscode-api-stub.js', 'dashboard.js'], styles: ['dashboard.css'], state: { runDir } });
 

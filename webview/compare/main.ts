@@ -1,4 +1,4 @@
-// The compare webview: runs, checkpoints and adapters side by side (the CompareReport of src/engine/compare.ts).
+// The compare webview: runs, checkpoints and adapters side by side (the CompareReport of src/engine/compare/compare.ts).
 // Sections: the configs (differing rows highlighted), metrics with an Evaluate button per item, overlaid curves,
 // per-module ΔW statistics with singular-value sparkbars, and the subspace-similarity heatmap. The host posts
 // `report` after our `ready`, and `evalResult`/`evalError` after a `runEval`.

@@ -1,0 +1,162 @@
+// `loraplus compare` and the compare webview's data: runs, checkpoints and PEFT adapter folders side by side.
+//   compare(paths, opts) → CompareReport   configs (with the keys that differ), metrics, curves, per-module spectra
+//                                          of ΔW, and the subspace similarity of every pair (Hu et al. 2021, §7)
+//   evaluateItems(report, …)               each item's adapter on one eval set (the engine's evaluate())
+// The report is plain JSON (src/protocol/compare.ts); nothing here touches tensors except the evaluation.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { loadAdapter, loraScaling, moduleLoraParams, type Adapter } from '../../adapters/peft';
+import { lowRankSvd, matrix, type SvdResult } from '../../adapters/svd';
+import type { CompareReport, EvalOutcome, ModuleSimilarity, PairSimilarity } from '../../protocol/compare';
+import { LoraPlusError, toErrorInfo } from '../../protocol/errors';
+import { selectBackend, type Device } from '../backend/select';
+import { requireCheckedConfig } from '../checks/config';
+import { describeItem, diffConfigs, locateItem, uniqueLabels } from './items';
+import { deltaSvd, moduleStat, NUMERICAL_RANK_TOL, subspaceSimilarity } from './stats';
+import { evaluate } from '../train/evaluate';
+import { CONFIG_FILE } from '../runs/writer';
+import { Rng } from '../data/rng';
+import { buildModel, loadEvalData, openModelFolder, padId } from '../train/session';
+import { Trainables } from '../train/trainables';
+
+export interface CompareOptions {
+  pairs?: 'all' | 'first'; // every pair of items (default), or each item against the first
+  grid?: boolean; // include the full φ(i, j) grid of every module (r1·r2 numbers each)
+  evalConfig?: string; // the config whose data.eval evaluations use (default: the first run's config.yaml)
+}
+
+export const DEFINITIONS: Record<string, string> = {
+  delta_w: 'ΔW = scaling · lora_B · lora_A [out, in], scaling = lora_alpha / r (lora_alpha / √r with use_rslora), per module after rank_pattern/alpha_pattern',
+  sigma: 'singular values of ΔW, descending, computed from the factors (QR of B and Aᵀ, then the SVD of the r×r core) in float64',
+  norm: '‖ΔW‖_F = √(Σ σ²)',
+  effective_rank: 'exp(H(p)), H the Shannon entropy of p = σ / Σσ (Roy & Vetterli 2007); between 1 and r, 0 for ΔW = 0',
+  numerical_rank: `number of σ above ${NUMERICAL_RANK_TOL} · σ_max`,
+  energy_rank_90: 'least k whose top-k σ² hold 90% of ‖ΔW‖_F²',
+  phi: 'subspace similarity of Hu et al. 2021 (LoRA, §7): φ(i, j) = ‖U_iᵀ V_j‖_F² / min(i, j) ∈ [0, 1], U_i and V_j the top-i and top-j right-singular vectors of the two adapters (delta: of ΔW; A: of lora_A); phi is φ(r1, r2); 1 for identical subspaces, about max(i, j)/in for unrelated random ones; null when a ΔW is zero',
+  metrics: 'as of the item\'s step: the last training loss and eval at or before it, and the best (lowest-loss) eval up to it',
+};
+
+export function compare(paths: string[], opts: CompareOptions = {}): CompareReport {
+  if (!paths.length) throw new LoraPlusError({ code: 'compare/usage', message: 'nothing to compare', hint: 'Pass two or more run, checkpoint or adapter folders.' });
+  const locations = paths.map(locateItem);
+  const adapters = locations.map((l) => loadAdapter(l.adapterDir));
+  const described = locations.map((l, i) => describeItem(l, adapters[i]));
+  const items = described.map((d) => d.item);
+  uniqueLabels(items);
+  const { keys, differs } = diffConfigs(items.map((it) => it.config));
+
+  const spectra = adapters.map(spectraOf);
+  const modules = spectra.map((m) => [...m.values()].map((s) => s.stat));
+  const pairs: [number, number][] = [];
+  for (let a = 0; a < items.length; a++) {
+    for (let b = a + 1; b < items.length; b++) if (opts.pairs !== 'first' || a === 0) pairs.push([a, b]);
+  }
+  return {
+    version: 1,
+    created: new Date().toISOString(),
+    items,
+    config_keys: keys,
+    differs,
+    curves: described.map((d) => d.curves),
+    modules,
+    similarity: pairs.map(([a, b]) => pairSimilarity(a, b, spectra[a], spectra[b], Boolean(opts.grid))),
+    eval_config: evalConfigOf(items.map((it) => it.run_dir), opts.evalConfig),
+    definitions: DEFINITIONS,
+  };
+}
+
+interface ModuleSpectra {
+  stat: ReturnType<typeof moduleStat>;
+  delta: SvdResult;
+  A: () => SvdResult; // only pairs need it
+}
+
+function spectraOf(adapter: Adapter): Map<string, ModuleSpectra> {
+  const out = new Map<string, ModuleSpectra>();
+  for (const module of [...adapter.lora.keys()].sort(byLayerThenName)) {
+    const pair = adapter.lora.get(module)!;
+    const scaling = loraScaling(moduleLoraParams(adapter.config, module));
+    const delta = deltaSvd(pair, scaling);
+    let a: SvdResult | null = null;
+    // lora_A [r, in] = I_r · A: the same QR route as ΔW, O(in·r²) rather than a Jacobi sweep over [in, r].
+    const r = pair.A.shape[0];
+    const identity = matrix(Array.from({ length: r * r }, (_, i) => (i % (r + 1) === 0 ? 1 : 0)), r, r);
+    out.set(module, { stat: moduleStat(module, pair, scaling, delta), delta, A: () => (a ??= lowRankSvd(identity, matrix(pair.A.data, r, pair.A.shape[1]))) });
+  }
+  return out;
+}
+
+function pairSimilarity(a: number, b: number, sa: Map<string, ModuleSpectra>, sb: Map<string, ModuleSpectra>, grid: boolean): PairSimilarity {
+  const modules: ModuleSimilarity[] = [];
+  const skipped: string[] = [];
+  for (const [module, x] of sa) {
+    const y = sb.get(module);
+    if (!y || y.stat.shape[1] !== x.stat.shape[1]) {
+      skipped.push(module);
+      continue;
+    }
+    modules.push({
+      module, layer: x.stat.layer, kind: x.stat.kind, r1: x.stat.r, r2: y.stat.r,
+      delta: subspaceSimilarity(x.delta, y.delta, grid),
+      A: subspaceSimilarity(x.A(), y.A(), grid),
+    });
+  }
+  for (const module of sb.keys()) if (!sa.has(module)) skipped.push(module);
+  const mean = (k: 'delta' | 'A') => {
+    const v = modules.map((m) => m[k].phi).filter((p): p is number => p !== null);
+    return v.length ? v.reduce((s, p) => s + p, 0) / v.length : null;
+  };
+  return { a, b, modules, skipped, mean: { delta: mean('delta'), A: mean('A') } };
+}
+
+/** model.layers.2.x before model.layers.10.x: numbers compare as numbers. */
+function byLayerThenName(x: string, y: string): number {
+  return x.localeCompare(y, 'en', { numeric: true });
+}
+
+function evalConfigOf(runDirs: (string | null)[], override?: string): string | null {
+  if (override) return path.resolve(override);
+  const dir = runDirs.find((d) => d && fs.existsSync(path.join(d, CONFIG_FILE)));
+  return dir ? path.join(dir, CONFIG_FILE) : null;
+}
+
+// ---- evaluation ---------------------------------------------------------------------------------------------------
+
+export type ItemEval = NonNullable<CompareReport['evals']>[number];
+
+/**
+ * Evaluates each item's adapter (or those listed in `only`) on the eval set of `report.eval_config` (or
+ * `opts.evalConfig`), with one base model built once. Each adapter loads with its own r, lora_alpha and
+ * modules_to_save (a classification head it saved replaces the fresh one). A failing item gets its error.
+ */
+export async function evaluateItems(report: CompareReport, opts: { evalConfig?: string; device?: Device; only?: number[] } = {}): Promise<ItemEval[]> {
+  const configFile = opts.evalConfig ? path.resolve(opts.evalConfig) : report.eval_config;
+  if (!configFile) {
+    throw new LoraPlusError({ code: 'compare/no-eval-config', message: 'none of the compared items is a run with a config.yaml, so there is no eval set to use',
+      hint: 'Pass --eval-config CONFIG (a training config whose data.eval names the eval set and whose model is the base model).' });
+  }
+  const config = requireCheckedConfig(configFile);
+  const backend = await selectBackend(opts.device ?? config.device);
+  const folder = openModelFolder(config.model);
+  const data = loadEvalData(config, folder.tokenizer);
+  const model = buildModel(folder, config.task, data.labels.length, new Rng(config.training.seed));
+  const out: ItemEval[] = [];
+  try {
+    for (const i of opts.only ?? report.items.map((_, k) => k)) {
+      let weights: Trainables | null = null;
+      try {
+        weights = Trainables.fromAdapter(model, folder.family, loadAdapter(report.items[i].adapter_dir));
+        const r = await evaluate(model, data.eval, padId(folder), config.training.batch_size, weights);
+        const outcome: EvalOutcome = { ...r, data: config.data.eval ?? config.data.train, backend: backend.backend };
+        out.push({ item: i, ...outcome });
+      } catch (err) {
+        out.push({ item: i, error: toErrorInfo(err) });
+      } finally {
+        weights?.dispose();
+      }
+    }
+  } finally {
+    model.dispose();
+  }
+  return out;
+}

@@ -1,0 +1,90 @@
+// What a merge writes about itself: README.md (a Hugging Face model card: base model, adapters and weights, the
+// combination, r, lora_alpha, loraplus_lr_ratio, the equivalence check) and merge_info.json (the same as data).
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type { Combination } from '../../adapters/combine';
+import type { AdapterConfig } from '../../adapters/peft';
+import type { MergeCheck } from './check';
+
+export const MERGE_INFO_FILE = 'merge_info.json';
+export const CHECK_FAILED_MARK = 'MERGE_CHECK_FAILED';
+
+export interface MergeInfo {
+  tool: string;
+  created: string;
+  as: 'model' | 'adapter';
+  base: string | null;
+  task: string | null;
+  adapters: { path: string; weight: number; r: number; lora_alpha: number; use_rslora: boolean; loraplus_lr_ratio: number | null }[];
+  combination: Combination | null; // null: one adapter at weight 1, merged as it is
+  r: number;
+  lora_alpha: number;
+  dtype: string;
+  files: string[];
+  head: { added: string[]; replaced: string[]; labels: string[] | null } | null;
+  rekeyed: boolean;
+  merge_check: MergeCheck;
+}
+
+export function adapterEntry(dir: string, weight: number, c: AdapterConfig): MergeInfo['adapters'][number] {
+  return { path: dir, weight, r: c.r, lora_alpha: c.lora_alpha, use_rslora: c.use_rslora, loraplus_lr_ratio: typeof c.loraplus_lr_ratio === 'number' ? c.loraplus_lr_ratio : null };
+}
+
+export function writeMergeReport(dir: string, info: MergeInfo): void {
+  fs.writeFileSync(path.join(dir, MERGE_INFO_FILE), `${JSON.stringify(info, null, 2)}\n`);
+  fs.writeFileSync(path.join(dir, 'README.md'), readme(info));
+}
+
+function readme(i: MergeInfo): string {
+  const c = i.merge_check;
+  const failed = !c.passed;
+  const what = i.as === 'model' ? 'a full model with the LoRA adapter merged into its weights' : 'a PEFT LoRA adapter combined from several';
+  const lines = [
+    '---',
+    ...(i.base ? [`base_model: ${JSON.stringify(i.base)}`] : []),
+    `library_name: ${i.as === 'model' ? 'transformers' : 'peft'}`,
+    'tags:',
+    '- lora',
+    '- loraplus',
+    `- ${i.as === 'model' ? 'merged' : 'combined-adapter'}`,
+    '---',
+    '',
+    i.as === 'model' ? '# Merged LoRA+ model' : '# Combined LoRA+ adapter',
+    '',
+    ...(failed ? [`> **${CHECK_FAILED_MARK}**: the equivalence check failed and this folder was written only because of \`--force\`.`,
+      ...c.failures.map((f) => `> - ${f}`), ''] : []),
+    `This folder is ${what}, written by \`loraplus merge\` (LoRA+ Studio) on ${i.created}.`,
+    '',
+    `- Base model: \`${i.base ?? 'unknown'}\``,
+    ...(i.task ? [`- Task: ${i.task}`] : []),
+    `- Combination: ${i.combination ?? 'none (one adapter, weight 1)'}`,
+    `- Result: r = ${i.r}, lora_alpha = ${i.lora_alpha}`,
+    `- Weights dtype: ${i.dtype}`,
+    '',
+    '| adapter | weight | r | lora_alpha | use_rslora | loraplus_lr_ratio |',
+    '| --- | --- | --- | --- | --- | --- |',
+    ...i.adapters.map((a) => `| \`${a.path}\` | ${a.weight} | ${a.r} | ${a.lora_alpha} | ${a.use_rslora} | ${a.loraplus_lr_ratio ?? '-'} |`),
+    '',
+  ];
+  if (i.head && (i.head.added.length || i.head.replaced.length)) {
+    lines.push(`Trained head (modules_to_save) merged in: ${[...i.head.added, ...i.head.replaced].map((k) => `\`${k}\``).join(', ')}${i.head.labels ? `; labels: ${i.head.labels.join(', ')}` : ''}.`, '');
+  }
+  if (i.rekeyed) lines.push('The base checkpoint stored the bare base model; its keys are written with the model prefix so that transformers loads the head.', '');
+  lines.push('## Equivalence check', '');
+  if (c.max_abs_diff !== null) {
+    lines.push(`A fixed probe batch (${c.probe}) was run through the base model with the adapter and through this merged model on ${c.backend}:`,
+      '', `- max |Δlogits| = ${fmt(c.max_abs_diff)} (relative to the largest logit: ${fmt(c.max_rel_diff ?? 0)}), tolerance ${fmt(c.tolerance)}`);
+  } else {
+    lines.push('The written adapter was read back and compared with the combination computed in memory.');
+  }
+  if (c.combination_error !== null) lines.push(`- combined ΔW vs Σ wᵢ·ΔWᵢ (probed, relative): ${fmt(c.combination_error)}${i.combination === 'linear' ? ' (PEFT\'s linear combination is not the weighted sum when adapters differ)' : ''}`);
+  lines.push(`- NaN/Inf in merged tensors: ${c.nonfinite_tensors.length ? c.nonfinite_tensors.join(', ') : 'none'}`, `- Result: ${failed ? CHECK_FAILED_MARK : 'passed'}`, '');
+  if (i.as === 'model') {
+    lines.push('## Use', '', '```python', 'from transformers import AutoModel, AutoTokenizer', `model = AutoModel.from_pretrained("path/to/this/folder")  # or the ${i.task === 'sequence-classification' ? 'AutoModelForSequenceClassification' : 'AutoModelForCausalLM'} class`, '```', '');
+  }
+  return lines.join('\n');
+}
+
+function fmt(x: number): string {
+  return x === 0 ? '0' : Math.abs(x) < 1e-3 || Math.abs(x) >= 1e4 ? x.toExponential(2) : x.toPrecision(3);
+}

@@ -1,0 +1,83 @@
+// Renders engine events for a terminal: a live progress line on a TTY (loss, steps/s, ETA), plain lines otherwise
+// (CI logs, pipes). The engine itself never prints; this is the CLI's half.
+import { formatError } from '../../protocol/errors';
+import type { EngineEvent } from '../../protocol/events';
+
+export interface Renderer {
+  (e: EngineEvent): void;
+}
+
+export function createRenderer(out: NodeJS.WriteStream = process.stderr, opts: { quiet?: boolean } = {}): Renderer {
+  const tty = Boolean(out.isTTY);
+  let total = 0;
+  let startStep = 0;
+  let started = Date.now();
+  let lastPlain = 0;
+  let liveLine = false;
+  const line = (s: string) => {
+    if (liveLine) out.write('\r\x1b[2K');
+    liveLine = false;
+    out.write(`${s}\n`);
+  };
+  return (e) => {
+    switch (e.type) {
+      case 'run_start': {
+        total = e.total_steps;
+        startStep = e.start_step;
+        started = Date.now();
+        line(`run ${e.run_name} → ${e.run_dir}`);
+        line(`backend ${e.backend} on ${e.device}${e.backend_notes.length ? ` (skipped: ${e.backend_notes.join('; ')})` : ''}`);
+        line(`model ${e.model_type} ${e.model} · task ${e.task} · ${fmtInt(e.params.total)} params, ${fmtInt(e.params.trainable)} trainable (${pct(e.params.trainable, e.params.total)})`);
+        line(`LoRA r=${e.lora.r} α=${e.lora.lora_alpha} on ${e.lora.target_modules.length} modules · LoRA+ λ=${e.loraplus_lr_ratio}: ${e.groups.map((g) => `${g.name} lr ${g.lr.toExponential(2)} (${g.params.length})`).join(', ')}`);
+        line(`${e.train_examples} train / ${e.eval_examples} eval examples · ${total} steps${startStep ? `, resuming at step ${startStep}` : ''}`);
+        break;
+      }
+      case 'step': {
+        if (opts.quiet) break;
+        const done = e.step - startStep;
+        const rate = done / Math.max(1e-3, (Date.now() - started) / 1000);
+        const eta = (total - e.step) / Math.max(1e-9, rate);
+        const text = `step ${e.step}/${total} loss ${e.loss.toFixed(4)} · ${rate.toFixed(2)} steps/s · ${Math.round(e.tokens_per_s)} tok/s · ETA ${fmtTime(eta)}`;
+        if (tty) {
+          const width = 24;
+          const filled = Math.round((e.step / total) * width);
+          out.write(`\r\x1b[2K[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${text}`);
+          liveLine = true;
+        } else if (Date.now() - lastPlain > 2000 || e.step === total || e.step === startStep + 1) {
+          lastPlain = Date.now();
+          line(text);
+        }
+        break;
+      }
+      case 'eval':
+        line(`eval @ step ${e.step}: loss ${e.loss.toFixed(4)}${e.perplexity !== undefined ? ` · perplexity ${e.perplexity.toFixed(2)}` : ''}${e.accuracy !== undefined ? ` · accuracy ${(100 * e.accuracy).toFixed(1)}%` : ''} (${e.examples} examples)`);
+        break;
+      case 'checkpoint':
+        line(`${e.kind === 'final' ? 'final adapter' : 'checkpoint'} @ step ${e.step}: ${e.path}`);
+        break;
+      case 'log':
+        line(`${e.level === 'warning' ? 'warning: ' : ''}${e.message}`);
+        break;
+      case 'error':
+        line(`error: ${formatError(e.error)}`);
+        break;
+      case 'end':
+        line(`${e.status} at step ${e.step} after ${fmtTime(e.elapsed_s)}${e.final_adapter ? ` · adapter: ${e.final_adapter}` : e.last_checkpoint ? ` · resume from: ${e.last_checkpoint}` : ''}`);
+        break;
+    }
+  };
+}
+
+export function fmtTime(s: number): string {
+  if (!Number.isFinite(s)) return '?';
+  const m = Math.floor(s / 60);
+  return m ? `${m}m${String(Math.round(s % 60)).padStart(2, '0')}s` : `${s.toFixed(1)}s`;
+}
+
+function fmtInt(n: number): string {
+  return n.toLocaleString('en-US');
+}
+
+function pct(a: number, b: number): string {
+  return `${((100 * a) / Math.max(1, b)).toFixed(2)}%`;
+}

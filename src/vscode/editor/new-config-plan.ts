@@ -1,0 +1,174 @@
+// What "LoRA+: New Training Config" offers and writes, without `vscode` (so tests run it): the model folders and data
+// files near the workspace, what a model folder is (family, tasks, default targets, limits), guesses for the data's
+// columns, and the choices handed to configTemplate. new-config.ts is only the quick picks around these.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type { TemplateChoices } from '../../config/template';
+import { LABEL_NAMES, TEXT_NAMES } from '../../engine/checks/config';
+import { inspectModel } from '../../engine/checks/inspect';
+import type { InspectProblem, ModelSummary } from '../../engine/checks/inspect';
+import { SUPPORTED_EXTENSIONS } from '../../engine/data/rows';
+
+// ---- Finding models and data ----
+
+const SKIP_DIRS = new Set(['node_modules', 'dist', 'out', 'media', '__pycache__']);
+
+export interface Found {
+  models: string[]; // folders with config.json and safetensors weights
+  data: string[]; // files with a data extension (not inside model folders, not run logs)
+}
+
+/**
+ * Walks each root down to `depth` levels (the workspace folders, and their parents with a smaller depth, so
+ * `../shared/models/*` is found), visiting at most `maxDirs` folders in all: a home folder must not stall the picker.
+ */
+export async function findModelsAndData(roots: readonly { dir: string; depth: number }[], maxDirs = 3000): Promise<Found> {
+  const models = new Set<string>();
+  const data = new Set<string>();
+  const seen = new Set<string>();
+  let budget = maxDirs;
+  const queue = roots.map((r) => ({ dir: path.resolve(r.dir), depth: r.depth }));
+  while (queue.length && budget > 0) {
+    const { dir, depth } = queue.shift()!;
+    const real = await fs.promises.realpath(dir).catch(() => undefined);
+    if (!real || seen.has(real)) continue;
+    seen.add(real);
+    budget--;
+    const entries = await fs.promises.readdir(dir, { withFileTypes: true }).catch(() => []);
+    const names = entries.map((e) => e.name);
+    if (names.includes('config.json') && names.some((n) => n.endsWith('.safetensors') || n === 'model.safetensors.index.json')) {
+      models.add(dir);
+      continue; // a model folder's tokenizer.json and vocab.txt are not data
+    }
+    if (names.includes('metrics.jsonl')) continue; // a run folder
+    for (const e of entries) {
+      const full = path.join(dir, e.name);
+      if (e.isDirectory() || e.isSymbolicLink()) {
+        if (depth > 0 && !e.name.startsWith('.') && !SKIP_DIRS.has(e.name)) queue.push({ dir: full, depth: depth - 1 });
+      } else if (isDataFile(full)) data.add(full);
+    }
+  }
+  const order = (a: string, b: string): number => Number(!isTrainName(a)) - Number(!isTrainName(b)) || a.localeCompare(b);
+  return { models: [...models].sort(), data: [...data].sort(order) };
+}
+
+/** Names that are never training data though their extension says they could be. */
+const NOT_DATA = /^(package(-lock)?|tsconfig.*|jsconfig|\.?eslintrc|settings|launch|tasks|extensions|requirements|license|licence|readme|changelog|notice|vocab|merges|trainer_state|adapter_config)\.(json|txt)$/i;
+
+function isDataFile(file: string): boolean {
+  const ext = path.extname(file).toLowerCase();
+  if (!(SUPPORTED_EXTENSIONS as readonly string[]).includes(ext) || NOT_DATA.test(path.basename(file))) return false;
+  if (ext !== '.json') return true;
+  // A .json data file is an array of rows; configs and tokenizers are objects.
+  try {
+    const fd = fs.openSync(file, 'r');
+    try {
+      const head = Buffer.alloc(256);
+      const n = fs.readSync(fd, head, 0, head.length, 0);
+      return head.subarray(0, n).toString('utf8').replace(/^\uFEFF/, '').trimStart().startsWith('[');
+    } finally {
+      fs.closeSync(fd);
+    }
+  } catch {
+    return false;
+  }
+}
+
+const isTrainName = (file: string): boolean => /train/i.test(path.basename(file));
+
+// ---- What a model folder is ----
+
+export interface ModelChoice {
+  dir: string;
+  name: string; // the folder's name
+  modelType: string;
+  summary: ModelSummary;
+  targets: string[] | 'all-linear'; // the family's default targets this model has (else all-linear)
+  r: number; // 8, or less when a targeted layer is narrower
+  maxPositions: number | null;
+}
+
+export function describeModel(dir: string): { ok: true; value: ModelChoice } | { ok: false; problem: InspectProblem } {
+  const inspected = inspectModel(dir);
+  if (!inspected.ok) return inspected;
+  const m = inspected.value;
+  const names = [...m.linears.keys()];
+  const has = (t: string): boolean => names.some((n) => n === t || n.endsWith(`.${t}`));
+  const defaults = m.family.defaultTargets.filter(has);
+  const targeted = names.filter((n) => (defaults.length ? defaults.some((t) => n === t || n.endsWith(`.${t}`)) : !m.family.outputHeads.includes(n)));
+  const narrowest = Math.min(...targeted.map((n) => Math.min(...m.linears.get(n)!)));
+  return {
+    ok: true,
+    value: {
+      dir,
+      name: path.basename(dir),
+      modelType: String(m.config.model_type),
+      summary: m,
+      targets: defaults.length ? defaults : 'all-linear',
+      r: Number.isFinite(narrowest) ? Math.min(8, narrowest) : 8,
+      maxPositions: m.positions?.max ?? null,
+    },
+  };
+}
+
+/** One line for the model picker: `llama · causal-lm, sequence-classification · targets q_proj, v_proj`. */
+export function modelDescription(m: ModelChoice): string {
+  const targets = typeof m.targets === 'string' ? m.targets : m.targets.join(', ');
+  const family = m.modelType === m.summary.family.name ? m.modelType : `${m.modelType} (${m.summary.family.name})`;
+  return `${family} · ${m.summary.family.tasks.join(', ')} · targets ${targets}`;
+}
+
+// ---- The data's columns ----
+
+/** `columns` with the likely pick first: the text column, or (`label`) the label column. */
+export function orderColumns(columns: readonly string[], what: 'text' | 'label'): string[] {
+  const names = what === 'text' ? TEXT_NAMES : LABEL_NAMES;
+  const rank = (c: string): number => (names.includes(c.toLowerCase()) ? names.indexOf(c.toLowerCase()) : names.length);
+  return [...columns].sort((a, b) => rank(a) - rank(b));
+}
+
+/** A file beside the training file that looks like its evaluation split (dev.tsv, validation.jsonl), if any. */
+export function guessEvalFile(train: string, files: readonly string[]): string | undefined {
+  const dir = path.dirname(train);
+  const ext = path.extname(train);
+  return files.find((f) => f !== train && path.dirname(f) === dir && path.extname(f) === ext && /(^|[^a-z])(dev|valid|validation|val|eval)([^a-z]|$)/i.test(path.basename(f)));
+}
+
+// ---- The config ----
+
+export interface DataChoices {
+  train: string;
+  eval: string | null;
+  evalFraction: number;
+  textField: string | null; // null: the rows hold input_ids
+  labelField?: string;
+  textPairField?: string | null;
+}
+
+export function planConfig(configDir: string, model: ModelChoice, task: TemplateChoices['task'], data: DataChoices): TemplateChoices {
+  const maxLength = Math.min(128, model.maxPositions ?? 128);
+  return {
+    configDir,
+    model: model.dir,
+    modelType: model.modelType,
+    family: model.summary.family.name,
+    task,
+    targets: model.targets,
+    r: model.r,
+    train: data.train,
+    eval: data.eval,
+    evalFraction: data.evalFraction,
+    textField: data.textField,
+    ...(task === 'sequence-classification' ? { labelField: data.labelField, textPairField: data.textPairField ?? null } : {}),
+    maxLength,
+  };
+}
+
+/** `<model>.lora.yaml`, or `<model>-2.lora.yaml` and so on when taken. */
+export function defaultConfigName(dir: string, model: ModelChoice): string {
+  const base = model.name;
+  for (let i = 1; ; i++) {
+    const name = `${base}${i > 1 ? `-${i}` : ''}.lora.yaml`;
+    if (!fs.existsSync(path.join(dir, name))) return name;
+  }
+}
