@@ -27,11 +27,29 @@ interface Options extends WorkerOptions {
 }
 
 function parseArgs(argv: string[]): Options {
-  const o: Options = { worker: false, backend: 'wasm', model: 'stories260k', quick: false, steps: null, backends: [...BACKENDS], backendsGiven: false, models: [...MODEL_IDS], json: false, softwareWebgpu: false, profile: false };
+  const o: Options = {
+    worker: false,
+    backend: 'wasm',
+    model: 'stories260k',
+    quick: false,
+    steps: null,
+    backends: [...BACKENDS],
+    backendsGiven: false,
+    models: [...MODEL_IDS],
+    json: false,
+    softwareWebgpu: false,
+    profile: false,
+  };
   const list = <T extends string>(v: string | undefined, allowed: readonly T[], what: string): T[] => {
-    const xs = (v ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+    const xs = (v ?? '')
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean);
     const bad = xs.filter((x) => !allowed.includes(x as T));
-    if (!xs.length || bad.length) usage(`${what} must be a comma-separated list of ${allowed.join(', ')}${bad.length ? ` (got ${bad.join(', ')})` : ''}`);
+    if (!xs.length || bad.length)
+      usage(
+        `${what} must be a comma-separated list of ${allowed.join(', ')}${bad.length ? ` (got ${bad.join(', ')})` : ''}`,
+      );
     return xs as T[];
   };
   for (let i = 0; i < argv.length; i++) {
@@ -39,23 +57,46 @@ function parseArgs(argv: string[]): Options {
     const [flag, inline] = a.includes('=') ? [a.slice(0, a.indexOf('=')), a.slice(a.indexOf('=') + 1)] : [a, undefined];
     const value = () => inline ?? argv[++i];
     switch (flag) {
-      case '--worker': o.worker = true; break;
-      case '--backend': o.backend = list(value(), BACKENDS, '--backend')[0]; break;
-      case '--model': o.model = list(value(), MODEL_IDS, '--model')[0]; break;
-      case '--quick': o.quick = true; break;
+      case '--worker':
+        o.worker = true;
+        break;
+      case '--backend':
+        o.backend = list(value(), BACKENDS, '--backend')[0];
+        break;
+      case '--model':
+        o.model = list(value(), MODEL_IDS, '--model')[0];
+        break;
+      case '--quick':
+        o.quick = true;
+        break;
       case '--steps': {
         const n = Number(value());
         if (!Number.isInteger(n) || n < 1) usage('--steps must be a positive integer');
         o.steps = n;
         break;
       }
-      case '--backends': o.backends = list(value(), BACKENDS, '--backends'); o.backendsGiven = true; break;
-      case '--models': o.models = list(value(), MODEL_IDS, '--models'); break;
-      case '--json': o.json = true; break;
-      case '--software-webgpu': o.softwareWebgpu = true; break;
-      case '--profile': o.profile = true; break;
-      case '--help': case '-h': usage(null); break;
-      default: usage(`unknown option ${a}`);
+      case '--backends':
+        o.backends = list(value(), BACKENDS, '--backends');
+        o.backendsGiven = true;
+        break;
+      case '--models':
+        o.models = list(value(), MODEL_IDS, '--models');
+        break;
+      case '--json':
+        o.json = true;
+        break;
+      case '--software-webgpu':
+        o.softwareWebgpu = true;
+        break;
+      case '--profile':
+        o.profile = true;
+        break;
+      case '--help':
+      case '-h':
+        usage(null);
+        break;
+      default:
+        usage(`unknown option ${a}`);
     }
   }
   return o;
@@ -95,7 +136,12 @@ async function main(o: Options): Promise<void> {
         continue;
       }
       if (backend === 'cpu' && model !== 'stories260k' && !o.backendsGiven) {
-        rows.push({ side: 'tfjs', model, backend, skipped: 'the plain-JS cpu backend is too slow at this size (name it in --backends to run it anyway)' });
+        rows.push({
+          side: 'tfjs',
+          model,
+          backend,
+          skipped: 'the plain-JS cpu backend is too slow at this size (name it in --backends to run it anyway)',
+        });
         continue;
       }
       // wasm at each thread count PyTorch is measured at (1, and every core); the other backends once.
@@ -106,8 +152,13 @@ async function main(o: Options): Promise<void> {
         rows.push(r);
         logRow(r);
         if (isMeasured(r) && r.profile) {
-          log(`bench:   slowest kernels of one step (${r.model}, ${rowLabel(r)}; tensor memory peaked at ${r.profilePeakMB} MB):`);
-          for (const k of r.profile) log(`bench:     ${k.kernel.padEnd(48)} ${k.ms.toFixed(1).padStart(9)} ms  ${String(k.calls).padStart(5)} calls`);
+          log(
+            `bench:   slowest kernels of one step (${r.model}, ${rowLabel(r)}; tensor memory peaked at ${r.profilePeakMB} MB):`,
+          );
+          for (const k of r.profile)
+            log(
+              `bench:     ${k.kernel.padEnd(48)} ${k.ms.toFixed(1).padStart(9)} ms  ${String(k.calls).padStart(5)} calls`,
+            );
         }
       }
     }
@@ -146,7 +197,12 @@ function runWorker(o: Options, model: ModelId, backend: Backend, threads: number
   if (o.softwareWebgpu) args.push('--software-webgpu');
   if (o.profile) args.push('--profile');
   const env = threads === null ? process.env : { ...process.env, [WASM_THREADS_ENV]: String(threads) };
-  return runChild(process.execPath, args, env, { side: 'tfjs', model, backend, ...(threads === null ? {} : { threads }) });
+  return runChild(process.execPath, args, env, {
+    side: 'tfjs',
+    model,
+    backend,
+    ...(threads === null ? {} : { threads }),
+  });
 }
 
 const opts = parseArgs(process.argv.slice(2));

@@ -35,13 +35,45 @@ export interface ModelSpec {
 
 const LLAMA_TARGETS = ['q_proj', 'k_proj', 'v_proj', 'o_proj'];
 export const SPECS: Record<ModelId, ModelSpec> = {
-  stories260k: { label: 'stories260k', task: 'causal-lm', numLabels: 0, targets: LLAMA_TARGETS, batch: 32, seq: 128, budgetS: 20 },
-  'gpt2-small': { label: 'Llama at GPT-2-small size (random)', task: 'causal-lm', numLabels: 0, targets: LLAMA_TARGETS, batch: 2, seq: 128, budgetS: 45 },
+  stories260k: {
+    label: 'stories260k',
+    task: 'causal-lm',
+    numLabels: 0,
+    targets: LLAMA_TARGETS,
+    batch: 32,
+    seq: 128,
+    budgetS: 20,
+  },
+  'gpt2-small': {
+    label: 'Llama at GPT-2-small size (random)',
+    task: 'causal-lm',
+    numLabels: 0,
+    targets: LLAMA_TARGETS,
+    batch: 2,
+    seq: 128,
+    budgetS: 45,
+  },
   // PEFT's default target for GPT-2 (the fused q,k,v Conv1D) and for BERT (query, value); the fresh classifier is
   // trained in full (modules_to_save), as a BERT fine-tune from bert-base-uncased does. Batch 8: the HF Trainer's
   // default per-device batch.
-  gpt2: { label: 'GPT-2-small (gpt2, random)', task: 'causal-lm', numLabels: 0, targets: ['c_attn'], batch: 2, seq: 128, budgetS: 45 },
-  'bert-base': { label: 'BERT-base classifier (random)', task: 'sequence-classification', numLabels: 2, targets: ['query', 'value'], batch: 8, seq: 128, budgetS: 60 },
+  gpt2: {
+    label: 'GPT-2-small (gpt2, random)',
+    task: 'causal-lm',
+    numLabels: 0,
+    targets: ['c_attn'],
+    batch: 2,
+    seq: 128,
+    budgetS: 45,
+  },
+  'bert-base': {
+    label: 'BERT-base classifier (random)',
+    task: 'sequence-classification',
+    numLabels: 2,
+    targets: ['query', 'value'],
+    batch: 8,
+    seq: 128,
+    budgetS: 60,
+  },
 };
 
 // __dirname is dist/ once bundled (every bench module ends up in dist/bench.js).
@@ -108,10 +140,23 @@ export const WARMUP = 2;
 export const SLOW_STEP_MS = 30_000;
 
 /** The config and host weights of a model: stories260k's checkpoint, or random weights of the right shapes. */
-export function modelWeights(model: ModelId, normal: () => number): { config: HFConfig; weights: Map<string, HostTensor>; dir: string } {
+export function modelWeights(
+  model: ModelId,
+  normal: () => number,
+): { config: HFConfig; weights: Map<string, HostTensor>; dir: string } {
   const dir = `<random ${model}>`;
-  if (model === 'gpt2-small') return { config: GPT2_SMALL_CONFIG, weights: randomWeights(requiredLlamaWeights(parseLlamaConfig(GPT2_SMALL_CONFIG, dir)), normal), dir };
-  if (model === 'gpt2') return { config: GPT2_CONFIG, weights: randomWeights(requiredGpt2Weights(parseGpt2Config(GPT2_CONFIG, dir)), normal), dir };
+  if (model === 'gpt2-small')
+    return {
+      config: GPT2_SMALL_CONFIG,
+      weights: randomWeights(requiredLlamaWeights(parseLlamaConfig(GPT2_SMALL_CONFIG, dir)), normal),
+      dir,
+    };
+  if (model === 'gpt2')
+    return {
+      config: GPT2_CONFIG,
+      weights: randomWeights(requiredGpt2Weights(parseGpt2Config(GPT2_CONFIG, dir)), normal),
+      dir,
+    };
   if (model === 'bert-base') {
     // bert-base-uncased has a pooler (BERT's head starts with it) but no classifier: the model creates that fresh.
     const shapes = requiredBertWeights(parseBertConfig(BERT_BASE_CONFIG, dir));

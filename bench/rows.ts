@@ -54,7 +54,12 @@ export function rowLabel(r: Row): string {
 export const RESULT_TAG = 'BENCH_RESULT ';
 
 /** Runs a child that prints one `BENCH_RESULT {json}` line; a crash becomes a Skipped row with its last error line. */
-export function runChild(cmd: string, args: string[], env: NodeJS.ProcessEnv, who: Omit<Skipped, 'skipped'>): Promise<Row> {
+export function runChild(
+  cmd: string,
+  args: string[],
+  env: NodeJS.ProcessEnv,
+  who: Omit<Skipped, 'skipped'>,
+): Promise<Row> {
   return new Promise((resolve) => {
     const child = spawn(cmd, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
@@ -70,7 +75,12 @@ export function runChild(cmd: string, args: string[], env: NodeJS.ProcessEnv, wh
       clearTimeout(timer);
       const line = out.split('\n').find((l) => l.startsWith(RESULT_TAG));
       if (line) return resolve(JSON.parse(line.slice(RESULT_TAG.length)) as Row);
-      const last = err.trim().split('\n').filter((l) => l.trim() && !/^\s+at /.test(l)).slice(-2).join(' | ');
+      const last = err
+        .trim()
+        .split('\n')
+        .filter((l) => l.trim() && !/^\s+at /.test(l))
+        .slice(-2)
+        .join(' | ');
       resolve({ ...who, skipped: `failed (${signal ?? `exit ${code}`}): ${last || 'no output'}` });
     });
   });

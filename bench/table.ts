@@ -18,32 +18,54 @@ export function report(rows: Row[], models: ModelId[], torch: TorchCheck, elapse
   const out = (s: string) => process.stdout.write(s);
   const targets = evaluateTargets(rows, models);
   if (json) {
-    out(`${JSON.stringify({ machine: machine(), pytorch: torch.ok ? torch.version : null, results: rows, targets, elapsed_s: round1(elapsed) }, null, 2)}\n`);
+    out(
+      `${JSON.stringify({ machine: machine(), pytorch: torch.ok ? torch.version : null, results: rows, targets, elapsed_s: round1(elapsed) }, null, 2)}\n`,
+    );
     return;
   }
-  const lora = models.map((m) => `${m}: ${SPECS[m].targets.join(',')}${SPECS[m].task === 'sequence-classification' ? ' + fresh head in full' : ''}`).join('; ');
-  out(`\n${machine()}; LoRA r=8 α=16 (${lora}); LoRA+ AdamW (λ=16); ${WARMUP} warm-up steps, median of the timed steps\n\n`);
+  const lora = models
+    .map(
+      (m) =>
+        `${m}: ${SPECS[m].targets.join(',')}${SPECS[m].task === 'sequence-classification' ? ' + fresh head in full' : ''}`,
+    )
+    .join('; ');
+  out(
+    `\n${machine()}; LoRA r=8 α=16 (${lora}); LoRA+ AdamW (λ=16); ${WARMUP} warm-up steps, median of the timed steps\n\n`,
+  );
   out(`${renderTable(rows)}\n`);
   const measured = rows.filter(isMeasured);
   const short = measured.filter((r) => r.side === 'tfjs' && r.warmup < WARMUP);
-  for (const r of short) out(`\n${r.model} / ${rowLabel(r)}: a step takes over ${SLOW_STEP_MS / 1000} s, so ${r.warmup} warm-up and ${r.steps} timed steps.\n`);
+  for (const r of short)
+    out(
+      `\n${r.model} / ${rowLabel(r)}: a step takes over ${SLOW_STEP_MS / 1000} s, so ${r.warmup} warm-up and ${r.steps} timed steps.\n`,
+    );
   if (!torch.ok) out(`\nPyTorch: ${torch.why}\n`);
-  else out(`\nPyTorch ${torch.version}: plain torch (Llama: bench/torch_llama_lora.py; GPT-2, BERT: bench/torch_gpt2_bert_lora.py), torch.set_num_threads(n), OMP/OpenBLAS threads = n, OMP_WAIT_POLICY=PASSIVE.\n`);
-  if (torch.ok) out('"vs PyTorch" = tokens/s ÷ PyTorch tokens/s at the same thread count (GPU rows: PyTorch on every CPU core).\n');
+  else
+    out(
+      `\nPyTorch ${torch.version}: plain torch (Llama: bench/torch_llama_lora.py; GPT-2, BERT: bench/torch_gpt2_bert_lora.py), torch.set_num_threads(n), OMP/OpenBLAS threads = n, OMP_WAIT_POLICY=PASSIVE.\n`,
+    );
+  if (torch.ok)
+    out('"vs PyTorch" = tokens/s ÷ PyTorch tokens/s at the same thread count (GPU rows: PyTorch on every CPU core).\n');
   const skipped = rows.filter((r): r is Skipped => !isMeasured(r) && r.side === 'tfjs');
   if (skipped.length) {
     out('\nSkipped:\n');
     for (const s of skipped) out(`  ${s.model} / ${rowLabel(s)}: ${s.skipped}\n`);
   }
   // The issue's targets are for the two Llama rows only; the gpt2 and bert-base rows have none.
-  if (targets.length) out(`\nTargets (issue): wasm ≥ 0.5× PyTorch tokens/s on stories260k, ≥ 0.3× on gpt2-small; peak memory ≤ 2× PyTorch's.\n`);
+  if (targets.length)
+    out(
+      `\nTargets (issue): wasm ≥ 0.5× PyTorch tokens/s on stories260k, ≥ 0.3× on gpt2-small; peak memory ≤ 2× PyTorch's.\n`,
+    );
   for (const t of targets) out(`  ${t.met === null ? 'n/a ' : t.met ? 'MET ' : 'MISS'}  ${t.what}: ${t.detail}\n`);
   for (const r of measured) {
-    if (r.tensorsLeaked) out(`\nLeak: ${r.model} / ${rowLabel(r)} left ${r.tensorsLeaked} tensors behind over ${r.steps} steps.\n`);
+    if (r.tensorsLeaked)
+      out(`\nLeak: ${r.model} / ${rowLabel(r)} left ${r.tensorsLeaked} tensors behind over ${r.steps} steps.\n`);
   }
   const contended = measured.filter((r) => (r.otherCpu ?? 0) >= 0.2);
   if (contended.length) {
-    out(`\nOther processes were using the CPU during ${contended.length} row(s), which slows them: ${contended.map((r) => `${r.model} / ${rowLabel(r)} (${r.otherCpu} cores)`).join(', ')}.\n`);
+    out(
+      `\nOther processes were using the CPU during ${contended.length} row(s), which slows them: ${contended.map((r) => `${r.model} / ${rowLabel(r)} (${r.otherCpu} cores)`).join(', ')}.\n`,
+    );
   }
   out(`\n(${round1(elapsed)} s in all)\n`);
 }
@@ -58,16 +80,29 @@ function torchFor(rows: Row[], r: Measured): Measured | undefined {
  *  comparison is a note (wasm on every core against PyTorch on every core, where wasm ran that many threads). */
 function evaluateTargets(rows: Row[], models: ModelId[]): Target[] {
   const out: Target[] = [];
-  const goals: [ModelId, number][] = [['stories260k', 0.5], ['gpt2-small', 0.3]];
+  const goals: [ModelId, number][] = [
+    ['stories260k', 0.5],
+    ['gpt2-small', 0.3],
+  ];
   const measured = rows.filter(isMeasured);
   for (const [model, goal] of goals) {
     if (!models.includes(model)) continue;
-    const wasm = measured.filter((r) => r.side === 'tfjs' && r.model === model && r.backend === 'wasm').sort((a, b) => (a.threads ?? 0) - (b.threads ?? 0));
+    const wasm = measured
+      .filter((r) => r.side === 'tfjs' && r.model === model && r.backend === 'wasm')
+      .sort((a, b) => (a.threads ?? 0) - (b.threads ?? 0));
     const w = wasm[0];
     const t = w && torchFor(rows, w);
     if (!w || !t) {
-      out.push({ what: `wasm throughput on ${model} ≥ ${goal}× PyTorch`, met: null, detail: !w ? 'wasm was not measured' : 'PyTorch was not measured' });
-      out.push({ what: `wasm peak RSS on ${model} ≤ 2× PyTorch`, met: null, detail: !w ? 'wasm was not measured' : 'PyTorch was not measured' });
+      out.push({
+        what: `wasm throughput on ${model} ≥ ${goal}× PyTorch`,
+        met: null,
+        detail: !w ? 'wasm was not measured' : 'PyTorch was not measured',
+      });
+      out.push({
+        what: `wasm peak RSS on ${model} ≤ 2× PyTorch`,
+        met: null,
+        detail: !w ? 'wasm was not measured' : 'PyTorch was not measured',
+      });
       continue;
     }
     const ratio = w.tokensPerS / t.tokensPerS;
@@ -78,23 +113,49 @@ function evaluateTargets(rows: Row[], models: ModelId[]): Target[] {
       : wAll
         ? `; ${(wAll.tokensPerS / all.tokensPerS).toFixed(2)}× at ${cores()} threads each, ${wAll.tokensPerS} vs ${all.tokensPerS} tokens/s`
         : `; ${(w.tokensPerS / all.tokensPerS).toFixed(2)}× PyTorch on all ${cores()} cores, ${all.tokensPerS} tokens/s`;
-    out.push({ what: `wasm throughput on ${model} ≥ ${goal}× PyTorch`, met: ratio >= goal, detail: `${ratio.toFixed(2)}× (${w.tokensPerS} vs ${t.tokensPerS} tokens/s, ${w.threads} vs ${t.threads} thread${t.threads === 1 ? '' : 's'}${allNote})` });
+    out.push({
+      what: `wasm throughput on ${model} ≥ ${goal}× PyTorch`,
+      met: ratio >= goal,
+      detail: `${ratio.toFixed(2)}× (${w.tokensPerS} vs ${t.tokensPerS} tokens/s, ${w.threads} vs ${t.threads} thread${t.threads === 1 ? '' : 's'}${allNote})`,
+    });
     const mem = w.peakRssMB / t.peakRssMB;
-    out.push({ what: `wasm peak RSS on ${model} ≤ 2× PyTorch`, met: mem <= 2, detail: `${mem.toFixed(2)}× (${w.peakRssMB} vs ${t.peakRssMB} MB)` });
+    out.push({
+      what: `wasm peak RSS on ${model} ≤ 2× PyTorch`,
+      met: mem <= 2,
+      detail: `${mem.toFixed(2)}× (${w.peakRssMB} vs ${t.peakRssMB} MB)`,
+    });
   }
   return out;
 }
 
 function renderTable(rows: Row[]): string {
-  const head = ['model', 'backend (device)', 'threads', 'tokens/s', 'step ms', 'peak RSS MB', 'tf.memory MB', 'vs PyTorch'];
+  const head = [
+    'model',
+    'backend (device)',
+    'threads',
+    'tokens/s',
+    'step ms',
+    'peak RSS MB',
+    'tf.memory MB',
+    'vs PyTorch',
+  ];
   const body: string[][] = [];
   const order = (r: Row) => (r.side === 'torch' ? 10 : BACKENDS.indexOf(r.backend as Backend));
-  const measured = rows.filter(isMeasured).sort((a, b) => MODEL_IDS.indexOf(a.model) - MODEL_IDS.indexOf(b.model) || order(a) - order(b) || (a.threads ?? 0) - (b.threads ?? 0));
+  const measured = rows
+    .filter(isMeasured)
+    .sort(
+      (a, b) =>
+        MODEL_IDS.indexOf(a.model) - MODEL_IDS.indexOf(b.model) ||
+        order(a) - order(b) ||
+        (a.threads ?? 0) - (b.threads ?? 0),
+    );
   for (const r of measured) {
     const t = r.side === 'tfjs' ? torchFor(rows, r) : undefined;
     body.push([
       SPECS[r.model].label + ` ${r.batch}×${r.seq}`,
-      r.side === 'torch' ? `PyTorch (${r.device})` : `${r.backend} (${r.device.replace(/^(.*) \(([^()]*)\)$/, '$1, $2')})`,
+      r.side === 'torch'
+        ? `PyTorch (${r.device})`
+        : `${r.backend} (${r.device.replace(/^(.*) \(([^()]*)\)$/, '$1, $2')})`,
       r.threads === null ? 'GPU' : String(r.threads),
       r.tokensPerS.toFixed(r.tokensPerS < 100 ? 1 : 0),
       r.medianMs.toFixed(r.medianMs < 100 ? 1 : 0),
@@ -105,7 +166,8 @@ function renderTable(rows: Row[]): string {
   }
   const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i].length)));
   const right = new Set([2, 3, 4, 5, 6, 7]);
-  const fmt = (cells: string[]) => `| ${cells.map((c, i) => (right.has(i) ? c.padStart(widths[i]) : c.padEnd(widths[i]))).join(' | ')} |`;
+  const fmt = (cells: string[]) =>
+    `| ${cells.map((c, i) => (right.has(i) ? c.padStart(widths[i]) : c.padEnd(widths[i]))).join(' | ')} |`;
   const rule = `|${widths.map((w, i) => (right.has(i) ? `${'-'.repeat(w + 1)}:` : `${'-'.repeat(w + 2)}`)).join('|')}|`;
   return [fmt(head), rule, ...body.map(fmt)].join('\n');
 }

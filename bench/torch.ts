@@ -25,11 +25,36 @@ export function torchAvailable(): TorchCheck {
 export function runTorch(python: string, model: ModelId, threads: number, steps: number | null): Promise<Row> {
   const spec = SPECS[model];
   // __dirname is dist/ once bundled.
-  const script = path.resolve(__dirname, '..', 'bench', model === 'gpt2' || model === 'bert-base' ? 'torch_gpt2_bert_lora.py' : 'torch_llama_lora.py');
-  const args = [script, '--model', model, '--batch', String(spec.batch), '--seq', String(spec.seq), '--threads', String(threads), '--warmup', String(WARMUP), '--budget', String(spec.budgetS)];
+  const script = path.resolve(
+    __dirname,
+    '..',
+    'bench',
+    model === 'gpt2' || model === 'bert-base' ? 'torch_gpt2_bert_lora.py' : 'torch_llama_lora.py',
+  );
+  const args = [
+    script,
+    '--model',
+    model,
+    '--batch',
+    String(spec.batch),
+    '--seq',
+    String(spec.seq),
+    '--threads',
+    String(threads),
+    '--warmup',
+    String(WARMUP),
+    '--budget',
+    String(spec.budgetS),
+  ];
   if (model === 'stories260k') args.push('--model-dir', STORIES_DIR);
   if (steps !== null) args.push('--steps', String(steps));
   const n = String(threads);
-  const env = { ...process.env, OMP_WAIT_POLICY: 'PASSIVE', OMP_NUM_THREADS: n, OPENBLAS_NUM_THREADS: n, MKL_NUM_THREADS: n };
+  const env = {
+    ...process.env,
+    OMP_WAIT_POLICY: 'PASSIVE',
+    OMP_NUM_THREADS: n,
+    OPENBLAS_NUM_THREADS: n,
+    MKL_NUM_THREADS: n,
+  };
   return runChild(python, args, env, { side: 'torch', model, backend: 'pytorch' });
 }

@@ -12,7 +12,18 @@ import { Trainables } from '../src/engine/train/trainables';
 import { createModel } from '../src/models/create';
 import { FAMILIES } from '../src/models/registry';
 import type { BatchTensors } from '../src/models/types';
-import { ADAM, gaussian, LORA, LORAPLUS, modelWeights, SLOW_STEP_MS, SPECS, WARMUP, type Backend, type ModelId } from './models';
+import {
+  ADAM,
+  gaussian,
+  LORA,
+  LORAPLUS,
+  modelWeights,
+  SLOW_STEP_MS,
+  SPECS,
+  WARMUP,
+  type Backend,
+  type ModelId,
+} from './models';
 import { cores, firstLine, median, RESULT_TAG, round1, round2, type Measured, type Row } from './rows';
 
 export interface WorkerOptions {
@@ -31,7 +42,8 @@ export async function worker(o: WorkerOptions): Promise<void> {
   const rss = startRssSampler();
   const emit = (r: Row) => process.stdout.write(`${RESULT_TAG}${JSON.stringify(r)}\n`);
   const asked = o.backend === 'wasm' ? Number(process.env[WASM_THREADS_ENV]) || null : null;
-  const skip = (why: string) => emit({ side: 'tfjs', model: o.model, backend: o.backend, ...(asked ? { threads: asked } : {}), skipped: why });
+  const skip = (why: string) =>
+    emit({ side: 'tfjs', model: o.model, backend: o.backend, ...(asked ? { threads: asked } : {}), skipped: why });
   let info;
   try {
     info = await selectBackend(o.backend as Device);
@@ -48,9 +60,17 @@ export async function worker(o: WorkerOptions): Promise<void> {
   // adapter (llvmpipe) is the CPU too: one rasteriser thread per core unless LP_NUM_THREADS says.
   const reported = (info as { threads?: number }).threads;
   const threads =
-    o.backend === 'wasm' ? (reported ?? (await wasmThreads())) : o.backend === 'cpu' ? (reported ?? 1) : software ? Number(process.env.LP_NUM_THREADS) || cores() : null;
+    o.backend === 'wasm'
+      ? (reported ?? (await wasmThreads()))
+      : o.backend === 'cpu'
+        ? (reported ?? 1)
+        : software
+          ? Number(process.env.LP_NUM_THREADS) || cores()
+          : null;
   if (asked !== null && threads !== asked) {
-    skip(`wasm ran ${threads} thread${threads === 1 ? '' : 's'}, not the ${asked} that ${WASM_THREADS_ENV}=${asked} asked for`);
+    skip(
+      `wasm ran ${threads} thread${threads === 1 ? '' : 's'}, not the ${asked} that ${WASM_THREADS_ENV}=${asked} asked for`,
+    );
     return;
   }
 
@@ -71,7 +91,13 @@ export async function worker(o: WorkerOptions): Promise<void> {
     inputIds: tf.tensor2d(ids, [spec.batch, spec.seq], 'int32'),
     attentionMask: tf.ones([spec.batch, spec.seq], 'int32') as tf.Tensor2D,
     typeIds: null, // BERT: all type 0, one sentence
-    labels: spec.task === 'causal-lm' ? null : tf.tensor1d(Array.from({ length: spec.batch }, () => Math.floor(rng.next() * spec.numLabels)), 'int32'),
+    labels:
+      spec.task === 'causal-lm'
+        ? null
+        : tf.tensor1d(
+            Array.from({ length: spec.batch }, () => Math.floor(rng.next() * spec.numLabels)),
+            'int32',
+          ),
   };
   const setupS = (performance.now() - t0) / 1000;
   const setupPeakMB = round1((vmHwmBytes() ?? 0) / 2 ** 20);
@@ -99,7 +125,11 @@ export async function worker(o: WorkerOptions): Promise<void> {
   const busy0 = systemBusyS();
   const wall0 = performance.now();
   const fixed = o.steps ?? (slow ? 2 : o.quick ? 3 : null);
-  while (fixed !== null ? stepMs.length < fixed : stepMs.length < 3 || (stepMs.length < 20 && (performance.now() - wall0) / 1000 < spec.budgetS)) {
+  while (
+    fixed !== null
+      ? stepMs.length < fixed
+      : stepMs.length < 3 || (stepMs.length < 20 && (performance.now() - wall0) / 1000 < spec.budgetS)
+  ) {
     const s = performance.now();
     loss = await step();
     stepMs.push(performance.now() - s);
@@ -114,12 +144,29 @@ export async function worker(o: WorkerOptions): Promise<void> {
 
   const medianMs = median(stepMs);
   emit({
-    side: 'tfjs', model: o.model, backend: o.backend, device: info.name, threads, batch: spec.batch, seq: spec.seq,
-    warmup, steps: stepMs.length, stepMs: stepMs.map(round1), medianMs: round1(medianMs),
-    tokensPerS: round1((spec.batch * spec.seq) / (medianMs / 1000)), peakRssMB: round1(rss.stop() / 2 ** 20),
-    tfMemoryMB: round1(mem.numBytes / 2 ** 20), numTensors: mem.numTensors, tensorsLeaked: mem.numTensors - tensorsBefore, cpuUtil: round2(ownS / (wall / 1000)),
+    side: 'tfjs',
+    model: o.model,
+    backend: o.backend,
+    device: info.name,
+    threads,
+    batch: spec.batch,
+    seq: spec.seq,
+    warmup,
+    steps: stepMs.length,
+    stepMs: stepMs.map(round1),
+    medianMs: round1(medianMs),
+    tokensPerS: round1((spec.batch * spec.seq) / (medianMs / 1000)),
+    peakRssMB: round1(rss.stop() / 2 ** 20),
+    tfMemoryMB: round1(mem.numBytes / 2 ** 20),
+    numTensors: mem.numTensors,
+    tensorsLeaked: mem.numTensors - tensorsBefore,
+    cpuUtil: round2(ownS / (wall / 1000)),
     otherCpu: busy0 === null || busy1 === null ? null : round2(Math.max(0, busy1 - busy0 - ownS) / (wall / 1000)),
-    loss, setupS: round1(setupS), setupPeakMB, ...wasmHeap(), ...(prof ? { profile: prof.kernels, profilePeakMB: prof.peakMB } : {}),
+    loss,
+    setupS: round1(setupS),
+    setupPeakMB,
+    ...wasmHeap(),
+    ...(prof ? { profile: prof.kernels, profilePeakMB: prof.peakMB } : {}),
   });
   tf.dispose([batch.inputIds, batch.attentionMask, ...(batch.labels ? [batch.labels] : [])]);
   opt.dispose();
@@ -129,7 +176,9 @@ export async function worker(o: WorkerOptions): Promise<void> {
 
 /** The slowest kernels of one step, summed by kernel name and input shapes. 'forward' is a tf.customGrad (its
  *  time includes the kernels inside it, which are listed too). */
-async function profileStep(step: () => Promise<number>): Promise<{ kernels: NonNullable<Measured['profile']>; peakMB: number }> {
+async function profileStep(
+  step: () => Promise<number>,
+): Promise<{ kernels: NonNullable<Measured['profile']>; peakMB: number }> {
   const info = await tf.profile(async () => {
     await step();
   });
@@ -142,7 +191,10 @@ async function profileStep(step: () => Promise<number>): Promise<{ kernels: NonN
     e.calls += 1;
     by.set(key, e);
   }
-  const kernels = [...by].map(([kernel, e]) => ({ kernel, ms: round1(e.ms), calls: e.calls })).sort((a, b) => b.ms - a.ms).slice(0, 20);
+  const kernels = [...by]
+    .map(([kernel, e]) => ({ kernel, ms: round1(e.ms), calls: e.calls }))
+    .sort((a, b) => b.ms - a.ms)
+    .slice(0, 20);
   return { kernels, peakMB: round1(info.peakBytes / 2 ** 20) };
 }
 

@@ -39,9 +39,13 @@ fs.mkdirSync(path.join(STAGE, 'dist'), { recursive: true });
 const { scripts: _s, devDependencies: _d, bin: _b, ...shipped } = manifest;
 fs.writeFileSync(path.join(STAGE, 'package.json'), `${JSON.stringify(shipped, null, 2)}\n`);
 for (const b of BUNDLES) fs.copyFileSync(path.join(ROOT, 'dist', b), path.join(STAGE, 'dist', b));
-for (const dir of ['media', 'schemas']) copyTree(path.join(ROOT, dir), path.join(STAGE, dir), (rel) => !rel.endsWith('.map'));
+for (const dir of ['media', 'schemas'])
+  copyTree(path.join(ROOT, dir), path.join(STAGE, dir), (rel) => !rel.endsWith('.map'));
 for (const f of ['README.md', 'LICENSE']) fs.copyFileSync(path.join(ROOT, f), path.join(STAGE, f));
-fs.writeFileSync(path.join(STAGE, '.vscodeignore'), '# Everything in this stage ships: scripts/package.mjs put only that here.\n');
+fs.writeFileSync(
+  path.join(STAGE, '.vscodeignore'),
+  '# Everything in this stage ships: scripts/package.mjs put only that here.\n',
+);
 
 // ---- the runtime packages -----------------------------------------------------------------------------------------
 const NODE_MODULES = path.join(ROOT, 'node_modules');
@@ -53,8 +57,14 @@ function packagesNamedIn(file) {
   const names = new Set();
   for (const m of fs.readFileSync(file, 'utf8').matchAll(SPECIFIER)) {
     const spec = m[1] ?? m[2];
-    if (/^[./]/.test(spec) || spec.startsWith('node:') || builtins.has(spec.split('/')[0]) || spec === 'vscode') continue;
-    names.add(spec.split('/').slice(0, spec.startsWith('@') ? 2 : 1).join('/'));
+    if (/^[./]/.test(spec) || spec.startsWith('node:') || builtins.has(spec.split('/')[0]) || spec === 'vscode')
+      continue;
+    names.add(
+      spec
+        .split('/')
+        .slice(0, spec.startsWith('@') ? 2 : 1)
+        .join('/'),
+    );
   }
   return names;
 }
@@ -106,7 +116,8 @@ while (queue.length) {
   }
 }
 for (const name of Object.keys(manifest.dependencies)) {
-  if (![...shippedPackages.values()].includes(name)) fail(`dependency ${name} is not reached from dist/ (or not installed): check packagesNamedIn`);
+  if (![...shippedPackages.values()].includes(name))
+    fail(`dependency ${name} is not reached from dist/ (or not installed): check packagesNamedIn`);
 }
 
 // ---- package ------------------------------------------------------------------------------------------------------
@@ -115,20 +126,33 @@ fs.mkdirSync(path.dirname(OUT), { recursive: true });
 const vsce = path.join(ROOT, 'node_modules', '.bin', 'vsce');
 try {
   // Its output is a file tree and warnings about bundling: shown only when it fails.
-  execFileSync(vsce, ['package', '--no-dependencies', '--allow-missing-repository', '--out', OUT], { cwd: STAGE, stdio: 'pipe', encoding: 'utf8' });
+  execFileSync(vsce, ['package', '--no-dependencies', '--allow-missing-repository', '--out', OUT], {
+    cwd: STAGE,
+    stdio: 'pipe',
+    encoding: 'utf8',
+  });
 } catch (err) {
   fail(`vsce package failed:\n${err.stdout ?? ''}${err.stderr ?? err.message}`);
 }
 
-const entries = execFileSync('unzip', ['-Z1', OUT], { encoding: 'utf8', maxBuffer: 64 << 20 }).split('\n').filter(Boolean);
-const need = ['extension/package.json', ...BUNDLES.map((b) => `extension/dist/${b}`), 'extension/dist/node_modules/@tensorflow/tfjs/package.json', 'extension/dist/node_modules/@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-simd.wasm'];
+const entries = execFileSync('unzip', ['-Z1', OUT], { encoding: 'utf8', maxBuffer: 64 << 20 })
+  .split('\n')
+  .filter(Boolean);
+const need = [
+  'extension/package.json',
+  ...BUNDLES.map((b) => `extension/dist/${b}`),
+  'extension/dist/node_modules/@tensorflow/tfjs/package.json',
+  'extension/dist/node_modules/@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-simd.wasm',
+];
 for (const e of need) if (!entries.includes(e)) fail(`${e} is not in ${OUT}`);
 
 if (!opts['no-check']) checkUnpacked();
 const mb = (n) => `${(n / 2 ** 20).toFixed(1)} MB`;
 const stagedBytes = listFiles(STAGE).reduce((s, f) => s + fs.statSync(path.join(STAGE, f)).size, 0);
-console.log(`packaged ${path.relative(process.cwd(), OUT) || OUT}: ${mb(fs.statSync(OUT).size)} (${entries.length} files, ${mb(stagedBytes)} unpacked; ` +
-  `${shippedPackages.size} runtime packages) in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+console.log(
+  `packaged ${path.relative(process.cwd(), OUT) || OUT}: ${mb(fs.statSync(OUT).size)} (${entries.length} files, ${mb(stagedBytes)} unpacked; ` +
+    `${shippedPackages.size} runtime packages) in ${((Date.now() - t0) / 1000).toFixed(1)} s`,
+);
 
 // ---- helpers ------------------------------------------------------------------------------------------------------
 
@@ -154,9 +178,16 @@ function checkUnpacked() {
         if (y[0] !== 3) throw new Error('wrong matmul');
       }).catch((e) => { console.error(e); process.exit(1); });`;
     try {
-      execFileSync(process.execPath, ['-e', script], { cwd: dir, stdio: ['ignore', 'inherit', 'pipe'], encoding: 'utf8', env: { ...process.env, NODE_PATH: '' } });
+      execFileSync(process.execPath, ['-e', script], {
+        cwd: dir,
+        stdio: ['ignore', 'inherit', 'pipe'],
+        encoding: 'utf8',
+        env: { ...process.env, NODE_PATH: '' },
+      });
     } catch (err) {
-      fail(`the unpacked package cannot load its runtime packages (a file pruned too much?):\n${err.stderr || err.message}`);
+      fail(
+        `the unpacked package cannot load its runtime packages (a file pruned too much?):\n${err.stderr || err.message}`,
+      );
     }
     const dawn = `extension/dist/node_modules/webgpu/dist/${process.platform}-${process.platform === 'darwin' ? 'universal' : process.arch}/dawn.node`;
     if (!fs.existsSync(path.join(dir, dawn))) fail(`${dawn} is not in the package`);

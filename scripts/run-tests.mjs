@@ -9,7 +9,9 @@ import { join, sep } from 'node:path';
 
 function collect(p) {
   if (statSync(p).isFile()) return p.endsWith('.test.ts') ? [p] : [];
-  return readdirSync(p).sort().flatMap((n) => collect(join(p, n)));
+  return readdirSync(p)
+    .sort()
+    .flatMap((n) => collect(join(p, n)));
 }
 const roots = process.argv.slice(2).length ? process.argv.slice(2) : ['test'];
 const files = roots.flatMap(collect);
@@ -20,12 +22,18 @@ const e2e = files.filter(isE2e);
 // (by default it would start one per core in each, oversubscribing the machine).
 const env = { ...process.env, LORAPLUS_WASM_THREADS: process.env.LORAPLUS_WASM_THREADS ?? '1' };
 const nodeTest = (list, concurrency, extra = []) =>
-  spawnSync(process.execPath, ['--import', 'tsx', '--test', '--test-reporter=spec', `--test-concurrency=${concurrency}`, ...extra, ...list], { stdio: 'inherit', env }).status ?? 1;
+  spawnSync(
+    process.execPath,
+    ['--import', 'tsx', '--test', '--test-reporter=spec', `--test-concurrency=${concurrency}`, ...extra, ...list],
+    { stdio: 'inherit', env },
+  ).status ?? 1;
 
 let status = unit.length ? nodeTest(unit, 2) : 0;
 
 if (e2e.length && process.env.LORAPLUS_E2E !== '1') {
-  console.log(`e2e: skipped ${e2e.length} end-to-end test file(s) (set LORAPLUS_E2E=1 to run them: bash test/e2e/setup.sh, then LORAPLUS_E2E=1 node scripts/run-tests.mjs test/e2e)`);
+  console.log(
+    `e2e: skipped ${e2e.length} end-to-end test file(s) (set LORAPLUS_E2E=1 to run them: bash test/e2e/setup.sh, then LORAPLUS_E2E=1 node scripts/run-tests.mjs test/e2e)`,
+  );
 } else if (e2e.length) {
   // The e2e tests install the extension package: build it from the current sources first.
   const artifacts = join('.test-work', 'e2e', 'artifacts');
@@ -35,7 +43,9 @@ if (e2e.length && process.env.LORAPLUS_E2E !== '1') {
     if (r.status !== 0) console.error(`e2e: ${what} failed`);
     return r.status === 0;
   };
-  const ready = step('build', ['scripts/build.mjs']) && step('packaging', ['scripts/package.mjs', '--out', join('.test-work', 'e2e', 'loraplus-studio.vsix')]);
+  const ready =
+    step('build', ['scripts/build.mjs']) &&
+    step('packaging', ['scripts/package.mjs', '--out', join('.test-work', 'e2e', 'loraplus-studio.vsix')]);
   const e2eStatus = ready ? nodeTest(e2e, 1, ['--test-timeout=600000']) : 1;
   console.log(`e2e: screenshots and code-server logs in ${join(process.cwd(), artifacts)}${sep}`);
   status ||= e2eStatus;

@@ -20,7 +20,11 @@ const ALLOWED: Record<string, string[]> = {
 };
 
 function sources(dir: string): string[] {
-  return fs.readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? sources(path.join(dir, e.name)) : e.name.endsWith('.ts') ? [path.join(dir, e.name)] : []));
+  return fs
+    .readdirSync(dir, { withFileTypes: true })
+    .flatMap((e) =>
+      e.isDirectory() ? sources(path.join(dir, e.name)) : e.name.endsWith('.ts') ? [path.join(dir, e.name)] : [],
+    );
 }
 
 /** The engine's rooms the extension host may load: none of them reaches TensorFlow.js. */
@@ -31,7 +35,9 @@ const NATIVE = /^(@tensorflow\/|webgpu$)/;
 function valueImports(file: string): string[] {
   const text = fs.readFileSync(file, 'utf8');
   const out: string[] = [];
-  for (const m of text.matchAll(/(?:^|\n)\s*(import|export)\s+(type\s)?[^'"]*?from\s+['"]([^'"]+)['"]|(?:^|\n)\s*import\s+['"]([^'"]+)['"]|(?:import|require)\(['"]([^'"]+)['"]\)/g)) {
+  for (const m of text.matchAll(
+    /(?:^|\n)\s*(import|export)\s+(type\s)?[^'"]*?from\s+['"]([^'"]+)['"]|(?:^|\n)\s*import\s+['"]([^'"]+)['"]|(?:import|require)\(['"]([^'"]+)['"]\)/g,
+  )) {
     if (m[2]) continue;
     out.push(m[3] ?? m[4] ?? m[5]);
   }
@@ -53,7 +59,8 @@ describe('architecture', () => {
       seen.add(file);
       const rel = path.relative(SRC, file);
       const [layer, room] = rel.split(path.sep);
-      if (layer === 'engine' && !HOST_ROOMS.includes(room)) problems.push(`${[...via, rel].join(' → ')}: engine/${room} is not a host room`);
+      if (layer === 'engine' && !HOST_ROOMS.includes(room))
+        problems.push(`${[...via, rel].join(' → ')}: engine/${room} is not a host room`);
       for (const spec of valueImports(file)) {
         if (NATIVE.test(spec)) problems.push(`${[...via, rel].join(' → ')} imports ${spec}`);
         if (!spec.startsWith('.')) continue;
@@ -66,7 +73,6 @@ describe('architecture', () => {
     assert.ok(seen.has(path.join(SRC, 'engine', 'runs', 'summary.ts')), 'the walk reaches the run folders room');
   });
 
-
   it('imports between src/ layers run one way, and only src/vscode imports vscode', () => {
     const problems: string[] = [];
     for (const file of sources(SRC)) {
@@ -78,7 +84,8 @@ describe('architecture', () => {
         if (spec === 'vscode' && layer !== 'vscode') problems.push(`${path.relative(SRC, file)} imports vscode`);
         if (!spec.startsWith('.')) continue;
         const target = path.relative(SRC, path.resolve(path.dirname(file), spec)).split(path.sep)[0];
-        if (!ALLOWED[layer].includes(target)) problems.push(`${path.relative(SRC, file)} (${layer}) imports ${spec} (${target})`);
+        if (!ALLOWED[layer].includes(target))
+          problems.push(`${path.relative(SRC, file)} (${layer}) imports ${spec} (${target})`);
       }
     }
     assert.deepEqual(problems, []);
@@ -89,7 +96,9 @@ describe('architecture', () => {
     const problems: string[] = [];
     for (const file of sources(WEBVIEW)) {
       const text = fs.readFileSync(file, 'utf8');
-      for (const m of text.matchAll(/(?:import|export)[^'"]*?from\s+['"]([^'"]+)['"]|import\s+['"]([^'"]+)['"]|import\(['"]([^'"]+)['"]\)/g)) {
+      for (const m of text.matchAll(
+        /(?:import|export)[^'"]*?from\s+['"]([^'"]+)['"]|import\s+['"]([^'"]+)['"]|import\(['"]([^'"]+)['"]\)/g,
+      )) {
         const spec = m[1] ?? m[2] ?? m[3];
         const rel = path.relative(WEBVIEW, file);
         if (spec === 'vscode' || spec.startsWith('node:')) problems.push(`${rel} imports ${spec}`);

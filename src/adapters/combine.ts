@@ -19,7 +19,14 @@
 // taken from the one adapter that has it; two adapters training the same module are refused, as in PEFT.
 // Math in Float64 on host arrays; the result is float32, as adapters are stored.
 import { LoraPlusError } from '../protocol/errors';
-import { loraScaling, makeAdapterConfig, moduleLoraParams, type Adapter, type AdapterConfig, type LoraPair } from './peft';
+import {
+  loraScaling,
+  makeAdapterConfig,
+  moduleLoraParams,
+  type Adapter,
+  type AdapterConfig,
+  type LoraPair,
+} from './peft';
 import type { HostTensor } from './safetensors';
 import { lowRankSvd, matrix, truncateSvd } from './svd';
 
@@ -44,7 +51,11 @@ export function combineAdapters(adapters: Adapter[], o: CombineOptions): Adapter
   let r: number;
   if (combination === 'linear') {
     if (new Set(ranks).size > 1) {
-      throw new LoraPlusError({ code: 'combine/rank-mismatch', message: `linear combination needs adapters of equal r, got r = ${ranks.join(', ')}`, hint: 'Use --combination cat (exact) or svd.' });
+      throw new LoraPlusError({
+        code: 'combine/rank-mismatch',
+        message: `linear combination needs adapters of equal r, got r = ${ranks.join(', ')}`,
+        hint: 'Use --combination cat (exact) or svd.',
+      });
     }
     r = ranks[0];
   } else if (combination === 'cat') {
@@ -53,12 +64,20 @@ export function combineAdapters(adapters: Adapter[], o: CombineOptions): Adapter
     r = o.svdRank ?? Math.max(...ranks);
     if (!Number.isInteger(r) || r <= 0) throw usage(`svd rank must be a positive integer, got ${r}`);
   }
-  if (o.svdClamp != null && !(o.svdClamp > 0 && o.svdClamp <= 1)) throw usage(`svd clamp must be a quantile in (0, 1], got ${o.svdClamp}`);
+  if (o.svdClamp != null && !(o.svdClamp > 0 && o.svdClamp <= 1))
+    throw usage(`svd clamp must be a quantile in (0, 1], got ${o.svdClamp}`);
 
   const pairs = new Map<string, LoraPair>();
   for (const module of unionOf(adapters.map((a) => [...a.lora.keys()]))) {
     const parts = partsOf(adapters, o.weights, module);
-    pairs.set(module, combination === 'cat' ? catPair(parts, r) : combination === 'linear' ? linearPair(parts, module) : svdPair(parts, r, o.svdClamp ?? null));
+    pairs.set(
+      module,
+      combination === 'cat'
+        ? catPair(parts, r)
+        : combination === 'linear'
+          ? linearPair(parts, module)
+          : svdPair(parts, r, o.svdClamp ?? null),
+    );
   }
   // One rank for every module (zero rows/columns change no product): no rank_pattern, whose alpha_pattern not
   // every reader honours. Only rank_pattern sources can make a module's rank exceed PEFT's r.
@@ -70,7 +89,11 @@ export function combineAdapters(adapters: Adapter[], o: CombineOptions): Adapter
   adapters.forEach((a, i) => {
     for (const [param, t] of a.modulesToSave) {
       if (owner.has(param)) {
-        throw new LoraPlusError({ code: 'combine/modules-to-save-conflict', message: `adapters ${owner.get(param)! + 1} and ${i + 1} both train '${param}' in full (modules_to_save); such weights cannot be combined`, hint: 'Combine adapters of which at most one trains each head (PEFT refuses this too).' });
+        throw new LoraPlusError({
+          code: 'combine/modules-to-save-conflict',
+          message: `adapters ${owner.get(param)! + 1} and ${i + 1} both train '${param}' in full (modules_to_save); such weights cannot be combined`,
+          hint: 'Combine adapters of which at most one trains each head (PEFT refuses this too).',
+        });
       }
       owner.set(param, i);
       modulesToSave.set(param, t);
@@ -85,7 +108,10 @@ export function combineAdapters(adapters: Adapter[], o: CombineOptions): Adapter
     r,
     lora_alpha: r,
     use_rslora: false,
-    target_modules: combinedTargets(adapters.map((a) => a.config), [...lora.keys()]),
+    target_modules: combinedTargets(
+      adapters.map((a) => a.config),
+      [...lora.keys()],
+    ),
     rank_pattern: {}, // adapter 0's patterns no longer apply: scaling is 1 everywhere
     alpha_pattern: {},
     modules_to_save: modulesToSave.size ? unionOf(saveLists) : null,
@@ -124,7 +150,8 @@ export function combinationError(combined: Adapter, adapters: Adapter[], weights
     const x = probeVector(want[0].inF);
     const yWant = applyParts(want, x);
     const yGot = applyParts(got, x);
-    let diff = 0, scale = 0;
+    let diff = 0,
+      scale = 0;
     for (let i = 0; i < yWant.length; i++) {
       diff = Math.max(diff, Math.abs(yGot[i] - yWant[i]));
       scale = Math.max(scale, Math.abs(yWant[i]));
@@ -154,9 +181,20 @@ function partsOf(adapters: Adapter[], weights: number[], module: string): Part[]
     const [k, inF] = pair.A.shape;
     const out = pair.B.shape[0];
     if (parts.length && (parts[0].out !== out || parts[0].inF !== inF)) {
-      throw new LoraPlusError({ code: 'combine/shape-mismatch', message: `module '${module}' is [${out} × ${inF}] in adapter ${i + 1} but [${parts[0].out} × ${parts[0].inF}] in an earlier one`, hint: 'Combine only adapters trained on the same base model.' });
+      throw new LoraPlusError({
+        code: 'combine/shape-mismatch',
+        message: `module '${module}' is [${out} × ${inF}] in adapter ${i + 1} but [${parts[0].out} × ${parts[0].inF}] in an earlier one`,
+        hint: 'Combine only adapters trained on the same base model.',
+      });
     }
-    parts.push({ A: pair.A.data as Float32Array, B: pair.B.data as Float32Array, k, out, inF, coef: weights[i] * loraScaling(moduleLoraParams(a.config, module)) });
+    parts.push({
+      A: pair.A.data as Float32Array,
+      B: pair.B.data as Float32Array,
+      k,
+      out,
+      inF,
+      coef: weights[i] * loraScaling(moduleLoraParams(a.config, module)),
+    });
   });
   if (!parts.length) throw new Error(`internal: no adapter has module ${module}`);
   return parts;
@@ -180,13 +218,21 @@ function catPair(parts: Part[], r: number): LoraPair {
 function linearPair(parts: Part[], module: string): LoraPair {
   const { out, inF, k } = parts[0];
   if (parts.some((p) => p.k !== k)) {
-    throw new LoraPlusError({ code: 'combine/rank-mismatch', message: `linear combination: module '${module}' has ranks ${parts.map((p) => p.k).join(', ')}`, hint: 'Use --combination cat (exact) or svd.' });
+    throw new LoraPlusError({
+      code: 'combine/rank-mismatch',
+      message: `linear combination: module '${module}' has ranks ${parts.map((p) => p.k).join(', ')}`,
+      hint: 'Use --combination cat (exact) or svd.',
+    });
   }
   const A = new Float64Array(k * inF);
   const B = new Float64Array(out * k);
   for (const p of parts) {
     if (p.coef < 0) {
-      throw new LoraPlusError({ code: 'combine/negative-weight', message: `linear combination takes √(weight·scaling), and module '${module}' has weight·scaling ${p.coef} < 0`, hint: 'Use --combination cat or svd for negative weights.' });
+      throw new LoraPlusError({
+        code: 'combine/negative-weight',
+        message: `linear combination takes √(weight·scaling), and module '${module}' has weight·scaling ${p.coef} < 0`,
+        hint: 'Use --combination cat or svd for negative weights.',
+      });
     }
     const c = Math.sqrt(p.coef);
     for (let i = 0; i < A.length; i++) A[i] += c * p.A[i];
@@ -262,7 +308,10 @@ function applyParts(parts: Part[], x: Float64Array): Float64Array {
 
 // A fixed, well-spread vector in [-1, 1]: the probe needs no randomness, only no accidental structure.
 function probeVector(n: number): Float64Array {
-  return Float64Array.from({ length: n }, (_, i) => Math.sin(12.9898 * (i + 1)) * 0.5 + Math.cos(78.233 * (i + 1)) * 0.5);
+  return Float64Array.from(
+    { length: n },
+    (_, i) => Math.sin(12.9898 * (i + 1)) * 0.5 + Math.cos(78.233 * (i + 1)) * 0.5,
+  );
 }
 
 function unionOf(lists: string[][]): string[] {
@@ -272,11 +321,16 @@ function unionOf(lists: string[][]): string[] {
 // PEFT: lists are united; regex strings are joined as (a)|(b). A mix of both: the module names the weights hold.
 function combinedTargets(configs: AdapterConfig[], modules: string[]): string[] | string {
   const targets = configs.map((c) => c.target_modules);
-  if (targets.every((t) => typeof t === 'string')) return targets.length === 1 ? targets[0] : targets.map((t) => `(${t})`).join('|');
+  if (targets.every((t) => typeof t === 'string'))
+    return targets.length === 1 ? targets[0] : targets.map((t) => `(${t})`).join('|');
   if (targets.every(Array.isArray)) return unionOf(targets as string[][]).sort();
   return unionOf([modules.map((m) => m.slice(m.lastIndexOf('.') + 1))]).sort();
 }
 
 function usage(message: string): LoraPlusError {
-  return new LoraPlusError({ code: 'combine/usage', message, hint: 'Give one --weight per --adapter, and a combination of linear, cat or svd.' });
+  return new LoraPlusError({
+    code: 'combine/usage',
+    message,
+    hint: 'Give one --weight per --adapter, and a combination of linear, cat or svd.',
+  });
 }

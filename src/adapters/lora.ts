@@ -78,7 +78,12 @@ export class LoraModule {
 }
 
 /** PEFT's init: A ~ kaiming_uniform(a=√5) over fan_in = in, i.e. U(-1/√in, 1/√in); B = 0. */
-export function initLoraWeights(r: number, inFeatures: number, outFeatures: number, uniform: () => number): { A: tf.Tensor2D; B: tf.Tensor2D } {
+export function initLoraWeights(
+  r: number,
+  inFeatures: number,
+  outFeatures: number,
+  uniform: () => number,
+): { A: tf.Tensor2D; B: tf.Tensor2D } {
   const bound = 1 / Math.sqrt(inFeatures);
   const a = new Float32Array(r * inFeatures);
   for (let i = 0; i < a.length; i++) a[i] = (2 * uniform() - 1) * bound;
@@ -93,7 +98,9 @@ type GradFunc = (dy: tf.Tensor, saved: tf.Tensor[]) => tf.Tensor | tf.Tensor[];
  * The gradient runs in a tidy too: tfjs does not wrap it in one, so its intermediates would otherwise live until the
  * whole backward pass ends (for attention, several [B, h, T, T] tensors per layer).
  */
-export function customOp(f: (inputs: tf.Tensor[], save: tf.GradSaveFunc) => { value: tf.Tensor; gradFunc: GradFunc }): (...xs: tf.Tensor[]) => tf.Tensor {
+export function customOp(
+  f: (inputs: tf.Tensor[], save: tf.GradSaveFunc) => { value: tf.Tensor; gradFunc: GradFunc },
+): (...xs: tf.Tensor[]) => tf.Tensor {
   return tf.customGrad(((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
     const save = args.pop() as tf.GradSaveFunc;
     const { value, gradFunc } = f(args as tf.Tensor[], save);
@@ -114,12 +121,21 @@ export function linear(x: tf.Tensor2D, base: FrozenLinear): tf.Tensor2D {
  * y = x·Wᵀ + b + s·(x'·Aᵀ)·Bᵀ where x' = dropout(x) (x' = x without dropout). x: [N, in] → [N, out].
  * `dropoutSeed` is null in eval, else a per-step seed so a resumed run draws the same masks.
  */
-export function loraLinear(x: tf.Tensor2D, base: FrozenLinear, lora: LoraModule, dropoutSeed: number | null): tf.Tensor2D {
+export function loraLinear(
+  x: tf.Tensor2D,
+  base: FrozenLinear,
+  lora: LoraModule,
+  dropoutSeed: number | null,
+): tf.Tensor2D {
   const s = lora.scaling;
-  const xd = lora.dropout > 0 && dropoutSeed !== null ? (tf.dropout(x, lora.dropout, undefined, dropoutSeed) as tf.Tensor2D) : x;
+  const xd =
+    lora.dropout > 0 && dropoutSeed !== null ? (tf.dropout(x, lora.dropout, undefined, dropoutSeed) as tf.Tensor2D) : x;
   const f = customOp(([xx, xdd, A, B], save) => {
     const h = tf.matMul(xdd as tf.Tensor2D, tf.transpose(A as tf.Tensor2D)); // [N, r]
-    const value = tf.add(addBias(tf.matMul(xx as tf.Tensor2D, base.wT), base.bias), tf.mul(tf.matMul(h, tf.transpose(B as tf.Tensor2D)), s));
+    const value = tf.add(
+      addBias(tf.matMul(xx as tf.Tensor2D, base.wT), base.bias),
+      tf.mul(tf.matMul(h, tf.transpose(B as tf.Tensor2D)), s),
+    );
     save([xdd, A, B, h]);
     return {
       value,
@@ -157,7 +173,11 @@ export function trainableLinear(x: tf.Tensor2D, l: TrainableLinear): tf.Tensor2D
 function inputGrad(dy: tf.Tensor2D, base: FrozenLinear): tf.Tensor2D {
   const [n, out] = dy.shape;
   const inF = base.inFeatures;
-  return tf.tidy(() => (n * (inF + out) < inF * out ? tf.transpose(tf.matMul(base.wT, tf.transpose(dy))) : tf.matMul(dy, tf.transpose(base.wT)))) as tf.Tensor2D;
+  return tf.tidy(() =>
+    n * (inF + out) < inF * out
+      ? tf.transpose(tf.matMul(base.wT, tf.transpose(dy)))
+      : tf.matMul(dy, tf.transpose(base.wT)),
+  ) as tf.Tensor2D;
 }
 
 function addBias(y: tf.Tensor2D, bias: tf.Tensor1D | null): tf.Tensor2D {

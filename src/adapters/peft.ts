@@ -50,11 +50,32 @@ export interface Adapter extends AdapterWeights {
 
 // Every field PEFT's LoraConfig writes, at its defaults, so Python reads our files without surprises.
 const PEFT_DEFAULTS: Record<string, unknown> = {
-  alpha_pattern: {}, auto_mapping: null, base_model_name_or_path: null, bias: 'none', exclude_modules: null,
-  fan_in_fan_out: false, inference_mode: false, init_lora_weights: true, layer_replication: null,
-  layers_pattern: null, layers_to_transform: null, loftq_config: {}, lora_alpha: 8, lora_bias: false,
-  lora_dropout: 0, megatron_config: null, megatron_core: 'megatron.core', modules_to_save: null, peft_type: 'LORA',
-  r: 8, rank_pattern: {}, revision: null, target_modules: null, task_type: null, use_dora: false, use_rslora: false,
+  alpha_pattern: {},
+  auto_mapping: null,
+  base_model_name_or_path: null,
+  bias: 'none',
+  exclude_modules: null,
+  fan_in_fan_out: false,
+  inference_mode: false,
+  init_lora_weights: true,
+  layer_replication: null,
+  layers_pattern: null,
+  layers_to_transform: null,
+  loftq_config: {},
+  lora_alpha: 8,
+  lora_bias: false,
+  lora_dropout: 0,
+  megatron_config: null,
+  megatron_core: 'megatron.core',
+  modules_to_save: null,
+  peft_type: 'LORA',
+  r: 8,
+  rank_pattern: {},
+  revision: null,
+  target_modules: null,
+  task_type: null,
+  use_dora: false,
+  use_rslora: false,
 };
 
 /** PEFT's scaling: alpha / r, or alpha / √r with rsLoRA. */
@@ -138,14 +159,23 @@ export function loadAdapter(dir: string): Adapter {
   const configFile = join(dir, ADAPTER_CONFIG_FILE);
   const weightsFile = join(dir, ADAPTER_WEIGHTS_FILE);
   if (!existsSync(dir) || !statSync(dir).isDirectory()) {
-    throw new LoraPlusError({ code: 'adapter/not-found', message: 'adapter folder not found', file: dir,
-      hint: `An adapter folder holds ${ADAPTER_CONFIG_FILE} and ${ADAPTER_WEIGHTS_FILE}; check the path.` });
+    throw new LoraPlusError({
+      code: 'adapter/not-found',
+      message: 'adapter folder not found',
+      file: dir,
+      hint: `An adapter folder holds ${ADAPTER_CONFIG_FILE} and ${ADAPTER_WEIGHTS_FILE}; check the path.`,
+    });
   }
   if (!existsSync(configFile)) {
     const isModel = existsSync(join(dir, 'config.json'));
-    throw new LoraPlusError({ code: 'adapter/not-found', message: `no ${ADAPTER_CONFIG_FILE} in the adapter folder`,
-      file: dir, hint: isModel ? 'This looks like a full model folder: use it as the base model, not as an adapter.'
-        : 'Point at a folder written by PEFT save_pretrained or by a LoRA+ Studio run.' });
+    throw new LoraPlusError({
+      code: 'adapter/not-found',
+      message: `no ${ADAPTER_CONFIG_FILE} in the adapter folder`,
+      file: dir,
+      hint: isModel
+        ? 'This looks like a full model folder: use it as the base model, not as an adapter.'
+        : 'Point at a folder written by PEFT save_pretrained or by a LoRA+ Studio run.',
+    });
   }
   if (!existsSync(weightsFile)) {
     const bin = existsSync(join(dir, 'adapter_model.bin'));
@@ -196,9 +226,12 @@ export function adapterWeightsFromSafetensors(tensors: Map<string, HostTensor>, 
       continue;
     }
     if (path.split('.').some((seg) => seg.startsWith('lora_'))) {
-      throw new LoraPlusError({ code: 'adapter/unsupported', file,
+      throw new LoraPlusError({
+        code: 'adapter/unsupported',
+        file,
         message: `tensor '${key}' is a kind of LoRA weight not supported here (embedding LoRA, DoRA or LoRA bias)`,
-        hint: 'Use plain LoRA on linear layers (use_dora=False, lora_bias=False, no embedding targets).' });
+        hint: 'Use plain LoRA on linear layers (use_dora=False, lora_bias=False, no embedding targets).',
+      });
     }
     const param = path.replace(/\.modules_to_save\.[^.]+\./, '.');
     if (param.includes('.original_module.')) {
@@ -211,13 +244,19 @@ export function adapterWeightsFromSafetensors(tensors: Map<string, HostTensor>, 
   const lora = new Map<string, LoraPair>();
   for (const [module, { A, B }] of halves) {
     if (!A || !B) {
-      throw new LoraPlusError({ code: 'adapter/incomplete', file,
+      throw new LoraPlusError({
+        code: 'adapter/incomplete',
+        file,
         message: `module '${module}' has lora_${A ? 'A' : 'B'} but no ${PREFIX}${module}.lora_${A ? 'B' : 'A'}.weight`,
-        hint: 'The adapter file is incomplete: save it again.' });
+        hint: 'The adapter file is incomplete: save it again.',
+      });
     }
     if (A.shape[0] !== B.shape[1]) {
-      throw shapeError(`module '${module}': lora_A is [${A.shape}] and lora_B is [${B.shape}]; `
-        + 'expected A [r, in] and B [out, r] with the same r', file);
+      throw shapeError(
+        `module '${module}': lora_A is [${A.shape}] and lora_B is [${B.shape}]; ` +
+          'expected A [r, in] and B [out, r] with the same r',
+        file,
+      );
     }
     lora.set(module, { A, B });
   }
@@ -232,8 +271,10 @@ function normalizeConfig(raw: unknown, file?: string, opts: { allowNullTargets?:
   const unsupported = (message: string, hint: string): LoraPlusError =>
     new LoraPlusError({ code: 'adapter/unsupported', message, file, hint });
   if (c.peft_type !== 'LORA') {
-    throw unsupported(`peft_type is ${JSON.stringify(c.peft_type)}; only LORA adapters are supported`,
-      'Train or convert the adapter with PEFT LoraConfig.');
+    throw unsupported(
+      `peft_type is ${JSON.stringify(c.peft_type)}; only LORA adapters are supported`,
+      'Train or convert the adapter with PEFT LoraConfig.',
+    );
   }
   if (!Number.isInteger(c.r) || (c.r as number) <= 0) {
     throw badConfig(`r must be a positive integer, got ${fmt(c.r)}`, file);
@@ -274,8 +315,12 @@ function normalizeConfig(raw: unknown, file?: string, opts: { allowNullTargets?:
 // Shapes against config.r / rank_pattern, and every non-LoRA tensor against modules_to_save.
 function checkAgainstConfig(config: AdapterConfig, weights: AdapterWeights, file: string): void {
   if (weights.lora.size === 0 && weights.modulesToSave.size === 0) {
-    throw new LoraPlusError({ code: 'adapter/incomplete', message: 'the adapter holds no weights', file,
-      hint: 'Save the adapter again after training.' });
+    throw new LoraPlusError({
+      code: 'adapter/incomplete',
+      message: 'the adapter holds no weights',
+      file,
+      hint: 'Save the adapter again after training.',
+    });
   }
   for (const [module, { A, B }] of weights.lora) {
     for (const t of [A, B]) {
@@ -285,8 +330,11 @@ function checkAgainstConfig(config: AdapterConfig, weights: AdapterWeights, file
     }
     const { r } = moduleLoraParams(config, module);
     if (A.shape[0] !== r || B.shape[1] !== r) {
-      throw shapeError(`module '${module}': lora_A is [${A.shape}] and lora_B is [${B.shape}], but r is ${r} `
-        + '(expected A [r, in], B [out, r])', file);
+      throw shapeError(
+        `module '${module}': lora_A is [${A.shape}] and lora_B is [${B.shape}], but r is ${r} ` +
+          '(expected A [r, in], B [out, r])',
+        file,
+      );
     }
   }
   // PEFT's sequence-classification models always save their head, under these names.
@@ -294,9 +342,12 @@ function checkAgainstConfig(config: AdapterConfig, weights: AdapterWeights, file
   for (const param of weights.modulesToSave.keys()) {
     const module = param.includes('.') ? param.slice(0, param.lastIndexOf('.')) : param;
     if (!inModulesToSave(module, saved)) {
-      throw badKey(`tensor '${param}' is neither a LoRA weight nor part of modules_to_save `
-        + `(${saved.length ? saved.join(', ') : 'none'})`, file,
-      'Add its module to modules_to_save in adapter_config.json, or remove the tensor.');
+      throw badKey(
+        `tensor '${param}' is neither a LoRA weight nor part of modules_to_save ` +
+          `(${saved.length ? saved.join(', ') : 'none'})`,
+        file,
+        'Add its module to modules_to_save in adapter_config.json, or remove the tensor.',
+      );
     }
   }
 }
@@ -319,19 +370,31 @@ export function patternValue(pattern: Record<string, number> | undefined, module
 function sortKeys(value: unknown): unknown {
   if (Array.isArray(value)) return value.map(sortKeys);
   if (!isObject(value)) return value;
-  return Object.fromEntries(Object.keys(value).sort().map((k) => [k, sortKeys(value[k])]));
+  return Object.fromEntries(
+    Object.keys(value)
+      .sort()
+      .map((k) => [k, sortKeys(value[k])]),
+  );
 }
 
 const badConfig = (message: string, file?: string): LoraPlusError =>
-  new LoraPlusError({ code: 'adapter/bad-config', message: file ? message : `${ADAPTER_CONFIG_FILE}: ${message}`, file,
-    hint: 'Fix the field, or save the adapter again with PEFT or LoRA+ Studio.' });
+  new LoraPlusError({
+    code: 'adapter/bad-config',
+    message: file ? message : `${ADAPTER_CONFIG_FILE}: ${message}`,
+    file,
+    hint: 'Fix the field, or save the adapter again with PEFT or LoRA+ Studio.',
+  });
 
 const badKey = (message: string, file: string, hint = 'Save the adapter again with PEFT or LoRA+ Studio.') =>
   new LoraPlusError({ code: 'adapter/unknown-key', message, file, hint });
 
 const shapeError = (message: string, file: string): LoraPlusError =>
-  new LoraPlusError({ code: 'adapter/shape-mismatch', message, file,
-    hint: 'The weights do not match adapter_config.json: check r and rank_pattern, or save the adapter again.' });
+  new LoraPlusError({
+    code: 'adapter/shape-mismatch',
+    message,
+    file,
+    hint: 'The weights do not match adapter_config.json: check r and rank_pattern, or save the adapter again.',
+  });
 
 const fmt = (v: unknown): string => JSON.stringify(v) ?? String(v);
 const isFiniteNumber = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);

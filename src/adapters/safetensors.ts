@@ -25,7 +25,18 @@ export interface SafetensorsFile {
 const MAX_HEADER_BYTES = 100_000_000; // the Rust crate's limit; anything larger is a damaged length field
 const LITTLE_ENDIAN = endianness() === 'LE';
 const DTYPE_BYTES: Record<string, number> = {
-  F64: 8, F32: 4, F16: 2, BF16: 2, I64: 8, I32: 4, I16: 2, I8: 1, U32: 4, U16: 2, U8: 1, BOOL: 1,
+  F64: 8,
+  F32: 4,
+  F16: 2,
+  BF16: 2,
+  I64: 8,
+  I32: 4,
+  I16: 2,
+  I8: 1,
+  U32: 4,
+  U16: 2,
+  U8: 1,
+  BOOL: 1,
 };
 const CORRUPT_HINT = 'The file is damaged or not a safetensors file: download or export it again.';
 const INT_HINT = 'Integer tensors are read as int32: store ids and labels that fit in 32 bits.';
@@ -68,14 +79,21 @@ export function parseSafetensors(buf: Buffer, file: string): SafetensorsFile {
       fail('bad-entry', `${at}: header entry lacks ${missing.join(', ')}`);
     }
     if (typeof dtype !== 'string' || !(dtype in DTYPE_BYTES)) {
-      fail('unsupported-dtype', `${at}: unsupported dtype ${JSON.stringify(dtype)}`,
-        `Supported: ${Object.keys(DTYPE_BYTES).join(', ')}. Re-save the weights as float32, float16 or bfloat16.`);
+      fail(
+        'unsupported-dtype',
+        `${at}: unsupported dtype ${JSON.stringify(dtype)}`,
+        `Supported: ${Object.keys(DTYPE_BYTES).join(', ')}. Re-save the weights as float32, float16 or bfloat16.`,
+      );
     }
     if (!Array.isArray(shape) || !shape.every((d) => Number.isSafeInteger(d) && d >= 0)) {
       fail('bad-entry', `${at}: shape ${JSON.stringify(shape)} is not a list of non-negative integers`);
     }
-    if (!Array.isArray(offsets) || offsets.length !== 2 || !offsets.every((o) => Number.isSafeInteger(o) && o >= 0)
-      || offsets[0] > offsets[1]) {
+    if (
+      !Array.isArray(offsets) ||
+      offsets.length !== 2 ||
+      !offsets.every((o) => Number.isSafeInteger(o) && o >= 0) ||
+      offsets[0] > offsets[1]
+    ) {
       fail('bad-offsets', `${at}: data_offsets ${JSON.stringify(offsets)} is not [begin, end] with begin <= end`);
     }
     const [begin, end] = offsets as [number, number];
@@ -133,8 +151,11 @@ function checkOverlaps(ranges: { name: string; begin: number; end: number }[], f
   for (let i = 1; i < sorted.length; i++) {
     const [prev, cur] = [sorted[i - 1], sorted[i]];
     if (cur.begin < prev.end) {
-      fail('overlap', `tensors '${prev.name}' [${prev.begin}, ${prev.end}] and '${cur.name}' `
-        + `[${cur.begin}, ${cur.end}] overlap in the data section`);
+      fail(
+        'overlap',
+        `tensors '${prev.name}' [${prev.begin}, ${prev.end}] and '${cur.name}' ` +
+          `[${cur.begin}, ${cur.end}] overlap in the data section`,
+      );
     }
   }
 }
@@ -143,8 +164,10 @@ function decode(dtype: string, bytes: Uint8Array, n: number, shape: number[], at
   const float = (data: Float32Array): HostTensor => ({ dtype: 'float32', shape, data });
   const int = (data: Int32Array): HostTensor => ({ dtype: 'int32', shape, data });
   switch (dtype) {
-    case 'F32': return float(view(bytes, Float32Array, n));
-    case 'F64': return float(Float32Array.from(view(bytes, Float64Array, n)));
+    case 'F32':
+      return float(view(bytes, Float32Array, n));
+    case 'F64':
+      return float(Float32Array.from(view(bytes, Float64Array, n)));
     case 'F16': {
       const half = view(bytes, Uint16Array, n);
       const table = f16Table();
@@ -152,14 +175,17 @@ function decode(dtype: string, bytes: Uint8Array, n: number, shape: number[], at
       for (let i = 0; i < n; i++) out[i] = table[half[i]];
       return float(out);
     }
-    case 'BF16': { // bfloat16 is the top half of a float32: shifting the bits back is exact
+    case 'BF16': {
+      // bfloat16 is the top half of a float32: shifting the bits back is exact
       const half = view(bytes, Uint16Array, n);
       const bits = new Uint32Array(n);
       for (let i = 0; i < n; i++) bits[i] = half[i] << 16;
       return float(new Float32Array(bits.buffer));
     }
-    case 'I32': return int(view(bytes, Int32Array, n));
-    case 'I64': { // token ids and labels: keep them if they fit int32 (hi word is the sign of lo)
+    case 'I32':
+      return int(view(bytes, Int32Array, n));
+    case 'I64': {
+      // token ids and labels: keep them if they fit int32 (hi word is the sign of lo)
       const words = view(bytes, Int32Array, 2 * n);
       const out = new Int32Array(n);
       for (let i = 0; i < n; i++) {
@@ -176,10 +202,14 @@ function decode(dtype: string, bytes: Uint8Array, n: number, shape: number[], at
       }
       return int(Int32Array.from(u));
     }
-    case 'I16': return int(Int32Array.from(view(bytes, Int16Array, n)));
-    case 'U16': return int(Int32Array.from(view(bytes, Uint16Array, n)));
-    case 'I8': return int(Int32Array.from(view(bytes, Int8Array, n)));
-    default: return int(Int32Array.from(bytes)); // U8, BOOL
+    case 'I16':
+      return int(Int32Array.from(view(bytes, Int16Array, n)));
+    case 'U16':
+      return int(Int32Array.from(view(bytes, Uint16Array, n)));
+    case 'I8':
+      return int(Int32Array.from(view(bytes, Int8Array, n)));
+    default:
+      return int(Int32Array.from(bytes)); // U8, BOOL
   }
 }
 
@@ -203,7 +233,8 @@ function f16Table(): Float32Array {
     const sign = h & 0x8000 ? -1 : 1;
     const exp = (h >> 10) & 0x1f;
     const man = h & 0x3ff;
-    if (exp === 0) f16Lookup[h] = sign * man * 2 ** -24; // zero and subnormals
+    if (exp === 0)
+      f16Lookup[h] = sign * man * 2 ** -24; // zero and subnormals
     else if (exp === 31) f16Lookup[h] = man ? NaN : sign * Infinity;
     else f16Lookup[h] = sign * (1 + man / 1024) * 2 ** (exp - 15);
   }
@@ -217,18 +248,25 @@ function readWholeFile(file: string): Buffer {
     fd = openSync(file, 'r');
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    throw new LoraPlusError({
-      code: 'safetensors/not-found',
-      message: code === 'ENOENT' ? 'file not found' : `cannot open the file (${code ?? String(err)})`,
-      file,
-      hint: 'Check the path, and that the download finished.',
-    }, { cause: err });
+    throw new LoraPlusError(
+      {
+        code: 'safetensors/not-found',
+        message: code === 'ENOENT' ? 'file not found' : `cannot open the file (${code ?? String(err)})`,
+        file,
+        hint: 'Check the path, and that the download finished.',
+      },
+      { cause: err },
+    );
   }
   try {
     const stat = fstatSync(fd);
     if (stat.isDirectory()) {
-      throw new LoraPlusError({ code: 'safetensors/not-found', message: 'expected a .safetensors file, found a folder',
-        file, hint: 'Point at the .safetensors file inside it.' });
+      throw new LoraPlusError({
+        code: 'safetensors/not-found',
+        message: 'expected a .safetensors file, found a folder',
+        file,
+        hint: 'Point at the .safetensors file inside it.',
+      });
     }
     const buf = Buffer.allocUnsafe(stat.size);
     let pos = 0;
@@ -250,8 +288,9 @@ export function serializeSafetensors(
   tensors: Map<string, HostTensor> | Record<string, HostTensor>,
   metadata: Record<string, string> = { format: 'pt' },
 ): Buffer {
-  const entries = [...(tensors instanceof Map ? tensors.entries() : Object.entries(tensors))]
-    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  const entries = [...(tensors instanceof Map ? tensors.entries() : Object.entries(tensors))].sort(([a], [b]) =>
+    a < b ? -1 : a > b ? 1 : 0,
+  );
   // Built by hand, not JSON.stringify(object): JS objects reorder integer-like keys such as "0".
   const parts: string[] = [];
   let offset = 0;
@@ -293,8 +332,8 @@ export function writeSafetensors(
 
 function checkHostTensor(name: string, t: HostTensor): void {
   if (name === '' || name === '__metadata__') throw badTensor(`'${name}' is not a valid tensor name`);
-  const typeOk = t.dtype === 'float32' ? t.data instanceof Float32Array
-    : t.dtype === 'int32' && t.data instanceof Int32Array;
+  const typeOk =
+    t.dtype === 'float32' ? t.data instanceof Float32Array : t.dtype === 'int32' && t.data instanceof Int32Array;
   if (!typeOk) throw badTensor(`tensor '${name}': dtype ${t.dtype} does not match its ${t.data?.constructor?.name}`);
   if (!t.shape.every((d) => Number.isSafeInteger(d) && d >= 0)) {
     throw badTensor(`tensor '${name}': shape [${t.shape}] is not a list of non-negative integers`);
@@ -312,8 +351,12 @@ const badTensor = (message: string): LoraPlusError =>
 /** A Hugging Face model folder's weights: `model.safetensors`, or shards listed in `model.safetensors.index.json`. */
 export function loadModelWeights(modelDir: string): Map<string, HostTensor> {
   if (!existsSync(modelDir) || !statSync(modelDir).isDirectory()) {
-    throw new LoraPlusError({ code: 'weights/not-found', message: 'model folder not found', file: modelDir,
-      hint: 'Point `model` at a folder downloaded from the Hugging Face Hub (config.json, model.safetensors, ...).' });
+    throw new LoraPlusError({
+      code: 'weights/not-found',
+      message: 'model folder not found',
+      file: modelDir,
+      hint: 'Point `model` at a folder downloaded from the Hugging Face Hub (config.json, model.safetensors, ...).',
+    });
   }
   const single = join(modelDir, 'model.safetensors');
   if (existsSync(single)) return readSafetensors(single).tensors;
@@ -327,18 +370,24 @@ export function loadModelWeights(modelDir: string): Map<string, HostTensor> {
       code: 'weights/pytorch-format',
       message: `found ${torchFiles.join(', ')} but no model.safetensors; only safetensors weights can be read`,
       file: modelDir,
-      hint: 'Convert it once in Python: `AutoModel.from_pretrained(dir).save_pretrained(dir, safe_serialization=True)`'
-        + ' (transformers), or download the safetensors files from the Hub.',
+      hint:
+        'Convert it once in Python: `AutoModel.from_pretrained(dir).save_pretrained(dir, safe_serialization=True)`' +
+        ' (transformers), or download the safetensors files from the Hub.',
     });
   }
   if (files.includes('adapter_config.json')) {
-    throw new LoraPlusError({ code: 'weights/is-adapter', message: 'this is a PEFT adapter folder, not a base model',
-      file: modelDir, hint: 'Point `model` at the base model (base_model_name_or_path in adapter_config.json).' });
+    throw new LoraPlusError({
+      code: 'weights/is-adapter',
+      message: 'this is a PEFT adapter folder, not a base model',
+      file: modelDir,
+      hint: 'Point `model` at the base model (base_model_name_or_path in adapter_config.json).',
+    });
   }
   const other = files.filter((f) => f.endsWith('.safetensors'));
   throw new LoraPlusError({
     code: 'weights/not-found',
-    message: other.length ? `no model.safetensors or model.safetensors.index.json (found ${other.join(', ')})`
+    message: other.length
+      ? `no model.safetensors or model.safetensors.index.json (found ${other.join(', ')})`
       : 'no model weights in this folder (model.safetensors or model.safetensors.index.json)',
     file: modelDir,
     hint: 'Download the whole model from the Hub, including its .safetensors files.',
@@ -346,8 +395,13 @@ export function loadModelWeights(modelDir: string): Map<string, HostTensor> {
 }
 
 function loadSharded(modelDir: string, indexFile: string): Map<string, HostTensor> {
-  const bad = (message: string): LoraPlusError => new LoraPlusError({ code: 'weights/bad-index', message,
-    file: indexFile, hint: 'Download the model again: the index does not match its shards.' });
+  const bad = (message: string): LoraPlusError =>
+    new LoraPlusError({
+      code: 'weights/bad-index',
+      message,
+      file: indexFile,
+      hint: 'Download the model again: the index does not match its shards.',
+    });
   let index: unknown;
   try {
     index = JSON.parse(readWholeFile(indexFile).toString('utf8'));
@@ -355,8 +409,11 @@ function loadSharded(modelDir: string, indexFile: string): Map<string, HostTenso
     throw bad(`not valid JSON (${(err as Error).message})`);
   }
   const weightMap = isObject(index) ? index.weight_map : undefined;
-  if (!isObject(weightMap) || Object.keys(weightMap).length === 0
-    || !Object.values(weightMap).every((v) => typeof v === 'string')) {
+  if (
+    !isObject(weightMap) ||
+    Object.keys(weightMap).length === 0 ||
+    !Object.values(weightMap).every((v) => typeof v === 'string')
+  ) {
     throw bad('weight_map must be a non-empty object mapping tensor names to shard files');
   }
   const byShard = new Map<string, string[]>();

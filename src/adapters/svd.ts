@@ -62,7 +62,8 @@ export function matmul(a: Matrix, b: Matrix): Matrix {
 /** u · diag(s) · vt: the matrix a decomposition stands for. */
 export function reconstruct({ u, s, vt }: SvdResult): Matrix {
   const us = zeros(u.rows, u.cols);
-  for (let i = 0; i < u.rows; i++) for (let j = 0; j < u.cols; j++) us.data[i * u.cols + j] = u.data[i * u.cols + j] * s[j];
+  for (let i = 0; i < u.rows; i++)
+    for (let j = 0; j < u.cols; j++) us.data[i * u.cols + j] = u.data[i * u.cols + j] * s[j];
   return matmul(us, vt);
 }
 
@@ -167,8 +168,11 @@ function jacobiTall(M: Matrix): SvdResult {
     let rotated = false;
     for (let p = 0; p < n - 1; p++) {
       for (let q = p + 1; q < n; q++) {
-        const wp = w[p], wq = w[q];
-        let alpha = 0, beta = 0, gamma = 0;
+        const wp = w[p],
+          wq = w[q];
+        let alpha = 0,
+          beta = 0,
+          gamma = 0;
         for (let i = 0; i < m; i++) {
           alpha += wp[i] * wp[i];
           beta += wq[i] * wq[i];
@@ -210,7 +214,8 @@ function norm2(x: Float64Array): number {
 
 function rotate(x: Float64Array, y: Float64Array, c: number, s: number): void {
   for (let i = 0; i < x.length; i++) {
-    const xi = x[i], yi = y[i];
+    const xi = x[i],
+      yi = y[i];
     x[i] = c * xi - s * yi;
     y[i] = s * xi + c * yi;
   }

@@ -17,10 +17,15 @@ function send(m: ChildToHost): void {
 async function run(m: Extract<HostToChild, { type: 'start' }>): Promise<void> {
   try {
     const config = requireCheckedConfig(path.resolve(m.configFile));
-    const r = await train(config, (event) => {
-      if (event.type === 'run_start') runDir = event.run_dir;
-      send({ type: 'event', event });
-    }, controller.signal, { runDir: m.runDir, resume: m.resume });
+    const r = await train(
+      config,
+      (event) => {
+        if (event.type === 'run_start') runDir = event.run_dir;
+        send({ type: 'event', event });
+      },
+      controller.signal,
+      { runDir: m.runDir, resume: m.resume },
+    );
     send({ type: 'done', status: r.status, runDir: r.runDir });
     process.exitCode = 0;
   } catch (err) {

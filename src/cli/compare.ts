@@ -13,21 +13,36 @@ export const COMPARE_USAGE = `  loraplus compare A B [...] [--json] [--eval] [--
 
 export async function cmdCompare(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
-    args: argv, allowPositionals: true, strict: true,
+    args: argv,
+    allowPositionals: true,
+    strict: true,
     options: {
-      json: { type: 'boolean' }, eval: { type: 'boolean' }, 'eval-config': { type: 'string' }, device: { type: 'string' },
-      pairs: { type: 'string', default: 'all' }, grid: { type: 'boolean' },
+      json: { type: 'boolean' },
+      eval: { type: 'boolean' },
+      'eval-config': { type: 'string' },
+      device: { type: 'string' },
+      pairs: { type: 'string', default: 'all' },
+      grid: { type: 'boolean' },
     },
   });
   if (!positionals.length) {
-    throw new LoraPlusError({ code: 'cli/usage', message: 'compare needs the folders to compare', hint: `Usage:\n${COMPARE_USAGE}` });
+    throw new LoraPlusError({
+      code: 'cli/usage',
+      message: 'compare needs the folders to compare',
+      hint: `Usage:\n${COMPARE_USAGE}`,
+    });
   }
   if (values.pairs !== 'all' && values.pairs !== 'first') {
-    throw new LoraPlusError({ code: 'cli/usage', message: `--pairs must be all or first, got '${values.pairs}'`, hint: 'all: every pair of items; first: each item against the first.' });
+    throw new LoraPlusError({
+      code: 'cli/usage',
+      message: `--pairs must be all or first, got '${values.pairs}'`,
+      hint: 'all: every pair of items; first: each item against the first.',
+    });
   }
   const evalConfig = values['eval-config'] ? String(values['eval-config']) : undefined;
   const report = compare(positionals, { pairs: values.pairs, grid: Boolean(values.grid), evalConfig });
-  if (values.eval) report.evals = await evaluateItems(report, { evalConfig, device: values.device as Device | undefined });
+  if (values.eval)
+    report.evals = await evaluateItems(report, { evalConfig, device: values.device as Device | undefined });
   if (values.json) console.log(JSON.stringify(report));
   else console.log(formatReport(report));
   return report.evals?.some((e) => 'error' in e) ? 1 : 0;
@@ -38,14 +53,27 @@ export function formatReport(r: CompareReport): string {
   const labels = r.items.map((it) => it.label);
   const out: string[] = [];
   out.push(`Comparing ${r.items.length} item${r.items.length === 1 ? '' : 's'}:`);
-  r.items.forEach((it, i) => out.push(`  [${i + 1}] ${it.label}  (${it.kind}${it.status ? `, ${it.status}` : ''}${it.step !== null ? `, step ${it.step}` : ''})  ${it.adapter_dir}`));
+  r.items.forEach((it, i) =>
+    out.push(
+      `  [${i + 1}] ${it.label}  (${it.kind}${it.status ? `, ${it.status}` : ''}${it.step !== null ? `, step ${it.step}` : ''})  ${it.adapter_dir}`,
+    ),
+  );
 
   const differs = r.differs.filter((k) => k !== 'run_name');
-  out.push('', differs.length ? 'Config (the keys that differ):' : 'Config: the same on every item (apart from run_name).');
-  if (differs.length) out.push(...table(['key', ...labels], differs.map((k) => [k, ...r.items.map((it) => value(it.config[k]))])));
+  out.push(
+    '',
+    differs.length ? 'Config (the keys that differ):' : 'Config: the same on every item (apart from run_name).',
+  );
+  if (differs.length)
+    out.push(
+      ...table(
+        ['key', ...labels],
+        differs.map((k) => [k, ...r.items.map((it) => value(it.config[k]))]),
+      ),
+    );
 
   if (r.items.some((it) => it.metrics)) {
-    out.push('', 'Metrics (at each item\'s step):');
+    out.push('', "Metrics (at each item's step):");
     const m = (f: (it: CompareReport['items'][number]) => number | null | undefined) => r.items.map((it) => num(f(it)));
     const rows: string[][] = [
       ['step', ...m((it) => it.metrics?.step)],
@@ -53,24 +81,38 @@ export function formatReport(r: CompareReport): string {
       ['eval loss', ...m((it) => it.metrics?.eval?.loss)],
       ['best eval loss', ...m((it) => it.metrics?.best_eval?.loss)],
     ];
-    if (r.items.some((it) => it.metrics?.best_eval?.accuracy !== undefined)) rows.push(['best accuracy', ...m((it) => it.metrics?.best_eval?.accuracy)]);
-    if (r.items.some((it) => it.metrics?.best_eval?.perplexity !== undefined)) rows.push(['best perplexity', ...m((it) => it.metrics?.best_eval?.perplexity)]);
+    if (r.items.some((it) => it.metrics?.best_eval?.accuracy !== undefined))
+      rows.push(['best accuracy', ...m((it) => it.metrics?.best_eval?.accuracy)]);
+    if (r.items.some((it) => it.metrics?.best_eval?.perplexity !== undefined))
+      rows.push(['best perplexity', ...m((it) => it.metrics?.best_eval?.perplexity)]);
     out.push(...table(['', ...labels], rows));
   }
 
   out.push('', 'Adapter, per module: ‖ΔW‖_F / effective rank (of r):');
   const names = [...new Set(r.modules.flatMap((ms) => ms.map((s) => s.module)))];
-  const cell = (s: { norm: number; effective_rank: number; r: number } | undefined) => (s ? `${num(s.norm)} / ${s.effective_rank.toFixed(2)} (${s.r})` : '-');
+  const cell = (s: { norm: number; effective_rank: number; r: number } | undefined) =>
+    s ? `${num(s.norm)} / ${s.effective_rank.toFixed(2)} (${s.r})` : '-';
   const rows = names.map((name) => [name, ...r.modules.map((ms) => cell(ms.find((x) => x.module === name)))]);
   const mean = (xs: number[]) => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : null);
-  if (names.length > 1) rows.push(['mean', ...r.modules.map((ms) => `${num(mean(ms.map((s) => s.norm)))} / ${mean(ms.map((s) => s.effective_rank))?.toFixed(2) ?? '-'}`)]);
+  if (names.length > 1)
+    rows.push([
+      'mean',
+      ...r.modules.map(
+        (ms) => `${num(mean(ms.map((s) => s.norm)))} / ${mean(ms.map((s) => s.effective_rank))?.toFixed(2) ?? '-'}`,
+      ),
+    ]);
   out.push(...table(['module', ...labels], rows));
 
   if (r.similarity.length) {
-    out.push('', 'Subspace similarity φ(r1, r2), mean over shared modules (1 = same directions, ≈ r/in for unrelated):');
+    out.push(
+      '',
+      'Subspace similarity φ(r1, r2), mean over shared modules (1 = same directions, ≈ r/in for unrelated):',
+    );
     for (const p of r.similarity) {
       const skipped = p.skipped.length ? `, ${p.skipped.length} not shared` : '';
-      out.push(`  ${labels[p.a]} vs ${labels[p.b]}: ΔW ${num(p.mean.delta)} · lora_A ${num(p.mean.A)} over ${p.modules.length} module${p.modules.length === 1 ? '' : 's'}${skipped}`);
+      out.push(
+        `  ${labels[p.a]} vs ${labels[p.b]}: ΔW ${num(p.mean.delta)} · lora_A ${num(p.mean.A)} over ${p.modules.length} module${p.modules.length === 1 ? '' : 's'}${skipped}`,
+      );
     }
   }
 
@@ -79,7 +121,10 @@ export function formatReport(r: CompareReport): string {
     for (const e of r.evals) {
       const label = labels[e.item];
       if ('error' in e) out.push(`  ${label}: error: ${formatError(e.error)}`);
-      else out.push(`  ${label}: loss ${e.loss.toFixed(4)}${e.perplexity !== undefined ? ` · perplexity ${e.perplexity.toFixed(3)}` : ''}${e.accuracy !== undefined ? ` · accuracy ${(100 * e.accuracy).toFixed(2)}%` : ''} (${e.examples} examples)`);
+      else
+        out.push(
+          `  ${label}: loss ${e.loss.toFixed(4)}${e.perplexity !== undefined ? ` · perplexity ${e.perplexity.toFixed(3)}` : ''}${e.accuracy !== undefined ? ` · accuracy ${(100 * e.accuracy).toFixed(2)}%` : ''} (${e.examples} examples)`,
+        );
     }
   }
   return out.join('\n');
@@ -100,6 +145,10 @@ function value(v: ConfigValue | undefined): string {
 /** Left-aligned columns, a header and a rule. */
 function table(header: string[], rows: string[][]): string[] {
   const widths = header.map((h, c) => Math.max(h.length, ...rows.map((r) => (r[c] ?? '').length)));
-  const line = (cells: string[]) => `  ${cells.map((x, c) => x.padEnd(widths[c])).join('  ').trimEnd()}`;
+  const line = (cells: string[]) =>
+    `  ${cells
+      .map((x, c) => x.padEnd(widths[c]))
+      .join('  ')
+      .trimEnd()}`;
   return [line(header), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)];
 }

@@ -21,8 +21,14 @@ import { Trainables } from '../engine/train/trainables';
 
 const { values: opt } = parseArgs({
   options: {
-    shared: { type: 'string' }, model: { type: 'string' }, data: { type: 'string' }, out: { type: 'string', default: 'runs/demo' },
-    steps: { type: 'string', default: '300' }, 'cls-steps': { type: 'string', default: '200' }, quick: { type: 'boolean' }, device: { type: 'string', default: 'auto' },
+    shared: { type: 'string' },
+    model: { type: 'string' },
+    data: { type: 'string' },
+    out: { type: 'string', default: 'runs/demo' },
+    steps: { type: 'string', default: '300' },
+    'cls-steps': { type: 'string', default: '200' },
+    quick: { type: 'boolean' },
+    device: { type: 'string', default: 'auto' },
   },
 });
 
@@ -33,19 +39,35 @@ const outDir = path.resolve(opt.out!);
 const say = (s = '') => process.stdout.write(`${s}\n`);
 
 function base(task: TrainConfig['task'], extra: { lora: object; training: object; data?: object }): TrainConfig {
-  return configFromObject({
-    model: modelDir, task, device: opt.device, output_dir: outDir,
-    data: { train: path.join(dataDir, 'train.tsv'), eval: path.join(dataDir, 'dev.tsv'), text_field: 'sentence', label_field: 'label', ...extra.data },
-    lora: extra.lora,
-    training: { batch_size: 32, lr_scheduler: 'linear', seed: 42, log_every: 1, ...extra.training },
-  }, process.cwd());
+  return configFromObject(
+    {
+      model: modelDir,
+      task,
+      device: opt.device,
+      output_dir: outDir,
+      data: {
+        train: path.join(dataDir, 'train.tsv'),
+        eval: path.join(dataDir, 'dev.tsv'),
+        text_field: 'sentence',
+        label_field: 'label',
+        ...extra.data,
+      },
+      lora: extra.lora,
+      training: { batch_size: 32, lr_scheduler: 'linear', seed: 42, log_every: 1, ...extra.training },
+    },
+    process.cwd(),
+  );
 }
 
 async function sample(adapterDir: string | null, prompt: string): Promise<string> {
   const folder = openModelFolder(modelDir);
   const model = buildModel(folder, 'causal-lm', 0, new Rng(0));
   const weights = adapterDir ? Trainables.fromAdapter(model, folder.family, loadAdapter(adapterDir)) : null;
-  const ids = await generate(model, folder.tokenizer.encode(prompt).ids, { maxNewTokens: 40, eosId: folder.tokenizer.eosId, adapters: weights ?? undefined });
+  const ids = await generate(model, folder.tokenizer.encode(prompt).ids, {
+    maxNewTokens: 40,
+    eosId: folder.tokenizer.eosId,
+    adapters: weights ?? undefined,
+  });
   weights?.dispose();
   model.dispose();
   return folder.tokenizer.decode(ids, { skipSpecialTokens: true }).replace(/\s+/g, ' ').trim();
@@ -54,7 +76,10 @@ async function sample(adapterDir: string | null, prompt: string): Promise<string
 async function run(label: string, config: TrainConfig): Promise<TrainResult> {
   say(`\n── ${label}`);
   const t0 = Date.now();
-  const slug = label.replace(/[^a-z0-9]+/gi, '-').replace(/^-|-$/g, '').toLowerCase();
+  const slug = label
+    .replace(/[^a-z0-9]+/gi, '-')
+    .replace(/^-|-$/g, '')
+    .toLowerCase();
   const r = await train(config, createRenderer(process.stdout), undefined, { runDir: path.join(outDir, slug) });
   say(`   done in ${fmtTime((Date.now() - t0) / 1000)}`);
   return r;
@@ -67,7 +92,9 @@ const metric = (r: TrainResult, key: 'perplexity' | 'accuracy', at: 'first' | 'l
 
 async function main(): Promise<void> {
   if (!fs.existsSync(path.join(modelDir, 'config.json')) || !fs.existsSync(path.join(dataDir, 'train.tsv'))) {
-    say(`The demo uses the pretrained stories260k checkpoint and the GLUE SST-2 data from the project's shared folder,`);
+    say(
+      `The demo uses the pretrained stories260k checkpoint and the GLUE SST-2 data from the project's shared folder,`,
+    );
     say(`expected at ${shared} (model ${modelDir}, data ${dataDir}), which is not there.`);
     say(`Point it at any Hugging Face model folder and a folder with train.tsv/dev.tsv (columns sentence, label):`);
     say(`  npm run demo -- --model /path/to/model --data /path/to/sst2`);
@@ -82,11 +109,18 @@ async function main(): Promise<void> {
 
   // Part 1: causal LM on movie-review sentences (packed into blocks of 32 tokens). LoRA r=8 on q_proj/v_proj, α=16,
   // batch 32, lr_A 5e-4: the setup of the reference measurement, at a block length that keeps the demo short.
-  const lm = (ratio: number) => base('causal-lm', {
-    data: { max_length: 32, max_train_samples: 20000 },
-    lora: { r: 8, lora_alpha: 16, target_modules: ['q_proj', 'v_proj'] },
-    training: { learning_rate: 5e-4, loraplus_lr_ratio: ratio, max_steps: steps, warmup_steps: Math.round(steps / 15), eval_every: Math.max(1, Math.round(steps / 3)) },
-  });
+  const lm = (ratio: number) =>
+    base('causal-lm', {
+      data: { max_length: 32, max_train_samples: 20000 },
+      lora: { r: 8, lora_alpha: 16, target_modules: ['q_proj', 'v_proj'] },
+      training: {
+        learning_rate: 5e-4,
+        loraplus_lr_ratio: ratio,
+        max_steps: steps,
+        warmup_steps: Math.round(steps / 15),
+        eval_every: Math.max(1, Math.round(steps / 3)),
+      },
+    });
   await selectBackend(opt.device as Device); // before the first tensor: the samples run on the run's backend
   const prompt = 'the movie is';
   const before = await sample(null, prompt);
@@ -96,22 +130,40 @@ async function main(): Promise<void> {
 
   // Part 2: SST-2 classification with a fresh score head (trained in full as modules_to_save), LoRA on all linear
   // layers. LoRA+ needs lr_A lowered as λ rises: at lr_A 1e-3, λ = 16 diverges to the majority class; 5e-4 learns.
-  const cls = await run(`2 SST-2 classification, LoRA+ (λ = 16)`, base('sequence-classification', {
-    data: { max_length: 40, max_train_samples: 10000 },
-    lora: { r: 8, lora_alpha: 16, target_modules: 'all-linear' },
-    training: { learning_rate: 5e-4, loraplus_lr_ratio: 16, max_steps: clsSteps, warmup_steps: Math.round(clsSteps / 15), eval_every: Math.max(1, Math.round(clsSteps / 3)) },
-  }));
+  const cls = await run(
+    `2 SST-2 classification, LoRA+ (λ = 16)`,
+    base('sequence-classification', {
+      data: { max_length: 40, max_train_samples: 10000 },
+      lora: { r: 8, lora_alpha: 16, target_modules: 'all-linear' },
+      training: {
+        learning_rate: 5e-4,
+        loraplus_lr_ratio: 16,
+        max_steps: clsSteps,
+        warmup_steps: Math.round(clsSteps / 15),
+        eval_every: Math.max(1, Math.round(clsSteps / 3)),
+      },
+    }),
+  );
 
   say('\n══ Results (SST-2 dev set)');
   const curve = (r: TrainResult) => r.evals.map((e) => `${e.step}: ${e.result.perplexity?.toFixed(2)}`).join(' · ');
-  say(`causal LM perplexity, LoRA+ λ=16   ${metric(plus, 'perplexity', 'first').toFixed(2)} → ${metric(plus, 'perplexity', 'last').toFixed(2)}   (by step ${curve(plus)})`);
-  if (plain) say(`causal LM perplexity, LoRA  λ=1    ${metric(plain, 'perplexity', 'first').toFixed(2)} → ${metric(plain, 'perplexity', 'last').toFixed(2)}   (by step ${curve(plain)})`);
+  say(
+    `causal LM perplexity, LoRA+ λ=16   ${metric(plus, 'perplexity', 'first').toFixed(2)} → ${metric(plus, 'perplexity', 'last').toFixed(2)}   (by step ${curve(plus)})`,
+  );
+  if (plain)
+    say(
+      `causal LM perplexity, LoRA  λ=1    ${metric(plain, 'perplexity', 'first').toFixed(2)} → ${metric(plain, 'perplexity', 'last').toFixed(2)}   (by step ${curve(plain)})`,
+    );
   say(`greedy sample before: "${before}"`);
   say(`greedy sample after:  "${after}"`);
-  say(`sentiment accuracy, LoRA+ λ=16     ${(100 * metric(cls, 'accuracy', 'first')).toFixed(1)}% (fresh head) → ${(100 * metric(cls, 'accuracy', 'last')).toFixed(1)}%`);
+  say(
+    `sentiment accuracy, LoRA+ λ=16     ${(100 * metric(cls, 'accuracy', 'first')).toFixed(1)}% (fresh head) → ${(100 * metric(cls, 'accuracy', 'last')).toFixed(1)}%`,
+  );
   say(`adapters: ${plus.finalAdapter}, ${cls.finalAdapter}`);
   const runs = path.dirname(plus.runDir);
-  say(`next: loraplus compare ${path.relative(process.cwd(), runs)}/* · loraplus merge --adapter ${path.relative(process.cwd(), plus.runDir)} --out ${path.relative(process.cwd(), runs)}/merged · or open this folder in VS Code with LoRA+ Studio: the runs, their dashboards and the A/B view are in the LoRA+ sidebar`);
+  say(
+    `next: loraplus compare ${path.relative(process.cwd(), runs)}/* · loraplus merge --adapter ${path.relative(process.cwd(), plus.runDir)} --out ${path.relative(process.cwd(), runs)}/merged · or open this folder in VS Code with LoRA+ Studio: the runs, their dashboards and the A/B view are in the LoRA+ sidebar`,
+  );
 }
 
 main().catch((err) => {

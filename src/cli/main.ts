@@ -36,7 +36,15 @@ ${COMPARE_USAGE}
 
 Options: --device auto|cuda|webgpu|wasm|cpu (eval, generate, info; train reads it from the config)`;
 
-const COMMANDS: Record<string, (args: string[]) => Promise<number>> = { train: cmdTrain, validate: cmdValidate, eval: cmdEval, generate: cmdGenerate, info: cmdInfo, merge: cmdMerge, compare: cmdCompare };
+const COMMANDS: Record<string, (args: string[]) => Promise<number>> = {
+  train: cmdTrain,
+  validate: cmdValidate,
+  eval: cmdEval,
+  generate: cmdGenerate,
+  info: cmdInfo,
+  merge: cmdMerge,
+  compare: cmdCompare,
+};
 
 export async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
@@ -61,7 +69,11 @@ export async function main(argv: string[]): Promise<number> {
 function args(argv: string[], options: NonNullable<ParseArgsConfig['options']>, positionals: number) {
   const parsed = parseArgs({ args: argv, options, allowPositionals: true, strict: true });
   if (parsed.positionals.length !== positionals) {
-    throw new LoraPlusError({ code: 'cli/usage', message: `expected ${positionals} argument(s), got ${parsed.positionals.length}`, hint: `Run 'loraplus --help'.` });
+    throw new LoraPlusError({
+      code: 'cli/usage',
+      message: `expected ${positionals} argument(s), got ${parsed.positionals.length}`,
+      hint: `Run 'loraplus --help'.`,
+    });
   }
   return parsed;
 }
@@ -96,7 +108,11 @@ async function cmdValidate(argv: string[]): Promise<number> {
   for (const p of problems) console.log(formatProblem(file, p));
   const count = (severity: string) => problems.filter((p) => p.severity === severity).length;
   const errors = count('error');
-  const notes = [['error', errors], ['warning', count('warning')], ['note', count('info') + count('hint')]]
+  const notes = [
+    ['error', errors],
+    ['warning', count('warning')],
+    ['note', count('info') + count('hint')],
+  ]
     .flatMap(([word, n]) => (n ? [`${n} ${word}${n === 1 ? '' : 's'}`] : []))
     .join(', ');
   console.log(errors ? notes : `${file}: ok${notes ? ` (${notes})` : ''}`);
@@ -104,7 +120,11 @@ async function cmdValidate(argv: string[]): Promise<number> {
 }
 
 async function cmdEval(argv: string[]): Promise<number> {
-  const { values, positionals } = args(argv, { adapter: { type: 'string' }, json: { type: 'boolean' }, device: { type: 'string' } }, 1);
+  const { values, positionals } = args(
+    argv,
+    { adapter: { type: 'string' }, json: { type: 'boolean' }, device: { type: 'string' } },
+    1,
+  );
   const config = requireCheckedConfig(path.resolve(positionals[0]));
   const backend = await selectBackend((values.device as Device) ?? config.device);
   const folder = openModelFolder(config.model);
@@ -116,8 +136,19 @@ async function cmdEval(argv: string[]): Promise<number> {
   const weights = adapterDir ? Trainables.fromAdapter(model, folder.family, loadAdapter(adapterDir)) : null;
   try {
     const r = await evaluate(model, data.eval, padId(folder), config.training.batch_size, weights ?? undefined);
-    if (values.json) console.log(JSON.stringify({ ...r, adapter: adapterDir, data: config.data.eval ?? config.data.train, backend: backend.backend }));
-    else console.log(`${adapterDir ?? 'base model'} on ${r.examples} examples: loss ${r.loss.toFixed(4)}${r.perplexity !== undefined ? ` · perplexity ${r.perplexity.toFixed(3)}` : ''}${r.accuracy !== undefined ? ` · accuracy ${(100 * r.accuracy).toFixed(2)}%` : ''}`);
+    if (values.json)
+      console.log(
+        JSON.stringify({
+          ...r,
+          adapter: adapterDir,
+          data: config.data.eval ?? config.data.train,
+          backend: backend.backend,
+        }),
+      );
+    else
+      console.log(
+        `${adapterDir ?? 'base model'} on ${r.examples} examples: loss ${r.loss.toFixed(4)}${r.perplexity !== undefined ? ` · perplexity ${r.perplexity.toFixed(3)}` : ''}${r.accuracy !== undefined ? ` · accuracy ${(100 * r.accuracy).toFixed(2)}%` : ''}`,
+      );
     return 0;
   } finally {
     weights?.dispose();
@@ -126,14 +157,28 @@ async function cmdEval(argv: string[]): Promise<number> {
 }
 
 async function cmdGenerate(argv: string[]): Promise<number> {
-  const { values, positionals } = args(argv, {
-    adapter: { type: 'string' }, prompt: { type: 'string', default: '' }, 'max-new-tokens': { type: 'string', default: '64' },
-    temperature: { type: 'string', default: '0' }, 'top-k': { type: 'string', default: '0' }, seed: { type: 'string', default: '0' }, device: { type: 'string', default: 'auto' },
-  }, 1);
+  const { values, positionals } = args(
+    argv,
+    {
+      adapter: { type: 'string' },
+      prompt: { type: 'string', default: '' },
+      'max-new-tokens': { type: 'string', default: '64' },
+      temperature: { type: 'string', default: '0' },
+      'top-k': { type: 'string', default: '0' },
+      seed: { type: 'string', default: '0' },
+      device: { type: 'string', default: 'auto' },
+    },
+    1,
+  );
   await selectBackend(values.device as Device);
   const folder = openModelFolder(path.resolve(positionals[0]));
   if (!folder.family.tasks.includes('causal-lm')) {
-    throw new LoraPlusError({ code: 'cli/not-a-decoder', message: `${folder.config.model_type} is an encoder with no language-model head: it cannot generate text`, file: folder.dir, hint: 'Use a causal LM (e.g. a llama or gpt2 folder) with generate; use eval for classifiers.' });
+    throw new LoraPlusError({
+      code: 'cli/not-a-decoder',
+      message: `${folder.config.model_type} is an encoder with no language-model head: it cannot generate text`,
+      file: folder.dir,
+      hint: 'Use a causal LM (e.g. a llama or gpt2 folder) with generate; use eval for classifiers.',
+    });
   }
   const model = buildModel(folder, 'causal-lm', 0, new Rng(0));
   const adapter = values.adapter ? loadAdapter(path.resolve(String(values.adapter))) : null;
@@ -141,8 +186,12 @@ async function cmdGenerate(argv: string[]): Promise<number> {
   try {
     const prompt = folder.tokenizer.encode(String(values.prompt)).ids;
     const ids = await generate(model, prompt, {
-      maxNewTokens: Number(values['max-new-tokens']), temperature: Number(values.temperature), topK: Number(values['top-k']), seed: Number(values.seed),
-      eosId: folder.tokenizer.eosId, adapters: weights ?? undefined,
+      maxNewTokens: Number(values['max-new-tokens']),
+      temperature: Number(values.temperature),
+      topK: Number(values['top-k']),
+      seed: Number(values.seed),
+      eosId: folder.tokenizer.eosId,
+      adapters: weights ?? undefined,
     });
     console.log(folder.tokenizer.decode(ids, { skipSpecialTokens: true }));
     return 0;
@@ -153,25 +202,46 @@ async function cmdGenerate(argv: string[]): Promise<number> {
 }
 
 async function cmdInfo(argv: string[]): Promise<number> {
-  const { values, positionals } = args(argv, { json: { type: 'boolean' }, device: { type: 'string', default: 'cpu' } }, 1);
+  const { values, positionals } = args(
+    argv,
+    { json: { type: 'boolean' }, device: { type: 'string', default: 'cpu' } },
+    1,
+  );
   await selectBackend(values.device as Device);
   const folder = openModelFolder(path.resolve(positionals[0]));
   // Built with the family's first task: an encoder has only a classification head, with the checkpoint's labels.
   const task = folder.family.tasks[0];
   const model = buildModel(folder, task, task === 'causal-lm' ? 0 : checkpointLabels(folder.config), new Rng(0));
   try {
-    const linears = [...model.linears].map(([name, l]) => ({ name, in: l.inFeatures, out: l.outFeatures, bias: Boolean(l.bias) }));
+    const linears = [...model.linears].map(([name, l]) => ({
+      name,
+      in: l.inFeatures,
+      out: l.outFeatures,
+      bias: Boolean(l.bias),
+    }));
     const suffixes = [...new Set(linears.map((l) => l.name.split('.').pop()!))];
     const info = {
-      model: folder.dir, model_type: model.modelType, family: model.family, task, parameters: model.paramCount, vocab_size: model.vocabSize,
-      max_positions: model.maxPositions, default_target_modules: folder.family.defaultTargets, target_module_names: suffixes, linears,
+      model: folder.dir,
+      model_type: model.modelType,
+      family: model.family,
+      task,
+      parameters: model.paramCount,
+      vocab_size: model.vocabSize,
+      max_positions: model.maxPositions,
+      default_target_modules: folder.family.defaultTargets,
+      target_module_names: suffixes,
+      linears,
     };
     if (values.json) {
       console.log(JSON.stringify(info, null, 2));
       return 0;
     }
-    console.log(`${info.model}\n  ${info.model_type} (family ${info.family}, built as ${task}) · ${info.parameters.toLocaleString('en-US')} parameters · vocab ${info.vocab_size} · ${info.max_positions} positions`);
-    console.log(`  default LoRA targets: ${info.default_target_modules.join(', ')}\n  LoRA can target (target_modules): ${suffixes.join(', ')}, or all-linear`);
+    console.log(
+      `${info.model}\n  ${info.model_type} (family ${info.family}, built as ${task}) · ${info.parameters.toLocaleString('en-US')} parameters · vocab ${info.vocab_size} · ${info.max_positions} positions`,
+    );
+    console.log(
+      `  default LoRA targets: ${info.default_target_modules.join(', ')}\n  LoRA can target (target_modules): ${suffixes.join(', ')}, or all-linear`,
+    );
     for (const l of linears) console.log(`    ${l.name}  [${l.out} × ${l.in}]${l.bias ? ' + bias' : ''}`);
     return 0;
   } finally {

@@ -41,10 +41,21 @@ export async function cmdMerge(argv: string[]): Promise<number> {
     allowPositionals: true,
     strict: true,
     options: {
-      adapter: { type: 'string', multiple: true }, weight: { type: 'string', multiple: true }, base: { type: 'string' },
-      out: { type: 'string' }, combination: { type: 'string' }, 'svd-rank': { type: 'string' }, 'svd-clamp': { type: 'string' },
-      as: { type: 'string' }, 'max-shard-size': { type: 'string' }, dtype: { type: 'string' }, tolerance: { type: 'string' },
-      force: { type: 'boolean' }, device: { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
+      adapter: { type: 'string', multiple: true },
+      weight: { type: 'string', multiple: true },
+      base: { type: 'string' },
+      out: { type: 'string' },
+      combination: { type: 'string' },
+      'svd-rank': { type: 'string' },
+      'svd-clamp': { type: 'string' },
+      as: { type: 'string' },
+      'max-shard-size': { type: 'string' },
+      dtype: { type: 'string' },
+      tolerance: { type: 'string' },
+      force: { type: 'boolean' },
+      device: { type: 'string' },
+      json: { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
     },
   });
   if (values.help) {
@@ -78,14 +89,17 @@ export async function cmdMerge(argv: string[]): Promise<number> {
   if (json) console.log(JSON.stringify(summary));
   else {
     const c = summary.merge_check;
-    console.log(`${summary.out}: ${summary.as === 'model' ? 'merged model' : 'combined adapter'} (${summary.files.length} files)${c.max_abs_diff !== null ? ` · max |Δlogits| ${c.max_abs_diff.toExponential(2)}` : ''} · check ${c.passed ? 'passed' : 'FAILED (written with --force)'}`);
+    console.log(
+      `${summary.out}: ${summary.as === 'model' ? 'merged model' : 'combined adapter'} (${summary.files.length} files)${c.max_abs_diff !== null ? ` · max |Δlogits| ${c.max_abs_diff.toExponential(2)}` : ''} · check ${c.passed ? 'passed' : 'FAILED (written with --force)'}`,
+    );
   }
   return summary.ok ? 0 : 3; // 3: written with --force although the check failed
 }
 
 function oneOf<T extends string>(flag: string, value: string | undefined, allowed: readonly T[]): T | undefined {
   if (value === undefined) return undefined;
-  if (!(allowed as readonly string[]).includes(value)) throw usage(`${flag} must be one of ${allowed.join(', ')}, got '${value}'`);
+  if (!(allowed as readonly string[]).includes(value))
+    throw usage(`${flag} must be one of ${allowed.join(', ')}, got '${value}'`);
   return value as T;
 }
 

@@ -35,7 +35,8 @@ export function docsFor(path: readonly Segment[]): KeyDocs | undefined {
   if (spec.docs) lines.push('', spec.docs);
   if (required) lines.push('', 'Required.');
   else if (dflt !== undefined) lines.push('', `Default: \`${yamlValue(dflt)}\``);
-  if (spec.aliases?.length) lines.push('', `Also known as: ${spec.aliases.map((a) => `\`${a}\``).join(', ')} (Hugging Face / PEFT names).`);
+  if (spec.aliases?.length)
+    lines.push('', `Also known as: ${spec.aliases.map((a) => `\`${a}\``).join(', ')} (Hugging Face / PEFT names).`);
   return {
     path: segments.join('.'),
     key,
@@ -68,8 +69,18 @@ export function keyCompletions(parent: readonly string[], present: readonly stri
     .filter(([key]) => !present.includes(key))
     .map(([key, s]): Completion => {
       const d = docsFor([...parent, key])!;
-      const detail = d.required ? `${d.type} · required` : d.defaultText !== undefined ? `${d.type} · default ${d.defaultText}` : d.type;
-      return { label: key, kind: s.kind === 'object' ? 'section' : 'key', insertText: keyText(key, s, 2), detail, documentation: d.markdown };
+      const detail = d.required
+        ? `${d.type} · required`
+        : d.defaultText !== undefined
+          ? `${d.type} · default ${d.defaultText}`
+          : d.type;
+      return {
+        label: key,
+        kind: s.kind === 'object' ? 'section' : 'key',
+        insertText: keyText(key, s, 2),
+        detail,
+        documentation: d.markdown,
+      };
     });
 }
 
@@ -77,7 +88,10 @@ export function keyCompletions(parent: readonly string[], present: readonly stri
 export function valueCompletions(path: readonly Segment[]): Completion[] {
   const d = docsFor(path);
   if (!d?.values) return [];
-  const ordered = d.defaultText !== undefined && d.values.includes(d.defaultText) ? [d.defaultText, ...d.values.filter((v) => v !== d.defaultText)] : d.values;
+  const ordered =
+    d.defaultText !== undefined && d.values.includes(d.defaultText)
+      ? [d.defaultText, ...d.values.filter((v) => v !== d.defaultText)]
+      : d.values;
   return ordered.map((v) => ({
     label: v,
     kind: 'value',
@@ -112,7 +126,12 @@ export function cursorAt(text: string, offset: number): CursorContext {
     const listKey = path.pop();
     return { path, ...(listKey ? { key: listKey } : {}), position: 'item', present: [] };
   }
-  return { path, ...(keyHere ? { key: keyHere } : {}), position: afterColon ? 'value' : 'key', present: siblingsOf(all, row, indent) };
+  return {
+    path,
+    ...(keyHere ? { key: keyHere } : {}),
+    position: afterColon ? 'value' : 'key',
+    present: siblingsOf(all, row, indent),
+  };
 }
 
 /**
@@ -154,7 +173,9 @@ function keyText(key: string, spec: Spec, unit: number, depth = 0): string {
     const v = spec.required ? (spec.placeholder ?? '') : yamlValue(spec.default ?? null);
     return `${pad}${key}: ${v}`.trimEnd();
   }
-  const required = Object.entries(spec.keys).filter(([, s]) => s.kind !== 'object' && s.kind !== 'marker' && s.required);
+  const required = Object.entries(spec.keys).filter(
+    ([, s]) => s.kind !== 'object' && s.kind !== 'marker' && s.required,
+  );
   return [`${pad}${key}:`, ...required.map(([k, s]) => keyText(k, s, unit, depth + 1))].join('\n');
 }
 

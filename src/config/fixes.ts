@@ -35,14 +35,23 @@ export function fixEdits(doc: Document, text: string, lc: LineCounter, p: Proble
     .map((e) => {
       const s = pos(e.start);
       const end = pos(e.end);
-      return { offset: e.start, endOffset: e.end, line: s.line, col: s.col, endLine: end.line, endCol: end.col, newText: e.newText };
+      return {
+        offset: e.start,
+        endOffset: e.end,
+        line: s.line,
+        col: s.col,
+        endLine: end.line,
+        endCol: end.col,
+        newText: e.newText,
+      };
     });
 }
 
 /** Applies edits (non-overlapping, any order) to text: what an editor does with them; used by tests and the CLI. */
 export function applyEdits(text: string, edits: readonly Pick<TextEdit, 'offset' | 'endOffset' | 'newText'>[]): string {
   let out = text;
-  for (const e of [...edits].sort((a, b) => b.offset - a.offset)) out = out.slice(0, e.offset) + e.newText + out.slice(e.endOffset);
+  for (const e of [...edits].sort((a, b) => b.offset - a.offset))
+    out = out.slice(0, e.offset) + e.newText + out.slice(e.endOffset);
   return out;
 }
 
@@ -138,29 +147,51 @@ class Text {
     const root = this.doc.contents;
     if (root === null || (isScalar(root) && root.value === null)) {
       const sep = this.text === '' || this.text.endsWith('\n') ? '' : '\n';
-      return [{ start: this.text.length, end: this.text.length, newText: `${sep}${nested(path, line, this.unit()).join('\n')}\n` }];
+      return [
+        {
+          start: this.text.length,
+          end: this.text.length,
+          newText: `${sep}${nested(path, line, this.unit()).join('\n')}\n`,
+        },
+      ];
     }
     let map: unknown = root;
     for (let i = 0; i < path.length; i++) {
       if (!isMap(map) || !this.isBlock(map)) return undefined;
       const pair = map.items.find((it) => keyName(it.key) === path[i]);
       const rest = path.slice(i);
-      if (!pair || pair === exclude) return this.insertInto(map, path.slice(0, i), path[i], nested(rest, line, this.unit()), exclude);
+      if (!pair || pair === exclude)
+        return this.insertInto(map, path.slice(0, i), path[i], nested(rest, line, this.unit()), exclude);
       if (i === path.length - 1) return undefined; // the key is there already
       const value = pair.value as Node | null;
-      if (value === null || (isScalar(value) && value.value === null && this.text.slice(...rangeOf(value)).trim() === '')) {
+      if (
+        value === null ||
+        (isScalar(value) && value.value === null && this.text.slice(...rangeOf(value)).trim() === '')
+      ) {
         // `training:` with nothing under it: the keys go on the next lines, one level deeper.
         const keyRange = (pair.key as Node).range!;
         const indent = ' '.repeat(keyRange[0] - this.lineStart(keyRange[0]) + this.unit());
         const lines = nested(path.slice(i + 1), line, this.unit());
-        return [{ start: this.lineEnd(keyRange[1]), end: this.lineEnd(keyRange[1]), newText: lines.map((l) => `\n${indent}${l}`).join('') }];
+        return [
+          {
+            start: this.lineEnd(keyRange[1]),
+            end: this.lineEnd(keyRange[1]),
+            newText: lines.map((l) => `\n${indent}${l}`).join(''),
+          },
+        ];
       }
       map = value;
     }
     return undefined;
   }
 
-  private insertInto(map: YAMLMap, parent: readonly string[], key: string, lines: string[], exclude?: Pair): Edit[] | undefined {
+  private insertInto(
+    map: YAMLMap,
+    parent: readonly string[],
+    key: string,
+    lines: string[],
+    exclude?: Pair,
+  ): Edit[] | undefined {
     const pairs = map.items.filter((it) => it !== exclude);
     const first = (pairs[0] ?? map.items[0])?.key as Node | undefined;
     if (!first?.range) return undefined;
@@ -222,7 +253,10 @@ class Text {
 
 /** `['data', 'train']`, `train: x` → [`data:`, `  train: x`]: the lines that create missing sections. */
 function nested(path: readonly string[], line: string, unit: number): string[] {
-  return [...path.slice(0, -1).map((seg, i) => `${' '.repeat(i * unit)}${seg}:`), `${' '.repeat((path.length - 1) * unit)}${line}`];
+  return [
+    ...path.slice(0, -1).map((seg, i) => `${' '.repeat(i * unit)}${seg}:`),
+    `${' '.repeat((path.length - 1) * unit)}${line}`,
+  ];
 }
 
 function rangeOf(node: Node): [number, number] {

@@ -42,9 +42,19 @@ function objectSchema(spec: ObjectSpec): JsonSchema {
     properties[key] = toJson(s);
     if (s.kind !== 'object' && s.kind !== 'marker' && s.required) required.push(key);
     // A section is required when something inside it is.
-    if (s.kind === 'object' && Object.values(s.keys).some((c) => c.kind !== 'object' && c.kind !== 'marker' && c.required)) required.push(key);
+    if (
+      s.kind === 'object' &&
+      Object.values(s.keys).some((c) => c.kind !== 'object' && c.kind !== 'marker' && c.required)
+    )
+      required.push(key);
   }
-  return { type: 'object', ...describe(spec), properties, ...(required.length ? { required } : {}), additionalProperties: false };
+  return {
+    type: 'object',
+    ...describe(spec),
+    properties,
+    ...(required.length ? { required } : {}),
+    additionalProperties: false,
+  };
 }
 
 /** `description`, plus `markdownDescription` (read by VS Code's JSON and YAML support) where there are longer docs. */
@@ -73,7 +83,12 @@ function toJson(s: Spec): JsonSchema {
     case 'enum':
       return { ...base, type: orNull('string'), enum: s.nullable ? [...s.values, null] : [...s.values] };
     case 'string-list': {
-      const list = { type: 'array', items: { type: 'string', minLength: 1 }, uniqueItems: true, ...(s.minItems ? { minItems: s.minItems } : {}) };
+      const list = {
+        type: 'array',
+        items: { type: 'string', minLength: 1 },
+        uniqueItems: true,
+        ...(s.minItems ? { minItems: s.minItems } : {}),
+      };
       const anyOf: JsonSchema[] = [list];
       if (s.also?.length) anyOf.push({ type: 'string', enum: [...s.also] });
       if (s.nullable) anyOf.push({ type: 'null' });

@@ -55,7 +55,12 @@ export function describeType(spec: Spec): string {
       t = `one of ${spec.values.join(', ')}`;
       break;
     case 'string-list':
-      t = spec.minItems === 1 ? 'a non-empty list of strings' : spec.minItems ? `a list of at least ${spec.minItems} strings` : 'a list of strings';
+      t =
+        spec.minItems === 1
+          ? 'a non-empty list of strings'
+          : spec.minItems
+            ? `a list of at least ${spec.minItems} strings`
+            : 'a list of strings';
       if (spec.also?.length) t += ` or ${spec.also.join(', ')}`;
       break;
     case 'marker':
@@ -71,7 +76,8 @@ export function describeType(spec: Spec): string {
 /** ` in [0, 1)`, ` > 0`, ` ≥ 1` or '' — the bounds of a number spec. */
 export function describeBounds(spec: NumberSpec): string {
   const { min, max } = spec;
-  if (min !== undefined && max !== undefined) return ` in ${spec.exclusiveMin ? '(' : '['}${min}, ${max}${spec.exclusiveMax ? ')' : ']'}`;
+  if (min !== undefined && max !== undefined)
+    return ` in ${spec.exclusiveMin ? '(' : '['}${min}, ${max}${spec.exclusiveMax ? ')' : ']'}`;
   if (min !== undefined) return ` ${spec.exclusiveMin ? '>' : '≥'} ${min}`;
   if (max !== undefined) return ` ${spec.exclusiveMax ? '<' : '≤'} ${max}`;
   return '';

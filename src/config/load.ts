@@ -41,18 +41,33 @@ export function loadConfigFile(file: string, opts: LoadOptions = {}): LoadResult
     text = fs.readFileSync(file, 'utf8');
   } catch (err) {
     const why = err instanceof Error ? err.message : String(err);
-    const p: LocatedProblem = { severity: 'error', code: 'config/unreadable', message: `cannot read the config file: ${why}`, path: [], yamlPath: '', at: 'value', ...START };
+    const p: LocatedProblem = {
+      severity: 'error',
+      code: 'config/unreadable',
+      message: `cannot read the config file: ${why}`,
+      path: [],
+      yamlPath: '',
+      at: 'value',
+      ...START,
+    };
     return { config: null, problems: [p], text: '' };
   }
   return { ...parseConfigText(text, path.dirname(path.resolve(file)), opts), text };
 }
 
 /** The same as loadConfigFile for text already in memory (an editor buffer); paths resolve against configDir. */
-export function parseConfigText(text: string, configDir: string, opts: LoadOptions = {}): { config: TrainConfig | null; problems: LocatedProblem[] } {
+export function parseConfigText(
+  text: string,
+  configDir: string,
+  opts: LoadOptions = {},
+): { config: TrainConfig | null; problems: LocatedProblem[] } {
   const lc = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lc, prettyErrors: false, uniqueKeys: true });
   const at = (offset: number): { line: number; col: number } => lc.linePos(Math.min(offset, text.length));
-  const yamlIssues = [...doc.errors.map((e) => ({ e, severity: 'error' as const })), ...doc.warnings.map((e) => ({ e, severity: 'warning' as const }))];
+  const yamlIssues = [
+    ...doc.errors.map((e) => ({ e, severity: 'error' as const })),
+    ...doc.warnings.map((e) => ({ e, severity: 'warning' as const })),
+  ];
   const syntax = yamlIssues.map(({ e, severity }): LocatedProblem => {
     const start = at(e.pos[0]);
     const end = at(Math.max(e.pos[1], e.pos[0]));
@@ -105,7 +120,11 @@ function throwInvalid(file: string, problems: Problem[]): never {
   const errors = problems.filter((p) => p.severity === 'error');
   const n = errors.length === 1 ? '1 error' : `${errors.length} errors`;
   // The list ends the message, so each line stays `file:line:col: ...` for terminals to link.
-  throw new LoraPlusError({ code: 'config/invalid', message: `invalid config (${n}):\n${errors.map((p) => `  ${formatProblem(file, p)}`).join('\n')}`, file });
+  throw new LoraPlusError({
+    code: 'config/invalid',
+    message: `invalid config (${n}):\n${errors.map((p) => `  ${formatProblem(file, p)}`).join('\n')}`,
+    file,
+  });
 }
 
 // ---- Positions ----
@@ -113,7 +132,11 @@ function throwInvalid(file: string, problems: Problem[]): never {
 const START = { line: 1, col: 1, endLine: 1, endCol: 1, offset: 0, endOffset: 0 };
 
 /** The range of what a problem points at; when that is not in the file (a missing key), the nearest enclosing key. */
-function locate(doc: Document, p: Problem, at: (offset: number) => { line: number; col: number }): Omit<LocatedProblem, keyof Problem | 'edits'> {
+function locate(
+  doc: Document,
+  p: Problem,
+  at: (offset: number) => { line: number; col: number },
+): Omit<LocatedProblem, keyof Problem | 'edits'> {
   const target = p.at === 'parent' ? p.path.slice(0, -1) : p.path;
   // Walk down as far as the YAML goes, remembering the last key passed.
   let node: unknown = doc.contents;
@@ -151,7 +174,14 @@ function locate(doc: Document, p: Problem, at: (offset: number) => { line: numbe
   if (!range) return START;
   const start = at(range[0]);
   const end = at(range[1]);
-  return { line: start.line, col: start.col, endLine: end.line, endCol: end.col, offset: range[0], endOffset: range[1] };
+  return {
+    line: start.line,
+    col: start.col,
+    endLine: end.line,
+    endCol: end.col,
+    offset: range[0],
+    endOffset: range[1],
+  };
 }
 
 function keyName(key: unknown): Segment | undefined {
@@ -160,5 +190,8 @@ function keyName(key: unknown): Segment | undefined {
 }
 
 function sortByPosition(problems: LocatedProblem[]): LocatedProblem[] {
-  return problems.map((p, i) => ({ p, i })).sort((a, b) => a.p.line - b.p.line || a.p.col - b.p.col || a.i - b.i).map(({ p }) => p);
+  return problems
+    .map((p, i) => ({ p, i }))
+    .sort((a, b) => a.p.line - b.p.line || a.p.col - b.p.col || a.i - b.i)
+    .map(({ p }) => p);
 }

@@ -51,7 +51,9 @@ export function addKeyFix(title: string, path: string[], value: FixValue): Fix {
 
 /** A value as YAML text on one line: quoted only where needed, lists in flow style (`[q_proj, v_proj]`). */
 export function yamlValue(value: FixValue): string {
-  return stringify(value, { collectionStyle: 'flow', lineWidth: 0 }).trim().replace(/^\[ (.*) \]$/, '[$1]');
+  return stringify(value, { collectionStyle: 'flow', lineWidth: 0 })
+    .trim()
+    .replace(/^\[ (.*) \]$/, '[$1]');
 }
 
 /** `['lora', 'target_modules', 2]` → `lora.target_modules[2]`. */

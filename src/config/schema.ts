@@ -55,21 +55,27 @@ export interface ObjectSpec extends Common {
   kind: 'object';
   keys: Readonly<Record<string, Spec>>;
 }
-export type Spec = NumberSpec | BooleanSpec | StringSpec | PathSpec | EnumSpec | StringListSpec | MarkerSpec | ObjectSpec;
+export type Spec =
+  NumberSpec | BooleanSpec | StringSpec | PathSpec | EnumSpec | StringListSpec | MarkerSpec | ObjectSpec;
 export type Kind = Spec['kind'];
 
 export const schema = {
   kind: 'object',
   description: 'A LoRA+ Studio training run: which model, which data, the adapter, and how to train it.',
   keys: {
-    loraplus: { kind: 'marker', value: 1, description: 'Marks this YAML file as a LoRA+ Studio config (format version 1); ignored by training.' },
+    loraplus: {
+      kind: 'marker',
+      value: 1,
+      description: 'Marks this YAML file as a LoRA+ Studio config (format version 1); ignored by training.',
+    },
     model: {
       kind: 'path',
       required: true,
       aliases: ['model_name_or_path', 'base_model', 'model_path'],
       exists: { type: 'dir', contains: 'config.json', what: 'model folder' },
       placeholder: 'path/to/model-folder',
-      description: 'A Hugging Face model folder (config.json, model.safetensors, tokenizer.json), relative to this file.',
+      description:
+        'A Hugging Face model folder (config.json, model.safetensors, tokenizer.json), relative to this file.',
       docs:
         'A folder as downloaded from the Hub: `config.json` (its `model_type` picks the architecture: llama, mistral, qwen2, gpt2, bert, roberta, distilbert), ' +
         'the weights as `model.safetensors` or shards listed in `model.safetensors.index.json`, and `tokenizer.json`. ' +
@@ -80,7 +86,8 @@ export const schema = {
       values: ['causal-lm', 'sequence-classification'],
       default: 'causal-lm',
       aliases: ['task_type'],
-      description: 'causal-lm trains next-token prediction on text; sequence-classification trains a label head on text (pairs).',
+      description:
+        'causal-lm trains next-token prediction on text; sequence-classification trains a label head on text (pairs).',
       docs:
         'Encoders (bert, roberta, distilbert) have no language-model head and only support `sequence-classification`. ' +
         'For classification a head missing from the checkpoint (`score`, `classifier`) is created fresh and trained in full (`lora.modules_to_save`).',
@@ -92,8 +99,18 @@ export const schema = {
       aliases: ['backend'],
       description: 'TensorFlow.js backend; auto tries CUDA, then WebGPU, then wasm, then cpu.',
     },
-    output_dir: { kind: 'path', default: 'runs', description: 'Folder for runs (one sub-folder per run with checkpoints and the final adapter), relative to this file.' },
-    run_name: { kind: 'string', nullable: true, default: null, description: 'Name of the run folder inside output_dir; null generates one from the date and time.' },
+    output_dir: {
+      kind: 'path',
+      default: 'runs',
+      description:
+        'Folder for runs (one sub-folder per run with checkpoints and the final adapter), relative to this file.',
+    },
+    run_name: {
+      kind: 'string',
+      nullable: true,
+      default: null,
+      description: 'Name of the run folder inside output_dir; null generates one from the date and time.',
+    },
     data: {
       kind: 'object',
       description: 'The training (and evaluation) data: JSONL, CSV or TSV files with one example per row.',
@@ -115,7 +132,8 @@ export const schema = {
           default: null,
           aliases: ['validation_file', 'eval_file', 'validation'],
           exists: { type: 'file', what: 'evaluation data file' },
-          description: 'The evaluation data file; null uses eval_fraction of the training data (or no evaluation if that is 0).',
+          description:
+            'The evaluation data file; null uses eval_fraction of the training data (or no evaluation if that is 0).',
         },
         eval_fraction: {
           kind: 'number',
@@ -125,14 +143,25 @@ export const schema = {
           aliases: ['validation_split', 'val_split'],
           description: 'When eval is null, this fraction of the training rows is held out for evaluation (0 = none).',
         },
-        text_field: { kind: 'string', default: 'text', aliases: ['text_column'], description: 'Column (JSONL field or CSV/TSV header) that holds the text.' },
+        text_field: {
+          kind: 'string',
+          default: 'text',
+          aliases: ['text_column'],
+          description: 'Column (JSONL field or CSV/TSV header) that holds the text.',
+        },
         text_pair_field: {
           kind: 'string',
           nullable: true,
           default: null,
-          description: 'Column with the second text of a pair (sequence-classification, e.g. sentence2 for MRPC/RTE, hypothesis for MNLI); null for single texts.',
+          description:
+            'Column with the second text of a pair (sequence-classification, e.g. sentence2 for MRPC/RTE, hypothesis for MNLI); null for single texts.',
         },
-        label_field: { kind: 'string', default: 'label', aliases: ['label_column'], description: 'Column that holds the class label (sequence-classification).' },
+        label_field: {
+          kind: 'string',
+          default: 'label',
+          aliases: ['label_column'],
+          description: 'Column that holds the class label (sequence-classification).',
+        },
         labels: {
           kind: 'string-list',
           nullable: true,
@@ -146,13 +175,26 @@ export const schema = {
           min: 2,
           default: 128,
           aliases: ['max_seq_length', 'seq_len', 'block_size'],
-          description: 'Examples are truncated to this many tokens, special tokens included; a pair loses tokens from its longer text first (Hugging Face\'s longest_first).',
+          description:
+            "Examples are truncated to this many tokens, special tokens included; a pair loses tokens from its longer text first (Hugging Face's longest_first).",
           docs:
             'For `causal-lm` the text is concatenated and cut into blocks of exactly this many tokens (as `run_clm.py` does). ' +
-            'It cannot exceed the positions the model was trained with (`max_position_embeddings`, GPT-2\'s `n_positions`); memory grows with it.',
+            "It cannot exceed the positions the model was trained with (`max_position_embeddings`, GPT-2's `n_positions`); memory grows with it.",
         },
-        max_train_samples: { kind: 'integer', min: 1, nullable: true, default: null, description: 'Use only the first N training rows (quick experiments); null uses all.' },
-        max_eval_samples: { kind: 'integer', min: 1, nullable: true, default: null, description: 'Use only the first N evaluation rows; null uses all.' },
+        max_train_samples: {
+          kind: 'integer',
+          min: 1,
+          nullable: true,
+          default: null,
+          description: 'Use only the first N training rows (quick experiments); null uses all.',
+        },
+        max_eval_samples: {
+          kind: 'integer',
+          min: 1,
+          nullable: true,
+          default: null,
+          description: 'Use only the first N evaluation rows; null uses all.',
+        },
       },
     },
     lora: {
@@ -196,18 +238,25 @@ export const schema = {
           nullable: true,
           default: null,
           aliases: ['target_layers', 'modules'],
-          description: 'Module names (or name suffixes) that get an adapter, or all-linear; null uses the model family\'s default (attention projections).',
+          description:
+            "Module names (or name suffixes) that get an adapter, or all-linear; null uses the model family's default (attention projections).",
           docs:
-            'PEFT\'s matching: `q_proj` adapts every module named `q_proj` or ending in `.q_proj`. Defaults: llama family `[q_proj, v_proj]`, ' +
+            "PEFT's matching: `q_proj` adapts every module named `q_proj` or ending in `.q_proj`. Defaults: llama family `[q_proj, v_proj]`, " +
             'gpt2 `[c_attn]`, bert/roberta `[query, value]`, distilbert `[q_lin, v_lin]`. `all-linear` adapts every Linear layer except the output head. ' +
             'Only Linear layers can be adapted here (no embeddings). `loraplus info MODEL` lists the names.',
         },
-        use_rslora: { kind: 'boolean', default: false, aliases: ['rslora'], description: 'Rank-stabilised LoRA: scale by lora_alpha / √r instead of lora_alpha / r.' },
+        use_rslora: {
+          kind: 'boolean',
+          default: false,
+          aliases: ['rslora'],
+          description: 'Rank-stabilised LoRA: scale by lora_alpha / √r instead of lora_alpha / r.',
+        },
         modules_to_save: {
           kind: 'string-list',
           nullable: true,
           default: null,
-          description: 'Modules trained fully and saved with the adapter; null saves the task head when the task has one.',
+          description:
+            'Modules trained fully and saved with the adapter; null saves the task head when the task has one.',
         },
         init_adapter: {
           kind: 'path',
@@ -215,7 +264,8 @@ export const schema = {
           default: null,
           aliases: ['adapter', 'resume_from', 'adapter_path'],
           exists: { type: 'dir', contains: 'adapter_config.json', what: 'adapter folder' },
-          description: 'A PEFT adapter folder (adapter_config.json, adapter_model.safetensors) to start from; null starts fresh.',
+          description:
+            'A PEFT adapter folder (adapter_config.json, adapter_model.safetensors) to start from; null starts fresh.',
         },
       },
     },
@@ -229,7 +279,8 @@ export const schema = {
           exclusiveMin: true,
           default: 2e-4,
           aliases: ['lr'],
-          description: 'η: the learning rate of lora_A (and of modules_to_save); lora_B uses η·loraplus_lr_ratio. Write 2e-4 or 0.0002.',
+          description:
+            'η: the learning rate of lora_A (and of modules_to_save); lora_B uses η·loraplus_lr_ratio. Write 2e-4 or 0.0002.',
           docs:
             'With LoRA+ the effective learning rate of lora_B is η·λ, so η is usually a little lower than for plain LoRA ' +
             '(PEFT suggests about half of a tuned LoRA rate). If the loss spikes or a classifier collapses to one class, lower η before λ.',
@@ -240,7 +291,8 @@ export const schema = {
           exclusiveMin: true,
           default: 16,
           aliases: ['lr_ratio', 'loraplus_ratio', 'ratio'],
-          description: 'λ: the lora_B learning rate is learning_rate·λ (LoRA+, Hayou et al. 2024); 2^4 = 16 is the usual start; 1 is plain LoRA.',
+          description:
+            'λ: the lora_B learning rate is learning_rate·λ (LoRA+, Hayou et al. 2024); 2^4 = 16 is the usual start; 1 is plain LoRA.',
           docs:
             '**LoRA+** (Hayou, Ghosh and Yu, *LoRA+: Efficient Low Rank Adaptation of Large Models*, ICML 2024) trains B with a larger learning rate ' +
             'than A: λ = lr_B / lr_A. B starts at zero and A at random, and with one shared learning rate B learns too slowly as models get wider; ' +
@@ -248,7 +300,7 @@ export const schema = {
             'at the same cost as LoRA.\n\n' +
             '- λ = 2^4 = 16 is the usual start; harder tasks (the model must change its features more) want a larger λ. Values outside 2^0..2^8 are unusual.\n' +
             '- λ = 1 is plain LoRA; λ < 1 makes B learn slower than A, the opposite of LoRA+.\n' +
-            '- lora_B and 1-D tensors (biases, norms) train at learning_rate·λ, as in PEFT\'s `create_loraplus_optimizer`.',
+            "- lora_B and 1-D tensors (biases, norms) train at learning_rate·λ, as in PEFT's `create_loraplus_optimizer`.",
         },
         loraplus_lr_embedding: {
           kind: 'number',
@@ -256,13 +308,38 @@ export const schema = {
           default: 1e-6,
           description: 'Learning rate for LoRA adapters on embedding layers (LoRA+ keeps these small).',
           docs:
-            'PEFT\'s `loraplus_lr_embedding` (default 1e-6): LoRA+ gives the A and B of adapters on embedding layers this learning rate instead of ' +
+            "PEFT's `loraplus_lr_embedding` (default 1e-6): LoRA+ gives the A and B of adapters on embedding layers this learning rate instead of " +
             'learning_rate and learning_rate·λ. It only matters when `target_modules` names an embedding layer.',
         },
-        weight_decay: { kind: 'number', min: 0, default: 0, description: 'AdamW decoupled weight decay on the trained parameters.' },
-        adam_beta1: { kind: 'number', min: 0, max: 1, exclusiveMax: true, default: 0.9, description: 'AdamW β1: decay rate of the gradient moving average.' },
-        adam_beta2: { kind: 'number', min: 0, max: 1, exclusiveMax: true, default: 0.999, description: 'AdamW β2: decay rate of the squared-gradient moving average.' },
-        adam_epsilon: { kind: 'number', min: 0, exclusiveMin: true, default: 1e-8, description: 'AdamW ε added to the denominator for numerical stability.' },
+        weight_decay: {
+          kind: 'number',
+          min: 0,
+          default: 0,
+          description: 'AdamW decoupled weight decay on the trained parameters.',
+        },
+        adam_beta1: {
+          kind: 'number',
+          min: 0,
+          max: 1,
+          exclusiveMax: true,
+          default: 0.9,
+          description: 'AdamW β1: decay rate of the gradient moving average.',
+        },
+        adam_beta2: {
+          kind: 'number',
+          min: 0,
+          max: 1,
+          exclusiveMax: true,
+          default: 0.999,
+          description: 'AdamW β2: decay rate of the squared-gradient moving average.',
+        },
+        adam_epsilon: {
+          kind: 'number',
+          min: 0,
+          exclusiveMin: true,
+          default: 1e-8,
+          description: 'AdamW ε added to the denominator for numerical stability.',
+        },
         batch_size: {
           kind: 'integer',
           min: 1,
@@ -276,7 +353,8 @@ export const schema = {
           min: 1,
           default: 1,
           aliases: ['grad_accum', 'accumulation_steps'],
-          description: 'Passes whose gradients are summed before one optimiser step (effective batch = batch_size × this).',
+          description:
+            'Passes whose gradients are summed before one optimiser step (effective batch = batch_size × this).',
         },
         max_steps: {
           kind: 'integer',
@@ -293,7 +371,8 @@ export const schema = {
           nullable: true,
           default: null,
           aliases: ['num_train_epochs', 'num_epochs', 'epoch'],
-          description: 'Passes over the training data (fractions allowed); used when max_steps is null, and 1 when both are null.',
+          description:
+            'Passes over the training data (fractions allowed); used when max_steps is null, and 1 when both are null.',
         },
         lr_scheduler: {
           kind: 'enum',
@@ -302,7 +381,13 @@ export const schema = {
           aliases: ['lr_scheduler_type', 'scheduler'],
           description: 'Learning-rate schedule after warmup: constant, linear decay to 0, or cosine decay to 0.',
         },
-        warmup_steps: { kind: 'integer', min: 0, default: 0, aliases: ['warmup'], description: 'Steps of linear warmup from 0 to the learning rate.' },
+        warmup_steps: {
+          kind: 'integer',
+          min: 0,
+          default: 0,
+          aliases: ['warmup'],
+          description: 'Steps of linear warmup from 0 to the learning rate.',
+        },
         max_grad_norm: {
           kind: 'number',
           min: 0,
@@ -311,7 +396,12 @@ export const schema = {
           description: 'Clip the global gradient norm to this value; 0 = no clipping.',
         },
         shuffle: { kind: 'boolean', default: true, description: 'Shuffle the training rows every epoch (with seed).' },
-        seed: { kind: 'integer', default: 42, aliases: ['random_seed'], description: 'Seed for shuffling, dropout and adapter initialisation, so runs repeat.' },
+        seed: {
+          kind: 'integer',
+          default: 42,
+          aliases: ['random_seed'],
+          description: 'Seed for shuffling, dropout and adapter initialisation, so runs repeat.',
+        },
         eval_every: {
           kind: 'integer',
           min: 0,
@@ -320,9 +410,26 @@ export const schema = {
           description: 'Evaluate every N steps; 0 = only at the end.',
           docs: 'Needs evaluation data: `data.eval`, or `data.eval_fraction` > 0 to hold out part of the training rows.',
         },
-        save_every: { kind: 'integer', min: 0, default: 0, aliases: ['save_steps'], description: 'Save an adapter checkpoint every N steps; 0 = only the final adapter.' },
-        log_every: { kind: 'integer', min: 1, default: 1, aliases: ['logging_steps'], description: 'Report loss and learning rates every N steps.' },
-        save_total_limit: { kind: 'integer', min: 0, default: 0, description: 'Keep at most this many checkpoints (oldest deleted first); 0 = keep all.' },
+        save_every: {
+          kind: 'integer',
+          min: 0,
+          default: 0,
+          aliases: ['save_steps'],
+          description: 'Save an adapter checkpoint every N steps; 0 = only the final adapter.',
+        },
+        log_every: {
+          kind: 'integer',
+          min: 1,
+          default: 1,
+          aliases: ['logging_steps'],
+          description: 'Report loss and learning rates every N steps.',
+        },
+        save_total_limit: {
+          kind: 'integer',
+          min: 0,
+          default: 0,
+          description: 'Keep at most this many checkpoints (oldest deleted first); 0 = keep all.',
+        },
       },
     },
   },
@@ -346,10 +453,15 @@ type ValueOf<S> = S extends { kind: 'number' | 'integer' }
             : S extends { kind: 'object'; keys: infer K }
               ? ConfigOf<K>
               : never;
-type ConfigOf<K> = { -readonly [P in keyof K as K[P] extends { kind: 'marker' } ? never : P]: ValueOf<K[P]> | Nullish<K[P]> };
+type ConfigOf<K> = {
+  -readonly [P in keyof K as K[P] extends { kind: 'marker' } ? never : P]: ValueOf<K[P]> | Nullish<K[P]>;
+};
 // Defaults exist for every key except the required ones (which have none) and markers.
 type DefaultsOf<K> = {
-  -readonly [P in keyof K as K[P] extends { kind: 'marker' } | { required: true } ? never : P]: K[P] extends { kind: 'object'; keys: infer C }
+  -readonly [P in keyof K as K[P] extends { kind: 'marker' } | { required: true } ? never : P]: K[P] extends {
+    kind: 'object';
+    keys: infer C;
+  }
     ? DefaultsOf<C>
     : ValueOf<K[P]> | Nullish<K[P]>;
 };

@@ -40,7 +40,10 @@ export function configTemplate(c: TemplateChoices): string {
     '# LoRA+ Studio training config. Run it with "LoRA+: Start Training" (or `loraplus train <this file>`).',
     "# Paths are relative to this file's folder. Hover a key for what it does; Ctrl+Space lists the keys not written here.",
     line('loraplus: 1', 'marks this YAML as a LoRA+ config'),
-    line(`model: ${yamlValue(rel(c.model))}`, c.modelType === c.family ? c.modelType : `${c.modelType} (${c.family} family)`),
+    line(
+      `model: ${yamlValue(rel(c.model))}`,
+      c.modelType === c.family ? c.modelType : `${c.modelType} (${c.family} family)`,
+    ),
     line(`task: ${c.task}`, classify ? 'a label head on the text' : 'next-token prediction on the text'),
     line('device: auto', 'the first that works of cuda, webgpu, wasm, cpu'),
     line('output_dir: runs', 'one folder per run: metrics.jsonl, checkpoints/, final/ (the adapter)'),
@@ -48,20 +51,35 @@ export function configTemplate(c: TemplateChoices): string {
     'data:',
     line(`  train: ${yamlValue(rel(c.train))}`, '.tsv .csv .jsonl .json .txt, one example per row'),
   ];
-  if (evalFile) out.push(line(`  eval: ${yamlValue(rel(evalFile))}`, 'evaluated every eval_every steps and at the end'));
-  else if (fraction > 0) out.push(line(`  eval_fraction: ${fraction}`, 'held out from the training rows for evaluation'));
+  if (evalFile)
+    out.push(line(`  eval: ${yamlValue(rel(evalFile))}`, 'evaluated every eval_every steps and at the end'));
+  else if (fraction > 0)
+    out.push(line(`  eval_fraction: ${fraction}`, 'held out from the training rows for evaluation'));
   if (c.textField) out.push(line(`  text_field: ${yamlValue(c.textField)}`, 'the column that holds the text'));
-  if (classify && c.textPairField) out.push(line(`  text_pair_field: ${yamlValue(c.textPairField)}`, 'the second text of a pair'));
-  if (classify && c.labelField) out.push(line(`  label_field: ${yamlValue(c.labelField)}`, 'the class label; the classes are collected from the data'));
+  if (classify && c.textPairField)
+    out.push(line(`  text_pair_field: ${yamlValue(c.textPairField)}`, 'the second text of a pair'));
+  if (classify && c.labelField)
+    out.push(
+      line(`  label_field: ${yamlValue(c.labelField)}`, 'the class label; the classes are collected from the data'),
+    );
   out.push(
-    line(`  max_length: ${c.maxLength ?? 128}`, classify ? 'tokens per example (truncated)' : 'tokens per training block'),
+    line(
+      `  max_length: ${c.maxLength ?? 128}`,
+      classify ? 'tokens per example (truncated)' : 'tokens per training block',
+    ),
     '',
     'lora:',
     line(`  r: ${r}`, 'rank: A is r×in, B is out×r'),
     line(`  lora_alpha: ${alpha}`, `the update (lora_alpha / r)·B·A is scaled by ${alpha / r}`),
-    line(`  target_modules: ${yamlValue(typeof c.targets === 'string' ? c.targets : [...c.targets])}`, c.targets === 'all-linear' ? 'every Linear layer but the output head' : `the ${c.family} default; all-linear adapts every Linear layer`),
+    line(
+      `  target_modules: ${yamlValue(typeof c.targets === 'string' ? c.targets : [...c.targets])}`,
+      c.targets === 'all-linear'
+        ? 'every Linear layer but the output head'
+        : `the ${c.family} default; all-linear adapts every Linear layer`,
+    ),
   );
-  if (classify) out.push('  # The classification head is created fresh (unless the checkpoint has one) and trained in full.');
+  if (classify)
+    out.push('  # The classification head is created fresh (unless the checkpoint has one) and trained in full.');
   out.push(
     '',
     'training:',

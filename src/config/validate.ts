@@ -38,7 +38,13 @@ export function validateConfig(doc: unknown, ctx: ValidateContext = {}): Validat
   const problems: Problem[] = [];
   const report: Report = (p) => problems.push(problem(p));
   if (doc !== null && doc !== undefined && !isObj(doc)) {
-    report({ severity: 'error', code: 'config/not-a-mapping', message: `a config must be a mapping of keys to values, got ${describeValue(doc)}`, path: [], at: 'value' });
+    report({
+      severity: 'error',
+      code: 'config/not-a-mapping',
+      message: `a config must be a mapping of keys to values, got ${describeValue(doc)}`,
+      path: [],
+      at: 'value',
+    });
     return { config: null, problems };
   }
   const configDir = path.resolve(ctx.configDir ?? '.');
@@ -72,7 +78,13 @@ function checkObject(spec: ObjectSpec, value: unknown, at: Segment[], ctx: Ctx, 
   // `data:` with nothing under it parses as null; treat it like an empty section.
   const given: Obj = value === undefined || value === null ? {} : isObj(value) ? value : {};
   if (value !== undefined && value !== null && !isObj(value)) {
-    report({ severity: 'error', code: 'config/type', message: `${last(at)} must be a mapping of keys, got ${describeValue(value)}`, path: at, at: 'value' });
+    report({
+      severity: 'error',
+      code: 'config/type',
+      message: `${last(at)} must be a mapping of keys, got ${describeValue(value)}`,
+      path: at,
+      at: 'value',
+    });
   }
   for (const key of Object.keys(given)) if (!Object.hasOwn(spec.keys, key)) unknownKey(key, at, spec, report);
 
@@ -82,14 +94,29 @@ function checkObject(spec: ObjectSpec, value: unknown, at: Segment[], ctx: Ctx, 
     const v = given[key];
     if (s.kind === 'marker') {
       if (v !== undefined && v !== s.value) {
-        report({ severity: 'warning', code: 'config/marker', message: `${key}: ${s.value} is the only known format version, got ${describeValue(v)}`, path: here, at: 'value', fix: { kind: 'setValue', title: `Set ${key} to ${s.value}`, value: s.value } });
+        report({
+          severity: 'warning',
+          code: 'config/marker',
+          message: `${key}: ${s.value} is the only known format version, got ${describeValue(v)}`,
+          path: here,
+          at: 'value',
+          fix: { kind: 'setValue', title: `Set ${key} to ${s.value}`, value: s.value },
+        });
       }
     } else if (s.kind === 'object') {
       out[key] = checkObject(s, v, here, ctx, report);
     } else if (v === undefined) {
       if (s.required) {
         const fix = addKeyFix(`Add ${key}`, here.map(String), s.placeholder ?? null);
-        report({ severity: 'error', code: 'config/missing-key', message: `missing required key '${key}'`, path: here, at: 'parent', hint: s.description, fix });
+        report({
+          severity: 'error',
+          code: 'config/missing-key',
+          message: `missing required key '${key}'`,
+          path: here,
+          at: 'parent',
+          hint: s.description,
+          fix,
+        });
       } else if (s.kind === 'path' && typeof s.default === 'string') {
         out[key] = path.resolve(ctx.configDir, s.default); // output_dir: 'runs' lands next to the config too
       } else out[key] = s.default ?? null;
@@ -104,14 +131,25 @@ function checkObject(spec: ObjectSpec, value: unknown, at: Segment[], ctx: Ctx, 
 function checkValue(s: Exclude<Spec, ObjectSpec>, v: unknown, at: Segment[], ctx: Ctx, report: Report): unknown {
   const key = String(last(at));
   const wrongType = (hint?: string, fix?: Problem['fix']): undefined => {
-    report({ severity: 'error', code: 'config/type', message: `${key} must be ${describeType(s)}, got ${describeValue(v)}`, path: at, at: 'value', hint, ...(fix ? { fix } : {}) });
+    report({
+      severity: 'error',
+      code: 'config/type',
+      message: `${key} must be ${describeType(s)}, got ${describeValue(v)}`,
+      path: at,
+      at: 'value',
+      hint,
+      ...(fix ? { fix } : {}),
+    });
     return undefined;
   };
   if (v === null) {
     if (s.nullable) return null;
     const dflt = 'default' in s && s.default !== undefined ? ` (${s.default})` : '';
     if (s.required) return wrongType('Write a value after the colon.');
-    return wrongType(`Write a value after the colon, or delete the line to use the default${dflt}.`, { kind: 'removeKey', title: `Delete ${key} to use the default${dflt}` });
+    return wrongType(`Write a value after the colon, or delete the line to use the default${dflt}.`, {
+      kind: 'removeKey',
+      title: `Delete ${key} to use the default${dflt}`,
+    });
   }
   switch (s.kind) {
     case 'number':
@@ -121,7 +159,11 @@ function checkValue(s: Exclude<Spec, ObjectSpec>, v: unknown, at: Segment[], ctx
       if (typeof v === 'boolean') return v;
       if (typeof v === 'string' && /^(yes|no|on|off|y|n)$/i.test(v)) {
         const b = /^(yes|on|y)$/i.test(v);
-        return wrongType(`YAML 1.2 reads '${v}' as a string; write true or false.`, { kind: 'setValue', title: `Write ${b}`, value: b });
+        return wrongType(`YAML 1.2 reads '${v}' as a string; write true or false.`, {
+          kind: 'setValue',
+          title: `Write ${b}`,
+          value: b,
+        });
       }
       return wrongType();
     case 'string':
@@ -148,7 +190,8 @@ function checkValue(s: Exclude<Spec, ObjectSpec>, v: unknown, at: Segment[], ctx
     }
     case 'string-list':
       if (typeof v === 'string' && s.also?.includes(v)) return v;
-      if (typeof v === 'string') return wrongType(`Write a list: [${v}].`, { kind: 'setValue', title: `Write a list: [${v}]`, value: [v] });
+      if (typeof v === 'string')
+        return wrongType(`Write a list: [${v}].`, { kind: 'setValue', title: `Write a list: [${v}]`, value: [v] });
       if (!Array.isArray(v)) return wrongType();
       return checkList(s, v, at, report);
   }
@@ -159,7 +202,14 @@ function checkNumber(s: NumberSpec, v: unknown, at: Segment[], report: Report): 
   // YAML 1.2 reads 2e-4 as a number already; this also accepts "2e-4" written in quotes (or from JSON).
   const n = typeof v === 'string' && /^\s*[+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?\s*$/i.test(v) ? Number(v) : v;
   const fail = (code: string, message: string, value?: FixValue): undefined => {
-    report({ severity: 'error', code, message, path: at, at: 'value', ...(value === undefined ? {} : { fix: { kind: 'setValue', title: `Set ${key} to ${value}`, value } }) });
+    report({
+      severity: 'error',
+      code,
+      message,
+      path: at,
+      at: 'value',
+      ...(value === undefined ? {} : { fix: { kind: 'setValue', title: `Set ${key} to ${value}`, value } }),
+    });
     return undefined;
   };
   if (typeof n !== 'number') return fail('config/type', `${key} must be ${describeType(s)}, got ${describeValue(v)}`);
@@ -179,20 +229,40 @@ function checkList(s: StringListSpec, v: unknown[], at: Segment[], report: Repor
   let ok = true;
   v.forEach((item, i) => {
     if (typeof item === 'string' && item !== '') items.push(item);
-    else if (typeof item === 'number' && Number.isFinite(item)) items.push(String(item)); // labels: [0, 1]
+    else if (typeof item === 'number' && Number.isFinite(item))
+      items.push(String(item)); // labels: [0, 1]
     else {
       ok = false;
-      report({ severity: 'error', code: 'config/type', message: `${key}[${i}] must be a non-empty string, got ${describeValue(item)}`, path: [...at, i], at: 'value' });
+      report({
+        severity: 'error',
+        code: 'config/type',
+        message: `${key}[${i}] must be a non-empty string, got ${describeValue(item)}`,
+        path: [...at, i],
+        at: 'value',
+      });
     }
   });
   if (s.minItems && v.length < s.minItems) {
-    report({ severity: 'error', code: 'config/range', message: `${key} must have at least ${s.minItems} ${s.minItems === 1 ? 'entry' : 'entries'}, got ${v.length}`, path: at, at: 'value' });
+    report({
+      severity: 'error',
+      code: 'config/range',
+      message: `${key} must have at least ${s.minItems} ${s.minItems === 1 ? 'entry' : 'entries'}, got ${v.length}`,
+      path: at,
+      at: 'value',
+    });
     ok = false;
   }
   const dup = items.find((x, i) => items.indexOf(x) !== i);
   if (dup !== undefined) {
     const unique = [...new Set(items)];
-    report({ severity: 'error', code: 'config/duplicate', message: `${key} lists '${dup}' more than once`, path: at, at: 'value', ...(ok ? { fix: { kind: 'setValue', title: `Remove the repeated '${dup}'`, value: unique } } : {}) });
+    report({
+      severity: 'error',
+      code: 'config/duplicate',
+      message: `${key} lists '${dup}' more than once`,
+      path: at,
+      at: 'value',
+      ...(ok ? { fix: { kind: 'setValue', title: `Remove the repeated '${dup}'`, value: unique } } : {}),
+    });
     ok = false;
   }
   return ok ? items : undefined;
@@ -209,7 +279,9 @@ function checkPath(s: PathSpec, v: string, at: Segment[], ctx: Ctx, report: Repo
   const abs = path.resolve(ctx.configDir, expanded);
   if (!s.exists || ctx.checkPaths === false) return abs;
   const { type, contains, what } = s.exists;
-  const relHint = path.isAbsolute(expanded) ? undefined : `Relative paths resolve against the config file's folder (${ctx.configDir}).`;
+  const relHint = path.isAbsolute(expanded)
+    ? undefined
+    : `Relative paths resolve against the config file's folder (${ctx.configDir}).`;
   const fail = (code: string, message: string, hint = relHint): string => {
     report({ severity: 'error', code, message, path: at, at: 'value', hint });
     return abs;
@@ -221,9 +293,14 @@ function checkPath(s: PathSpec, v: string, at: Segment[], ctx: Ctx, report: Repo
     return fail('config/not-found', `${what} not found: ${abs}`);
   }
   if (type === 'dir' && !stat.isDirectory()) {
-    return fail('config/not-a-folder', `${what} must be a folder, but ${abs} is a file`, contains ? `Point ${String(last(at))} at the folder that holds ${contains}.` : undefined);
+    return fail(
+      'config/not-a-folder',
+      `${what} must be a folder, but ${abs} is a file`,
+      contains ? `Point ${String(last(at))} at the folder that holds ${contains}.` : undefined,
+    );
   }
-  if (type === 'file' && !stat.isFile()) return fail('config/not-a-file', `${what} must be a file, but ${abs} is a folder`, undefined);
+  if (type === 'file' && !stat.isFile())
+    return fail('config/not-a-file', `${what} must be a file, but ${abs} is a folder`, undefined);
   if (contains && !fs.existsSync(path.join(abs, contains))) {
     return fail('config/incomplete-folder', `${abs} is not a ${what}: it has no ${contains}`, s.description);
   }
@@ -249,7 +326,15 @@ function unknownKey(key: string, parent: Segment[], spec: ObjectSpec, report: Re
   }
   if (best?.sibling) {
     const fix = { kind: 'replaceKey', title: `Rename to ${best.info.key}`, with: best.info.key } as const;
-    report({ severity: 'error', code: 'config/unknown-key', message: `unknown key '${key}'; did you mean '${best.info.key}'?`, path: here, at: 'key', suggestions: [best.info.key], fix });
+    report({
+      severity: 'error',
+      code: 'config/unknown-key',
+      message: `unknown key '${key}'; did you mean '${best.info.key}'?`,
+      path: here,
+      at: 'key',
+      suggestions: [best.info.key],
+      fix,
+    });
   } else if (best) {
     report({
       severity: 'error',
@@ -262,7 +347,14 @@ function unknownKey(key: string, parent: Segment[], spec: ObjectSpec, report: Re
       fix: { kind: 'moveKey', title: `Move to ${best.info.path}`, to: best.info.segments },
     });
   } else {
-    report({ severity: 'error', code: 'config/unknown-key', message: `unknown key '${key}' ${where}`, path: here, at: 'key', hint: `Known keys here: ${Object.keys(spec.keys).join(', ')}.` });
+    report({
+      severity: 'error',
+      code: 'config/unknown-key',
+      message: `unknown key '${key}' ${where}`,
+      path: here,
+      at: 'key',
+      hint: `Known keys here: ${Object.keys(spec.keys).join(', ')}.`,
+    });
   }
 }
 
@@ -281,12 +373,15 @@ const norm = (s: string): string => s.toLowerCase().replace(/-/g, '_');
 
 /** Damerau-Levenshtein distance (optimal string alignment: a swap of two neighbours costs 1). */
 export function distance(a: string, b: string): number {
-  const d: number[][] = Array.from({ length: a.length + 1 }, (_, i) => Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)));
+  const d: number[][] = Array.from({ length: a.length + 1 }, (_, i) =>
+    Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)),
+  );
   for (let i = 1; i <= a.length; i++) {
     for (let j = 1; j <= b.length; j++) {
       const cost = a[i - 1] === b[j - 1] ? 0 : 1;
       d[i][j] = Math.min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost);
-      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) d[i][j] = Math.min(d[i][j], d[i - 2][j - 2] + 1);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1])
+        d[i][j] = Math.min(d[i][j], d[i - 2][j - 2] + 1);
     }
   }
   return d[a.length][b.length];

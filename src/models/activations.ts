@@ -3,4 +3,9 @@
 export type Activation = 'gelu' | 'gelu_tanh' | 'relu';
 
 /** ACT2FN name → what is implemented here (`gelu` is the exact, erf-based GELU; `gelu_new` the tanh approximation). */
-export const ACTIVATIONS: Readonly<Record<string, Activation>> = { gelu: 'gelu', gelu_new: 'gelu_tanh', gelu_pytorch_tanh: 'gelu_tanh', relu: 'relu' };
+export const ACTIVATIONS: Readonly<Record<string, Activation>> = {
+  gelu: 'gelu',
+  gelu_new: 'gelu_tanh',
+  gelu_pytorch_tanh: 'gelu_tanh',
+  relu: 'relu',
+};

@@ -14,6 +14,7 @@ const CLASSES: Record<string, ModelClass> = { llama: LlamaModel, bert: BertModel
 
 export function createModel(family: Family, raw: HFConfig, weights: Map<string, HostTensor>, o: BuildOptions): Model {
   const cls = CLASSES[family.name];
-  if (!cls) throw new LoraPlusError({ code: 'model/unsupported', message: `no model class for the family '${family.name}'` });
+  if (!cls)
+    throw new LoraPlusError({ code: 'model/unsupported', message: `no model class for the family '${family.name}'` });
   return new cls(raw, weights, o);
 }

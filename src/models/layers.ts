@@ -6,7 +6,12 @@ import { LoraPlusError } from '../protocol/errors';
 import type { Adapters, BatchTensors, Task } from './types';
 
 /** Runs module `path` on x [N, in] → [N, out]: fully trained if it is in modules_to_save, else frozen (+ LoRA). */
-export function applyLinear(path: string, x: tf.Tensor2D, linears: ReadonlyMap<string, FrozenLinear>, a: Adapters): tf.Tensor2D {
+export function applyLinear(
+  path: string,
+  x: tf.Tensor2D,
+  linears: ReadonlyMap<string, FrozenLinear>,
+  a: Adapters,
+): tf.Tensor2D {
   const full = a.trainable.get(path);
   if (full) return trainableLinear(x, full);
   const base = linears.get(path);
@@ -210,15 +215,28 @@ export function geluTanh(x: tf.Tensor): tf.Tensor {
  * The two heads of the decoder families (llama, gpt2) on final hidden states [B, T, H]: the LM head's logits
  * [B, T, V], or `score` on each row's last non-padding token [B, L].
  */
-export function decoderLogits(hidden: tf.Tensor3D, batch: BatchTensors, linears: ReadonlyMap<string, FrozenLinear>, a: Adapters, task: Task): tf.Tensor {
+export function decoderLogits(
+  hidden: tf.Tensor3D,
+  batch: BatchTensors,
+  linears: ReadonlyMap<string, FrozenLinear>,
+  a: Adapters,
+  task: Task,
+): tf.Tensor {
   const [b, t, hs] = hidden.shape;
-  if (task === 'sequence-classification') return applyLinear('score', lastTokenHidden(hidden, batch.attentionMask), linears, a);
+  if (task === 'sequence-classification')
+    return applyLinear('score', lastTokenHidden(hidden, batch.attentionMask), linears, a);
   const logits = applyLinear('lm_head', tf.reshape(hidden, [b * t, hs]) as tf.Tensor2D, linears, a); // [N, V]
   return tf.reshape(logits, [b, t, logits.shape[1]]);
 }
 
 /** Mean cross-entropy of the decoder heads: next-token over non-padding positions, or over the batch's labels. */
-export function decoderLoss(hidden: tf.Tensor3D, batch: BatchTensors, linears: ReadonlyMap<string, FrozenLinear>, a: Adapters, task: Task): tf.Scalar {
+export function decoderLoss(
+  hidden: tf.Tensor3D,
+  batch: BatchTensors,
+  linears: ReadonlyMap<string, FrozenLinear>,
+  a: Adapters,
+  task: Task,
+): tf.Scalar {
   if (task === 'sequence-classification') {
     if (!batch.labels) throw new Error('internal: classification batch without labels');
     const logits = decoderLogits(hidden, batch, linears, a, task) as tf.Tensor2D;
@@ -229,7 +247,10 @@ export function decoderLoss(hidden: tf.Tensor3D, batch: BatchTensors, linears: R
   const h = tf.reshape(tf.slice(hidden, [0, 0, 0], [b, t - 1, hs]), [b * (t - 1), hs]) as tf.Tensor2D;
   const logits = applyLinear('lm_head', h, linears, a); // [N', V]
   const labels = tf.reshape(tf.slice(batch.inputIds, [0, 1], [b, t - 1]), [-1]) as tf.Tensor1D;
-  const weights = tf.reshape(tf.cast(tf.slice(batch.attentionMask, [0, 1], [b, t - 1]), 'float32'), [-1]) as tf.Tensor1D;
+  const weights = tf.reshape(
+    tf.cast(tf.slice(batch.attentionMask, [0, 1], [b, t - 1]), 'float32'),
+    [-1],
+  ) as tf.Tensor1D;
   return crossEntropy(logits, labels, weights);
 }
 
@@ -241,5 +262,10 @@ export function activation(act: Activation, x: tf.Tensor2D): tf.Tensor2D {
 /** Learned position embeddings end at `maxPositions`: a longer batch is the config's max_length, said so. */
 export function requireFits(t: number, maxPositions: number, modelType: string): void {
   if (t <= maxPositions) return;
-  throw new LoraPlusError({ code: 'model/sequence-too-long', message: `a batch is ${t} tokens long but ${modelType} has position embeddings for ${maxPositions}`, yamlPath: 'data.max_length', hint: `Set data.max_length to ${maxPositions} or less.` });
+  throw new LoraPlusError({
+    code: 'model/sequence-too-long',
+    message: `a batch is ${t} tokens long but ${modelType} has position embeddings for ${maxPositions}`,
+    yamlPath: 'data.max_length',
+    hint: `Set data.max_length to ${maxPositions} or less.`,
+  });
 }

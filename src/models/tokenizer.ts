@@ -15,7 +15,10 @@ export interface TextTokenizer {
    * tokens are added unless addSpecialTokens is false. With maxLength, the texts are cut so that the whole fits,
    * special tokens included, by HF's `longest_first` (transformers' truncation=True with a fast tokenizer).
    */
-  encode(text: string, opts?: { addSpecialTokens?: boolean; pair?: string; maxLength?: number }): { ids: number[]; typeIds: number[] };
+  encode(
+    text: string,
+    opts?: { addSpecialTokens?: boolean; pair?: string; maxLength?: number },
+  ): { ids: number[]; typeIds: number[] };
   decode(ids: number[], opts?: { skipSpecialTokens?: boolean }): string;
   /** One more than the largest id the tokenizer can produce (added tokens included). */
   readonly vocabSize: number;
@@ -40,13 +43,14 @@ export function loadTokenizer(modelDir: string, modelConfig?: SpecialTokenIds): 
   const jsonFile = path.join(modelDir, 'tokenizer.json');
   let spec: Json;
   if (fs.existsSync(jsonFile)) spec = readJsonIfExists(jsonFile) as Json;
-  else if (fs.existsSync(path.join(modelDir, 'vocab.txt'))) spec = wordPieceFromVocab(path.join(modelDir, 'vocab.txt'), config);
+  else if (fs.existsSync(path.join(modelDir, 'vocab.txt')))
+    spec = wordPieceFromVocab(path.join(modelDir, 'vocab.txt'), config);
   else {
     throw new LoraPlusError({
       code: 'model/no-tokenizer',
       message: `${modelDir} has no tokenizer.json`,
       file: modelDir,
-      hint: 'Copy tokenizer.json from the model\'s Hub repository into this folder (for a model that only ships tokenizer.model, run `AutoTokenizer.from_pretrained(dir).save_pretrained(dir)` in Python once to write it).',
+      hint: "Copy tokenizer.json from the model's Hub repository into this folder (for a model that only ships tokenizer.model, run `AutoTokenizer.from_pretrained(dir).save_pretrained(dir)` in Python once to write it).",
     });
   }
   applyLlamaSpecialFlags(spec, config);
@@ -55,12 +59,15 @@ export function loadTokenizer(modelDir: string, modelConfig?: SpecialTokenIds): 
   try {
     tok = new Tokenizer(spec, config);
   } catch (err) {
-    throw new LoraPlusError({
-      code: 'model/bad-tokenizer',
-      message: `could not build the tokenizer (${(err as Error).message})`,
-      file: jsonFile,
-      hint: 'Re-download tokenizer.json from the Hub; this tokenizer type may not be supported by @huggingface/tokenizers.',
-    }, { cause: err });
+    throw new LoraPlusError(
+      {
+        code: 'model/bad-tokenizer',
+        message: `could not build the tokenizer (${(err as Error).message})`,
+        file: jsonFile,
+        hint: 'Re-download tokenizer.json from the Hub; this tokenizer type may not be supported by @huggingface/tokenizers.',
+      },
+      { cause: err },
+    );
   }
 
   const template = templateOf(spec.post_processor, jsonFile);
@@ -104,7 +111,10 @@ export function loadTokenizer(modelDir: string, modelConfig?: SpecialTokenIds): 
 
 /** One piece of a post-processor template: a text (A or B) or special-token ids, each with its token type id. */
 type Piece = { seq: 'A' | 'B'; typeId: number } | { ids: number[]; typeId: number };
-interface Template { single: Piece[]; pair: Piece[] }
+interface Template {
+  single: Piece[];
+  pair: Piece[];
+}
 
 /**
  * The template of tokenizer.json's post_processor: TemplateProcessing as written; BertProcessing `[CLS] A [SEP] B
@@ -112,16 +122,30 @@ interface Template { single: Piece[]; pair: Piece[] }
  * A Sequence (e.g. ByteLevel + TemplateProcessing, Llama 3) takes its last processor that adds tokens.
  */
 function templateOf(pp: unknown, file: string): Template {
-  const plain: Template = { single: [{ seq: 'A', typeId: 0 }], pair: [{ seq: 'A', typeId: 0 }, { seq: 'B', typeId: 1 }] };
+  const plain: Template = {
+    single: [{ seq: 'A', typeId: 0 }],
+    pair: [
+      { seq: 'A', typeId: 0 },
+      { seq: 'B', typeId: 1 },
+    ],
+  };
   if (!isJson(pp)) return plain;
-  const bad = (what: string) => new LoraPlusError({ code: 'model/bad-tokenizer', message: `post_processor: ${what}`, file, hint: 'Re-download tokenizer.json from the model\'s Hub repository.' });
+  const bad = (what: string) =>
+    new LoraPlusError({
+      code: 'model/bad-tokenizer',
+      message: `post_processor: ${what}`,
+      file,
+      hint: "Re-download tokenizer.json from the model's Hub repository.",
+    });
   const tokenId = (v: unknown, key: string): number => {
     if (Array.isArray(v) && typeof v[1] === 'number') return v[1]; // [token, id]
     throw bad(`${pp.type} has no [token, id] for '${key}'`);
   };
   switch (pp.type) {
     case 'Sequence': {
-      const adding = (Array.isArray(pp.processors) ? pp.processors : []).filter((p) => isJson(p) && p.type !== 'ByteLevel');
+      const adding = (Array.isArray(pp.processors) ? pp.processors : []).filter(
+        (p) => isJson(p) && p.type !== 'ByteLevel',
+      );
       return adding.length ? templateOf(adding[adding.length - 1], file) : plain;
     }
     case 'ByteLevel':
@@ -131,20 +155,23 @@ function templateOf(pp: unknown, file: string): Template {
       const cls = (typeId: number): Piece => ({ ids: [tokenId(pp.cls, 'cls')], typeId });
       const sep = (typeId: number): Piece => ({ ids: [tokenId(pp.sep, 'sep')], typeId });
       const single: Piece[] = [cls(0), { seq: 'A', typeId: 0 }, sep(0)];
-      if (pp.type === 'RobertaProcessing') return { single, pair: [...single, sep(0), { seq: 'B', typeId: 0 }, sep(0)] };
+      if (pp.type === 'RobertaProcessing')
+        return { single, pair: [...single, sep(0), { seq: 'B', typeId: 0 }, sep(0)] };
       return { single, pair: [...single, { seq: 'B', typeId: 1 }, sep(1)] };
     }
     case 'TemplateProcessing': {
       const specials = isJson(pp.special_tokens) ? pp.special_tokens : {};
-      const pieces = (items: unknown): Piece[] => (Array.isArray(items) ? items : []).map((item: unknown): Piece => {
-        const special = isJson(item) && isJson(item.SpecialToken) ? item.SpecialToken : null;
-        const sequence = isJson(item) && isJson(item.Sequence) ? item.Sequence : null;
-        const typeId = Number((special ?? sequence)?.type_id ?? 0);
-        if (sequence) return { seq: sequence.id === 'B' ? 'B' : 'A', typeId };
-        const entry = special ? specials[String(special.id)] : undefined;
-        if (!isJson(entry) || !Array.isArray(entry.ids)) throw bad(`template token ${JSON.stringify(special?.id ?? item)} has no ids in special_tokens`);
-        return { ids: entry.ids.map(Number), typeId };
-      });
+      const pieces = (items: unknown): Piece[] =>
+        (Array.isArray(items) ? items : []).map((item: unknown): Piece => {
+          const special = isJson(item) && isJson(item.SpecialToken) ? item.SpecialToken : null;
+          const sequence = isJson(item) && isJson(item.Sequence) ? item.Sequence : null;
+          const typeId = Number((special ?? sequence)?.type_id ?? 0);
+          if (sequence) return { seq: sequence.id === 'B' ? 'B' : 'A', typeId };
+          const entry = special ? specials[String(special.id)] : undefined;
+          if (!isJson(entry) || !Array.isArray(entry.ids))
+            throw bad(`template token ${JSON.stringify(special?.id ?? item)} has no ids in special_tokens`);
+          return { ids: entry.ids.map(Number), typeId };
+        });
       return { single: pieces(pp.single), pair: pieces(pp.pair) };
     }
     default:
@@ -152,7 +179,12 @@ function templateOf(pp: unknown, file: string): Template {
   }
 }
 
-function assemble(pieces: Piece[], a: number[], b: number[] | null, addSpecial: boolean): { ids: number[]; typeIds: number[] } {
+function assemble(
+  pieces: Piece[],
+  a: number[],
+  b: number[] | null,
+  addSpecial: boolean,
+): { ids: number[]; typeIds: number[] } {
   const ids: number[] = [];
   const typeIds: number[] = [];
   for (const p of pieces) {
@@ -195,12 +227,15 @@ function readJsonIfExists(file: string): Json | null {
     if (v && typeof v === 'object' && !Array.isArray(v)) return v as Json;
     throw new Error('expected a JSON object');
   } catch (err) {
-    throw new LoraPlusError({
-      code: 'model/bad-tokenizer',
-      message: `${path.basename(file)} is not a valid JSON object (${(err as Error).message})`,
-      file,
-      hint: 'Re-download it from the model\'s Hub repository.',
-    }, { cause: err });
+    throw new LoraPlusError(
+      {
+        code: 'model/bad-tokenizer',
+        message: `${path.basename(file)} is not a valid JSON object (${(err as Error).message})`,
+        file,
+        hint: "Re-download it from the model's Hub repository.",
+      },
+      { cause: err },
+    );
   }
 }
 
@@ -235,15 +270,22 @@ function applyLlamaSpecialFlags(spec: Json, config: Json): void {
   const specialTokens: Json = {};
   if (addBos) specialTokens[bos as string] = { id: bos, ids: [bosId], tokens: [bos] };
   if (addEos) specialTokens[eos as string] = { id: eos, ids: [eosId], tokens: [eos] };
-  spec.post_processor = { type: 'TemplateProcessing', single: seq('A', 0), pair: [...seq('A', 0), ...seq('B', 1)], special_tokens: specialTokens };
+  spec.post_processor = {
+    type: 'TemplateProcessing',
+    single: seq('A', 0),
+    pair: [...seq('A', 0), ...seq('B', 1)],
+    special_tokens: specialTokens,
+  };
 }
 
 /** The tokenizer.json that transformers' BertTokenizerFast converter writes for a vocab.txt. */
 function wordPieceFromVocab(vocabFile: string, config: Json): Json {
   const vocab: Record<string, number> = {};
-  fs.readFileSync(vocabFile, 'utf8').split(/\r?\n/).forEach((token, id) => {
-    if (token !== '' && !(token in vocab)) vocab[token] = id;
-  });
+  fs.readFileSync(vocabFile, 'utf8')
+    .split(/\r?\n/)
+    .forEach((token, id) => {
+      if (token !== '' && !(token in vocab)) vocab[token] = id;
+    });
   const name = (key: string, fallback: string) => tokenName(config[key]) ?? fallback;
   const [cls, sep, unk] = [name('cls_token', '[CLS]'), name('sep_token', '[SEP]'), name('unk_token', '[UNK]')];
   for (const token of [cls, sep, unk]) {
@@ -252,24 +294,44 @@ function wordPieceFromVocab(vocabFile: string, config: Json): Json {
         code: 'model/bad-tokenizer',
         message: `vocab.txt has no '${token}' token, so it cannot be read as a BERT WordPiece vocabulary`,
         file: vocabFile,
-        hint: 'Copy tokenizer.json from the model\'s Hub repository into the folder.',
+        hint: "Copy tokenizer.json from the model's Hub repository into the folder.",
       });
     }
   }
   const specials = [name('pad_token', '[PAD]'), unk, cls, sep, name('mask_token', '[MASK]')].filter((t) => t in vocab);
-  const added = specials.map((content) => ({ id: vocab[content], content, single_word: false, lstrip: false, rstrip: false, normalized: false, special: true }));
+  const added = specials.map((content) => ({
+    id: vocab[content],
+    content,
+    single_word: false,
+    lstrip: false,
+    rstrip: false,
+    normalized: false,
+    special: true,
+  }));
   const special = (id: string, typeId: number) => ({ SpecialToken: { id, type_id: typeId } });
   return {
     version: '1.0',
     truncation: null,
     padding: null,
     added_tokens: added,
-    normalizer: { type: 'BertNormalizer', clean_text: true, handle_chinese_chars: true, strip_accents: config.strip_accents ?? null, lowercase: config.do_lower_case !== false },
+    normalizer: {
+      type: 'BertNormalizer',
+      clean_text: true,
+      handle_chinese_chars: true,
+      strip_accents: config.strip_accents ?? null,
+      lowercase: config.do_lower_case !== false,
+    },
     pre_tokenizer: { type: 'BertPreTokenizer' },
     post_processor: {
       type: 'TemplateProcessing',
       single: [special(cls, 0), { Sequence: { id: 'A', type_id: 0 } }, special(sep, 0)],
-      pair: [special(cls, 0), { Sequence: { id: 'A', type_id: 0 } }, special(sep, 0), { Sequence: { id: 'B', type_id: 1 } }, special(sep, 1)],
+      pair: [
+        special(cls, 0),
+        { Sequence: { id: 'A', type_id: 0 } },
+        special(sep, 0),
+        { Sequence: { id: 'B', type_id: 1 } },
+        special(sep, 1),
+      ],
       special_tokens: {
         [cls]: { id: cls, ids: [vocab[cls]], tokens: [cls] },
         [sep]: { id: sep, ids: [vocab[sep]], tokens: [sep] },

@@ -16,7 +16,12 @@ export function checkWeights(weights: Map<string, HostTensor>, required: Map<str
   for (const [k, shape] of required) {
     const got = weights.get(k)!.shape;
     if (got.join() !== shape.join()) {
-      throw new LoraPlusError({ code: 'model/shape-mismatch', message: `weight ${k} has shape [${got}] but config.json implies [${shape}]`, file: dir, hint: 'Check that config.json and model.safetensors come from the same model.' });
+      throw new LoraPlusError({
+        code: 'model/shape-mismatch',
+        message: `weight ${k} has shape [${got}] but config.json implies [${shape}]`,
+        file: dir,
+        hint: 'Check that config.json and model.safetensors come from the same model.',
+      });
     }
   }
 }

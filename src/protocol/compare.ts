@@ -35,7 +35,15 @@ export interface CompareItem {
   status: string | null; // the run's status word (finished, stopped, failed, interrupted, running)
   config: Record<string, ConfigValue>; // dotted keys (training.learning_rate); adapters without a run: from adapter_config.json
   metrics: CompareMetrics | null; // null for a bare adapter folder
-  adapter: { r: number; lora_alpha: number; use_rslora: boolean; fan_in_fan_out: boolean; base_model: string | null; lora_modules: number; modules_to_save: string[] };
+  adapter: {
+    r: number;
+    lora_alpha: number;
+    use_rslora: boolean;
+    fan_in_fan_out: boolean;
+    base_model: string | null;
+    lora_modules: number;
+    modules_to_save: string[];
+  };
 }
 
 /** Training and eval curves of one item (a checkpoint's curves stop at its step). Arrays of one series align. */

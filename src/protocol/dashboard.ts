@@ -22,7 +22,15 @@ export interface DashboardSummary {
   checkpoints: number;
   finalAdapter: string | null;
   error: string | null; // the error message of a failed run
-  config: { model?: string; task?: string; r?: number; lora_alpha?: number; learning_rate?: number; loraplus_lr_ratio?: number; device?: string } | null;
+  config: {
+    model?: string;
+    task?: string;
+    r?: number;
+    lora_alpha?: number;
+    learning_rate?: number;
+    loraplus_lr_ratio?: number;
+    device?: string;
+  } | null;
 }
 
 /**
@@ -52,7 +60,9 @@ export interface WebviewMessages {
 }
 
 /** One message of a map: `{v, type, ...payload}`. */
-export type Message<M, K extends keyof M = keyof M> = K extends keyof M ? { v: typeof DASHBOARD_PROTOCOL; type: K } & M[K] : never;
+export type Message<M, K extends keyof M = keyof M> = K extends keyof M
+  ? { v: typeof DASHBOARD_PROTOCOL; type: K } & M[K]
+  : never;
 export type HostToDashboard = Message<HostMessages>;
 export type DashboardToHost = Message<WebviewMessages>;
 
@@ -60,7 +70,10 @@ export function hostMessage<K extends keyof HostMessages>(type: K, payload: Host
   return { v: DASHBOARD_PROTOCOL, type, ...payload } as Message<HostMessages, K>;
 }
 
-export function webviewMessage<K extends keyof WebviewMessages>(type: K, payload: WebviewMessages[K]): Message<WebviewMessages, K> {
+export function webviewMessage<K extends keyof WebviewMessages>(
+  type: K,
+  payload: WebviewMessages[K],
+): Message<WebviewMessages, K> {
   return { v: DASHBOARD_PROTOCOL, type, ...payload } as Message<WebviewMessages, K>;
 }
 
@@ -83,7 +96,16 @@ export function isEngineEvent(x: unknown): x is EngineEvent {
 }
 
 function isSummary(x: unknown): x is DashboardSummary {
-  return isObj(x) && isStr(x.name) && isStr(x.runDir) && isStatus(x.status) && typeof x.step === 'number' && isNumOrNull(x.totalSteps) && isNumOrNull(x.lastLoss) && (x.config === null || isObj(x.config));
+  return (
+    isObj(x) &&
+    isStr(x.name) &&
+    isStr(x.runDir) &&
+    isStatus(x.status) &&
+    typeof x.step === 'number' &&
+    isNumOrNull(x.totalSteps) &&
+    isNumOrNull(x.lastLoss) &&
+    (x.config === null || isObj(x.config))
+  );
 }
 
 const isEvents = (x: unknown): x is EngineEvent[] => Array.isArray(x) && x.every(isEngineEvent);
@@ -95,7 +117,8 @@ const isEvents = (x: unknown): x is EngineEvent[] => Array.isArray(x) && x.every
 export function packedValues(x: unknown): Float32Array | null {
   if (x instanceof Float32Array) return x;
   if (x instanceof ArrayBuffer && x.byteLength % 4 === 0) return new Float32Array(x);
-  if (Array.isArray(x) && x.every((v) => typeof v === 'number' || v === null)) return Float32Array.from(x, (v) => v ?? NaN);
+  if (Array.isArray(x) && x.every((v) => typeof v === 'number' || v === null))
+    return Float32Array.from(x, (v) => v ?? NaN);
   return null;
 }
 
@@ -143,7 +166,8 @@ export function packModules(events: EngineEvent[]): { events: EngineEvent[]; pac
   const first = steps[0]?.modules;
   if (!first?.length) return { events };
   const modules = first.map((m) => m.module);
-  if (!steps.every((e) => e.modules.length === modules.length && e.modules.every((m, i) => m.module === modules[i]))) return { events };
+  if (!steps.every((e) => e.modules.length === modules.length && e.modules.every((m, i) => m.module === modules[i])))
+    return { events };
   const width = modules.length * PACKED_FIELDS.length;
   const values = new Float32Array(steps.length * width);
   let k = 0;

@@ -5,9 +5,7 @@ import type { ErrorInfo } from './errors';
 import type { EngineEvent } from './events';
 
 /** Host → child: what to run, then (maybe) a request to stop. */
-export type HostToChild =
-  | { type: 'start'; configFile: string; runDir?: string; resume: boolean }
-  | { type: 'stop' }; // save a checkpoint, then end (the engine's AbortSignal)
+export type HostToChild = { type: 'start'; configFile: string; runDir?: string; resume: boolean } | { type: 'stop' }; // save a checkpoint, then end (the engine's AbortSignal)
 
 /** Child → host: the engine's events, then how it ended. */
 export type ChildToHost =

@@ -89,7 +89,8 @@ async function startTraining(s: Studio, arg: unknown, resume: boolean): Promise<
   const opened = s.runs.onEvent(({ event, runDir: dir }) => {
     if (event.type !== 'run_start' || run.runDir !== dir) return;
     opened.dispose();
-    if (vscode.workspace.getConfiguration('loraplus').get<boolean>('openDashboardOnStart', true)) s.dashboards.open(dir);
+    if (vscode.workspace.getConfiguration('loraplus').get<boolean>('openDashboardOnStart', true))
+      s.dashboards.open(dir);
   });
   const result = await run.ended;
   opened.dispose();
@@ -97,11 +98,18 @@ async function startTraining(s: Studio, arg: unknown, resume: boolean): Promise<
   s.tree.refresh();
   if (result.status === 'failed') {
     const log = 'Open Log';
-    const pick = await vscode.window.showErrorMessage(`LoRA+: the run failed: ${result.error ? formatError(result.error) : 'see the log'}`, log);
+    const pick = await vscode.window.showErrorMessage(
+      `LoRA+: the run failed: ${result.error ? formatError(result.error) : 'see the log'}`,
+      log,
+    );
     if (pick === log) s.output.show(true);
   } else if (result.status === 'finished' && result.runDir) {
     const [dash, merge] = ['Open Dashboard', 'Merge Adapter'];
-    const pick = await vscode.window.showInformationMessage(`LoRA+: ${path.basename(result.runDir)} finished.`, dash, merge);
+    const pick = await vscode.window.showInformationMessage(
+      `LoRA+: ${path.basename(result.runDir)} finished.`,
+      dash,
+      merge,
+    );
     if (pick === dash) s.dashboards.open(result.runDir);
     if (pick === merge) await mergeAdapter(s, path.join(result.runDir, 'final'));
   }
@@ -112,15 +120,26 @@ async function stopTraining(s: Studio, arg: unknown): Promise<void> {
   const dir = nodePath(arg);
   const run = dir ? s.runs.find(dir) : live.length === 1 ? live[0] : await pickLive(s);
   if (!run) {
-    if (dir) void vscode.window.showInformationMessage(`LoRA+: ${path.basename(dir)} is training in another process (a terminal or another window); stop it there (Ctrl-C saves a checkpoint).`);
+    if (dir)
+      void vscode.window.showInformationMessage(
+        `LoRA+: ${path.basename(dir)} is training in another process (a terminal or another window); stop it there (Ctrl-C saves a checkpoint).`,
+      );
     else if (!live.length) void vscode.window.showInformationMessage('LoRA+: no run is training in this window.');
     return;
   }
-  await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `LoRA+: stopping ${path.basename(run.runDir ?? run.configFile)} (saving a checkpoint)` }, () => s.runs.stop(run));
+  await vscode.window.withProgress(
+    {
+      location: vscode.ProgressLocation.Notification,
+      title: `LoRA+: stopping ${path.basename(run.runDir ?? run.configFile)} (saving a checkpoint)`,
+    },
+    () => s.runs.stop(run),
+  );
 }
 
 async function pickLive(s: Studio) {
-  const items = s.runs.runs().map((r) => ({ label: path.basename(r.runDir ?? r.configFile), description: r.configFile, run: r }));
+  const items = s.runs
+    .runs()
+    .map((r) => ({ label: path.basename(r.runDir ?? r.configFile), description: r.configFile, run: r }));
   return (await vscode.window.showQuickPick(items, { title: 'LoRA+: Stop which run?' }))?.run;
 }
 
@@ -132,7 +151,11 @@ async function deleteRun(s: Studio, arg: unknown): Promise<void> {
     return;
   }
   const yes = 'Delete';
-  const pick = await vscode.window.showWarningMessage(`Delete the run ${path.basename(dir)} with its checkpoints and adapter? This cannot be undone.`, { modal: true }, yes);
+  const pick = await vscode.window.showWarningMessage(
+    `Delete the run ${path.basename(dir)} with its checkpoints and adapter? This cannot be undone.`,
+    { modal: true },
+    yes,
+  );
   if (pick !== yes) return;
   await fs.promises.rm(dir, { recursive: true, force: true });
   s.tree.refresh();
@@ -163,7 +186,12 @@ async function runDirOf(s: Studio, arg: unknown, title: string): Promise<string 
     void vscode.window.showInformationMessage('LoRA+: there are no runs in this workspace yet.');
     return undefined;
   }
-  const items = runs.map((r) => ({ label: r.name, description: `${r.status} · step ${r.step}${r.totalSteps ? `/${r.totalSteps}` : ''}`, detail: r.dir, dir: r.dir }));
+  const items = runs.map((r) => ({
+    label: r.name,
+    description: `${r.status} · step ${r.step}${r.totalSteps ? `/${r.totalSteps}` : ''}`,
+    detail: r.dir,
+    dir: r.dir,
+  }));
   return (await vscode.window.showQuickPick(items, { title: `LoRA+: ${title}` }))?.dir;
 }
 
@@ -177,10 +205,19 @@ async function configFileOf(arg: unknown): Promise<string | undefined> {
   const files = await vscode.workspace.findFiles(CONFIG_GLOB, '**/node_modules/**', 200);
   if (!files.length) {
     const create = 'New Training Config';
-    const pick = await vscode.window.showInformationMessage('LoRA+: no training config (*.lora.yaml) in this workspace.', create);
+    const pick = await vscode.window.showInformationMessage(
+      'LoRA+: no training config (*.lora.yaml) in this workspace.',
+      create,
+    );
     if (pick === create) await newConfig();
     return undefined;
   }
-  const items = files.map((f) => ({ label: path.basename(f.fsPath), description: vscode.workspace.asRelativePath(f), file: f.fsPath }));
-  return items.length === 1 ? items[0].file : (await vscode.window.showQuickPick(items, { title: 'LoRA+: Train with which config?' }))?.file;
+  const items = files.map((f) => ({
+    label: path.basename(f.fsPath),
+    description: vscode.workspace.asRelativePath(f),
+    file: f.fsPath,
+  }));
+  return items.length === 1
+    ? items[0].file
+    : (await vscode.window.showQuickPick(items, { title: 'LoRA+: Train with which config?' }))?.file;
 }

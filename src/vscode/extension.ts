@@ -15,11 +15,25 @@ export function activate(context: vscode.ExtensionContext): void {
   const runs = new RunManager(context.extensionPath, (line) => output.appendLine(line));
   const progress = new RunProgress(runs);
   const tree = new RunTree(runs);
-  const treeView = vscode.window.createTreeView<RunNode>(RUNS_VIEW, { treeDataProvider: tree, canSelectMany: true, showCollapseAll: true });
+  const treeView = vscode.window.createTreeView<RunNode>(RUNS_VIEW, {
+    treeDataProvider: tree,
+    canSelectMany: true,
+    showCollapseAll: true,
+  });
   const dashboards = new Dashboards(context.extensionUri, runs);
   const compare = new ComparePanels(context.extensionUri);
   const studio: Studio = { context, output, runs, progress, tree, treeView, dashboards, compare };
-  context.subscriptions.push(output, runs, progress, tree, treeView, dashboards, compare, registerConfigEditor(), ...registerCommands(studio));
+  context.subscriptions.push(
+    output,
+    runs,
+    progress,
+    tree,
+    treeView,
+    dashboards,
+    compare,
+    registerConfigEditor(),
+    ...registerCommands(studio),
+  );
 }
 
 export function deactivate(): void {}

@@ -17,7 +17,9 @@ export async function mergeAdapter(s: Studio, target?: string): Promise<void> {
   if (!source) return;
   const adapterDir = resolveAdapterDir(source);
   if (!fs.existsSync(path.join(adapterDir, 'adapter_config.json'))) {
-    void vscode.window.showErrorMessage(`LoRA+: ${source} holds no adapter (adapter_config.json), neither in final/ nor in a checkpoint.`);
+    void vscode.window.showErrorMessage(
+      `LoRA+: ${source} holds no adapter (adapter_config.json), neither in final/ nor in a checkpoint.`,
+    );
     return;
   }
   // The base model: the one the adapter names, else the user says where it is (Python adapters name Hub ids).
@@ -25,27 +27,41 @@ export async function mergeAdapter(s: Studio, target?: string): Promise<void> {
   const base = locateBase(adapterDir);
   if (!base.dir) {
     const picked = await vscode.window.showOpenDialog({
-      canSelectFolders: true, canSelectFiles: false, canSelectMany: false, openLabel: 'Use as Base Model',
-      title: base.named ? `LoRA+: '${base.named}' is not a folder here. Where is this base model?` : 'LoRA+: the adapter does not name its base model. Which model folder?',
+      canSelectFolders: true,
+      canSelectFiles: false,
+      canSelectMany: false,
+      openLabel: 'Use as Base Model',
+      title: base.named
+        ? `LoRA+: '${base.named}' is not a folder here. Where is this base model?`
+        : 'LoRA+: the adapter does not name its base model. Which model folder?',
     });
     if (!picked?.length) return;
     args.push('--base', picked[0].fsPath);
   }
   const out = await vscode.window.showInputBox({
-    title: 'LoRA+: Merge Adapter into Model', prompt: 'Folder for the merged model (a complete Hugging Face model folder)',
-    value: defaultMergeOut(adapterDir), ignoreFocusOut: true, validateInput: validateOut,
+    title: 'LoRA+: Merge Adapter into Model',
+    prompt: 'Folder for the merged model (a complete Hugging Face model folder)',
+    value: defaultMergeOut(adapterDir),
+    ignoreFocusOut: true,
+    validateInput: validateOut,
   });
   if (!out) return;
   args.push('--out', path.resolve(out), '--json');
   const run = runOf(adapterDir);
-  const name = run ? `${path.basename(run.dir)}${path.basename(adapterDir) === 'final' ? '' : ` (${path.basename(adapterDir)})`}` : path.basename(adapterDir);
+  const name = run
+    ? `${path.basename(run.dir)}${path.basename(adapterDir) === 'final' ? '' : ` (${path.basename(adapterDir)})`}`
+    : path.basename(adapterDir);
   await runMerge(s, args, path.resolve(out), name);
 }
 
 function validateOut(value: string): string | undefined {
   if (!value.trim()) return 'Give a folder.';
   const dir = path.resolve(value);
-  if (fs.existsSync(dir) && (!fs.statSync(dir).isDirectory() || (fs.readdirSync(dir).length && !fs.existsSync(path.join(dir, 'merge_info.json'))))) {
+  if (
+    fs.existsSync(dir) &&
+    (!fs.statSync(dir).isDirectory() ||
+      (fs.readdirSync(dir).length && !fs.existsSync(path.join(dir, 'merge_info.json'))))
+  ) {
     return 'This folder exists and is not an earlier merge: choose a new one.';
   }
   return undefined;
@@ -60,15 +76,33 @@ interface Pick extends vscode.QuickPickItem {
 async function pickAdapter(s: Studio): Promise<string | undefined> {
   const items: Pick[] = [];
   for (const run of s.tree.allRuns()) {
-    if (run.finalAdapter) items.push({ label: run.name, description: 'final adapter', detail: run.finalAdapter, dir: run.finalAdapter });
+    if (run.finalAdapter)
+      items.push({ label: run.name, description: 'final adapter', detail: run.finalAdapter, dir: run.finalAdapter });
     for (const c of [...run.checkpoints].reverse()) {
-      items.push({ label: `${run.name} · step ${c.step}`, description: c.eval ? `eval loss ${c.eval.loss.toFixed(4)}` : 'checkpoint', detail: c.dir, dir: c.dir });
+      items.push({
+        label: `${run.name} · step ${c.step}`,
+        description: c.eval ? `eval loss ${c.eval.loss.toFixed(4)}` : 'checkpoint',
+        detail: c.dir,
+        dir: c.dir,
+      });
     }
   }
-  items.push({ label: '$(folder-opened) Browse…', description: 'any PEFT adapter folder (adapter_config.json + adapter_model.safetensors)', browse: true });
-  const pick = await vscode.window.showQuickPick(items, { title: 'LoRA+: Merge which adapter into its base model?', matchOnDetail: true });
+  items.push({
+    label: '$(folder-opened) Browse…',
+    description: 'any PEFT adapter folder (adapter_config.json + adapter_model.safetensors)',
+    browse: true,
+  });
+  const pick = await vscode.window.showQuickPick(items, {
+    title: 'LoRA+: Merge which adapter into its base model?',
+    matchOnDetail: true,
+  });
   if (!pick?.browse) return pick?.dir;
-  const folder = await vscode.window.showOpenDialog({ canSelectFolders: true, canSelectFiles: false, canSelectMany: false, openLabel: 'Merge This Adapter' });
+  const folder = await vscode.window.showOpenDialog({
+    canSelectFolders: true,
+    canSelectFiles: false,
+    canSelectMany: false,
+    openLabel: 'Merge This Adapter',
+  });
   return folder?.[0]?.fsPath;
 }
 
@@ -101,24 +135,42 @@ async function runMerge(s: Studio, args: string[], out: string, name: string): P
   try {
     summary = JSON.parse(result.stdout.trim().split('\n').at(-1) ?? '') as MergeSummary;
   } catch {
-    void vscode.window.showErrorMessage('LoRA+: the merge finished but its summary could not be read; see the log.', log);
+    void vscode.window.showErrorMessage(
+      'LoRA+: the merge finished but its summary could not be read; see the log.',
+      log,
+    );
     return;
   }
   const c = summary.merge_check;
-  const diff = c.max_abs_diff !== null ? `max |Δlogits| ${c.max_abs_diff.toExponential(2)} vs base + adapter` : 'adapter written';
+  const diff =
+    c.max_abs_diff !== null ? `max |Δlogits| ${c.max_abs_diff.toExponential(2)} vs base + adapter` : 'adapter written';
   const [reveal, readme] = ['Reveal', 'Open README'];
-  const text = summary.ok ? `LoRA+: merged into ${path.basename(summary.out)} · ${diff} (check passed).` : `LoRA+: written with MERGE_CHECK_FAILED into ${path.basename(summary.out)} · ${c.failures.join('; ')}`;
-  const pick = await (summary.ok ? vscode.window.showInformationMessage(text, reveal, readme) : vscode.window.showWarningMessage(text, reveal, readme));
+  const text = summary.ok
+    ? `LoRA+: merged into ${path.basename(summary.out)} · ${diff} (check passed).`
+    : `LoRA+: written with MERGE_CHECK_FAILED into ${path.basename(summary.out)} · ${c.failures.join('; ')}`;
+  const pick = await (summary.ok
+    ? vscode.window.showInformationMessage(text, reveal, readme)
+    : vscode.window.showWarningMessage(text, reveal, readme));
   if (pick === reveal) await vscode.commands.executeCommand('revealFileInOS', vscode.Uri.file(summary.out));
-  if (pick === readme) await vscode.commands.executeCommand('markdown.showPreview', vscode.Uri.file(path.join(summary.out, 'README.md')));
+  if (pick === readme)
+    await vscode.commands.executeCommand('markdown.showPreview', vscode.Uri.file(path.join(summary.out, 'README.md')));
 }
 
 /** Runs dist/cli.js; stderr lines go to the output channel and `onLine`. Resolves null when cancelled. */
-function runCli(s: Studio, args: string[], out: string, onLine: (line: string) => void, token: vscode.CancellationToken): Promise<CliResult | null> {
+function runCli(
+  s: Studio,
+  args: string[],
+  out: string,
+  onLine: (line: string) => void,
+  token: vscode.CancellationToken,
+): Promise<CliResult | null> {
   const cwd = vscode.workspace.workspaceFolders?.[0]?.uri.fsPath ?? path.dirname(out);
   return new Promise((resolve) => {
     const child = fork(path.join(s.context.extensionPath, 'dist', 'cli.js'), args, {
-      cwd, stdio: ['ignore', 'pipe', 'pipe', 'ipc'], execArgv: [], env: { ...process.env, ELECTRON_RUN_AS_NODE: '1' },
+      cwd,
+      stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+      execArgv: [],
+      env: { ...process.env, ELECTRON_RUN_AS_NODE: '1' },
     });
     const stdout: Buffer[] = [];
     let error: string | null = null;

@@ -6,7 +6,10 @@ import * as vscode from 'vscode';
 export async function requireTrust(what: string, todo: string): Promise<boolean> {
   if (vscode.workspace.isTrusted) return true;
   const manage = 'Manage Workspace Trust';
-  const pick = await vscode.window.showErrorMessage(`LoRA+: ${what} runs code on your machine, so it is disabled in an untrusted workspace. Trust this workspace to ${todo}.`, manage);
+  const pick = await vscode.window.showErrorMessage(
+    `LoRA+: ${what} runs code on your machine, so it is disabled in an untrusted workspace. Trust this workspace to ${todo}.`,
+    manage,
+  );
   if (pick === manage) await vscode.commands.executeCommand('workbench.trust.manage');
   return false;
 }

@@ -3,7 +3,15 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { combinationError, combineAdapters, weightedDelta } from '../../src/adapters/combine';
-import { loadAdapter, loraScaling, makeAdapterConfig, moduleLoraParams, saveAdapter, type Adapter, type AdapterConfig } from '../../src/adapters/peft';
+import {
+  loadAdapter,
+  loraScaling,
+  makeAdapterConfig,
+  moduleLoraParams,
+  saveAdapter,
+  type Adapter,
+  type AdapterConfig,
+} from '../../src/adapters/peft';
 import type { HostTensor } from '../../src/adapters/safetensors';
 import { matrix, svd } from '../../src/adapters/svd';
 import { Rng } from '../../src/engine/data/rng';
@@ -13,13 +21,26 @@ const OUT = 6;
 const IN = 5;
 
 function rand(shape: number[], rng: Rng): HostTensor {
-  return { dtype: 'float32', shape, data: Float32Array.from({ length: shape[0] * shape[1] }, () => rng.next() * 2 - 1) };
+  return {
+    dtype: 'float32',
+    shape,
+    data: Float32Array.from({ length: shape[0] * shape[1] }, () => rng.next() * 2 - 1),
+  };
 }
 
 function adapter(seed: number, r: number, modules: string[], extra: Partial<AdapterConfig> = {}): Adapter {
   const rng = new Rng(seed);
   const lora = new Map(modules.map((m) => [m, { A: rand([r, IN], rng), B: rand([OUT, r], rng) }]));
-  return { config: makeAdapterConfig({ r, lora_alpha: 2 * r + seed, target_modules: modules.map((m) => m.split('.').pop()!), ...extra }), lora, modulesToSave: new Map() };
+  return {
+    config: makeAdapterConfig({
+      r,
+      lora_alpha: 2 * r + seed,
+      target_modules: modules.map((m) => m.split('.').pop()!),
+      ...extra,
+    }),
+    lora,
+    modulesToSave: new Map(),
+  };
 }
 
 /** scaling · B · A of one module of `a`, formed directly. */
@@ -52,7 +73,11 @@ describe('combineAdapters', () => {
     assert.deepEqual(c.config.target_modules, ['q_proj', 'v_proj']);
     for (const m of [q, v]) {
       const want = new Float64Array(OUT * IN);
-      for (const [x, w] of [[a, weights[0]], [b, weights[1]]] as const) if (x.lora.has(m)) delta(x, m).forEach((d, i) => (want[i] += w * d));
+      for (const [x, w] of [
+        [a, weights[0]],
+        [b, weights[1]],
+      ] as const)
+        if (x.lora.has(m)) delta(x, m).forEach((d, i) => (want[i] += w * d));
       const got = delta(c, m);
       assert.ok(maxAbs(want) > 0.1);
       assert.ok(maxDiff(got, want) < 1e-6 * maxAbs(want), `${m}: ${maxDiff(got, want)}`);
@@ -61,14 +86,18 @@ describe('combineAdapters', () => {
     assert.ok(combinationError(c, [a, b], weights) < 1e-6);
   });
 
-  it('linear is PEFT\'s Σ√(wᵢsᵢ)Aᵢ, Σ√(wᵢsᵢ)Bᵢ: exact for one adapter, not Σ wᵢ·ΔWᵢ for two different ones', () => {
+  it("linear is PEFT's Σ√(wᵢsᵢ)Aᵢ, Σ√(wᵢsᵢ)Bᵢ: exact for one adapter, not Σ wᵢ·ΔWᵢ for two different ones", () => {
     const a = adapter(3, 2, [q]);
     const b = adapter(4, 2, [q]);
     const weights = [0.6, 0.4];
     const c = combineAdapters([a, b], { combination: 'linear', weights });
     const [sa, sb] = [a, b].map((x) => loraScaling(moduleLoraParams(x.config, q)));
-    const wantA = a.lora.get(q)!.A.data.map((x, i) => Math.sqrt(weights[0] * sa) * x + Math.sqrt(weights[1] * sb) * b.lora.get(q)!.A.data[i]);
-    const wantB = a.lora.get(q)!.B.data.map((x, i) => Math.sqrt(weights[0] * sa) * x + Math.sqrt(weights[1] * sb) * b.lora.get(q)!.B.data[i]);
+    const wantA = a.lora
+      .get(q)!
+      .A.data.map((x, i) => Math.sqrt(weights[0] * sa) * x + Math.sqrt(weights[1] * sb) * b.lora.get(q)!.A.data[i]);
+    const wantB = a.lora
+      .get(q)!
+      .B.data.map((x, i) => Math.sqrt(weights[0] * sa) * x + Math.sqrt(weights[1] * sb) * b.lora.get(q)!.B.data[i]);
     assert.ok(maxDiff(c.lora.get(q)!.A.data, wantA) < 1e-6);
     assert.ok(maxDiff(c.lora.get(q)!.B.data, wantB) < 1e-6);
     assert.equal(c.config.r, 2);
@@ -81,8 +110,14 @@ describe('combineAdapters', () => {
   });
 
   it('linear refuses unequal ranks and negative weights (no square root), naming the way out', () => {
-    assert.throws(() => combineAdapters([adapter(1, 2, [q]), adapter(2, 3, [q])], { combination: 'linear', weights: [1, 1] }), /equal r.*cat/s);
-    assert.throws(() => combineAdapters([adapter(1, 2, [q]), adapter(2, 2, [q])], { combination: 'linear', weights: [1, -1] }), (e: Error) => /negative|< 0/.test(e.message) && /cat or svd/.test(e.message));
+    assert.throws(
+      () => combineAdapters([adapter(1, 2, [q]), adapter(2, 3, [q])], { combination: 'linear', weights: [1, 1] }),
+      /equal r.*cat/s,
+    );
+    assert.throws(
+      () => combineAdapters([adapter(1, 2, [q]), adapter(2, 2, [q])], { combination: 'linear', weights: [1, -1] }),
+      (e: Error) => /negative|< 0/.test(e.message) && /cat or svd/.test(e.message),
+    );
   });
 
   it('svd at full rank is exact; truncated, it is the best rank-k approximation of Σ wᵢ·ΔWᵢ', () => {
@@ -105,7 +140,11 @@ describe('combineAdapters', () => {
   });
 
   it('svd clamp bounds both factors by the quantile of their values', () => {
-    const c = combineAdapters([adapter(7, 2, [q]), adapter(8, 2, [q])], { combination: 'svd', weights: [1, 1], svdClamp: 0.9 });
+    const c = combineAdapters([adapter(7, 2, [q]), adapter(8, 2, [q])], {
+      combination: 'svd',
+      weights: [1, 1],
+      svdClamp: 0.9,
+    });
     const p = c.lora.get(q)!;
     const values = Float64Array.from([...p.B.data, ...p.A.data]).sort();
     const hi = values[values.length - 1];
@@ -122,7 +161,10 @@ describe('combineAdapters', () => {
     const c = combineAdapters([a, b], { combination: 'cat', weights: [1, 1] });
     assert.equal(c.modulesToSave.get('classifier.weight'), a.modulesToSave.get('classifier.weight'));
     assert.deepEqual(c.config.modules_to_save, ['classifier']);
-    assert.throws(() => combineAdapters([a, a], { combination: 'cat', weights: [1, 1] }), /both train 'classifier.weight'/);
+    assert.throws(
+      () => combineAdapters([a, a], { combination: 'cat', weights: [1, 1] }),
+      /both train 'classifier.weight'/,
+    );
   });
 
   it('per-module ranks (rank_pattern sources) come out as one rank, zero-padded, and load back as a PEFT adapter', () => {
@@ -131,7 +173,13 @@ describe('combineAdapters', () => {
     b.lora.set(q, { A: rand([4, IN], new Rng(3)), B: rand([OUT, 4], new Rng(4)) }); // rank_pattern: q has r = 4
     const c = combineAdapters([a, b], { combination: 'cat', weights: [1, 1] });
     assert.equal(c.config.r, 6); // PEFT's Σ r = 4 grows to q's 2 + 4
-    assert.deepEqual([c.lora.get(q)!.A.shape, c.lora.get(v)!.B.shape], [[6, IN], [OUT, 6]]);
+    assert.deepEqual(
+      [c.lora.get(q)!.A.shape, c.lora.get(v)!.B.shape],
+      [
+        [6, IN],
+        [OUT, 6],
+      ],
+    );
     assert.deepEqual([c.config.rank_pattern, c.config.alpha_pattern], [{}, {}]);
     const dir = tempDir();
     saveAdapter(dir, c);

@@ -4,8 +4,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import {
-  type Adapter, type AdapterConfig, adapterWeightsFromSafetensors, loadAdapter, loraScaling, makeAdapterConfig,
-  moduleLoraParams, saveAdapter,
+  type Adapter,
+  type AdapterConfig,
+  adapterWeightsFromSafetensors,
+  loadAdapter,
+  loraScaling,
+  makeAdapterConfig,
+  moduleLoraParams,
+  saveAdapter,
 } from '../../src/adapters/peft';
 import { type HostTensor, readSafetensors, writeSafetensors } from '../../src/adapters/safetensors';
 import { LoraPlusError } from '../../src/protocol/errors';
@@ -19,14 +25,23 @@ const freshDir = (): string => join(tmp, `adapter-${dirCount++}`);
 /** Deterministic float data, distinct per tensor so swapped A/B would be caught. */
 function tensor(shape: number[], seed: number): HostTensor {
   const n = shape.reduce((a, b) => a * b, 1);
-  return { dtype: 'float32', shape, data: Float32Array.from({ length: n }, (_, i) => Math.fround(Math.sin(seed * 97 + i))) };
+  return {
+    dtype: 'float32',
+    shape,
+    data: Float32Array.from({ length: n }, (_, i) => Math.fround(Math.sin(seed * 97 + i))),
+  };
 }
 
 function sampleAdapter(): Adapter {
   return {
     config: makeAdapterConfig({
-      r: 4, lora_alpha: 8, target_modules: ['q_proj', 'v_proj'], modules_to_save: ['score'],
-      task_type: 'SEQ_CLS', base_model_name_or_path: 'stories260k', loraplus_lr_ratio: 16,
+      r: 4,
+      lora_alpha: 8,
+      target_modules: ['q_proj', 'v_proj'],
+      modules_to_save: ['score'],
+      task_type: 'SEQ_CLS',
+      base_model_name_or_path: 'stories260k',
+      loraplus_lr_ratio: 16,
     }),
     lora: new Map([
       ['model.layers.0.self_attn.q_proj', { A: tensor([4, 64], 1), B: tensor([64, 4], 2) }],
@@ -66,13 +81,16 @@ describe('saveAdapter', () => {
     saveAdapter(dir, sampleAdapter());
     const { tensors, metadata } = readSafetensors(join(dir, 'adapter_model.safetensors'));
     assert.deepEqual(metadata, { format: 'pt' });
-    assert.deepEqual([...tensors.keys()], [
-      'base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight',
-      'base_model.model.model.layers.0.self_attn.q_proj.lora_B.weight',
-      'base_model.model.model.layers.0.self_attn.v_proj.lora_A.weight',
-      'base_model.model.model.layers.0.self_attn.v_proj.lora_B.weight',
-      'base_model.model.score.weight',
-    ]);
+    assert.deepEqual(
+      [...tensors.keys()],
+      [
+        'base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight',
+        'base_model.model.model.layers.0.self_attn.q_proj.lora_B.weight',
+        'base_model.model.model.layers.0.self_attn.v_proj.lora_A.weight',
+        'base_model.model.model.layers.0.self_attn.v_proj.lora_B.weight',
+        'base_model.model.score.weight',
+      ],
+    );
     assert.deepEqual(tensors.get('base_model.model.model.layers.0.self_attn.v_proj.lora_B.weight')?.shape, [32, 4]);
   });
 
@@ -89,10 +107,23 @@ describe('saveAdapter', () => {
     assert.deepEqual(cfg.modules_to_save, ['score']);
     assert.equal(cfg.loraplus_lr_ratio, 16);
     for (const [k, v] of Object.entries({
-      bias: 'none', use_rslora: false, use_dora: false, lora_bias: false, fan_in_fan_out: false, init_lora_weights: true,
-      rank_pattern: {}, alpha_pattern: {}, layers_to_transform: null, layers_pattern: null, megatron_config: null,
-      megatron_core: 'megatron.core', exclude_modules: null, revision: null, lora_dropout: 0,
-    })) assert.deepEqual(cfg[k], v, k);
+      bias: 'none',
+      use_rslora: false,
+      use_dora: false,
+      lora_bias: false,
+      fan_in_fan_out: false,
+      init_lora_weights: true,
+      rank_pattern: {},
+      alpha_pattern: {},
+      layers_to_transform: null,
+      layers_pattern: null,
+      megatron_config: null,
+      megatron_core: 'megatron.core',
+      exclude_modules: null,
+      revision: null,
+      lora_dropout: 0,
+    }))
+      assert.deepEqual(cfg[k], v, k);
   });
 
   test('rejects weights that disagree with the config before writing', () => {
@@ -121,11 +152,14 @@ describe('loadAdapter', () => {
     const A = tensor([4, 64], 1);
     const B = tensor([64, 4], 2);
     const head = tensor([2, 64], 3);
-    const dir = writeRaw({ ...BASE_CFG, modules_to_save: ['score'] }, {
-      [`${Q}.lora_A.default.weight`]: A,
-      [`${Q}.lora_B.default.weight`]: B,
-      'base_model.model.score.modules_to_save.default.weight': head,
-    });
+    const dir = writeRaw(
+      { ...BASE_CFG, modules_to_save: ['score'] },
+      {
+        [`${Q}.lora_A.default.weight`]: A,
+        [`${Q}.lora_B.default.weight`]: B,
+        'base_model.model.score.modules_to_save.default.weight': head,
+      },
+    );
     const got = loadAdapter(dir);
     assert.deepEqual([...got.lora.keys()], ['model.layers.0.self_attn.q_proj']);
     assert.deepEqual(got.lora.get('model.layers.0.self_attn.q_proj'), { A, B });
@@ -133,24 +167,36 @@ describe('loadAdapter', () => {
   });
 
   test('SEQ_CLS adapters may save classifier/score without listing them', () => {
-    const dir = writeRaw({ ...BASE_CFG, task_type: 'SEQ_CLS' }, {
-      [`${Q}.lora_A.weight`]: tensor([4, 64], 1), [`${Q}.lora_B.weight`]: tensor([64, 4], 2),
-      'base_model.model.classifier.dense.weight': tensor([64, 64], 3),
-    });
+    const dir = writeRaw(
+      { ...BASE_CFG, task_type: 'SEQ_CLS' },
+      {
+        [`${Q}.lora_A.weight`]: tensor([4, 64], 1),
+        [`${Q}.lora_B.weight`]: tensor([64, 4], 2),
+        'base_model.model.classifier.dense.weight': tensor([64, 64], 3),
+      },
+    );
     assert.deepEqual([...loadAdapter(dir).modulesToSave.keys()], ['classifier.dense.weight']);
   });
 
-  test('falls back to the weights\' module names when target_modules is missing', () => {
-    const dir = writeRaw({ peft_type: 'LORA', r: 4, lora_alpha: 8 }, {
-      [`${Q}.lora_A.weight`]: tensor([4, 64], 1), [`${Q}.lora_B.weight`]: tensor([64, 4], 2),
-    });
+  test("falls back to the weights' module names when target_modules is missing", () => {
+    const dir = writeRaw(
+      { peft_type: 'LORA', r: 4, lora_alpha: 8 },
+      {
+        [`${Q}.lora_A.weight`]: tensor([4, 64], 1),
+        [`${Q}.lora_B.weight`]: tensor([64, 4], 2),
+      },
+    );
     assert.deepEqual(loadAdapter(dir).config.target_modules, ['q_proj']);
   });
 
   test('rank_pattern overrides r per module', () => {
-    const dir = writeRaw({ ...BASE_CFG, rank_pattern: { 'layers\\.0\\.self_attn\\.q_proj': 2 } }, {
-      [`${Q}.lora_A.weight`]: tensor([2, 64], 1), [`${Q}.lora_B.weight`]: tensor([64, 2], 2),
-    });
+    const dir = writeRaw(
+      { ...BASE_CFG, rank_pattern: { 'layers\\.0\\.self_attn\\.q_proj': 2 } },
+      {
+        [`${Q}.lora_A.weight`]: tensor([2, 64], 1),
+        [`${Q}.lora_B.weight`]: tensor([64, 2], 2),
+      },
+    );
     const got = loadAdapter(dir);
     assert.equal(moduleLoraParams(got.config, 'model.layers.0.self_attn.q_proj').r, 2);
     assert.equal(moduleLoraParams(got.config, 'model.layers.1.self_attn.q_proj').r, 4);
@@ -171,8 +217,16 @@ describe('loadAdapter', () => {
 
   test('errors: bad config', () => {
     const ok = { [`${Q}.lora_A.weight`]: tensor([4, 64], 1), [`${Q}.lora_B.weight`]: tensor([64, 4], 2) };
-    expectError(() => loadAdapter(writeRaw({ ...BASE_CFG, peft_type: 'IA3' }, ok)), 'adapter/unsupported', /peft_type is "IA3"/);
-    expectError(() => loadAdapter(writeRaw({ ...BASE_CFG, r: 0 }, ok)), 'adapter/bad-config', /r must be a positive integer/);
+    expectError(
+      () => loadAdapter(writeRaw({ ...BASE_CFG, peft_type: 'IA3' }, ok)),
+      'adapter/unsupported',
+      /peft_type is "IA3"/,
+    );
+    expectError(
+      () => loadAdapter(writeRaw({ ...BASE_CFG, r: 0 }, ok)),
+      'adapter/bad-config',
+      /r must be a positive integer/,
+    );
     expectError(() => loadAdapter(writeRaw({ ...BASE_CFG, use_dora: true }, ok)), 'adapter/unsupported', /DoRA/);
     const dir = writeRaw(BASE_CFG, ok);
     writeFileSync(join(dir, 'adapter_config.json'), '{"r": ');
@@ -183,22 +237,58 @@ describe('loadAdapter', () => {
   test('errors: unpaired module, wrong rank, unknown and unsupported keys', () => {
     const A = tensor([4, 64], 1);
     const B = tensor([64, 4], 2);
-    expectError(() => loadAdapter(writeRaw(BASE_CFG, { [`${Q}.lora_A.weight`]: A })),
-      'adapter/incomplete', /has lora_A but no base_model\.model\.model\.layers\.0\.self_attn\.q_proj\.lora_B\.weight/);
+    expectError(
+      () => loadAdapter(writeRaw(BASE_CFG, { [`${Q}.lora_A.weight`]: A })),
+      'adapter/incomplete',
+      /has lora_A but no base_model\.model\.model\.layers\.0\.self_attn\.q_proj\.lora_B\.weight/,
+    );
     const pair = { [`${Q}.lora_A.weight`]: A, [`${Q}.lora_B.weight`]: B };
-    expectError(() => loadAdapter(writeRaw({ ...BASE_CFG, r: 8 }, pair)),
-      'adapter/shape-mismatch', /lora_A is \[4,64\] and lora_B is \[64,4\], but r is 8/);
-    expectError(() => loadAdapter(writeRaw(BASE_CFG, { ...pair, [`${Q}.lora_B.weight`]: tensor([64, 2], 2) })),
-      'adapter/shape-mismatch', /same r/);
-    expectError(() => loadAdapter(writeRaw(BASE_CFG, {
-      [`${Q}.lora_A.weight`]: A, [`${Q}.lora_B.weight`]: B, 'base_model.model.model.norm.weight': tensor([64], 3),
-    })), 'adapter/unknown-key', /'model\.norm\.weight' is neither a LoRA weight nor part of modules_to_save/);
-    expectError(() => loadAdapter(writeRaw(BASE_CFG, {
-      [`${Q}.lora_A.weight`]: A, [`${Q}.lora_B.weight`]: B, [`${Q}.lora_magnitude_vector`]: tensor([64], 3),
-    })), 'adapter/unsupported', /lora_magnitude_vector/);
-    expectError(() => loadAdapter(writeRaw(BASE_CFG, {
-      [`${Q}.lora_A.weight`]: A, [`${Q}.lora_A.default.weight`]: A, [`${Q}.lora_B.weight`]: B,
-    })), 'adapter/unknown-key', /are the same weight/);
+    expectError(
+      () => loadAdapter(writeRaw({ ...BASE_CFG, r: 8 }, pair)),
+      'adapter/shape-mismatch',
+      /lora_A is \[4,64\] and lora_B is \[64,4\], but r is 8/,
+    );
+    expectError(
+      () => loadAdapter(writeRaw(BASE_CFG, { ...pair, [`${Q}.lora_B.weight`]: tensor([64, 2], 2) })),
+      'adapter/shape-mismatch',
+      /same r/,
+    );
+    expectError(
+      () =>
+        loadAdapter(
+          writeRaw(BASE_CFG, {
+            [`${Q}.lora_A.weight`]: A,
+            [`${Q}.lora_B.weight`]: B,
+            'base_model.model.model.norm.weight': tensor([64], 3),
+          }),
+        ),
+      'adapter/unknown-key',
+      /'model\.norm\.weight' is neither a LoRA weight nor part of modules_to_save/,
+    );
+    expectError(
+      () =>
+        loadAdapter(
+          writeRaw(BASE_CFG, {
+            [`${Q}.lora_A.weight`]: A,
+            [`${Q}.lora_B.weight`]: B,
+            [`${Q}.lora_magnitude_vector`]: tensor([64], 3),
+          }),
+        ),
+      'adapter/unsupported',
+      /lora_magnitude_vector/,
+    );
+    expectError(
+      () =>
+        loadAdapter(
+          writeRaw(BASE_CFG, {
+            [`${Q}.lora_A.weight`]: A,
+            [`${Q}.lora_A.default.weight`]: A,
+            [`${Q}.lora_B.weight`]: B,
+          }),
+        ),
+      'adapter/unknown-key',
+      /are the same weight/,
+    );
   });
 });
 
@@ -215,7 +305,10 @@ describe('shared reference adapters', () => {
     for (const [module, { A, B }] of lora) {
       assert.deepEqual(A.shape, [4, 64], module);
       assert.deepEqual(B.shape, module.endsWith('v_proj') ? [32, 4] : [64, 4], module);
-      assert.ok(B.data.every((x) => x === 0), `${module} lora_B is zero at init`);
+      assert.ok(
+        B.data.every((x) => x === 0),
+        `${module} lora_B is zero at init`,
+      );
       assert.ok(A.data.some((x) => x !== 0));
     }
   });
@@ -224,11 +317,17 @@ describe('shared reference adapters', () => {
     const file = join(REF, 'loraplus_llama.final_adapter.safetensors');
     const weights = adapterWeightsFromSafetensors(readSafetensors(file).tensors, file);
     const config: AdapterConfig = makeAdapterConfig({
-      r: 4, lora_alpha: 8, target_modules: ['q_proj', 'v_proj'], task_type: 'CAUSAL_LM',
+      r: 4,
+      lora_alpha: 8,
+      target_modules: ['q_proj', 'v_proj'],
+      task_type: 'CAUSAL_LM',
     });
     const dir = freshDir();
     saveAdapter(dir, { config, ...weights });
-    assert.ok(readFileSync(join(dir, 'adapter_model.safetensors')).equals(readFileSync(file)), 'byte-identical to PEFT\'s file');
+    assert.ok(
+      readFileSync(join(dir, 'adapter_model.safetensors')).equals(readFileSync(file)),
+      "byte-identical to PEFT's file",
+    );
     assert.deepEqual(loadAdapter(dir).lora, weights.lora);
   });
 

@@ -5,7 +5,12 @@ import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { writeFileAtomic, writeJsonAtomic } from '../../src/adapters/files';
 import {
-  type HostTensor, loadModelWeights, parseSafetensors, readSafetensors, serializeSafetensors, writeSafetensors,
+  type HostTensor,
+  loadModelWeights,
+  parseSafetensors,
+  readSafetensors,
+  serializeSafetensors,
+  writeSafetensors,
 } from '../../src/adapters/safetensors';
 import { LoraPlusError } from '../../src/protocol/errors';
 
@@ -13,8 +18,16 @@ const SHARED = join(import.meta.dirname, '../../../shared');
 const tmp = mkdtempSync(join(tmpdir(), 'loraplus-safetensors-'));
 after(() => rmSync(tmp, { recursive: true, force: true }));
 
-const f32 = (shape: number[], values: number[]): HostTensor => ({ dtype: 'float32', shape, data: Float32Array.from(values) });
-const i32 = (shape: number[], values: number[]): HostTensor => ({ dtype: 'int32', shape, data: Int32Array.from(values) });
+const f32 = (shape: number[], values: number[]): HostTensor => ({
+  dtype: 'float32',
+  shape,
+  data: Float32Array.from(values),
+});
+const i32 = (shape: number[], values: number[]): HostTensor => ({
+  dtype: 'int32',
+  shape,
+  data: Int32Array.from(values),
+});
 
 /** A safetensors file built by hand: header object (or raw text), data bytes, optional lying length. */
 function rawFile(header: unknown, data: Buffer | number[] = [], headerLen?: bigint): Buffer {
@@ -26,14 +39,17 @@ function rawFile(header: unknown, data: Buffer | number[] = [], headerLen?: bigi
 
 /** Asserts that parsing throws a LoraPlusError with this code, naming the file, with a message matching `re`. */
 function rejects(buf: Buffer, code: string, re: RegExp): void {
-  assert.throws(() => parseSafetensors(buf, '/models/x/model.safetensors'), (err: unknown) => {
-    assert.ok(err instanceof LoraPlusError, `expected LoraPlusError, got ${String(err)}`);
-    assert.equal(err.code, code);
-    assert.equal(err.info.file, '/models/x/model.safetensors');
-    assert.match(err.message, re);
-    assert.ok(err.info.hint, 'every error says what to do');
-    return true;
-  });
+  assert.throws(
+    () => parseSafetensors(buf, '/models/x/model.safetensors'),
+    (err: unknown) => {
+      assert.ok(err instanceof LoraPlusError, `expected LoraPlusError, got ${String(err)}`);
+      assert.equal(err.code, code);
+      assert.equal(err.info.file, '/models/x/model.safetensors');
+      assert.match(err.message, re);
+      assert.ok(err.info.hint, 'every error says what to do');
+      return true;
+    },
+  );
 }
 
 function codeOf(fn: () => unknown): string {
@@ -68,14 +84,21 @@ describe('safetensors round trip', () => {
     const n = Number(buf.readBigUInt64LE(0));
     assert.equal((8 + n) % 8, 0);
     const text = buf.subarray(8, 8 + n).toString('utf8');
-    assert.equal(text.trimEnd(), '{"a":{"dtype":"I32","shape":[1],"data_offsets":[0,4]},'
-      + '"b":{"dtype":"F32","shape":[1],"data_offsets":[4,8]},"__metadata__":{"format":"pt"}}');
+    assert.equal(
+      text.trimEnd(),
+      '{"a":{"dtype":"I32","shape":[1],"data_offsets":[0,4]},' +
+        '"b":{"dtype":"F32","shape":[1],"data_offsets":[4,8]},"__metadata__":{"format":"pt"}}',
+    );
     assert.match(text, /} *$/);
     assert.equal(buf.length, 8 + n + 8);
   });
 
-  for (const rel of ['models/stories260k/model.safetensors', 'models/tiny-random-bert/model.safetensors',
-    'reference/loraplus_bert_cls.final_head.safetensors', 'reference/loraplus_llama.init_adapter.safetensors']) {
+  for (const rel of [
+    'models/stories260k/model.safetensors',
+    'models/tiny-random-bert/model.safetensors',
+    'reference/loraplus_bert_cls.final_head.safetensors',
+    'reference/loraplus_llama.init_adapter.safetensors',
+  ]) {
     test(`re-serializing shared ${rel} is byte-identical`, () => {
       const file = join(SHARED, rel);
       const { tensors, metadata } = readSafetensors(file);
@@ -95,9 +118,15 @@ describe('safetensors round trip', () => {
   });
 
   test('serialize rejects data that does not match shape or dtype', () => {
-    assert.equal(codeOf(() => serializeSafetensors({ x: f32([2, 2], [1, 2, 3]) })), 'safetensors/bad-tensor');
+    assert.equal(
+      codeOf(() => serializeSafetensors({ x: f32([2, 2], [1, 2, 3]) })),
+      'safetensors/bad-tensor',
+    );
     const wrong = { dtype: 'int32', shape: [1], data: new Float32Array(1) } as HostTensor;
-    assert.equal(codeOf(() => serializeSafetensors({ x: wrong })), 'safetensors/bad-tensor');
+    assert.equal(
+      codeOf(() => serializeSafetensors({ x: wrong })),
+      'safetensors/bad-tensor',
+    );
   });
 });
 
@@ -135,8 +164,11 @@ describe('dtype conversion', () => {
 
   test('I64 outside int32 is an error naming the tensor', () => {
     const bytes = Buffer.from(new BigInt64Array([1n, 2147483648n]).buffer);
-    rejects(rawFile({ labels: { dtype: 'I64', shape: [2], data_offsets: [0, 16] } }, bytes),
-      'safetensors/int-overflow', /labels.*I64 element 1 is out of int32 range/);
+    rejects(
+      rawFile({ labels: { dtype: 'I64', shape: [2], data_offsets: [0, 16] } }, bytes),
+      'safetensors/int-overflow',
+      /labels.*I64 element 1 is out of int32 range/,
+    );
   });
 
   test('unaligned data is copied, not misread', () => {
@@ -152,8 +184,10 @@ describe('strict header checks', () => {
   const ok = { t: { dtype: 'F32', shape: [2], data_offsets: [0, 8] } };
   const eight = Buffer.alloc(8);
 
-  test('file shorter than 8 bytes', () => rejects(Buffer.from([1, 2, 3]), 'safetensors/truncated', /3 bytes, shorter than/));
-  test('truncated data section', () => rejects(rawFile(ok, Buffer.alloc(4)), 'safetensors/truncated', /'t'.*past the data section/));
+  test('file shorter than 8 bytes', () =>
+    rejects(Buffer.from([1, 2, 3]), 'safetensors/truncated', /3 bytes, shorter than/));
+  test('truncated data section', () =>
+    rejects(rawFile(ok, Buffer.alloc(4)), 'safetensors/truncated', /'t'.*past the data section/));
   test('header length larger than the file', () => {
     rejects(rawFile(ok, eight, 5000n), 'safetensors/truncated', /header length 5000 runs past the end/);
   });
@@ -168,20 +202,38 @@ describe('strict header checks', () => {
     rejects(rawFile({ t: { dtype: 'F32' } }, eight), 'safetensors/bad-entry', /'t'.*lacks shape, data_offsets/);
   });
   test('unknown dtype', () => {
-    rejects(rawFile({ t: { dtype: 'F8_E4M3', shape: [8], data_offsets: [0, 8] } }, eight),
-      'safetensors/unsupported-dtype', /'t'.*unsupported dtype "F8_E4M3"/);
+    rejects(
+      rawFile({ t: { dtype: 'F8_E4M3', shape: [8], data_offsets: [0, 8] } }, eight),
+      'safetensors/unsupported-dtype',
+      /'t'.*unsupported dtype "F8_E4M3"/,
+    );
   });
   test('bad shape', () => {
-    rejects(rawFile({ t: { dtype: 'F32', shape: [2, -1], data_offsets: [0, 8] } }, eight), 'safetensors/bad-entry', /non-negative/);
-    rejects(rawFile({ t: { dtype: 'F32', shape: [1.5], data_offsets: [0, 8] } }, eight), 'safetensors/bad-entry', /non-negative/);
+    rejects(
+      rawFile({ t: { dtype: 'F32', shape: [2, -1], data_offsets: [0, 8] } }, eight),
+      'safetensors/bad-entry',
+      /non-negative/,
+    );
+    rejects(
+      rawFile({ t: { dtype: 'F32', shape: [1.5], data_offsets: [0, 8] } }, eight),
+      'safetensors/bad-entry',
+      /non-negative/,
+    );
   });
   test('bad offsets', () => {
-    rejects(rawFile({ t: { dtype: 'F32', shape: [2], data_offsets: [8, 0] } }, eight), 'safetensors/bad-offsets', /begin <= end/);
+    rejects(
+      rawFile({ t: { dtype: 'F32', shape: [2], data_offsets: [8, 0] } }, eight),
+      'safetensors/bad-offsets',
+      /begin <= end/,
+    );
     rejects(rawFile({ t: { dtype: 'F32', shape: [2], data_offsets: [0] } }, eight), 'safetensors/bad-offsets', /'t'/);
   });
   test('byte length differs from shape × dtype size', () => {
-    rejects(rawFile({ t: { dtype: 'F32', shape: [3], data_offsets: [0, 8] } }, eight),
-      'safetensors/length-mismatch', /'t': 8 bytes stored, but shape \[3\] of F32 needs 12/);
+    rejects(
+      rawFile({ t: { dtype: 'F32', shape: [3], data_offsets: [0, 8] } }, eight),
+      'safetensors/length-mismatch',
+      /'t': 8 bytes stored, but shape \[3\] of F32 needs 12/,
+    );
   });
   test('overlapping tensors', () => {
     const header = {
@@ -206,8 +258,10 @@ describe('strict header checks', () => {
   });
   test('missing file', () => {
     const file = join(tmp, 'nope.safetensors');
-    assert.throws(() => readSafetensors(file), (err: LoraPlusError) =>
-      err.code === 'safetensors/not-found' && err.info.file === file && !!err.info.hint);
+    assert.throws(
+      () => readSafetensors(file),
+      (err: LoraPlusError) => err.code === 'safetensors/not-found' && err.info.file === file && !!err.info.hint,
+    );
   });
 });
 
@@ -218,12 +272,15 @@ describe('loadModelWeights', () => {
     return dir;
   };
   const expectError = (dir: string, code: string, re: RegExp): void => {
-    assert.throws(() => loadModelWeights(dir), (err: unknown) => {
-      assert.ok(err instanceof LoraPlusError);
-      assert.equal(err.code, code);
-      assert.match(err.message, re);
-      return true;
-    });
+    assert.throws(
+      () => loadModelWeights(dir),
+      (err: unknown) => {
+        assert.ok(err instanceof LoraPlusError);
+        assert.equal(err.code, code);
+        assert.match(err.message, re);
+        return true;
+      },
+    );
   };
 
   test('single model.safetensors', () => {
@@ -255,21 +312,26 @@ describe('loadModelWeights', () => {
     const dir = folder('torch-only');
     writeFileSync(join(dir, 'config.json'), '{}');
     writeFileSync(join(dir, 'pytorch_model.bin'), 'PK');
-    assert.throws(() => loadModelWeights(dir), (err: LoraPlusError) => {
-      assert.equal(err.code, 'weights/pytorch-format');
-      assert.equal(err.info.file, dir);
-      assert.match(err.message, /pytorch_model\.bin/);
-      assert.match(err.info.hint ?? '', /save_pretrained\(dir, safe_serialization=True\)/);
-      return true;
-    });
+    assert.throws(
+      () => loadModelWeights(dir),
+      (err: LoraPlusError) => {
+        assert.equal(err.code, 'weights/pytorch-format');
+        assert.equal(err.info.file, dir);
+        assert.match(err.message, /pytorch_model\.bin/);
+        assert.match(err.info.hint ?? '', /save_pretrained\(dir, safe_serialization=True\)/);
+        return true;
+      },
+    );
   });
 
   test('no weights, or no folder: error names the folder', () => {
     const dir = folder('empty');
     writeFileSync(join(dir, 'config.json'), '{}');
     expectError(dir, 'weights/not-found', /no model weights/);
-    assert.throws(() => loadModelWeights(join(tmp, 'missing')), (err: LoraPlusError) =>
-      err.code === 'weights/not-found' && err.info.file === join(tmp, 'missing'));
+    assert.throws(
+      () => loadModelWeights(join(tmp, 'missing')),
+      (err: LoraPlusError) => err.code === 'weights/not-found' && err.info.file === join(tmp, 'missing'),
+    );
   });
 });
 
@@ -293,6 +355,9 @@ describe('atomic files', () => {
     mkdirSync(dir, { recursive: true });
     assert.throws(() => writeFileAtomic(dir, 'x')); // cannot rename a file over a folder
     assert.ok(existsSync(dir));
-    assert.deepEqual(readdirSync(join(tmp, 'atomic')).filter((f) => f.endsWith('.tmp')), []);
+    assert.deepEqual(
+      readdirSync(join(tmp, 'atomic')).filter((f) => f.endsWith('.tmp')),
+      [],
+    );
   });
 });

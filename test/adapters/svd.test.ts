@@ -1,12 +1,26 @@
 // The host SVD: reconstruction, orthonormality, known singular values, and the factored low-rank path.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { lowRankSvd, matmul, matrix, qrThin, reconstruct, svd, transpose, truncateSvd, type Matrix } from '../../src/adapters/svd';
+import {
+  lowRankSvd,
+  matmul,
+  matrix,
+  qrThin,
+  reconstruct,
+  svd,
+  transpose,
+  truncateSvd,
+  type Matrix,
+} from '../../src/adapters/svd';
 import { Rng } from '../../src/engine/data/rng';
 
 function randomMatrix(rows: number, cols: number, seed: number): Matrix {
   const rng = new Rng(seed);
-  return matrix(Array.from({ length: rows * cols }, () => rng.next() * 2 - 1), rows, cols);
+  return matrix(
+    Array.from({ length: rows * cols }, () => rng.next() * 2 - 1),
+    rows,
+    cols,
+  );
 }
 
 function maxDiff(a: Matrix, b: Matrix): number {
@@ -29,7 +43,13 @@ function assertOrthonormal(u: Matrix, vt: Matrix, tol = 1e-12): void {
 }
 
 describe('svd', () => {
-  for (const [rows, cols] of [[7, 4], [4, 7], [6, 6], [1, 5], [5, 1]]) {
+  for (const [rows, cols] of [
+    [7, 4],
+    [4, 7],
+    [6, 6],
+    [1, 5],
+    [5, 1],
+  ]) {
     it(`reconstructs a random [${rows}, ${cols}] matrix with orthonormal factors`, () => {
       const M = randomMatrix(rows, cols, rows * 10 + cols);
       const res = svd(M);
@@ -75,7 +95,13 @@ describe('lowRankSvd', () => {
     const B = randomMatrix(12, 3, 5);
     const A = randomMatrix(3, 9, 6);
     const low = lowRankSvd(B, A, 0.75);
-    const full = svd(matrix(matmul(B, A).data.map((x) => 0.75 * x), 12, 9));
+    const full = svd(
+      matrix(
+        matmul(B, A).data.map((x) => 0.75 * x),
+        12,
+        9,
+      ),
+    );
     assert.equal(low.s.length, 3);
     for (let i = 0; i < 3; i++) assert.ok(Math.abs(low.s[i] - full.s[i]) < 1e-12);
     const scaled = matmul(B, A);

@@ -14,18 +14,32 @@ const CHILD = path.resolve(__dirname, '..', '..', 'src', 'cli', 'child.ts');
 
 function writeConfig(dir: string, maxSteps: number, extra: Record<string, unknown> = {}): string {
   const file = path.join(dir, 'tiny.lora.yaml');
-  fs.writeFileSync(file, stringify({
-    model: STORIES, task: 'causal-lm', device: 'wasm', output_dir: 'runs', run_name: 'child',
-    data: { train: path.join(SST2, 'dev.tsv'), text_field: 'sentence', max_length: 32, max_train_samples: 64 },
-    lora: { r: 4, lora_alpha: 8, target_modules: ['q_proj', 'v_proj'] },
-    training: { learning_rate: 1e-3, batch_size: 4, max_steps: maxSteps, log_every: 1, ...extra },
-  }));
+  fs.writeFileSync(
+    file,
+    stringify({
+      model: STORIES,
+      task: 'causal-lm',
+      device: 'wasm',
+      output_dir: 'runs',
+      run_name: 'child',
+      data: { train: path.join(SST2, 'dev.tsv'), text_field: 'sentence', max_length: 32, max_train_samples: 64 },
+      lora: { r: 4, lora_alpha: 8, target_modules: ['q_proj', 'v_proj'] },
+      training: { learning_rate: 1e-3, batch_size: 4, max_steps: maxSteps, log_every: 1, ...extra },
+    }),
+  );
   return file;
 }
 
 /** Forks the child, sends `start`, collects its messages; `onMessage` may send more (e.g. stop). */
-function runChild(start: HostToChild, onMessage?: (m: ChildToHost, send: (m: HostToChild) => void) => void): Promise<{ messages: ChildToHost[]; code: number | null }> {
-  const child = fork(CHILD, [], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'ignore', 'pipe', 'ipc'], env: { ...process.env, LORAPLUS_WASM_THREADS: '1' } });
+function runChild(
+  start: HostToChild,
+  onMessage?: (m: ChildToHost, send: (m: HostToChild) => void) => void,
+): Promise<{ messages: ChildToHost[]; code: number | null }> {
+  const child = fork(CHILD, [], {
+    execArgv: ['--import', 'tsx'],
+    stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
+    env: { ...process.env, LORAPLUS_WASM_THREADS: '1' },
+  });
   const messages: ChildToHost[] = [];
   child.on('message', (m: ChildToHost) => {
     messages.push(m);
@@ -49,20 +63,30 @@ describe('engine child process', () => {
 
   it('stops on request after saving a resumable checkpoint', async () => {
     const dir = tempDir();
-    const { messages, code } = await runChild({ type: 'start', configFile: writeConfig(dir, 200), resume: false }, (m, send) => {
-      if (m.type === 'event' && m.event.type === 'step' && m.event.step === 2) send({ type: 'stop' });
-    });
+    const { messages, code } = await runChild(
+      { type: 'start', configFile: writeConfig(dir, 200), resume: false },
+      (m, send) => {
+        if (m.type === 'event' && m.event.type === 'step' && m.event.step === 2) send({ type: 'stop' });
+      },
+    );
     assert.equal(code, 0);
     const done = messages.at(-1)!;
     assert.equal(done.type, 'done');
     assert.equal(done.type === 'done' && done.status, 'stopped');
     const checkpoints = listCheckpoints(path.join(dir, 'runs', 'child'));
-    assert.ok(checkpoints.length === 1 && checkpoints[0].step >= 2 && checkpoints[0].step < 200, JSON.stringify(checkpoints));
+    assert.ok(
+      checkpoints.length === 1 && checkpoints[0].step >= 2 && checkpoints[0].step < 200,
+      JSON.stringify(checkpoints),
+    );
   });
 
   it('fails with the config error, and creates no run folder, when the config is bad', async () => {
     const dir = tempDir();
-    const { messages, code } = await runChild({ type: 'start', configFile: writeConfig(dir, 3, { loraplus_lr_ratio: 0.5 }), resume: false });
+    const { messages, code } = await runChild({
+      type: 'start',
+      configFile: writeConfig(dir, 3, { loraplus_lr_ratio: 0.5 }),
+      resume: false,
+    });
     assert.equal(code, 1);
     const last = messages.at(-1)!;
     assert.equal(last.type, 'failed');

@@ -40,7 +40,10 @@ describe('loraplus CLI', () => {
     fs.writeFileSync(file, CONFIG.replace('  loraplus_lr_ratio: 16', '  loraplus_lr_raito: 16'));
     const r = await runCli(['validate', file]);
     assert.equal(r.code, 1);
-    assert.match(r.out, new RegExp(`${file.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}:19:3: error: .*loraplus_lr_raito.*loraplus_lr_ratio`));
+    assert.match(
+      r.out,
+      new RegExp(`${file.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}:19:3: error: .*loraplus_lr_raito.*loraplus_lr_ratio`),
+    );
   });
 
   it('train refuses a bad config before anything runs (no run folder)', async () => {
@@ -61,21 +64,53 @@ describe('loraplus CLI', () => {
     assert.equal(trained.code, 0, trained.err);
     const runDir = path.join(dir, 'runs', 'cli');
     const evals = readMetrics(runDir).filter((e) => e.type === 'eval');
-    assert.deepEqual(evals.map((e) => e.step), [0, 4, 8]);
+    assert.deepEqual(
+      evals.map((e) => e.step),
+      [0, 4, 8],
+    );
     const last = evals.at(-1)!;
     const first = evals[0];
-    assert.ok(last.type === 'eval' && first.type === 'eval' && last.loss < first.loss - 0.05, `eval loss ${first.type === 'eval' && first.loss} → ${last.type === 'eval' && last.loss}`);
+    assert.ok(
+      last.type === 'eval' && first.type === 'eval' && last.loss < first.loss - 0.05,
+      `eval loss ${first.type === 'eval' && first.loss} → ${last.type === 'eval' && last.loss}`,
+    );
 
     const base = JSON.parse((await runCli(['eval', file, '--json'])).out);
     const tuned = JSON.parse((await runCli(['eval', file, '--json', '--adapter', path.join(runDir, 'final')])).out);
-    assert.ok(Math.abs(base.loss - (first.type === 'eval' ? first.loss : NaN)) < 1e-5, 'eval without adapter = the run’s step-0 eval');
-    assert.ok(Math.abs(tuned.loss - (last.type === 'eval' ? last.loss : NaN)) < 1e-5, 'eval with the final adapter = the run’s last eval');
+    assert.ok(
+      Math.abs(base.loss - (first.type === 'eval' ? first.loss : NaN)) < 1e-5,
+      'eval without adapter = the run’s step-0 eval',
+    );
+    assert.ok(
+      Math.abs(tuned.loss - (last.type === 'eval' ? last.loss : NaN)) < 1e-5,
+      'eval with the final adapter = the run’s last eval',
+    );
     assert.ok(tuned.perplexity < base.perplexity);
 
-    const gen = await runCli(['generate', STORIES, '--prompt', 'Once upon a time', '--max-new-tokens', '12', '--device', 'wasm']);
+    const gen = await runCli([
+      'generate',
+      STORIES,
+      '--prompt',
+      'Once upon a time',
+      '--max-new-tokens',
+      '12',
+      '--device',
+      'wasm',
+    ]);
     assert.equal(gen.code, 0, gen.err);
     assert.match(gen.out, /^Once upon a time/);
-    const genA = await runCli(['generate', STORIES, '--prompt', 'Once upon a time', '--max-new-tokens', '12', '--adapter', path.join(runDir, 'final'), '--device', 'wasm']);
+    const genA = await runCli([
+      'generate',
+      STORIES,
+      '--prompt',
+      'Once upon a time',
+      '--max-new-tokens',
+      '12',
+      '--adapter',
+      path.join(runDir, 'final'),
+      '--device',
+      'wasm',
+    ]);
     assert.equal(genA.code, 0, genA.err);
   });
 
@@ -85,7 +120,16 @@ describe('loraplus CLI', () => {
     const info = JSON.parse(r.out);
     assert.equal(info.model_type, 'llama');
     assert.equal(info.parameters, 260032);
-    assert.deepEqual(info.target_module_names, ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj', 'lm_head']);
+    assert.deepEqual(info.target_module_names, [
+      'q_proj',
+      'k_proj',
+      'v_proj',
+      'o_proj',
+      'gate_proj',
+      'up_proj',
+      'down_proj',
+      'lm_head',
+    ]);
     assert.deepEqual(info.default_target_modules, ['q_proj', 'v_proj']);
   });
 

@@ -14,13 +14,36 @@ describe('loraplus merge (CLI)', () => {
   it('--json: two adapters combined with cat, progress on stderr, one JSON summary on stdout', async () => {
     const [a, b] = [saved(llamaAdapter(STORIES, 21)), saved(llamaAdapter(STORIES, 22))];
     const out = path.join(tempDir(), 'merged');
-    const r = await runCli(['merge', '--adapter', a, '--adapter', b, '--weight', '0.5', '--weight', '2', '--combination', 'cat', '--out', out, '--device', 'wasm', '--json']);
+    const r = await runCli([
+      'merge',
+      '--adapter',
+      a,
+      '--adapter',
+      b,
+      '--weight',
+      '0.5',
+      '--weight',
+      '2',
+      '--combination',
+      'cat',
+      '--out',
+      out,
+      '--device',
+      'wasm',
+      '--json',
+    ]);
     assert.equal(r.code, 0, r.err);
     const summary = JSON.parse(r.out);
     assert.equal(summary.ok, true);
     assert.equal(summary.out, out);
     assert.equal(summary.combination, 'cat');
-    assert.deepEqual(summary.adapters.map((x: { path: string; weight: number }) => [x.path, x.weight]), [[a, 0.5], [b, 2]]);
+    assert.deepEqual(
+      summary.adapters.map((x: { path: string; weight: number }) => [x.path, x.weight]),
+      [
+        [a, 0.5],
+        [b, 2],
+      ],
+    );
     assert.ok(summary.merge_check.max_abs_diff <= 1e-4);
     assert.ok(summary.files.includes('README.md') && summary.files.includes('config.json'));
     assert.match(r.err, /combined 2 adapter\(s\) with cat: r=8/);
@@ -33,9 +56,27 @@ describe('loraplus merge (CLI)', () => {
     const noOut = await runCli(['merge', '--adapter', a]);
     assert.equal(noOut.code, 1);
     assert.match(noOut.err, /--out DIR/);
-    const badCombination = await runCli(['merge', '--adapter', a, '--out', path.join(tempDir(), 'x'), '--combination', 'ties']);
+    const badCombination = await runCli([
+      'merge',
+      '--adapter',
+      a,
+      '--out',
+      path.join(tempDir(), 'x'),
+      '--combination',
+      'ties',
+    ]);
     assert.match(badCombination.err, /--combination must be one of linear, cat, svd/);
-    const weights = await runCli(['merge', '--adapter', a, '--weight', '1', '--weight', '2', '--out', path.join(tempDir(), 'x')]);
+    const weights = await runCli([
+      'merge',
+      '--adapter',
+      a,
+      '--weight',
+      '1',
+      '--weight',
+      '2',
+      '--out',
+      path.join(tempDir(), 'x'),
+    ]);
     assert.match(weights.err, /1 --adapter but 2 --weight/);
     const help = await runCli(['merge', '--help']);
     assert.equal(help.code, 0);

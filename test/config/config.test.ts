@@ -77,14 +77,19 @@ describe('good configs', () => {
   test('2e-4 and 1e-3 are numbers, quoted or not', () => {
     const r = load(`${BASE}training:\n  learning_rate: 2e-4\n  adam_epsilon: "1e-3"\n  loraplus_lr_embedding: 1e-6\n`);
     // The only note: no target is an embedding layer, so loraplus_lr_embedding does nothing.
-    assert.deepEqual(r.problems.map((p) => [p.severity, p.code]), [['hint', 'config/embedding-lr-unused']]);
+    assert.deepEqual(
+      r.problems.map((p) => [p.severity, p.code]),
+      [['hint', 'config/embedding-lr-unused']],
+    );
     assert.equal(r.config?.training.learning_rate, 0.0002);
     assert.equal(r.config?.training.adam_epsilon, 0.001);
     assert.equal(r.config?.training.loraplus_lr_embedding, 1e-6);
   });
 
   test('relative paths resolve against the config file, not the working directory', () => {
-    const r = loadConfigFile(write('model: ../model\ndata:\n  train: ../data/train.jsonl\noutput_dir: out\n', 'sub/run.yaml'));
+    const r = loadConfigFile(
+      write('model: ../model\ndata:\n  train: ../data/train.jsonl\noutput_dir: out\n', 'sub/run.yaml'),
+    );
     assert.deepEqual(r.problems, []);
     assert.equal(r.config?.model, join(root, 'model'));
     assert.equal(r.config?.data.train, join(root, 'data', 'train.jsonl'));
@@ -93,16 +98,20 @@ describe('good configs', () => {
 
   const shared = '/work/shared/models/stories260k';
   const sst2 = '/work/shared/data/glue-sst2/train.tsv';
-  test('a classification config over the shared model and SST-2', { skip: !existsSync(shared) || !existsSync(sst2) }, () => {
-    const yaml = `loraplus: 1\nmodel: ${shared}\ntask: sequence-classification\ndata:\n  train: ${sst2}\n  text_field: sentence\n  labels: [0, 1]\nlora:\n  target_modules: all-linear\ntraining:\n  max_steps: 20\n`;
-    const r = load(yaml);
-    assert.deepEqual(r.problems, []);
-    assert.equal(r.config?.model, shared);
-    assert.deepEqual(r.config?.data.labels, ['0', '1']); // YAML numbers as label names
-    assert.equal(r.config?.lora.target_modules, 'all-linear');
-    assert.equal(r.config?.training.max_steps, 20);
-    assert.equal(r.config?.training.epochs, null);
-  });
+  test(
+    'a classification config over the shared model and SST-2',
+    { skip: !existsSync(shared) || !existsSync(sst2) },
+    () => {
+      const yaml = `loraplus: 1\nmodel: ${shared}\ntask: sequence-classification\ndata:\n  train: ${sst2}\n  text_field: sentence\n  labels: [0, 1]\nlora:\n  target_modules: all-linear\ntraining:\n  max_steps: 20\n`;
+      const r = load(yaml);
+      assert.deepEqual(r.problems, []);
+      assert.equal(r.config?.model, shared);
+      assert.deepEqual(r.config?.data.labels, ['0', '1']); // YAML numbers as label names
+      assert.equal(r.config?.lora.target_modules, 'all-linear');
+      assert.equal(r.config?.training.max_steps, 20);
+      assert.equal(r.config?.training.epochs, null);
+    },
+  );
 
   test('max_steps wins over epochs (with a warning); epochs alone is kept', () => {
     const both = load(`${BASE}training:\n  max_steps: 50\n  epochs: 3\n`);
@@ -149,7 +158,10 @@ describe('bad configs', () => {
   test('an unknown key with nothing close lists the known keys', () => {
     const p = one(load(`${BASE}data_augmentation: true\n`), 'config/unknown-key');
     assert.equal(p.message, "unknown key 'data_augmentation' at the top level");
-    assert.match(p.hint ?? '', /^Known keys here: loraplus, model, task, device, output_dir, run_name, data, lora, training\.$/);
+    assert.match(
+      p.hint ?? '',
+      /^Known keys here: loraplus, model, task, device, output_dir, run_name, data, lora, training\.$/,
+    );
   });
 
   test('a value of the wrong type', () => {
@@ -164,7 +176,10 @@ describe('bad configs', () => {
   });
 
   test('a wrong list item is reported at its index', () => {
-    const r = validateConfig({ model: 'model', data: { train: 'data/train.jsonl' }, lora: { target_modules: ['q_proj', { v: 1 }] } }, { configDir: root });
+    const r = validateConfig(
+      { model: 'model', data: { train: 'data/train.jsonl' }, lora: { target_modules: ['q_proj', { v: 1 }] } },
+      { configDir: root },
+    );
     assert.equal(r.config, null);
     assert.equal(r.problems.length, 1);
     assert.deepEqual(r.problems[0].path, ['lora', 'target_modules', 1]);
@@ -182,12 +197,18 @@ describe('bad configs', () => {
         ['lora_dropout must be in [0, 1), got 1', 'lora.lora_dropout', 6, 17],
       ],
     );
-    assert.equal(one(load(`${BASE}  eval_fraction: 0.9\n`), 'config/range').message, 'eval_fraction must be in [0, 0.5], got 0.9');
+    assert.equal(
+      one(load(`${BASE}  eval_fraction: 0.9\n`), 'config/range').message,
+      'eval_fraction must be in [0, 0.5], got 0.9',
+    );
   });
 
   test('a bad enum value lists the allowed values and the closest one', () => {
     const p = one(load(`${BASE}training:\n  lr_scheduler: cosin\n`), 'config/enum');
-    assert.equal(p.message, "lr_scheduler must be one of 'constant', 'linear', 'cosine', got the string 'cosin'; did you mean 'cosine'?");
+    assert.equal(
+      p.message,
+      "lr_scheduler must be one of 'constant', 'linear', 'cosine', got the string 'cosin'; did you mean 'cosine'?",
+    );
     assert.equal(p.yamlPath, 'training.lr_scheduler');
     assert.deepEqual(span(p), [5, 17, 5, 22]);
     assert.deepEqual(p.suggestions, ['cosine', 'constant', 'linear']);
@@ -203,7 +224,10 @@ describe('bad configs', () => {
     assert.equal(top.yamlPath, 'model');
     assert.deepEqual([top.line, top.col], [1, 1]);
     const empty = load('');
-    assert.deepEqual(empty.problems.map((q) => q.yamlPath), ['model', 'data.train']);
+    assert.deepEqual(
+      empty.problems.map((q) => q.yamlPath),
+      ['model', 'data.train'],
+    );
   });
 
   test('loraplus_lr_ratio below 1 is an error, 1 is a hint (plain LoRA), above 256 a warning', () => {
@@ -223,7 +247,10 @@ describe('bad configs', () => {
     const high = load(`${BASE}training:\n  learning_rate: 1e-4\n  loraplus_lr_ratio: 1000\n`);
     const w = one(high, 'config/loraplus-ratio-unusual');
     assert.equal(w.severity, 'warning');
-    assert.equal(w.message, "loraplus_lr_ratio λ = 1000 is outside the usual range [1, 256]; lora_B's learning rate would be 0.1");
+    assert.equal(
+      w.message,
+      "loraplus_lr_ratio λ = 1000 is outside the usual range [1, 256]; lora_B's learning rate would be 0.1",
+    );
     assert.ok(high.config);
   });
 
@@ -276,7 +303,9 @@ describe('throwing forms and formatting', () => {
   });
 
   test('requireValidConfig throws config/invalid listing every error, and returns the config otherwise', () => {
-    const bad = write('model: ./nope\ndata:\n  train: data/train.jsonl\ntraining:\n  lr_scheduler: cosin\n  loraplus_lr_raito: 2\n');
+    const bad = write(
+      'model: ./nope\ndata:\n  train: data/train.jsonl\ntraining:\n  lr_scheduler: cosin\n  loraplus_lr_raito: 2\n',
+    );
     assert.throws(
       () => requireValidConfig(bad),
       (err: unknown) => {
@@ -294,10 +323,17 @@ describe('throwing forms and formatting', () => {
   });
 
   test('configFromObject validates an object and throws the same way', () => {
-    const c = configFromObject({ model: 'model', data: { train: 'data/train.jsonl' }, training: { loraplus_lr_ratio: 8 } }, root);
+    const c = configFromObject(
+      { model: 'model', data: { train: 'data/train.jsonl' }, training: { loraplus_lr_ratio: 8 } },
+      root,
+    );
     assert.equal(c.training.loraplus_lr_ratio, 8);
     assert.throws(
-      () => configFromObject({ model: 'model', data: { train: 'data/train.jsonl' }, training: { loraplus_lr_ratio: 0.25 } }, root),
+      () =>
+        configFromObject(
+          { model: 'model', data: { train: 'data/train.jsonl' }, training: { loraplus_lr_ratio: 0.25 } },
+          root,
+        ),
       /<config object>: error: loraplus_lr_ratio λ = 0.25 is below 1.*\(at training\.loraplus_lr_ratio\)/,
     );
   });
@@ -307,7 +343,14 @@ describe('schema', () => {
   test('configKeys lists every key with its dotted path', () => {
     const keys = configKeys();
     const paths = keys.map((k) => k.path);
-    for (const p of ['model', 'data.train', 'lora.target_modules', 'training.loraplus_lr_ratio', 'training.save_total_limit']) assert.ok(paths.includes(p), p);
+    for (const p of [
+      'model',
+      'data.train',
+      'lora.target_modules',
+      'training.loraplus_lr_ratio',
+      'training.save_total_limit',
+    ])
+      assert.ok(paths.includes(p), p);
     for (const k of keys) assert.ok(k.spec.description.length > 20, `${k.path} needs a description`);
     assert.equal(specAt(['training', 'loraplus_lr_ratio']), schema.keys.training.keys.loraplus_lr_ratio);
     assert.match(specAt(['training', 'loraplus_lr_ratio'])?.description ?? '', /Hayou et al\. 2024/);

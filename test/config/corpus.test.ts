@@ -11,7 +11,10 @@ import { SHARED } from '../helpers/shared';
 import { runCli } from '../helpers/cli';
 
 const CORPUS = path.join(__dirname, 'corpus');
-const files = fs.readdirSync(CORPUS).filter((f) => f.endsWith('.yaml')).sort();
+const files = fs
+  .readdirSync(CORPUS)
+  .filter((f) => f.endsWith('.yaml'))
+  .sort();
 const skip = !fs.existsSync(path.join(SHARED, 'models', 'stories260k')) && 'needs ../shared (checkpoints and SST-2)';
 
 function expected(file: string): string[] {
@@ -33,7 +36,9 @@ describe('config corpus', { skip }, () => {
   for (const name of files) {
     const file = path.join(CORPUS, name);
     it(`${name}: problems, severities and ranges`, () => {
-      const got = checkConfigFile(file).problems.map((p) => `${p.line}:${p.col}-${p.endLine}:${p.endCol} ${p.severity} ${p.code}: ${p.message}`);
+      const got = checkConfigFile(file).problems.map(
+        (p) => `${p.line}:${p.col}-${p.endLine}:${p.endCol} ${p.severity} ${p.code}: ${p.message}`,
+      );
       assert.deepEqual(got, expected(file));
       if (name.startsWith('good-')) assert.deepEqual(got, []);
     });
@@ -45,7 +50,10 @@ describe('config corpus', { skip }, () => {
       assert.equal(printed.length, want.length, r.lines.join('\n'));
       printed.forEach((line, i) => {
         const [, l, c, severity, message] = want[i];
-        assert.ok(line.startsWith(`${file}:${l}:${c}: ${severity}: ${message}`), `${line}\n  should start with ${file}:${l}:${c}: ${severity}: ${message}`);
+        assert.ok(
+          line.startsWith(`${file}:${l}:${c}: ${severity}: ${message}`),
+          `${line}\n  should start with ${file}:${l}:${c}: ${severity}: ${message}`,
+        );
       });
       const errors = want.filter((m) => m[3] === 'error').length;
       assert.equal(r.code, errors ? 1 : 0);

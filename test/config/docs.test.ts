@@ -16,13 +16,14 @@ describe('docs for a key', () => {
       const d = docsFor(k.segments)!;
       assert.ok(d.description.length > 20, k.path);
       assert.ok(d.markdown.startsWith(`**${k.path}**: ${d.type}`), k.path);
-      if (k.spec.kind !== 'object' && k.spec.kind !== 'marker') assert.ok(d.required || 'default' in d, `${k.path} needs a default`);
+      if (k.spec.kind !== 'object' && k.spec.kind !== 'marker')
+        assert.ok(d.required || 'default' in d, `${k.path} needs a default`);
     }
     assert.equal(docsFor(['training', 'no_such_key']), undefined);
     assert.equal(docsFor([]), undefined);
   });
 
-  test('loraplus_lr_ratio explains LoRA+: λ = lr_B / lr_A, 2^4 to start, the paper\'s gains', () => {
+  test("loraplus_lr_ratio explains LoRA+: λ = lr_B / lr_A, 2^4 to start, the paper's gains", () => {
     const d = docsFor(['training', 'loraplus_lr_ratio'])!;
     assert.equal(d.type, 'a number > 0');
     assert.equal(d.defaultText, '16');
@@ -33,7 +34,7 @@ describe('docs for a key', () => {
     assert.match(docsFor(['training', 'loraplus_lr_embedding'])!.markdown, /embedding layer/);
   });
 
-  test('enums list their values; required keys say so; list items get their list\'s docs', () => {
+  test("enums list their values; required keys say so; list items get their list's docs", () => {
     assert.deepEqual(docsFor(['task'])!.values, ['causal-lm', 'sequence-classification']);
     assert.equal(docsFor(['model'])!.required, true);
     assert.match(docsFor(['model'])!.markdown, /Required\./);
@@ -45,7 +46,10 @@ describe('docs for a key', () => {
 describe('completions', () => {
   test('keys of a section, less those present; sections bring their required keys', () => {
     const top = keyCompletions([], ['model']);
-    assert.deepEqual(top.map((c) => c.label), ['loraplus', 'task', 'device', 'output_dir', 'run_name', 'data', 'lora', 'training']);
+    assert.deepEqual(
+      top.map((c) => c.label),
+      ['loraplus', 'task', 'device', 'output_dir', 'run_name', 'data', 'lora', 'training'],
+    );
     assert.equal(top.find((c) => c.label === 'data')!.insertText, 'data:\n  train: path/to/train.jsonl');
     assert.equal(top.find((c) => c.label === 'data')!.kind, 'section');
     const lr = keyCompletions(['training']).find((c) => c.label === 'learning_rate')!;
@@ -55,20 +59,51 @@ describe('completions', () => {
 
   test('values: the default first and preselected', () => {
     const v = valueCompletions(['training', 'lr_scheduler']);
-    assert.deepEqual(v.map((c) => [c.label, c.preselect ?? false]), [['linear', true], ['constant', false], ['cosine', false]]);
+    assert.deepEqual(
+      v.map((c) => [c.label, c.preselect ?? false]),
+      [
+        ['linear', true],
+        ['constant', false],
+        ['cosine', false],
+      ],
+    );
     assert.deepEqual(valueCompletions(['training', 'learning_rate']), []);
   });
 
   test('at a cursor: the section it is in, keys or values, and what is already there', () => {
-    const text = 'model: m\ntask: \ndata:\n  train: t\n  \nlora:\n  target_modules:\n  - q_proj\n  - \ntraining:\n  lr_scheduler: c\n';
-    const at = (line: number, col: number): number => text.split('\n').slice(0, line - 1).join('\n').length + 1 + col - 1;
+    const text =
+      'model: m\ntask: \ndata:\n  train: t\n  \nlora:\n  target_modules:\n  - q_proj\n  - \ntraining:\n  lr_scheduler: c\n';
+    const at = (line: number, col: number): number =>
+      text
+        .split('\n')
+        .slice(0, line - 1)
+        .join('\n').length +
+      1 +
+      col -
+      1;
     assert.deepEqual(cursorAt(text, at(5, 3)), { path: ['data'], position: 'key', present: ['train'] });
-    assert.deepEqual(cursorAt(text, at(2, 7)), { path: [], key: 'task', position: 'value', present: ['model', 'data', 'lora', 'training'] });
-    assert.deepEqual(cursorAt(text, at(9, 5)), { path: ['lora'], key: 'target_modules', position: 'item', present: [] });
-    assert.deepEqual(completionsAt(text, at(2, 7)).map((c) => c.label), ['causal-lm', 'sequence-classification']);
+    assert.deepEqual(cursorAt(text, at(2, 7)), {
+      path: [],
+      key: 'task',
+      position: 'value',
+      present: ['model', 'data', 'lora', 'training'],
+    });
+    assert.deepEqual(cursorAt(text, at(9, 5)), {
+      path: ['lora'],
+      key: 'target_modules',
+      position: 'item',
+      present: [],
+    });
+    assert.deepEqual(
+      completionsAt(text, at(2, 7)).map((c) => c.label),
+      ['causal-lm', 'sequence-classification'],
+    );
     assert.ok(completionsAt(text, at(5, 3)).some((c) => c.label === 'text_field'));
     assert.ok(!completionsAt(text, at(5, 3)).some((c) => c.label === 'train'));
-    assert.deepEqual(completionsAt(text, at(11, 17)).map((c) => c.label), ['linear', 'constant', 'cosine']);
+    assert.deepEqual(
+      completionsAt(text, at(11, 17)).map((c) => c.label),
+      ['linear', 'constant', 'cosine'],
+    );
     assert.deepEqual(completionsAt(text, at(9, 5)), []); // module names come from the model (the engine's inspectModel)
   });
 
@@ -80,7 +115,7 @@ describe('completions', () => {
     assert.equal(cursorAt(broken, o2).path[0], 'training');
   });
 
-  test('hover: the docs of the key on the cursor\'s line', () => {
+  test("hover: the docs of the key on the cursor's line", () => {
     const [text, offset] = cursor('model: m\ntraining:\n  lorapl|us_lr_ratio: 16\n');
     assert.equal(docsAt(text, offset)?.path, 'training.loraplus_lr_ratio');
     const [t2, o2] = cursor('model: m\ntraining:\n  loraplus_lr_ratio: 1|6\n');

@@ -25,7 +25,12 @@ function fixOf(text: string, code: string): { p: LocatedProblem; fix: Fix | unde
   assert.equal(found.length, 1, `expected one ${code} in ${JSON.stringify(problems(text).map((p) => p.code))}`);
   const p = found[0];
   const fixed = p.edits ? applyEdits(text, p.edits) : undefined;
-  if (fixed !== undefined) assert.deepEqual(problems(fixed).filter((q) => q.code === code && q.yamlPath === p.yamlPath), [], `still there after the fix:\n${fixed}`);
+  if (fixed !== undefined)
+    assert.deepEqual(
+      problems(fixed).filter((q) => q.code === code && q.yamlPath === p.yamlPath),
+      [],
+      `still there after the fix:\n${fixed}`,
+    );
   return { p, fix: p.fix, fixed };
 }
 
@@ -33,33 +38,61 @@ describe('fixes carry data the editor needs', () => {
   test('an unknown key: replace it with the suggestion', () => {
     const { p, fix, fixed } = fixOf(`${BASE}training:\n  loraplus_lr_raito: 16  # λ\n`, 'config/unknown-key');
     assert.deepEqual(fix, { kind: 'replaceKey', title: 'Rename to loraplus_lr_ratio', with: 'loraplus_lr_ratio' });
-    assert.deepEqual(p.edits?.map((e) => [e.line, e.col, e.endLine, e.endCol, e.newText]), [[5, 3, 5, 20, 'loraplus_lr_ratio']]);
+    assert.deepEqual(
+      p.edits?.map((e) => [e.line, e.col, e.endLine, e.endCol, e.newText]),
+      [[5, 3, 5, 20, 'loraplus_lr_ratio']],
+    );
     assert.equal(fixed, `${BASE}training:\n  loraplus_lr_ratio: 16  # λ\n`);
   });
 
   test('a key at the wrong level: move it into its section, creating the section when missing', () => {
     const { fix, fixed } = fixOf(`${BASE}learning_rate: 1e-4\n`, 'config/wrong-level');
-    assert.deepEqual(fix, { kind: 'moveKey', title: 'Move to training.learning_rate', to: ['training', 'learning_rate'] });
+    assert.deepEqual(fix, {
+      kind: 'moveKey',
+      title: 'Move to training.learning_rate',
+      to: ['training', 'learning_rate'],
+    });
     assert.equal(fixed, `${BASE}training:\n  learning_rate: 1e-4\n`);
     const into = fixOf(`learning_rate: 1e-4\n${BASE}training:\n  seed: 1\n`, 'config/wrong-level').fixed;
     assert.equal(into, `${BASE}training:\n  learning_rate: 1e-4\n  seed: 1\n`); // in schema order: before seed
-    assert.equal(fixOf(`${BASE}lora:\n  epochs: 2\n`, 'config/wrong-level').fixed, `${BASE}lora:\ntraining:\n  epochs: 2\n`);
+    assert.equal(
+      fixOf(`${BASE}lora:\n  epochs: 2\n`, 'config/wrong-level').fixed,
+      `${BASE}lora:\ntraining:\n  epochs: 2\n`,
+    );
   });
 
   test('a missing required key: add it with a placeholder, creating its section; in an empty file too', () => {
     const { p, fix, fixed } = fixOf('model: ./model\ndata:\n  text_field: sentence\n', 'config/missing-key');
-    assert.deepEqual(fix, { kind: 'addKey', title: 'Add train', path: ['data', 'train'], value: 'path/to/train.jsonl', text: 'train: path/to/train.jsonl' });
+    assert.deepEqual(fix, {
+      kind: 'addKey',
+      title: 'Add train',
+      path: ['data', 'train'],
+      value: 'path/to/train.jsonl',
+      text: 'train: path/to/train.jsonl',
+    });
     assert.equal(fixed, 'model: ./model\ndata:\n  train: path/to/train.jsonl\n  text_field: sentence\n'); // schema order: train first
     assert.equal(p.yamlPath, 'data.train');
     const noSection = fixOf('# my run\nmodel: ./model\ntask: causal-lm\nlora:\n  r: 4\n', 'config/missing-key').fixed;
-    assert.equal(noSection, '# my run\nmodel: ./model\ntask: causal-lm\ndata:\n  train: path/to/train.jsonl\nlora:\n  r: 4\n');
+    assert.equal(
+      noSection,
+      '# my run\nmodel: ./model\ntask: causal-lm\ndata:\n  train: path/to/train.jsonl\nlora:\n  r: 4\n',
+    );
     const empty = problems('').filter((q) => q.code === 'config/missing-key');
-    assert.deepEqual(empty.map((q) => applyEdits('', q.edits ?? [])), ['model: path/to/model-folder\n', 'data:\n  train: path/to/train.jsonl\n']);
+    assert.deepEqual(
+      empty.map((q) => applyEdits('', q.edits ?? [])),
+      ['model: path/to/model-folder\n', 'data:\n  train: path/to/train.jsonl\n'],
+    );
   });
 
-  test('the file\'s own indentation is kept', () => {
-    const fixed = fixOf('model: ./model\ndata:\n    text_field: sentence\nlora:\n    r: 4\n', 'config/missing-key').fixed;
-    assert.equal(fixed, 'model: ./model\ndata:\n    train: path/to/train.jsonl\n    text_field: sentence\nlora:\n    r: 4\n');
+  test("the file's own indentation is kept", () => {
+    const fixed = fixOf(
+      'model: ./model\ndata:\n    text_field: sentence\nlora:\n    r: 4\n',
+      'config/missing-key',
+    ).fixed;
+    assert.equal(
+      fixed,
+      'model: ./model\ndata:\n    train: path/to/train.jsonl\n    text_field: sentence\nlora:\n    r: 4\n',
+    );
   });
 
   test('a misspelt enum value: the closest value', () => {
@@ -79,7 +112,10 @@ describe('fixes carry data the editor needs', () => {
 
   test('values YAML reads differently than meant: yes, a single name, an empty value', () => {
     assert.equal(fixOf(`${BASE}lora:\n  use_rslora: yes\n`, 'config/type').fixed, `${BASE}lora:\n  use_rslora: true\n`);
-    assert.equal(fixOf(`${BASE}lora:\n  target_modules: q_proj\n`, 'config/type').fixed, `${BASE}lora:\n  target_modules: [q_proj]\n`);
+    assert.equal(
+      fixOf(`${BASE}lora:\n  target_modules: q_proj\n`, 'config/type').fixed,
+      `${BASE}lora:\n  target_modules: [q_proj]\n`,
+    );
     const empty = fixOf(`${BASE}lora:\n  r:\n  lora_alpha: 8\n`, 'config/type');
     assert.deepEqual(empty.fix, { kind: 'removeKey', title: 'Delete r to use the default (8)' });
     assert.equal(empty.fixed, `${BASE}lora:\n  lora_alpha: 8\n`);
@@ -89,19 +125,34 @@ describe('fixes carry data the editor needs', () => {
     assert.equal(fixOf(`${BASE}lora:\n  r: 0\n`, 'config/range').fixed, `${BASE}lora:\n  r: 1\n`);
     assert.equal(fixOf(`${BASE}  eval_fraction: 0.9\n`, 'config/range').fixed, `${BASE}  eval_fraction: 0.5\n`);
     assert.equal(fixOf(`${BASE}training:\n  learning_rate: 0\n`, 'config/range').fix, undefined);
-    assert.equal(fixOf(`${BASE}lora:\n  target_modules: [q_proj, q_proj]\n`, 'config/duplicate').fixed, `${BASE}lora:\n  target_modules: [q_proj]\n`);
+    assert.equal(
+      fixOf(`${BASE}lora:\n  target_modules: [q_proj, q_proj]\n`, 'config/duplicate').fixed,
+      `${BASE}lora:\n  target_modules: [q_proj]\n`,
+    );
   });
 
   test('a setting that is ignored: delete its line (and its comment)', () => {
-    const { fix, fixed } = fixOf(`${BASE}training:\n  max_steps: 10\n  epochs: 3   # old\n  seed: 1\n`, 'config/epochs-ignored');
+    const { fix, fixed } = fixOf(
+      `${BASE}training:\n  max_steps: 10\n  epochs: 3   # old\n  seed: 1\n`,
+      'config/epochs-ignored',
+    );
     assert.deepEqual(fix, { kind: 'removeKey', title: 'Delete epochs' });
     assert.equal(fixed, `${BASE}training:\n  max_steps: 10\n  seed: 1\n`);
   });
 
   test('rules add the key they need: eval data for eval_every, lora_alpha for an odd scale', () => {
-    assert.equal(fixOf(`${BASE}training:\n  eval_every: 50\n`, 'config/no-eval-data').fixed, `${BASE}  eval_fraction: 0.05\ntraining:\n  eval_every: 50\n`);
-    assert.equal(fixOf(`${BASE}lora:\n  r: 256\n`, 'config/adapter-scale-unusual').fixed, `${BASE}lora:\n  r: 256\n  lora_alpha: 512\n`);
-    assert.equal(fixOf(`${BASE}lora:\n  r: 4\n  lora_alpha: 128\n`, 'config/adapter-scale-unusual').fixed, `${BASE}lora:\n  r: 4\n  lora_alpha: 8\n`);
+    assert.equal(
+      fixOf(`${BASE}training:\n  eval_every: 50\n`, 'config/no-eval-data').fixed,
+      `${BASE}  eval_fraction: 0.05\ntraining:\n  eval_every: 50\n`,
+    );
+    assert.equal(
+      fixOf(`${BASE}lora:\n  r: 256\n`, 'config/adapter-scale-unusual').fixed,
+      `${BASE}lora:\n  r: 256\n  lora_alpha: 512\n`,
+    );
+    assert.equal(
+      fixOf(`${BASE}lora:\n  r: 4\n  lora_alpha: 128\n`, 'config/adapter-scale-unusual').fixed,
+      `${BASE}lora:\n  r: 4\n  lora_alpha: 8\n`,
+    );
   });
 
   test('a flow mapping gets the fix but no edits (the editor offers none)', () => {

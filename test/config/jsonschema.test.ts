@@ -11,7 +11,13 @@ import { jsonSchemaText, SCHEMA_FILE, toJsonSchema, writeJsonSchema } from '../.
 import { configKeys } from '../../src/config/keys';
 import { schema } from '../../src/config/schema';
 
-type JsonNode = { [k: string]: unknown; properties?: Record<string, JsonNode>; enum?: unknown[]; type?: unknown; anyOf?: JsonNode[] };
+type JsonNode = {
+  [k: string]: unknown;
+  properties?: Record<string, JsonNode>;
+  enum?: unknown[];
+  type?: unknown;
+  anyOf?: JsonNode[];
+};
 
 /** The node for a dotted key, checking on the way down that each mapping forbids unknown keys. */
 function nodeAt(js: JsonNode, segments: string[]): JsonNode {
@@ -27,7 +33,10 @@ function nodeAt(js: JsonNode, segments: string[]): JsonNode {
 describe('JSON Schema', () => {
   test('schemas/loraplus-config.schema.json is up to date', () => {
     const onDisk = fs.existsSync(SCHEMA_FILE) ? fs.readFileSync(SCHEMA_FILE, 'utf8') : '<missing>';
-    assert.ok(onDisk === jsonSchemaText(), `${SCHEMA_FILE} is stale: run \`npm run schema\` to regenerate it from src/config/schema.ts`);
+    assert.ok(
+      onDisk === jsonSchemaText(),
+      `${SCHEMA_FILE} is stale: run \`npm run schema\` to regenerate it from src/config/schema.ts`,
+    );
   });
 
   test('draft-07, with every key described, and a default for every key that is not required', () => {
@@ -39,14 +48,21 @@ describe('JSON Schema', () => {
       const node = nodeAt(js, k.segments);
       assert.equal(node.description, k.spec.description);
       if (k.spec.docs) assert.equal(node.markdownDescription, `${k.spec.description}\n\n${k.spec.docs}`);
-      if (k.spec.kind !== 'object' && !(k.spec.kind !== 'marker' && k.spec.required)) assert.ok('default' in node, `${k.path} needs a default`);
+      if (k.spec.kind !== 'object' && !(k.spec.kind !== 'marker' && k.spec.required))
+        assert.ok('default' in node, `${k.path} needs a default`);
     }
   });
 
   test('enums, bounds (draft-07 numbers for exclusive ones) and nullable types', () => {
     const t = (toJsonSchema().properties as Record<string, JsonNode>).training.properties!;
     const ratio = schema.keys.training.keys.loraplus_lr_ratio;
-    assert.deepEqual(t.loraplus_lr_ratio, { description: ratio.description, markdownDescription: `${ratio.description}\n\n${ratio.docs}`, default: 16, type: 'number', exclusiveMinimum: 0 });
+    assert.deepEqual(t.loraplus_lr_ratio, {
+      description: ratio.description,
+      markdownDescription: `${ratio.description}\n\n${ratio.docs}`,
+      default: 16,
+      type: 'number',
+      exclusiveMinimum: 0,
+    });
     assert.deepEqual(t.lr_scheduler.enum, ['constant', 'linear', 'cosine']);
     assert.deepEqual(t.max_steps.type, ['integer', 'null']);
     assert.deepEqual([t.adam_beta1.minimum, t.adam_beta1.exclusiveMaximum], [0, 1]);

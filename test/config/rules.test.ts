@@ -17,15 +17,23 @@ after(() => rmSync(root, { recursive: true, force: true }));
 const BASE = 'model: ./model\ndata:\n  train: train.jsonl\n';
 const problems = (text: string): LocatedProblem[] => parseConfigText(`${BASE}${text}`, root).problems;
 /** [severity, code, yamlPath, line, col, message] of every problem. */
-const brief = (text: string): (string | number)[][] => problems(text).map((p) => [p.severity, p.code, p.yamlPath, p.line, p.col, p.message]);
+const brief = (text: string): (string | number)[][] =>
+  problems(text).map((p) => [p.severity, p.code, p.yamlPath, p.line, p.col, p.message]);
 
 describe('LoRA+ ratio λ', () => {
   test('2^0 < λ ≤ 2^8 is quiet; exactly 256 too', () => {
     for (const r of [1.5, 2, 16, 256]) assert.deepEqual(brief(`training:\n  loraplus_lr_ratio: ${r}\n`), [], String(r));
   });
-  test('λ above 2^8 is a warning that names lora_B\'s learning rate', () => {
+  test("λ above 2^8 is a warning that names lora_B's learning rate", () => {
     assert.deepEqual(brief('training:\n  loraplus_lr_ratio: 257\n'), [
-      ['warning', 'config/loraplus-ratio-unusual', 'training.loraplus_lr_ratio', 5, 22, "loraplus_lr_ratio λ = 257 is outside the usual range [1, 256]; lora_B's learning rate would be 0.0514"],
+      [
+        'warning',
+        'config/loraplus-ratio-unusual',
+        'training.loraplus_lr_ratio',
+        5,
+        22,
+        "loraplus_lr_ratio λ = 257 is outside the usual range [1, 256]; lora_B's learning rate would be 0.0514",
+      ],
     ]);
   });
 });
@@ -33,13 +41,23 @@ describe('LoRA+ ratio λ', () => {
 describe('the adapter: r and lora_alpha', () => {
   test('a scale lora_alpha / r far from 1–2 is a warning at what was written', () => {
     assert.deepEqual(brief('lora:\n  r: 4\n  lora_alpha: 64\n'), [
-      ['warning', 'config/adapter-scale-unusual', 'lora.lora_alpha', 6, 15, 'lora_alpha / r = 64 / 4 = 16 scales the update up far from the usual 1 to 2'],
+      [
+        'warning',
+        'config/adapter-scale-unusual',
+        'lora.lora_alpha',
+        6,
+        15,
+        'lora_alpha / r = 64 / 4 = 16 scales the update up far from the usual 1 to 2',
+      ],
     ]);
     // Only r written: the default lora_alpha (16) is what is off, but r is what to point at.
     const [p] = problems('lora:\n  r: 256\n');
     assert.deepEqual([p.code, p.yamlPath, p.line, p.col], ['config/adapter-scale-unusual', 'lora.r', 5, 6]);
     assert.match(p.message, /= 16 \/ 256 = 0\.063 scales the update down/);
-    assert.equal(p.hint, 'The usual choice is lora_alpha = 2·r (512 here); the scale multiplies the update like a learning rate.');
+    assert.equal(
+      p.hint,
+      'The usual choice is lora_alpha = 2·r (512 here); the scale multiplies the update like a learning rate.',
+    );
   });
   test('with use_rslora the scale is lora_alpha / √r', () => {
     assert.deepEqual(brief('lora:\n  r: 64\n  lora_alpha: 16\n  use_rslora: true\n'), []); // 16 / 8 = 2
@@ -56,17 +74,34 @@ describe('the adapter: r and lora_alpha', () => {
 describe('evaluation and settings without effect', () => {
   test('eval_every with no evaluation data is a warning; eval or eval_fraction silences it', () => {
     assert.deepEqual(brief('training:\n  eval_every: 50\n'), [
-      ['warning', 'config/no-eval-data', 'training.eval_every', 5, 15, 'eval_every is 50 but there is no evaluation data: data.eval is not set and data.eval_fraction is 0'],
+      [
+        'warning',
+        'config/no-eval-data',
+        'training.eval_every',
+        5,
+        15,
+        'eval_every is 50 but there is no evaluation data: data.eval is not set and data.eval_fraction is 0',
+      ],
     ]);
     assert.deepEqual(brief('  eval_fraction: 0.1\ntraining:\n  eval_every: 50\n'), []);
     assert.deepEqual(brief('  eval: train.jsonl\ntraining:\n  eval_every: 50\n'), []);
   });
   test('loraplus_lr_embedding without an embedding target is a hint on the key', () => {
     assert.deepEqual(brief('training:\n  loraplus_lr_embedding: 1e-5\n'), [
-      ['hint', 'config/embedding-lr-unused', 'training.loraplus_lr_embedding', 5, 3, 'loraplus_lr_embedding has no effect: no target module is an embedding layer'],
+      [
+        'hint',
+        'config/embedding-lr-unused',
+        'training.loraplus_lr_embedding',
+        5,
+        3,
+        'loraplus_lr_embedding has no effect: no target module is an embedding layer',
+      ],
     ]);
     // Naming an embedding layer is the engine's business (it adapts Linear layers only): no hint here.
-    assert.deepEqual(brief('lora:\n  target_modules: [q_proj, embed_tokens]\ntraining:\n  loraplus_lr_embedding: 1e-5\n'), []);
+    assert.deepEqual(
+      brief('lora:\n  target_modules: [q_proj, embed_tokens]\ntraining:\n  loraplus_lr_embedding: 1e-5\n'),
+      [],
+    );
   });
   test('warnings and hints keep the config; errors do not', () => {
     assert.ok(parseConfigText(`${BASE}training:\n  eval_every: 5\n  loraplus_lr_ratio: 1\n`, root).config);

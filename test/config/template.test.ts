@@ -33,10 +33,22 @@ describe('config template', () => {
     test(`${name} ${task}: validates with no errors or warnings against the real model and SST-2`, () => {
       const dir = tempDir();
       const m = model(name);
-      const data: DataChoices = { train: TRAIN, eval: DEV, evalFraction: 0, textField: 'sentence', labelField: 'label' };
+      const data: DataChoices = {
+        train: TRAIN,
+        eval: DEV,
+        evalFraction: 0,
+        textField: 'sentence',
+        labelField: 'label',
+      };
       const text = configTemplate(planConfig(dir, m, task, data));
       const { config, problems } = checkConfigText(text, dir);
-      assert.deepEqual(problems.filter((p) => p.severity === 'error' || p.severity === 'warning').map((p) => `${p.line}: ${p.message}`), [], text);
+      assert.deepEqual(
+        problems
+          .filter((p) => p.severity === 'error' || p.severity === 'warning')
+          .map((p) => `${p.line}: ${p.message}`),
+        [],
+        text,
+      );
       assert.ok(config);
       assert.equal(config.model, m.dir);
       assert.equal(config.task, task);
@@ -53,7 +65,14 @@ describe('config template', () => {
 
   test('explains λ next to loraplus_lr_ratio, and every written line parses back as the config it says', () => {
     const dir = tempDir();
-    const text = configTemplate(planConfig(dir, model('stories260k'), 'causal-lm', { train: TRAIN, eval: null, evalFraction: 0, textField: 'sentence' }));
+    const text = configTemplate(
+      planConfig(dir, model('stories260k'), 'causal-lm', {
+        train: TRAIN,
+        eval: null,
+        evalFraction: 0,
+        textField: 'sentence',
+      }),
+    );
     const lines = text.split('\n');
     const ratio = lines.findIndex((l) => l.trim().startsWith('loraplus_lr_ratio: 16'));
     assert.ok(ratio > 0);
@@ -63,15 +82,23 @@ describe('config template', () => {
     assert.ok(!/eval_every/.test(text));
     const file = path.join(dir, 'stories260k.lora.yaml');
     fs.writeFileSync(file, text);
-    assert.deepEqual(checkConfigFile(file).problems.filter((p) => p.severity !== 'hint' && p.severity !== 'info'), []);
+    assert.deepEqual(
+      checkConfigFile(file).problems.filter((p) => p.severity !== 'hint' && p.severity !== 'info'),
+      [],
+    );
   });
 
   test('eval_fraction when there is no eval file; max_length capped at the model positions', () => {
     const dir = tempDir();
     const gpt2 = model('tiny-random-gpt2');
-    const text = configTemplate(planConfig(dir, gpt2, 'causal-lm', { train: TRAIN, eval: null, evalFraction: 0.05, textField: 'sentence' }));
+    const text = configTemplate(
+      planConfig(dir, gpt2, 'causal-lm', { train: TRAIN, eval: null, evalFraction: 0.05, textField: 'sentence' }),
+    );
     const { config, problems } = checkConfigText(text, dir);
-    assert.deepEqual(problems.filter((p) => p.severity === 'error' || p.severity === 'warning'), []);
+    assert.deepEqual(
+      problems.filter((p) => p.severity === 'error' || p.severity === 'warning'),
+      [],
+    );
     assert.equal(config!.data.eval_fraction, 0.05);
     assert.equal(config!.training.eval_every, 100);
     assert.equal(config!.data.max_length, gpt2.maxPositions); // n_positions 64 < the usual 128

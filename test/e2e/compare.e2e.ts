@@ -11,33 +11,41 @@ export const COMPARE_RUNS = [
 ];
 
 export function compareTests(shared: () => Shared): void {
-  e2eIt('compares two runs picked in the quick pick: title, config table and similarity heatmap', shared, async ({ studio }) => {
-    const { page } = studio;
-    await studio.runCommand('LoRA+: Compare Checkpoints');
-    const rows = page.locator('.quick-input-list .monaco-list-row');
-    await rows.first().waitFor();
-    for (const { runName } of COMPARE_RUNS) {
-      // The run's own item (labelled with its name; its checkpoints are <name>@step-N).
-      const row = studio.quickPickRow(runName);
-      await row.waitFor();
-      const box = row.locator('.quick-input-list-checkbox, input[type="checkbox"], [role="checkbox"]').first();
-      await ((await box.count()) ? box : row).click();
-    }
-    await studio.screenshot('compare-pick');
-    await page.locator('.quick-input-widget input[type="text"]').press('Enter');
+  e2eIt(
+    'compares two runs picked in the quick pick: title, config table and similarity heatmap',
+    shared,
+    async ({ studio }) => {
+      const { page } = studio;
+      await studio.runCommand('LoRA+: Compare Checkpoints');
+      const rows = page.locator('.quick-input-list .monaco-list-row');
+      await rows.first().waitFor();
+      for (const { runName } of COMPARE_RUNS) {
+        // The run's own item (labelled with its name; its checkpoints are <name>@step-N).
+        const row = studio.quickPickRow(runName);
+        await row.waitFor();
+        const box = row.locator('.quick-input-list-checkbox, input[type="checkbox"], [role="checkbox"]').first();
+        await ((await box.count()) ? box : row).click();
+      }
+      await studio.screenshot('compare-pick');
+      await page.locator('.quick-input-widget input[type="text"]').press('Enter');
 
-    const view = await studio.webview('LoRA+ Compare');
-    await view.locator('#compare-title').waitFor({ timeout: 60_000 });
-    assert.ok(((await view.locator('#compare-title').textContent()) ?? '').trim().length > 0, '#compare-title has a heading');
-    const table = view.locator('#config-table');
-    await table.waitFor();
-    const text = (await table.textContent()) ?? '';
-    for (const { runName } of COMPARE_RUNS) assert.ok(text.includes(runName), `#config-table has a column for ${runName}: ${text.slice(0, 300)}`);
-    const layers = await until('#similarity-heatmap data-layers', async () => {
-      const v = Number(await view.locator('#similarity-heatmap').getAttribute('data-layers', { timeout: 1_000 }));
-      return v > 0 ? v : undefined;
-    });
-    assert.ok(layers > 0);
-    await studio.screenshot('compare');
-  });
+      const view = await studio.webview('LoRA+ Compare');
+      await view.locator('#compare-title').waitFor({ timeout: 60_000 });
+      assert.ok(
+        ((await view.locator('#compare-title').textContent()) ?? '').trim().length > 0,
+        '#compare-title has a heading',
+      );
+      const table = view.locator('#config-table');
+      await table.waitFor();
+      const text = (await table.textContent()) ?? '';
+      for (const { runName } of COMPARE_RUNS)
+        assert.ok(text.includes(runName), `#config-table has a column for ${runName}: ${text.slice(0, 300)}`);
+      const layers = await until('#similarity-heatmap data-layers', async () => {
+        const v = Number(await view.locator('#similarity-heatmap').getAttribute('data-layers', { timeout: 1_000 }));
+        return v > 0 ? v : undefined;
+      });
+      assert.ok(layers > 0);
+      await studio.screenshot('compare');
+    },
+  );
 }

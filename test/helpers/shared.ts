@@ -17,7 +17,8 @@ export function readJson<T = unknown>(file: string): T {
 const tempDirs: string[] = [];
 /** A fresh folder under the OS temp dir, removed when the test process exits. */
 export function tempDir(prefix = 'loraplus-test-'): string {
-  if (!tempDirs.length) process.on('exit', () => tempDirs.forEach((d) => fs.rmSync(d, { recursive: true, force: true })));
+  if (!tempDirs.length)
+    process.on('exit', () => tempDirs.forEach((d) => fs.rmSync(d, { recursive: true, force: true })));
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
   tempDirs.push(dir);
   return dir;

@@ -16,7 +16,11 @@ export async function runWorkload(): Promise<Workload> {
   const info = await selectBackend('wasm');
   const batchedKernel = installWasmBatchMatMul();
   const rng = new Rng(7);
-  const rand = (shape: number[], scale = 1) => tf.tensor(Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => (rng.next() * 2 - 1) * scale), shape);
+  const rand = (shape: number[], scale = 1) =>
+    tf.tensor(
+      Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => (rng.next() * 2 - 1) * scale),
+      shape,
+    );
   const values: Record<string, number[]> = {};
   const keep = (name: string, t: tf.Tensor) => (values[name] = Array.from(t.dataSync()));
 

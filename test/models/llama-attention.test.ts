@@ -21,7 +21,8 @@ function reference(q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, mask: tf.Tensor2D, 
     const [x1, x2] = tf.split(x, 2, -1);
     return tf.add(tf.mul(x, cos), tf.mul(tf.concat([tf.neg(x2), x1], -1), sin));
   };
-  const repeatKv = (x: tf.Tensor) => tf.reshape(tf.tile(tf.reshape(x, [b, nkv, 1, t * hd]), [1, 1, nh / nkv, 1]), [b, nh, t, hd]);
+  const repeatKv = (x: tf.Tensor) =>
+    tf.reshape(tf.tile(tf.reshape(x, [b, nkv, 1, t * hd]), [1, 1, nh / nkv, 1]), [b, nh, t, hd]);
   const qh = rope(heads(q, nh));
   const kh = repeatKv(rope(heads(k, nkv)));
   const vh = repeatKv(heads(v, nkv));
@@ -45,20 +46,30 @@ describe('llama attention (RoPE as a matmul, GQA without Tile)', () => {
       const k = tf.randomNormal([b * t, nkv * hd], 0, 1, 'float32', 2);
       const v = tf.randomNormal([b * t, nkv * hd], 0, 1, 'float32', 3);
       const r = tf.randomNormal([b * t, nh * hd], 0, 1, 'float32', 4); // a random cotangent
-      const mask = tf.tensor2d(Array.from({ length: b * t }, (_, i) => (i >= t && i % t >= t - 2 ? 0 : 1)), [b, t], 'int32'); // row 2 right-padded
+      const mask = tf.tensor2d(
+        Array.from({ length: b * t }, (_, i) => (i >= t && i % t >= t - 2 ? 0 : 1)),
+        [b, t],
+        'int32',
+      ); // row 2 right-padded
       const tables = ropeTables(d, THETA);
       const rot = halfRotation(hd);
       const before = tf.memory().numTensors;
       const ours = tf.grads((qq: tf.Tensor, kk: tf.Tensor, vv: tf.Tensor) => {
         const bias = attentionBias(mask, true, nh / nkv);
-        return tf.sum(tf.mul(groupedAttention(qq as tf.Tensor2D, kk as tf.Tensor2D, vv as tf.Tensor2D, d, tables, rot, bias), r));
+        return tf.sum(
+          tf.mul(groupedAttention(qq as tf.Tensor2D, kk as tf.Tensor2D, vv as tf.Tensor2D, d, tables, rot, bias), r),
+        );
       });
-      const plain = tf.grads((qq: tf.Tensor, kk: tf.Tensor, vv: tf.Tensor) => tf.sum(tf.mul(reference(qq, kk, vv, mask, d), r)));
+      const plain = tf.grads((qq: tf.Tensor, kk: tf.Tensor, vv: tf.Tensor) =>
+        tf.sum(tf.mul(reference(qq, kk, vv, mask, d), r)),
+      );
       const gOurs = ours([q, k, v]);
       assert.equal(tf.memory().numTensors, before + 3, 'only the three gradients are left');
       const gPlain = plain([q, k, v]);
       const bias = attentionBias(mask, true, nh / nkv);
-      const yOurs = await values(groupedAttention(q as tf.Tensor2D, k as tf.Tensor2D, v as tf.Tensor2D, d, tables, rot, bias));
+      const yOurs = await values(
+        groupedAttention(q as tf.Tensor2D, k as tf.Tensor2D, v as tf.Tensor2D, d, tables, rot, bias),
+      );
       const yPlain = await values(reference(q, k, v, mask, d));
       assert.ok(maxAbsDiff(yOurs, yPlain) <= 1e-5, `output: ${maxAbsDiff(yOurs, yPlain)}`);
       for (const [i, what] of ['q', 'k', 'v'].entries()) {

@@ -14,7 +14,9 @@ const opts = { task: 'causal-lm' as const, numLabels: 0, normal: Math.random, di
 async function logitsOf(config: HFConfig, weights: Map<string, HostTensor>): Promise<number[]> {
   const model = new LlamaModel(config, weights, opts);
   const ids = tf.tensor2d([[1, 403, 407, 261, 378, 432, 383]], undefined, 'int32');
-  const out = await values(model.logits({ inputIds: ids, attentionMask: tf.onesLike(ids), typeIds: null, labels: null }, NO_ADAPTERS));
+  const out = await values(
+    model.logits({ inputIds: ids, attentionMask: tf.onesLike(ids), typeIds: null, labels: null }, NO_ADAPTERS),
+  );
   model.dispose();
   return out;
 }
@@ -32,19 +34,36 @@ describe('llama family variants', () => {
     const w = loadModelWeights(STORIES);
     w.set('lm_head.weight', w.get('model.embed_tokens.weight')!);
     assert.ok(maxAbsDiff(await logitsOf({ ...config, tie_word_embeddings: false }, w), base) < 1e-6);
-    const scaled = { ...w.get('model.embed_tokens.weight')!, data: (w.get('model.embed_tokens.weight')!.data as Float32Array).map((v) => 2 * v) };
+    const scaled = {
+      ...w.get('model.embed_tokens.weight')!,
+      data: (w.get('model.embed_tokens.weight')!.data as Float32Array).map((v) => 2 * v),
+    };
     w.set('lm_head.weight', scaled);
-    assert.ok(maxAbsDiff(await logitsOf({ ...config, tie_word_embeddings: false }, w), base) > 1e-2, 'the untied head changes the logits');
+    assert.ok(
+      maxAbsDiff(await logitsOf({ ...config, tie_word_embeddings: false }, w), base) > 1e-2,
+      'the untied head changes the logits',
+    );
     const missing = loadModelWeights(STORIES);
-    assert.throws(() => new LlamaModel({ ...config, tie_word_embeddings: false }, missing, opts), /no lm_head\.weight and tie_word_embeddings is false/);
+    assert.throws(
+      () => new LlamaModel({ ...config, tie_word_embeddings: false }, missing, opts),
+      /no lm_head\.weight and tie_word_embeddings is false/,
+    );
   });
 
   it('qwen2-style q/k/v biases are applied when the checkpoint has them', async () => {
     const withBias = (value: number) => {
       const w = loadModelWeights(STORIES);
       for (let i = 0; i < 5; i++) {
-        for (const [n, size] of [['q_proj', 64], ['k_proj', 32], ['v_proj', 32]] as const) {
-          w.set(`model.layers.${i}.self_attn.${n}.bias`, { dtype: 'float32', shape: [size], data: new Float32Array(size).fill(value) });
+        for (const [n, size] of [
+          ['q_proj', 64],
+          ['k_proj', 32],
+          ['v_proj', 32],
+        ] as const) {
+          w.set(`model.layers.${i}.self_attn.${n}.bias`, {
+            dtype: 'float32',
+            shape: [size],
+            data: new Float32Array(size).fill(value),
+          });
         }
       }
       return w;
@@ -61,6 +80,10 @@ describe('llama family variants', () => {
   });
 
   it('refuses rope_scaling it does not implement, saying so', () => {
-    assert.throws(() => new LlamaModel({ ...config, rope_scaling: { rope_type: 'yarn', factor: 4 } }, loadModelWeights(STORIES), opts), /rope_scaling 'yarn' is not supported/);
+    assert.throws(
+      () =>
+        new LlamaModel({ ...config, rope_scaling: { rope_type: 'yarn', factor: 4 } }, loadModelWeights(STORIES), opts),
+      /rope_scaling 'yarn' is not supported/,
+    );
   });
 });

@@ -15,11 +15,16 @@ describe('llama (stories260k)', () => {
   before(() => useBackend());
 
   it('matches the reference logits within 1e-4', async () => {
-    const ref = readJson<{ stories260k: { input_ids: number[][]; logits: number[][][] } }>(path.join(REFERENCE, 'logits.json')).stories260k;
+    const ref = readJson<{ stories260k: { input_ids: number[][]; logits: number[][][] } }>(
+      path.join(REFERENCE, 'logits.json'),
+    ).stories260k;
     const folder = openModelFolder(STORIES);
     const model = buildModel(folder, 'causal-lm', 0, new Rng(0));
     const ids = tf.tensor2d(ref.input_ids, undefined, 'int32');
-    const logits = model.logits({ inputIds: ids, attentionMask: tf.onesLike(ids), typeIds: null, labels: null }, NO_ADAPTERS);
+    const logits = model.logits(
+      { inputIds: ids, attentionMask: tf.onesLike(ids), typeIds: null, labels: null },
+      NO_ADAPTERS,
+    );
     assert.deepEqual(logits.shape, [2, 16, 512]);
     const diff = maxAbsDiff(await values(logits), ref.logits.flat(2));
     assert.ok(diff <= 1e-4, `max |Δlogit| = ${diff}`);
@@ -33,7 +38,10 @@ describe('llama (stories260k)', () => {
     const model = buildModel(folder, 'causal-lm', 0, new Rng(0));
     const ids = await generate(model, ref.prompt_ids, { maxNewTokens: ref.greedy_ids.length - ref.prompt_ids.length });
     assert.deepEqual(ids, ref.greedy_ids);
-    assert.match(folder.tokenizer.decode(ids, { skipSpecialTokens: true }), /^Once upon a time, there was a little girl named Lily/);
+    assert.match(
+      folder.tokenizer.decode(ids, { skipSpecialTokens: true }),
+      /^Once upon a time, there was a little girl named Lily/,
+    );
     model.dispose();
   });
 
@@ -41,7 +49,11 @@ describe('llama (stories260k)', () => {
     const folder = openModelFolder(STORIES);
     const model = buildModel(folder, 'causal-lm', 0, new Rng(0));
     assert.equal(model.paramCount, 260032);
-    assert.equal(model.linears.get('lm_head')!.wT.shape.join(), '64,512', 'the tied head (and the embedding) is stored once, as Wᵀ');
+    assert.equal(
+      model.linears.get('lm_head')!.wT.shape.join(),
+      '64,512',
+      'the tied head (and the embedding) is stored once, as Wᵀ',
+    );
     model.dispose();
   });
 
@@ -54,7 +66,15 @@ describe('llama (stories260k)', () => {
     const a = tf.tensor2d([[1, 312, 410, 439]], undefined, 'int32');
     const b = tf.tensor2d([[1, 312, 410, 439, 0, 0]], undefined, 'int32');
     const la = model.logits({ inputIds: a, attentionMask: tf.onesLike(a), typeIds: null, labels: null }, NO_ADAPTERS);
-    const lb = model.logits({ inputIds: b, attentionMask: tf.tensor2d([[1, 1, 1, 1, 0, 0]], undefined, 'int32'), typeIds: null, labels: null }, NO_ADAPTERS);
+    const lb = model.logits(
+      {
+        inputIds: b,
+        attentionMask: tf.tensor2d([[1, 1, 1, 1, 0, 0]], undefined, 'int32'),
+        typeIds: null,
+        labels: null,
+      },
+      NO_ADAPTERS,
+    );
     assert.deepEqual(la.shape, [1, 2]);
     assert.ok(maxAbsDiff(await values(la), await values(lb)) < 1e-5);
     model.dispose();
@@ -64,9 +84,16 @@ describe('llama (stories260k)', () => {
     const folder = openModelFolder(STORIES);
     const weights = loadModelWeights(STORIES);
     weights.delete('model.layers.3.mlp.up_proj.weight');
-    assert.throws(() => new LlamaModel(folder.config, weights, { task: 'causal-lm', numLabels: 0, normal: Math.random, dir: STORIES }), /model\.layers\.3\.mlp\.up_proj\.weight/);
+    assert.throws(
+      () =>
+        new LlamaModel(folder.config, weights, { task: 'causal-lm', numLabels: 0, normal: Math.random, dir: STORIES }),
+      /model\.layers\.3\.mlp\.up_proj\.weight/,
+    );
     const bad = loadModelWeights(STORIES);
     bad.set('model.norm.weight', { dtype: 'float32', shape: [32], data: new Float32Array(32) });
-    assert.throws(() => new LlamaModel(folder.config, bad, { task: 'causal-lm', numLabels: 0, normal: Math.random, dir: STORIES }), /model\.norm\.weight has shape \[32\]/);
+    assert.throws(
+      () => new LlamaModel(folder.config, bad, { task: 'causal-lm', numLabels: 0, normal: Math.random, dir: STORIES }),
+      /model\.norm\.weight has shape \[32\]/,
+    );
   });
 });

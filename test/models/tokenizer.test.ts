@@ -12,11 +12,14 @@ const BERT = path.join(SHARED, 'models', 'tiny-random-bert');
 
 describe('tokenizer: Llama BPE with byte fallback (stories260k)', () => {
   const tok = loadTokenizer(STORIES, readJson(path.join(STORIES, 'config.json')));
-  const reference = readJson<{ text: string; ids_without_bos: number[] }[]>(path.join(STORIES, 'tokenizer_reference.json'));
+  const reference = readJson<{ text: string; ids_without_bos: number[] }[]>(
+    path.join(STORIES, 'tokenizer_reference.json'),
+  );
 
   it('gives the reference ids for all 7 strings', () => {
     assert.equal(reference.length, 7);
-    for (const r of reference) assert.deepEqual(tok.encode(r.text, { addSpecialTokens: false }).ids, r.ids_without_bos, r.text);
+    for (const r of reference)
+      assert.deepEqual(tok.encode(r.text, { addSpecialTokens: false }).ids, r.ids_without_bos, r.text);
   });
 
   it('prepends BOS (1) with special tokens, and that is the default', () => {
@@ -85,7 +88,10 @@ describe('tokenizer: BERT WordPiece (tiny-random-bert)', () => {
     assert.deepEqual(e.ids, [2, 143, 9, 51, 33, 422, 724, 3]);
     assert.deepEqual(e.ids, ['[CLS]', 'it', "'", 's', 'a', 'charming', 'journey', '[SEP]'].map(id));
     assert.deepEqual(e.typeIds, [0, 0, 0, 0, 0, 0, 0, 0]);
-    assert.deepEqual(tok.encode("It 's a charming JOURNEY", { addSpecialTokens: false }).ids, [143, 9, 51, 33, 422, 724]);
+    assert.deepEqual(
+      tok.encode("It 's a charming JOURNEY", { addSpecialTokens: false }).ids,
+      [143, 9, 51, 33, 422, 724],
+    );
   });
 
   it('gives [CLS] A [SEP] B [SEP] with type ids 0 then 1 for a pair', () => {
@@ -123,7 +129,7 @@ describe('tokenizer: BERT WordPiece (tiny-random-bert)', () => {
     assert.equal(fromVocab.vocabSize, 1000);
   });
 
-  it('follows BERT\'s BasicTokenizer: lowercase, accents stripped, punctuation split, [UNK] past 100 characters', () => {
+  it("follows BERT's BasicTokenizer: lowercase, accents stripped, punctuation split, [UNK] past 100 characters", () => {
     const core = (text: string) => tok.encode(text, { addSpecialTokens: false }).ids;
     assert.deepEqual(core('NAÏVE Café'), core('naive cafe'));
     assert.deepEqual(core('good,bad!'), ['good', ',', 'bad', '!'].map(id));
@@ -136,20 +142,35 @@ describe('tokenizer: BERT WordPiece (tiny-random-bert)', () => {
     const e = tok.encode('a charming journey', { pair: 'it is bleak', maxLength: 7 });
     assert.deepEqual(e.ids, ['[CLS]', 'a', 'charming', '[SEP]', 'it', 'is', '[SEP]'].map(id));
     assert.deepEqual(e.typeIds, [0, 0, 0, 0, 1, 1, 1]);
-    assert.deepEqual(tok.encode("it 's a charming journey", { maxLength: 4 }).ids, ['[CLS]', 'it', "'", '[SEP]'].map(id));
+    assert.deepEqual(
+      tok.encode("it 's a charming journey", { maxLength: 4 }).ids,
+      ['[CLS]', 'it', "'", '[SEP]'].map(id),
+    );
     assert.deepEqual(tok.encode('a charming journey', { maxLength: 64 }), tok.encode('a charming journey'));
   });
 });
 
 describe('tokenizer: longest_first truncation (HF tokenizers utils/truncation.rs)', () => {
-  it('gives the Rust library\'s lengths for every pair of its test table (max 7)', () => {
+  it("gives the Rust library's lengths for every pair of its test table (max 7)", () => {
     const seq = (n: number) => Array.from({ length: n }, (_, i) => i);
     // [len A, len B] → [kept A, kept B], from truncate_encodings_longest_first.
     const table: [number, number, number, number][] = [
-      [0, 0, 0, 0], [0, 2, 0, 2], [0, 4, 0, 4], [0, 8, 0, 7],
-      [2, 0, 2, 0], [2, 2, 2, 2], [2, 4, 2, 4], [2, 8, 2, 5],
-      [4, 0, 4, 0], [4, 2, 4, 2], [4, 4, 3, 4], [4, 8, 3, 4],
-      [8, 0, 7, 0], [8, 2, 5, 2], [8, 4, 4, 3], [8, 8, 3, 4],
+      [0, 0, 0, 0],
+      [0, 2, 0, 2],
+      [0, 4, 0, 4],
+      [0, 8, 0, 7],
+      [2, 0, 2, 0],
+      [2, 2, 2, 2],
+      [2, 4, 2, 4],
+      [2, 8, 2, 5],
+      [4, 0, 4, 0],
+      [4, 2, 4, 2],
+      [4, 4, 3, 4],
+      [4, 8, 3, 4],
+      [8, 0, 7, 0],
+      [8, 2, 5, 2],
+      [8, 4, 4, 3],
+      [8, 8, 3, 4],
     ];
     for (const [a, b, ka, kb] of table) {
       const [ta, tb] = truncateLongestFirst(seq(a), seq(b), 7);
@@ -186,11 +207,23 @@ describe('tokenizer: byte-level BPE (GPT-2 and RoBERTa tokenizer.json layouts)',
     const tok = loadTokenizer(roberta.dir);
     assert.deepEqual(tok.encode('Hello world').ids, ids(roberta.vocab, ['<s>', 'Hello', 'Ġworld', '</s>']));
     const e = tok.encode('Hello world', { pair: 'the café' });
-    assert.deepEqual(e.ids, ids(roberta.vocab, ['<s>', 'Hello', 'Ġworld', '</s>', '</s>', 't', 'he', 'Ġ', 'c', 'a', 'f', 'Ã', '©', '</s>']));
-    assert.deepEqual(e.typeIds, e.ids.map(() => 0));
-    assert.deepEqual(tok.encode('Hello world', { pair: 'the', addSpecialTokens: false }).ids, ids(roberta.vocab, ['Hello', 'Ġworld', 't', 'he']));
+    assert.deepEqual(
+      e.ids,
+      ids(roberta.vocab, ['<s>', 'Hello', 'Ġworld', '</s>', '</s>', 't', 'he', 'Ġ', 'c', 'a', 'f', 'Ã', '©', '</s>']),
+    );
+    assert.deepEqual(
+      e.typeIds,
+      e.ids.map(() => 0),
+    );
+    assert.deepEqual(
+      tok.encode('Hello world', { pair: 'the', addSpecialTokens: false }).ids,
+      ids(roberta.vocab, ['Hello', 'Ġworld', 't', 'he']),
+    );
     // 2 + 9 text tokens into 8 − 4 specials: both cut to 2.
-    assert.deepEqual(tok.encode('Hello world', { pair: 'the café', maxLength: 8 }).ids, ids(roberta.vocab, ['<s>', 'Hello', 'Ġworld', '</s>', '</s>', 't', 'he', '</s>']));
+    assert.deepEqual(
+      tok.encode('Hello world', { pair: 'the café', maxLength: 8 }).ids,
+      ids(roberta.vocab, ['<s>', 'Hello', 'Ġworld', '</s>', '</s>', 't', 'he', '</s>']),
+    );
     assert.deepEqual([tok.bosId, tok.eosId, tok.padId], [0, 2, 1]);
   });
 });
@@ -198,19 +231,28 @@ describe('tokenizer: byte-level BPE (GPT-2 and RoBERTa tokenizer.json layouts)',
 describe('tokenizer: errors', () => {
   it('says what to do when tokenizer.json is missing', () => {
     const dir = tempDir();
-    assert.throws(() => loadTokenizer(dir), (e: unknown) => {
-      assert.ok(e instanceof LoraPlusError);
-      assert.equal(e.code, 'model/no-tokenizer');
-      assert.equal(e.info.file, dir);
-      assert.match(e.message, /has no tokenizer\.json/);
-      assert.match(e.info.hint ?? '', /Copy tokenizer\.json from the model's Hub repository/);
-      return true;
-    });
+    assert.throws(
+      () => loadTokenizer(dir),
+      (e: unknown) => {
+        assert.ok(e instanceof LoraPlusError);
+        assert.equal(e.code, 'model/no-tokenizer');
+        assert.equal(e.info.file, dir);
+        assert.match(e.message, /has no tokenizer\.json/);
+        assert.match(e.info.hint ?? '', /Copy tokenizer\.json from the model's Hub repository/);
+        return true;
+      },
+    );
   });
 
   it('names the file when tokenizer.json is not JSON', () => {
     const dir = tempDir();
     fs.writeFileSync(path.join(dir, 'tokenizer.json'), '{"version": ');
-    assert.throws(() => loadTokenizer(dir), (e: unknown) => e instanceof LoraPlusError && e.code === 'model/bad-tokenizer' && e.info.file === path.join(dir, 'tokenizer.json'));
+    assert.throws(
+      () => loadTokenizer(dir),
+      (e: unknown) =>
+        e instanceof LoraPlusError &&
+        e.code === 'model/bad-tokenizer' &&
+        e.info.file === path.join(dir, 'tokenizer.json'),
+    );
   });
 });

@@ -3,15 +3,53 @@
 // type, a malformed payload) is dropped rather than half-handled.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { DASHBOARD_PROTOCOL, hostMessage, isDashboardToHost, isEngineEvent, isHostToDashboard, packedValues, packModules, PACKED_FIELDS, webviewMessage, type DashboardSummary } from '../../src/protocol/dashboard';
+import {
+  DASHBOARD_PROTOCOL,
+  hostMessage,
+  isDashboardToHost,
+  isEngineEvent,
+  isHostToDashboard,
+  packedValues,
+  packModules,
+  PACKED_FIELDS,
+  webviewMessage,
+  type DashboardSummary,
+} from '../../src/protocol/dashboard';
 import type { EngineEvent, StepEvent } from '../../src/protocol/events';
 
 const summary: DashboardSummary = {
-  name: 'run-1', runDir: '/runs/run-1', status: 'running', step: 3, totalSteps: 10, lastLoss: 2.5, checkpoints: 1, finalAdapter: null, error: null,
-  config: { model: 'stories260k', task: 'causal-lm', r: 4, lora_alpha: 8, learning_rate: 2e-3, loraplus_lr_ratio: 16, device: 'wasm' },
+  name: 'run-1',
+  runDir: '/runs/run-1',
+  status: 'running',
+  step: 3,
+  totalSteps: 10,
+  lastLoss: 2.5,
+  checkpoints: 1,
+  finalAdapter: null,
+  error: null,
+  config: {
+    model: 'stories260k',
+    task: 'causal-lm',
+    r: 4,
+    lora_alpha: 8,
+    learning_rate: 2e-3,
+    loraplus_lr_ratio: 16,
+    device: 'wasm',
+  },
 };
 const events: EngineEvent[] = [
-  { type: 'step', step: 1, epoch: 0.1, loss: 3, lr: { A: 1e-3, B: 16e-3 }, grad_norm: 1, tokens_per_s: 10, tokens_seen: 64, elapsed_s: 1, modules: [{ module: 'model.layers.0.self_attn.q_proj', grad_A: 0, grad_B: 0.1, delta_A: 0, delta_B: 1e-3 }] },
+  {
+    type: 'step',
+    step: 1,
+    epoch: 0.1,
+    loss: 3,
+    lr: { A: 1e-3, B: 16e-3 },
+    grad_norm: 1,
+    tokens_per_s: 10,
+    tokens_seen: 64,
+    elapsed_s: 1,
+    modules: [{ module: 'model.layers.0.self_attn.q_proj', grad_A: 0, grad_B: 0.1, delta_A: 0, delta_B: 1e-3 }],
+  },
   { type: 'eval', step: 1, loss: 2.9, perplexity: 18, examples: 8 },
   { type: 'log', level: 'warning', message: 'λ = 16: ‖ΔB‖ ≫ ‖ΔA‖' },
   { type: 'end', status: 'finished', step: 1, elapsed_s: 2, final_adapter: '/runs/run-1/final', last_checkpoint: null },
@@ -52,8 +90,14 @@ describe('dashboard protocol', () => {
       ['unknown type', { v: DASHBOARD_PROTOCOL, type: 'reload' }],
       ['inherited name', { v: DASHBOARD_PROTOCOL, type: 'toString' }],
       ['events not a list', { v: DASHBOARD_PROTOCOL, type: 'events', events: events[0] }],
-      ['an unknown event type', { v: DASHBOARD_PROTOCOL, type: 'events', events: [...events, { type: 'stepp', step: 2 }] }],
-      ['a status word the explorer does not use', { v: DASHBOARD_PROTOCOL, type: 'status', status: 'done', error: null }],
+      [
+        'an unknown event type',
+        { v: DASHBOARD_PROTOCOL, type: 'events', events: [...events, { type: 'stepp', step: 2 }] },
+      ],
+      [
+        'a status word the explorer does not use',
+        { v: DASHBOARD_PROTOCOL, type: 'status', status: 'done', error: null },
+      ],
       ['summary without status', { ...init, summary: { ...summary, status: undefined } }],
       ['null', null],
       ['a string', 'ready'],
@@ -64,27 +108,57 @@ describe('dashboard protocol', () => {
   });
 
   it('packs step events’ module figures into one float array, in event order, and the guard checks its size', () => {
-    const mod = (name: string, k: number, out: boolean) => ({ module: name, grad_A: k, grad_B: k + 0.5, delta_A: k / 10, delta_B: k / 5, ...(out ? { out_A: k / 100, out_B: k / 50 } : {}) });
-    const step = (n: number, out = true): StepEvent => ({ type: 'step', step: n, epoch: 0, loss: 1, lr: {}, grad_norm: 1, tokens_per_s: 1, tokens_seen: 1, elapsed_s: 1, modules: [mod('q', n, out), mod('v', n * 2, out)] });
+    const mod = (name: string, k: number, out: boolean) => ({
+      module: name,
+      grad_A: k,
+      grad_B: k + 0.5,
+      delta_A: k / 10,
+      delta_B: k / 5,
+      ...(out ? { out_A: k / 100, out_B: k / 50 } : {}),
+    });
+    const step = (n: number, out = true): StepEvent => ({
+      type: 'step',
+      step: n,
+      epoch: 0,
+      loss: 1,
+      lr: {},
+      grad_norm: 1,
+      tokens_per_s: 1,
+      tokens_seen: 1,
+      elapsed_s: 1,
+      modules: [mod('q', n, out), mod('v', n * 2, out)],
+    });
     const input = [step(1, false), events[1], step(2)];
     const before = structuredClone(input);
     const { events: sent, packed } = packModules(input);
     assert.deepEqual(input, before, 'the input is left alone');
     assert.ok(packed);
     assert.deepEqual(packed.modules, ['q', 'v']);
-    assert.deepEqual(sent.map((e) => (e.type === 'step' ? e.modules.length : -1)), [0, -1, 0]);
-    const block = (k: number, i: number) => [...packed.values.subarray((k * 2 + i) * PACKED_FIELDS.length, (k * 2 + i + 1) * PACKED_FIELDS.length)];
+    assert.deepEqual(
+      sent.map((e) => (e.type === 'step' ? e.modules.length : -1)),
+      [0, -1, 0],
+    );
+    const block = (k: number, i: number) => [
+      ...packed.values.subarray((k * 2 + i) * PACKED_FIELDS.length, (k * 2 + i + 1) * PACKED_FIELDS.length),
+    ];
     assert.deepEqual(block(1, 1), [4, 4.5, 0.4, 0.8, 0.04, 0.08].map(Math.fround));
     assert.ok(block(0, 0).slice(4).every(Number.isNaN), 'older files: no out_A/out_B');
 
     const m = trip(hostMessage('events', { events: sent, packed }));
     assert.ok(isHostToDashboard(m));
     assert.ok(m.type === 'events' && packedValues(m.packed?.values) instanceof Float32Array);
-    assert.equal(isHostToDashboard({ ...hostMessage('events', { events: sent, packed }), events: sent.slice(0, 2) }), false, 'one step event fewer than blocks');
+    assert.equal(
+      isHostToDashboard({ ...hostMessage('events', { events: sent, packed }), events: sent.slice(0, 2) }),
+      false,
+      'one step event fewer than blocks',
+    );
     // Module lists that differ between steps are sent as they are.
     assert.equal(packModules([step(1), { ...step(2), modules: [mod('v', 1, true)] }]).packed, undefined);
     // Other transports: a plain list (NaN became null in JSON) or an ArrayBuffer.
-    assert.deepEqual([...packedValues([1, null])!].map((v) => (Number.isNaN(v) ? null : v)), [1, null]);
+    assert.deepEqual(
+      [...packedValues([1, null])!].map((v) => (Number.isNaN(v) ? null : v)),
+      [1, null],
+    );
     assert.equal(packedValues(new Float32Array(3).buffer)?.length, 3);
     assert.equal(packedValues({ 0: 1 }), null);
   });

@@ -22,10 +22,12 @@ export const script = {
 export const Uri = { file: (p: string) => ({ scheme: 'file', fsPath: p }) };
 export const ProgressLocation = { Notification: 15 };
 
-const message = (kind: Shown['kind']) => async (text: string, ...actions: unknown[]) => {
-  script.shown.push({ kind, text, actions: actions.filter((a): a is string => typeof a === 'string') });
-  return script.answer.shift();
-};
+const message =
+  (kind: Shown['kind']) =>
+  async (text: string, ...actions: unknown[]) => {
+    script.shown.push({ kind, text, actions: actions.filter((a): a is string => typeof a === 'string') });
+    return script.answer.shift();
+  };
 
 export const window = {
   showInformationMessage: message('info'),
@@ -41,7 +43,10 @@ export const window = {
   async showInputBox(o: { value?: string; validateInput: (v: string) => string | undefined }) {
     return script.inputBox.shift()?.(o.value, o.validateInput);
   },
-  async withProgress<T>(_o: unknown, task: (p: { report(m: { message?: string }): void }, token: unknown) => Promise<T>): Promise<T> {
+  async withProgress<T>(
+    _o: unknown,
+    task: (p: { report(m: { message?: string }): void }, token: unknown) => Promise<T>,
+  ): Promise<T> {
     const token = { isCancellationRequested: false, onCancellationRequested: () => ({ dispose() {} }) };
     return task({ report: (m) => void (m.message && script.progress.push(m.message)) }, token);
   },

@@ -19,7 +19,10 @@ function extensionWithCli(): string {
   fs.mkdirSync(path.join(dir, 'dist'));
   const tsx = require.resolve('tsx/cjs');
   const cli = path.resolve(__dirname, '..', '..', 'src', 'cli', 'main.ts');
-  fs.writeFileSync(path.join(dir, 'dist', 'cli.js'), `require(${JSON.stringify(tsx)});\nrequire(${JSON.stringify(cli)}).main(process.argv.slice(2)).then((c) => (process.exitCode = c));\n`);
+  fs.writeFileSync(
+    path.join(dir, 'dist', 'cli.js'),
+    `require(${JSON.stringify(tsx)});\nrequire(${JSON.stringify(cli)}).main(process.argv.slice(2)).then((c) => (process.exitCode = c));\n`,
+  );
   return dir;
 }
 
@@ -36,11 +39,20 @@ function studio(runs: unknown[] = []) {
 }
 
 function reset(): void {
-  Object.assign(script, { trusted: true, quickPick: [], openDialog: [], inputBox: [], answer: [], shown: [], commands: [], progress: [] });
+  Object.assign(script, {
+    trusted: true,
+    quickPick: [],
+    openDialog: [],
+    inputBox: [],
+    answer: [],
+    shown: [],
+    commands: [],
+    progress: [],
+  });
 }
 
 describe('Merge Adapter into Model (VS Code)', () => {
-  it('from the palette: picks a run\'s final adapter, proposes <run>/merged, reports the check and opens the README', async () => {
+  it("from the palette: picks a run's final adapter, proposes <run>/merged, reports the check and opens the README", async () => {
     reset();
     const run = tempDir();
     fs.writeFileSync(path.join(run, 'config.yaml'), `model: ${STORIES}\ntask: causal-lm\n`);
@@ -48,7 +60,10 @@ describe('Merge Adapter into Model (VS Code)', () => {
     const { s, log } = studio([{ name: 'run-a', dir: run, finalAdapter: path.join(run, 'final'), checkpoints: [] }]);
     let proposed: string | undefined;
     script.quickPick.push((items) => {
-      assert.deepEqual(items.map((i) => i.label), ['run-a', '$(folder-opened) Browse…']);
+      assert.deepEqual(
+        items.map((i) => i.label),
+        ['run-a', '$(folder-opened) Browse…'],
+      );
       return items[0];
     });
     script.inputBox.push((value) => (proposed = value));

@@ -9,7 +9,11 @@ export { Disposable, EventEmitter };
 export const Uri = { file: (p: string) => ({ scheme: 'file', fsPath: p, toString: () => `file://${p}` }) };
 export type Uri = ReturnType<typeof Uri.file>;
 
-export enum TreeItemCollapsibleState { None = 0, Collapsed = 1, Expanded = 2 }
+export enum TreeItemCollapsibleState {
+  None = 0,
+  Collapsed = 1,
+  Expanded = 2,
+}
 
 export class TreeItem {
   id?: string;
@@ -32,7 +36,10 @@ export class ThemeColor {
 }
 
 export class ThemeIcon {
-  constructor(readonly id: string, readonly color?: ThemeColor) {}
+  constructor(
+    readonly id: string,
+    readonly color?: ThemeColor,
+  ) {}
 }
 
 // ---- The workspace: one folder on disk ----------------------------------------------------------------------------
@@ -41,13 +48,21 @@ export const stub = {
   root: '',
   findCalls: 0,
   settings: new Map<string, unknown>(),
-  watchers: [] as { glob: string; create: EventEmitter<Uri>; change: EventEmitter<Uri>; delete: EventEmitter<Uri>; disposed: boolean }[],
+  watchers: [] as {
+    glob: string;
+    create: EventEmitter<Uri>;
+    change: EventEmitter<Uri>;
+    delete: EventEmitter<Uri>;
+    disposed: boolean;
+  }[],
   folders: new EventEmitter<void>(),
   configuration: new EventEmitter<{ affectsConfiguration(section: string): boolean }>(),
 };
 
 function walk(dir: string): string[] {
-  return fs.readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? walk(path.join(dir, e.name)) : [path.join(dir, e.name)]));
+  return fs
+    .readdirSync(dir, { withFileTypes: true })
+    .flatMap((e) => (e.isDirectory() ? walk(path.join(dir, e.name)) : [path.join(dir, e.name)]));
 }
 
 export const workspace = {
@@ -63,12 +78,26 @@ export const workspace = {
       .map(Uri.file);
   },
   createFileSystemWatcher(glob: string, _ignoreCreate = false, _ignoreChange = false, _ignoreDelete = false) {
-    const w = { glob, create: new EventEmitter<Uri>(), change: new EventEmitter<Uri>(), delete: new EventEmitter<Uri>(), disposed: false };
+    const w = {
+      glob,
+      create: new EventEmitter<Uri>(),
+      change: new EventEmitter<Uri>(),
+      delete: new EventEmitter<Uri>(),
+      disposed: false,
+    };
     stub.watchers.push(w);
-    return { onDidCreate: w.create.event, onDidChange: w.change.event, onDidDelete: w.delete.event, dispose: () => (w.disposed = true) };
+    return {
+      onDidCreate: w.create.event,
+      onDidChange: w.change.event,
+      onDidDelete: w.delete.event,
+      dispose: () => (w.disposed = true),
+    };
   },
   getConfiguration(section: string) {
-    return { get: <T>(key: string, fallback?: T) => (stub.settings.has(`${section}.${key}`) ? (stub.settings.get(`${section}.${key}`) as T) : fallback) };
+    return {
+      get: <T>(key: string, fallback?: T) =>
+        stub.settings.has(`${section}.${key}`) ? (stub.settings.get(`${section}.${key}`) as T) : fallback,
+    };
   },
   get workspaceFolders() {
     return [{ uri: Uri.file(stub.root), name: path.basename(stub.root), index: 0 }];

@@ -14,7 +14,11 @@ export interface StubUri {
 const file = (p: string): StubUri => ({ scheme: 'file', fsPath: p, path: p, toString: () => `file://${p}` });
 export const Uri = { file, joinPath: (base: StubUri, ...parts: string[]) => file(path.join(base.fsPath, ...parts)) };
 
-export enum ViewColumn { Active = -1, Beside = -2, One = 1 }
+export enum ViewColumn {
+  Active = -1,
+  Beside = -2,
+  One = 1,
+}
 
 /** A panel: `posted` is what the host sent its page; `fromPage` delivers a message as the page would. */
 export class FakePanel {

@@ -2,32 +2,93 @@
 // similarity heatmap show for a report.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { CompareCurves, CompareItem, CompareReport, ModuleSimilarity, ModuleStat, PairSimilarity } from '../../src/protocol/compare';
-import { alignedCurves, availableCurves, cellAt, configRows, heatColor, heatmap, metricRows, moduleRows, sparkHeights } from '../../webview/compare/model';
+import type {
+  CompareCurves,
+  CompareItem,
+  CompareReport,
+  ModuleSimilarity,
+  ModuleStat,
+  PairSimilarity,
+} from '../../src/protocol/compare';
+import {
+  alignedCurves,
+  availableCurves,
+  cellAt,
+  configRows,
+  heatColor,
+  heatmap,
+  metricRows,
+  moduleRows,
+  sparkHeights,
+} from '../../webview/compare/model';
 
 function item(label: string, config: CompareItem['config'], metrics: CompareItem['metrics'] = null): CompareItem {
   return {
-    path: `/runs/${label}`, label, kind: metrics ? 'run' : 'adapter', run: metrics ? label : null, run_dir: null, adapter_dir: `/runs/${label}/final`, step: metrics?.step ?? null,
-    status: metrics ? 'finished' : null, config, metrics, adapter: { r: 4, lora_alpha: 8, use_rslora: false, fan_in_fan_out: false, base_model: null, lora_modules: 2, modules_to_save: [] },
+    path: `/runs/${label}`,
+    label,
+    kind: metrics ? 'run' : 'adapter',
+    run: metrics ? label : null,
+    run_dir: null,
+    adapter_dir: `/runs/${label}/final`,
+    step: metrics?.step ?? null,
+    status: metrics ? 'finished' : null,
+    config,
+    metrics,
+    adapter: {
+      r: 4,
+      lora_alpha: 8,
+      use_rslora: false,
+      fan_in_fan_out: false,
+      base_model: null,
+      lora_modules: 2,
+      modules_to_save: [],
+    },
   };
 }
 function curves(steps: number[], tokensPerStep: number, evalSteps: number[]): CompareCurves {
   return {
-    step: steps, tokens_seen: steps.map((s) => s * tokensPerStep), loss: steps.map((s) => 5 - s / 10),
-    eval: { step: evalSteps, tokens_seen: evalSteps.map((s) => (s === 99 ? null : s * tokensPerStep)), loss: evalSteps.map(() => 4), accuracy: evalSteps.map(() => null), perplexity: evalSteps.map(() => 54.6) },
+    step: steps,
+    tokens_seen: steps.map((s) => s * tokensPerStep),
+    loss: steps.map((s) => 5 - s / 10),
+    eval: {
+      step: evalSteps,
+      tokens_seen: evalSteps.map((s) => (s === 99 ? null : s * tokensPerStep)),
+      loss: evalSteps.map(() => 4),
+      accuracy: evalSteps.map(() => null),
+      perplexity: evalSteps.map(() => 54.6),
+    },
   };
 }
 function stat(module: string, layer: number | null, sigma: number[]): ModuleStat {
-  return { module, layer, kind: module.split('.').slice(-2).join('.'), r: sigma.length, scaling: 2, shape: [8, 8], norm: Math.hypot(...sigma), sigma, effective_rank: 1, numerical_rank: 1, energy_rank_90: 1 };
+  return {
+    module,
+    layer,
+    kind: module.split('.').slice(-2).join('.'),
+    r: sigma.length,
+    scaling: 2,
+    shape: [8, 8],
+    norm: Math.hypot(...sigma),
+    sigma,
+    effective_rank: 1,
+    numerical_rank: 1,
+    energy_rank_90: 1,
+  };
 }
 function sim(module: string, layer: number | null, kind: string, phi: number | null, diag: number[]): ModuleSimilarity {
   return { module, layer, kind, r1: 4, r2: 4, delta: { phi, diag }, A: { phi: 0.5, diag: [0.5] } };
 }
 
 const report: CompareReport = {
-  version: 1, created: '', definitions: {}, eval_config: null,
+  version: 1,
+  created: '',
+  definitions: {},
+  eval_config: null,
   items: [
-    item('a', { model: 'm', 'lora.r': 4, 'lora.target_modules': ['q_proj', 'v_proj'], 'training.learning_rate': 0.001 }, { step: 4, tokens_seen: 400, train_loss: 4.6, eval: null, best_eval: { step: 4, loss: 4, perplexity: 54.6 } }),
+    item(
+      'a',
+      { model: 'm', 'lora.r': 4, 'lora.target_modules': ['q_proj', 'v_proj'], 'training.learning_rate': 0.001 },
+      { step: 4, tokens_seen: 400, train_loss: 4.6, eval: null, best_eval: { step: 4, loss: 4, perplexity: 54.6 } },
+    ),
     item('b', { model: 'm', 'lora.r': 4, 'lora.target_modules': ['q_proj'] }),
   ],
   config_keys: ['model', 'lora.r', 'lora.target_modules', 'training.learning_rate'],
@@ -44,7 +105,10 @@ describe('compare webview model', () => {
   it('config rows: every key or only those that differ; lists joined, a missing key shown as —', () => {
     assert.equal(configRows(report, false).length, 4);
     const rows = configRows(report, true);
-    assert.deepEqual(rows.map((r) => r.key), ['lora.target_modules', 'training.learning_rate']);
+    assert.deepEqual(
+      rows.map((r) => r.key),
+      ['lora.target_modules', 'training.learning_rate'],
+    );
     assert.deepEqual(rows[0].cells, ['q_proj, v_proj', 'q_proj']);
     assert.deepEqual(rows[1].cells, ['0.001', '—']);
     assert.ok(rows.every((r) => r.differs));
@@ -72,7 +136,10 @@ describe('compare webview model', () => {
 
   it('module rows in layer order (2 before 10), with a shared σ scale per row', () => {
     const rows = moduleRows(report);
-    assert.deepEqual(rows.map((r) => r.module), ['model.layers.2.q_proj', 'model.layers.10.q_proj']);
+    assert.deepEqual(
+      rows.map((r) => r.module),
+      ['model.layers.2.q_proj', 'model.layers.10.q_proj'],
+    );
     assert.equal(rows[0].sigmaMax, 4);
     assert.equal(rows[1].cells[1], null);
     assert.deepEqual(sparkHeights([4, 1, 0, 0.01], 4), [1, 0.25, 0, 0.02]);
@@ -80,13 +147,25 @@ describe('compare webview model', () => {
 
   it('heatmap: layer × module kind with φ(r1, r2), or module × top-i with φ(i, i); holes are null', () => {
     const pair: PairSimilarity = {
-      a: 0, b: 1, skipped: [], mean: { delta: null, A: 0.5 },
-      modules: [sim('m.layers.0.q', 0, 'q', 0.9, [1, 0.9]), sim('m.layers.1.v', 1, 'v', null, []), sim('m.layers.1.q', 1, 'q', 0.7, [0.8, 0.7]), sim('score', null, 'score', 0.3, [0.3])],
+      a: 0,
+      b: 1,
+      skipped: [],
+      mean: { delta: null, A: 0.5 },
+      modules: [
+        sim('m.layers.0.q', 0, 'q', 0.9, [1, 0.9]),
+        sim('m.layers.1.v', 1, 'v', null, []),
+        sim('m.layers.1.q', 1, 'q', 0.7, [0.8, 0.7]),
+        sim('score', null, 'score', 0.3, [0.3]),
+      ],
     };
     const lk = heatmap(pair, 'delta', 'layer-kind');
     assert.deepEqual(lk.rows, ['layer 0', 'layer 1', 'other']);
     assert.deepEqual(lk.cols, ['q', 'v', 'score']);
-    assert.deepEqual(lk.values, [[0.9, null, null], [0.7, null, null], [null, null, 0.3]]);
+    assert.deepEqual(lk.values, [
+      [0.9, null, null],
+      [0.7, null, null],
+      [null, null, 0.3],
+    ]);
     assert.equal(lk.modules[1][1], 'm.layers.1.v'); // a zero ΔW: the module is there, φ is not
     assert.equal(lk.modules[0][1], null);
     const mr = heatmap(pair, 'delta', 'module-rank');

@@ -27,7 +27,9 @@ interface Page$ {
   __state: unknown;
   __csp: string[];
   postMessage(m: unknown, origin: string): void;
-  document: { querySelector(sel: string): { textContent: string | null; getAttribute(name: string): string | null } | null };
+  document: {
+    querySelector(sel: string): { textContent: string | null; getAttribute(name: string): string | null } | null;
+  };
 }
 const CHROMIUM = process.env.LORAPLUS_E2E_CHROMIUM ?? '/usr/bin/chromium';
 const MEDIA = path.resolve(__dirname, '..', '..', 'media');
@@ -37,105 +39,154 @@ const API_STUB = `window.__posted = []; window.__state = undefined; window.__csp
 window.acquireVsCodeApi = () => ({ postMessage: (m) => window.__posted.push(m), getState: () => window.__state, setState: (s) => (window.__state = s) });
 document.addEventListener('securitypolicyviolation', (e) => window.__csp.push(e.violatedDirective + ' ' + e.blockedURI));`;
 
-describe('dashboard page in Chromium under the webview CSP', { skip: !fs.existsSync(CHROMIUM) && `no Chromium at ${CHROMIUM}` }, () => {
-  let server: http.Server;
-  let browser: Browser;
-  let page: Page;
-  let events: EngineEvent[] = [];
-  let runDir = '';
-  const errors: string[] = [];
+describe(
+  'dashboard page in Chromium under the webview CSP',
+  { skip: !fs.existsSync(CHROMIUM) && `no Chromium at ${CHROMIUM}` },
+  () => {
+    let server: http.Server;
+    let browser: Browser;
+    let page: Page;
+    let events: EngineEvent[] = [];
+    let runDir = '';
+    const errors: string[] = [];
 
-  before(async () => {
-    assert.ok(fs.existsSync(path.join(MEDIA, 'dashboard.js')), 'media/dashboard.js is missing: run `npm run build`');
-    await useBackend();
-    const dir = tempDir();
-    const config = configFromObject({
-      model: STORIES, task: 'causal-lm', device: 'wasm', output_dir: path.join(dir, 'runs'), run_name: 'page',
-      data: { train: path.join(SST2, 'dev.tsv'), eval: path.join(SST2, 'dev.tsv'), text_field: 'sentence', max_length: 32, max_train_samples: 24, max_eval_samples: 4 },
-      lora: { r: 2, lora_alpha: 4, target_modules: ['q_proj', 'v_proj'] },
-      training: { learning_rate: 1e-3, batch_size: 4, max_steps: 4, eval_every: 2 },
-    }, dir);
-    runDir = (await train(config, () => {})).runDir;
-    events = readMetrics(runDir);
+    before(async () => {
+      assert.ok(fs.existsSync(path.join(MEDIA, 'dashboard.js')), 'media/dashboard.js is missing: run `npm run build`');
+      await useBackend();
+      const dir = tempDir();
+      const config = configFromObject(
+        {
+          model: STORIES,
+          task: 'causal-lm',
+          device: 'wasm',
+          output_dir: path.join(dir, 'runs'),
+          run_name: 'page',
+          data: {
+            train: path.join(SST2, 'dev.tsv'),
+            eval: path.join(SST2, 'dev.tsv'),
+            text_field: 'sentence',
+            max_length: 32,
+            max_train_samples: 24,
+            max_eval_samples: 4,
+          },
+          lora: { r: 2, lora_alpha: 4, target_modules: ['q_proj', 'v_proj'] },
+          training: { learning_rate: 1e-3, batch_size: 4, max_steps: 4, eval_every: 2 },
+        },
+        dir,
+      );
+      runDir = (await train(config, () => {})).runDir;
+      events = readMetrics(runDir);
 
-    server = http.createServer((req, res) => {
-      const name = path.basename(new URL(req.url ?? '/', 'http://x').pathname);
-      if (name === 'index.html') return res.end(html);
-      if (name === 'favicon.ico') return res.writeHead(204).end(); // the browser asks; a webview does not
-      if (name === 'vscode-api-stub.js') return res.writeHead(200, { 'content-type': 'text/javascript' }).end(API_STUB);
-      const file = path.join(MEDIA, name);
-      if (!fs.existsSync(file)) return res.writeHead(404).end();
-      res.writeHead(200, { 'content-type': name.endsWith('.js') ? 'text/javascript' : name.endsWith('.css') ? 'text/css' : 'application/octet-stream' }).end(fs.readFileSync(file));
+      server = http.createServer((req, res) => {
+        const name = path.basename(new URL(req.url ?? '/', 'http://x').pathname);
+        if (name === 'index.html') return res.end(html);
+        if (name === 'favicon.ico') return res.writeHead(204).end(); // the browser asks; a webview does not
+        if (name === 'vscode-api-stub.js')
+          return res.writeHead(200, { 'content-type': 'text/javascript' }).end(API_STUB);
+        const file = path.join(MEDIA, name);
+        if (!fs.existsSync(file)) return res.writeHead(404).end();
+        res
+          .writeHead(200, {
+            'content-type': name.endsWith('.js')
+              ? 'text/javascript'
+              : name.endsWith('.css')
+                ? 'text/css'
+                : 'application/octet-stream',
+          })
+          .end(fs.readFileSync(file));
+      });
+      await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+      const origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+      // The real shell: webviewHtml with a webview whose resources are served from `origin`.
+      const { webviewHtml } = await import('../../src/vscode/panels/html');
+      const webview = {
+        cspSource: origin,
+        asWebviewUri: (u: { fsPath: string }) => ({ toString: () => `${origin}/media/${path.basename(u.fsPath)}` }),
+      };
+      const html = webviewHtml(webview as never, Uri.file('/ext') as never, {
+        title: 'LoRA+ page',
+        scripts: ['vscode-api-stub.js', 'dashboard.js'],
+        styles: ['dashboard.css'],
+        state: { runDir },
+      });
+
+      browser = await chromium.launch({
+        executablePath: CHROMIUM,
+        args: ['--headless', '--no-sandbox', '--disable-gpu'],
+      });
+      page = await browser.newPage({ viewport: { width: 1100, height: 900 } });
+      page.on('pageerror', (e) => errors.push(e.message));
+      page.on('console', (m) => m.type() === 'error' && errors.push(m.text()));
+      await page.goto(`${origin}/index.html`);
     });
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-    const origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-    // The real shell: webviewHtml with a webview whose resources are served from `origin`.
-    const { webviewHtml } = await import('../../src/vscode/panels/html');
-    const webview = { cspSource: origin, asWebviewUri: (u: { fsPath: string }) => ({ toString: () => `${origin}/media/${path.basename(u.fsPath)}` }) };
-    const html = webviewHtml(webview as never, Uri.file('/ext') as never, { title: 'LoRA+ page', scripts: ['vscode-api-stub.js', 'dashboard.js'], styles: ['dashboard.css'], state: { runDir } });
+    after(async () => {
+      await browser?.close();
+      server?.close();
+    });
 
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--headless', '--no-sandbox', '--disable-gpu'] });
-    page = await browser.newPage({ viewport: { width: 1100, height: 900 } });
-    page.on('pageerror', (e) => errors.push(e.message));
-    page.on('console', (m) => m.type() === 'error' && errors.push(m.text()));
-    await page.goto(`${origin}/index.html`);
-  });
-  after(async () => {
-    await browser?.close();
-    server?.close();
-  });
+    const post = (m: unknown) => page.evaluate((msg) => (globalThis as unknown as Page$).postMessage(msg, '*'), m);
+    const text = (sel: string) => page.locator(sel).textContent();
 
-  const post = (m: unknown) => page.evaluate((msg) => (globalThis as unknown as Page$).postMessage(msg, '*'), m);
-  const text = (sel: string) => page.locator(sel).textContent();
+    it('says ready and saves its run folder for the serializer', async () => {
+      await page.waitForFunction(() => (globalThis as unknown as Page$).__posted.length > 0);
+      assert.deepEqual(await page.evaluate(() => (globalThis as unknown as Page$).__posted), [{ v: 1, type: 'ready' }]);
+      assert.deepEqual(await page.evaluate(() => (globalThis as unknown as Page$).__state), { runDir });
+    });
 
-  it('says ready and saves its run folder for the serializer', async () => {
-    await page.waitForFunction(() => (globalThis as unknown as Page$).__posted.length > 0);
-    assert.deepEqual(await page.evaluate(() => (globalThis as unknown as Page$).__posted), [{ v: 1, type: 'ready' }]);
-    assert.deepEqual(await page.evaluate(() => (globalThis as unknown as Page$).__state), { runDir });
-  });
+    it('shows a finished run: status, last loss and step, the loss chart and a module × step heatmap', async () => {
+      const summary = toDashboardSummary(summarizeEvents(runDir, events), { status: 'running', error: null });
+      await post(hostMessage('init', { runDir, summary, ...packModules(events) }));
+      const steps = events.filter((e): e is StepEvent => e.type === 'step');
+      const last = steps.at(-1)!;
+      await page.waitForFunction(
+        (v) => (globalThis as unknown as Page$).document.querySelector('#last-loss')?.getAttribute('data-value') === v,
+        JSON.stringify(last.loss),
+      );
+      assert.equal(await text('#run-status'), 'finished');
+      assert.equal(await text('#run-title'), 'page');
+      assert.equal(await text('#last-loss'), last.loss.toFixed(4));
+      assert.equal(await text('#last-step'), String(last.step));
+      const heatmap = page.locator('#ab-heatmap');
+      const start = events.find((e): e is RunStartEvent => e.type === 'run_start')!;
+      assert.equal(await heatmap.getAttribute('data-modules'), String(start.lora.target_modules.length));
+      assert.equal(await heatmap.getAttribute('data-steps'), String(steps.length));
+      assert.equal(await heatmap.getAttribute('data-quantity'), 'out_ratio');
+      assert.ok((await heatmap.locator('canvas').boundingBox())!.height > 20);
+      assert.equal((await page.locator('#chart-loss canvas').count()) > 0, true, 'uPlot drew the loss chart');
+      assert.match((await text('#ab-groups')) ?? '', /lora_B\.weight/);
+      // From the keyboard: focus the map, move down a row and left a step; the readout names that cell.
+      await heatmap.locator('canvas').focus();
+      await page.keyboard.press('ArrowDown');
+      await page.keyboard.press('ArrowLeft');
+      const readout = (await page.locator('.heatmap-wrap .readout').textContent()) ?? '';
+      assert.ok(readout.startsWith(`${start.lora.target_modules[1]} · step ${steps.at(-2)!.step} · `), readout);
+      assert.deepEqual(await page.evaluate(() => (globalThis as unknown as Page$).__csp), [], 'no CSP violation');
+      assert.deepEqual(errors, []);
+    });
 
-  it('shows a finished run: status, last loss and step, the loss chart and a module × step heatmap', async () => {
-    const summary = toDashboardSummary(summarizeEvents(runDir, events), { status: 'running', error: null });
-    await post(hostMessage('init', { runDir, summary, ...packModules(events) }));
-    const steps = events.filter((e): e is StepEvent => e.type === 'step');
-    const last = steps.at(-1)!;
-    await page.waitForFunction((v) => (globalThis as unknown as Page$).document.querySelector('#last-loss')?.getAttribute('data-value') === v, JSON.stringify(last.loss));
-    assert.equal(await text('#run-status'), 'finished');
-    assert.equal(await text('#run-title'), 'page');
-    assert.equal(await text('#last-loss'), last.loss.toFixed(4));
-    assert.equal(await text('#last-step'), String(last.step));
-    const heatmap = page.locator('#ab-heatmap');
-    const start = events.find((e): e is RunStartEvent => e.type === 'run_start')!;
-    assert.equal(await heatmap.getAttribute('data-modules'), String(start.lora.target_modules.length));
-    assert.equal(await heatmap.getAttribute('data-steps'), String(steps.length));
-    assert.equal(await heatmap.getAttribute('data-quantity'), 'out_ratio');
-    assert.ok((await heatmap.locator('canvas').boundingBox())!.height > 20);
-    assert.equal(await page.locator('#chart-loss canvas').count() > 0, true, 'uPlot drew the loss chart');
-    assert.match((await text('#ab-groups')) ?? '', /lora_B\.weight/);
-    // From the keyboard: focus the map, move down a row and left a step; the readout names that cell.
-    await heatmap.locator('canvas').focus();
-    await page.keyboard.press('ArrowDown');
-    await page.keyboard.press('ArrowLeft');
-    const readout = (await page.locator('.heatmap-wrap .readout').textContent()) ?? '';
-    assert.ok(readout.startsWith(`${start.lora.target_modules[1]} · step ${steps.at(-2)!.step} · `), readout);
-    assert.deepEqual(await page.evaluate(() => (globalThis as unknown as Page$).__csp), [], 'no CSP violation');
-    assert.deepEqual(errors, []);
-  });
+    it('updates live from event batches and status messages', async () => {
+      const last = events.filter((e): e is StepEvent => e.type === 'step').at(-1)!;
+      const next: StepEvent = { ...last, step: last.step + 1, loss: 1.23456789 };
+      await post(hostMessage('events', { events: [next] }));
+      await post(hostMessage('status', { status: 'running', error: null }));
+      await page.waitForFunction(
+        () =>
+          (globalThis as unknown as Page$).document.querySelector('#last-step')?.textContent === String(5) &&
+          (globalThis as unknown as Page$).document.querySelector('#run-status')?.textContent === 'running',
+      );
+      assert.equal(await text('#last-loss'), '1.2346');
+      assert.equal(await page.locator('#ab-heatmap').getAttribute('data-steps'), String(5));
+    });
 
-  it('updates live from event batches and status messages', async () => {
-    const last = events.filter((e): e is StepEvent => e.type === 'step').at(-1)!;
-    const next: StepEvent = { ...last, step: last.step + 1, loss: 1.23456789 };
-    await post(hostMessage('events', { events: [next] }));
-    await post(hostMessage('status', { status: 'running', error: null }));
-    await page.waitForFunction(() => (globalThis as unknown as Page$).document.querySelector('#last-step')?.textContent === String(5) && (globalThis as unknown as Page$).document.querySelector('#run-status')?.textContent === 'running');
-    assert.equal(await text('#last-loss'), '1.2346');
-    assert.equal(await page.locator('#ab-heatmap').getAttribute('data-steps'), String(5));
-  });
-
-  it('says so when its run folder is gone', async () => {
-    await post(hostMessage('missing', { runDir, message: `The run folder ${runDir} no longer exists` }));
-    await page.waitForFunction(() => (globalThis as unknown as Page$).document.querySelector('#dashboard-message')?.textContent?.includes('no longer exists'));
-    assert.equal(await page.locator('main.dashboard').isVisible(), false);
-    assert.deepEqual(errors, []);
-  });
-});
+    it('says so when its run folder is gone', async () => {
+      await post(hostMessage('missing', { runDir, message: `The run folder ${runDir} no longer exists` }));
+      await page.waitForFunction(() =>
+        (globalThis as unknown as Page$).document
+          .querySelector('#dashboard-message')
+          ?.textContent?.includes('no longer exists'),
+      );
+      assert.equal(await page.locator('main.dashboard').isVisible(), false);
+      assert.deepEqual(errors, []);
+    });
+  },
+);

@@ -10,8 +10,12 @@ import { alignedCurves, availableCurves, CURVE_LABELS, type Axis, type CurveKind
 /** One colour per item from the theme's chart palette (cycled). */
 export function itemColors(n: number): string[] {
   const palette = [
-    ['--vscode-charts-blue', '#3794ff'], ['--vscode-charts-orange', '#d18616'], ['--vscode-charts-green', '#89d185'],
-    ['--vscode-charts-purple', '#b180d7'], ['--vscode-charts-red', '#f14c4c'], ['--vscode-charts-yellow', '#cca700'],
+    ['--vscode-charts-blue', '#3794ff'],
+    ['--vscode-charts-orange', '#d18616'],
+    ['--vscode-charts-green', '#89d185'],
+    ['--vscode-charts-purple', '#b180d7'],
+    ['--vscode-charts-red', '#f14c4c'],
+    ['--vscode-charts-yellow', '#cca700'],
   ].map(([v, f]) => themeColor(v, f));
   return Array.from({ length: n }, (_, i) => palette[i % palette.length]);
 }
@@ -25,15 +29,24 @@ export class CurvesView {
   private chart: uPlot | null = null;
   private readonly resize = new ResizeObserver(() => this.chart?.setSize(this.size()));
 
-  constructor(private readonly report: CompareReport, private readonly colors: string[]) {
+  constructor(
+    private readonly report: CompareReport,
+    private readonly colors: string[],
+  ) {
     this.kinds = availableCurves(report);
     this.kind = this.kinds[0] ?? 'loss';
-    const quantity = el('select', { id: 'curve-kind', title: 'quantity' }, ...this.kinds.map((k) => el('option', { value: k }, CURVE_LABELS[k])));
+    const quantity = el(
+      'select',
+      { id: 'curve-kind', title: 'quantity' },
+      ...this.kinds.map((k) => el('option', { value: k }, CURVE_LABELS[k])),
+    );
     quantity.addEventListener('change', () => {
       this.kind = quantity.value as CurveKind;
       this.draw();
     });
-    const axisToggle = el('span', { className: 'segmented', id: 'curve-axis', title: 'aligned by' },
+    const axisToggle = el(
+      'span',
+      { className: 'segmented', id: 'curve-axis', title: 'aligned by' },
       ...(['step', 'tokens_seen'] as const).map((a) => {
         const input = el('input', { type: 'radio', name: 'curve-axis', value: a, checked: a === this.axis });
         input.addEventListener('change', () => {
@@ -41,9 +54,15 @@ export class CurvesView {
           this.draw();
         });
         return el('label', {}, input, a === 'step' ? ' step' : ' tokens seen');
-      }));
+      }),
+    );
     this.chartBox = el('div', { id: 'chart-curves', className: 'chart' });
-    this.root = el('div', {}, el('div', { className: 'controls' }, el('label', {}, 'quantity ', quantity), ' aligned by ', axisToggle), this.chartBox);
+    this.root = el(
+      'div',
+      {},
+      el('div', { className: 'controls' }, el('label', {}, 'quantity ', quantity), ' aligned by ', axisToggle),
+      this.chartBox,
+    );
     this.resize.observe(this.chartBox);
   }
 
@@ -52,7 +71,13 @@ export class CurvesView {
     this.chart = null;
     const { x, ys } = alignedCurves(this.report, this.kind, this.axis);
     if (!x.length) {
-      this.chartBox.replaceChildren(el('p', { className: 'note' }, `No ${CURVE_LABELS[this.kind]} logged${this.axis === 'tokens_seen' ? ' with tokens seen' : ''}.`));
+      this.chartBox.replaceChildren(
+        el(
+          'p',
+          { className: 'note' },
+          `No ${CURVE_LABELS[this.kind]} logged${this.axis === 'tokens_seen' ? ' with tokens seen' : ''}.`,
+        ),
+      );
       return;
     }
     this.chartBox.replaceChildren();
@@ -69,11 +94,19 @@ export class CurvesView {
       series: [
         { label: this.axis === 'step' ? 'step' : 'tokens seen', value: (_u, v) => (v === null ? '–' : count(v)) },
         ...this.report.items.map((it, i) => ({
-          label: it.label, stroke: this.colors[i], width: 1.5, spanGaps: true,
-          points: { show: eval_, size: 5 }, value: (_u: uPlot, v: number | null) => (v === null ? '–' : this.kind === 'accuracy' ? `${(100 * v).toFixed(2)}%` : sig3(v)),
+          label: it.label,
+          stroke: this.colors[i],
+          width: 1.5,
+          spanGaps: true,
+          points: { show: eval_, size: 5 },
+          value: (_u: uPlot, v: number | null) =>
+            v === null ? '–' : this.kind === 'accuracy' ? `${(100 * v).toFixed(2)}%` : sig3(v),
         })),
       ],
-      axes: [{ ...axis, values: (_u, vals) => vals.map((v) => count(v)) }, { ...axis, values: (_u, vals) => vals.map((v) => sig3(v)) }],
+      axes: [
+        { ...axis, values: (_u, vals) => vals.map((v) => count(v)) },
+        { ...axis, values: (_u, vals) => vals.map((v) => sig3(v)) },
+      ],
     };
     this.chart = new uPlot(opts, [x, ...ys] as uPlot.AlignedData, this.chartBox);
   }

@@ -5,12 +5,23 @@ import { sig3 } from '../shared/format';
 import { el, themeColor } from './dom';
 import { cellAt, heatColor, heatmap, pairLabel, type Basis, type Heatmap, type HeatView } from './model';
 
-interface Box { left: number; top: number; cellW: number; cellH: number; rows: number; cols: number }
+interface Box {
+  left: number;
+  top: number;
+  cellW: number;
+  cellH: number;
+  rows: number;
+  cols: number;
+}
 
 export class SimilarityView {
   readonly root: HTMLElement;
   private readonly canvas = el('canvas', { id: 'similarity-heatmap' });
-  private readonly readout = el('p', { id: 'similarity-readout', className: 'readout' }, 'Hover a cell for its value; click one for its φ(i, j) grid.');
+  private readonly readout = el(
+    'p',
+    { id: 'similarity-readout', className: 'readout' },
+    'Hover a cell for its value; click one for its φ(i, j) grid.',
+  );
   private readonly summary = el('p', { className: 'note' });
   private readonly gridBox = el('div', { id: 'similarity-grid-box' });
   private pair = 0;
@@ -33,19 +44,78 @@ export class SimilarityView {
       return s;
     };
     const controls = el('div', { className: 'controls' });
-    if (pairs.length > 1) controls.append(el('label', {}, 'pair ', select('similarity-pair', pairs.map((p, i) => [String(i), pairLabel(report, p)]), (v) => (this.pair = Number(v)))), ' ');
+    if (pairs.length > 1)
+      controls.append(
+        el(
+          'label',
+          {},
+          'pair ',
+          select(
+            'similarity-pair',
+            pairs.map((p, i) => [String(i), pairLabel(report, p)]),
+            (v) => (this.pair = Number(v)),
+          ),
+        ),
+        ' ',
+      );
     controls.append(
-      el('label', { title: report.definitions.phi }, 'directions of ', select<Basis>('similarity-basis', [['delta', 'ΔW = scaling·B·A'], ['A', 'lora_A']], (v) => (this.basis = v))), ' ',
-      el('label', {}, 'view ', select<HeatView>('similarity-view', [['layer-kind', 'layer × module kind: φ(r1, r2)'], ['module-rank', 'module × top-i directions: φ(i, i)']], (v) => (this.view = v))),
+      el(
+        'label',
+        { title: report.definitions.phi },
+        'directions of ',
+        select<Basis>(
+          'similarity-basis',
+          [
+            ['delta', 'ΔW = scaling·B·A'],
+            ['A', 'lora_A'],
+          ],
+          (v) => (this.basis = v),
+        ),
+      ),
+      ' ',
+      el(
+        'label',
+        {},
+        'view ',
+        select<HeatView>(
+          'similarity-view',
+          [
+            ['layer-kind', 'layer × module kind: φ(r1, r2)'],
+            ['module-rank', 'module × top-i directions: φ(i, i)'],
+          ],
+          (v) => (this.view = v),
+        ),
+      ),
     );
     this.canvas.dataset.layers = '0';
     this.canvas.addEventListener('mousemove', (e) => this.hover(e));
     this.canvas.addEventListener('click', (e) => this.showGrid(e));
-    const legend = el('div', { className: 'legend' }, el('span', {}, '0'), el('span', { className: 'ramp' }), el('span', {}, '1'));
-    (legend.children[1] as HTMLElement).style.background = `linear-gradient(to right, ${[0, 0.25, 0.5, 0.75, 1].map(heatColor).join(', ')})`;
+    const legend = el(
+      'div',
+      { className: 'legend' },
+      el('span', {}, '0'),
+      el('span', { className: 'ramp' }),
+      el('span', {}, '1'),
+    );
+    (legend.children[1] as HTMLElement).style.background =
+      `linear-gradient(to right, ${[0, 0.25, 0.5, 0.75, 1].map(heatColor).join(', ')})`;
     this.root = pairs.length
-      ? el('div', {}, controls, this.summary, el('div', { className: 'heat-wrap' }, this.canvas), legend, this.readout, this.gridBox)
-      : el('div', {}, el('p', { className: 'note' }, 'Compare two or more items to see how alike their adapters\' directions are.'), this.canvas);
+      ? el(
+          'div',
+          {},
+          controls,
+          this.summary,
+          el('div', { className: 'heat-wrap' }, this.canvas),
+          legend,
+          this.readout,
+          this.gridBox,
+        )
+      : el(
+          'div',
+          {},
+          el('p', { className: 'note' }, "Compare two or more items to see how alike their adapters' directions are."),
+          this.canvas,
+        );
     this.resize.observe(this.root);
   }
 
@@ -56,8 +126,10 @@ export class SimilarityView {
     this.canvas.dataset.layers = String(hm.rows.length);
     this.canvas.dataset.cols = String(hm.cols.length);
     const mean = p.mean[this.basis];
-    this.summary.textContent = `${pairLabel(this.report, p)}: mean φ ${mean === null ? '– (a ΔW is zero)' : sig3(mean)} over ${p.modules.length} shared module${p.modules.length === 1 ? '' : 's'}`
-      + (p.skipped.length ? `; not shared: ${p.skipped.join(', ')}` : '') + '. 1 = the same directions; about r/in for unrelated ones.';
+    this.summary.textContent =
+      `${pairLabel(this.report, p)}: mean φ ${mean === null ? '– (a ΔW is zero)' : sig3(mean)} over ${p.modules.length} shared module${p.modules.length === 1 ? '' : 's'}` +
+      (p.skipped.length ? `; not shared: ${p.skipped.join(', ')}` : '') +
+      '. 1 = the same directions; about r/in for unrelated ones.';
     this.lastWidth = this.root.clientWidth;
     this.current = { hm, box: paint(this.canvas, hm, Math.max(240, (this.lastWidth || 640) - 4)) };
   }
@@ -70,7 +142,10 @@ export class SimilarityView {
     const v = hm.values[c.row][c.col];
     const module = hm.modules[c.row][c.col];
     const m = this.moduleInfo(module);
-    const what = this.view === 'layer-kind' ? `${hm.rows[c.row]} · ${hm.cols[c.col]}: φ(${m ? `${m.r1}, ${m.r2}` : 'r1, r2'})` : `${hm.rows[c.row]}, top ${hm.cols[c.col]}: φ(${hm.cols[c.col]}, ${hm.cols[c.col]})`;
+    const what =
+      this.view === 'layer-kind'
+        ? `${hm.rows[c.row]} · ${hm.cols[c.col]}: φ(${m ? `${m.r1}, ${m.r2}` : 'r1, r2'})`
+        : `${hm.rows[c.row]}, top ${hm.cols[c.col]}: φ(${hm.cols[c.col]}, ${hm.cols[c.col]})`;
     const where = module && this.view === 'layer-kind' ? `  [${module}]` : '';
     this.readout.textContent = `${what} = ${v === null ? (module ? '– (a ΔW is zero)' : '– (no such module)') : v.toFixed(4)}${where}`;
   }
@@ -82,14 +157,26 @@ export class SimilarityView {
     if (!m) return;
     const grid = m[this.basis].grid;
     if (!grid) {
-      this.gridBox.replaceChildren(el('p', { className: 'note' }, `${m.module}: the report has no φ(i, j) grid (the CLI adds it with --grid).`));
+      this.gridBox.replaceChildren(
+        el('p', { className: 'note' }, `${m.module}: the report has no φ(i, j) grid (the CLI adds it with --grid).`),
+      );
       return;
     }
     const hm: Heatmap = {
-      rows: grid.map((_, i) => `i = ${i + 1}`), cols: (grid[0] ?? []).map((_, j) => String(j + 1)), values: grid, modules: grid.map((row) => row.map(() => m.module)),
+      rows: grid.map((_, i) => `i = ${i + 1}`),
+      cols: (grid[0] ?? []).map((_, j) => String(j + 1)),
+      values: grid,
+      modules: grid.map((row) => row.map(() => m.module)),
     };
     const canvas = el('canvas', { id: 'similarity-grid' });
-    this.gridBox.replaceChildren(el('p', { className: 'note' }, `${m.module}: φ(i, j) for the top i directions of ${this.report.items[this.report.similarity[this.pair].a].label} (rows) and the top j of ${this.report.items[this.report.similarity[this.pair].b].label} (columns)`), canvas);
+    this.gridBox.replaceChildren(
+      el(
+        'p',
+        { className: 'note' },
+        `${m.module}: φ(i, j) for the top i directions of ${this.report.items[this.report.similarity[this.pair].a].label} (rows) and the top j of ${this.report.items[this.report.similarity[this.pair].b].label} (columns)`,
+      ),
+      canvas,
+    );
     paint(canvas, hm, Math.min(this.root.clientWidth || 640, 80 + 40 * hm.cols.length));
   }
 

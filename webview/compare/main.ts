@@ -4,7 +4,13 @@
 // `report` after our `ready`, and `evalResult`/`evalError` after a `runEval`.
 import 'uplot/dist/uPlot.min.css';
 import './style.css';
-import type { CompareReport, CompareState, CompareToHost, EvalOutcome, HostToCompare } from '../../src/protocol/compare';
+import type {
+  CompareReport,
+  CompareState,
+  CompareToHost,
+  EvalOutcome,
+  HostToCompare,
+} from '../../src/protocol/compare';
 import { formatError, type ErrorInfo } from '../../src/protocol/errors';
 import { count, fixed4, sig3 } from '../shared/format';
 import { CurvesView, itemColors } from './curves';
@@ -87,7 +93,16 @@ function itemsList(r: CompareReport, colors: string[]): HTMLElement {
     const swatch = el('span', { className: 'swatch' });
     swatch.style.background = colors[i];
     const detail = [it.kind, it.status, it.step !== null ? `step ${it.step}` : null].filter(Boolean).join(', ');
-    list.append(el('li', { title: it.adapter_dir }, swatch, el('strong', {}, it.label), ` (${detail}) `, el('code', {}, it.adapter_dir)));
+    list.append(
+      el(
+        'li',
+        { title: it.adapter_dir },
+        swatch,
+        el('strong', {}, it.label),
+        ` (${detail}) `,
+        el('code', {}, it.adapter_dir),
+      ),
+    );
   });
   return list;
 }
@@ -95,11 +110,23 @@ function itemsList(r: CompareReport, colors: string[]): HTMLElement {
 function configTable(r: CompareReport): HTMLElement {
   const wrap = el('div');
   const only = el('input', { type: 'checkbox', id: 'only-diffs', checked: r.differs.length > 0 });
-  const toggle = el('label', { className: 'toggle' }, only, ` only the ${r.differs.length} key${r.differs.length === 1 ? '' : 's'} that differ`);
+  const toggle = el(
+    'label',
+    { className: 'toggle' },
+    only,
+    ` only the ${r.differs.length} key${r.differs.length === 1 ? '' : 's'} that differ`,
+  );
   const table = el('table', { id: 'config-table', className: 'grid' });
   const fill = () => {
     const head = el('tr', {}, el('th', {}, 'key'), ...r.items.map((it) => el('th', { title: it.path }, it.label)));
-    const rows = configRows(r, only.checked).map((row) => el('tr', { className: row.differs ? 'differs' : '' }, el('th', { scope: 'row' }, row.key), ...row.cells.map((c) => el('td', { title: c }, c))));
+    const rows = configRows(r, only.checked).map((row) =>
+      el(
+        'tr',
+        { className: row.differs ? 'differs' : '' },
+        el('th', { scope: 'row' }, row.key),
+        ...row.cells.map((c) => el('td', { title: c }, c)),
+      ),
+    );
     table.replaceChildren(el('thead', {}, head), el('tbody', {}, ...rows));
   };
   only.addEventListener('change', fill);
@@ -109,13 +136,30 @@ function configTable(r: CompareReport): HTMLElement {
 }
 
 function metricsTable(r: CompareReport): HTMLElement {
-  const fmt = { loss: fixed4, count, sig: sig3, percent: (v: number | null) => (v === null ? '–' : `${(100 * v).toFixed(2)}%`) };
-  const rows = metricRows(r).map((row) => el('tr', {}, el('th', { scope: 'row' }, row.label), ...row.values.map((v) => el('td', {}, fmt[row.digits](v)))));
+  const fmt = {
+    loss: fixed4,
+    count,
+    sig: sig3,
+    percent: (v: number | null) => (v === null ? '–' : `${(100 * v).toFixed(2)}%`),
+  };
+  const rows = metricRows(r).map((row) =>
+    el('tr', {}, el('th', { scope: 'row' }, row.label), ...row.values.map((v) => el('td', {}, fmt[row.digits](v)))),
+  );
   evalCells.length = 0;
   evalButtons.length = 0;
-  const noEval = r.eval_config ? '' : 'No eval set: none of the items is a run with a config.yaml (the CLI takes --eval-config CONFIG).';
+  const noEval = r.eval_config
+    ? ''
+    : 'No eval set: none of the items is a run with a config.yaml (the CLI takes --eval-config CONFIG).';
   const buttons = r.items.map((it, i) => {
-    const b = el('button', { className: 'eval', disabled: !r.eval_config, title: noEval || `Evaluate ${it.label} on the eval set of ${r.eval_config}` }, 'Evaluate');
+    const b = el(
+      'button',
+      {
+        className: 'eval',
+        disabled: !r.eval_config,
+        title: noEval || `Evaluate ${it.label} on the eval set of ${r.eval_config}`,
+      },
+      'Evaluate',
+    );
     b.dataset.item = String(i);
     b.addEventListener('click', () => {
       b.disabled = true;
@@ -128,12 +172,31 @@ function metricsTable(r: CompareReport): HTMLElement {
     evalCells.push(cell);
     return { button: el('td', {}, b), cell };
   });
-  const table = el('table', { id: 'metrics-table', className: 'grid' },
+  const table = el(
+    'table',
+    { id: 'metrics-table', className: 'grid' },
     el('thead', {}, el('tr', {}, el('th', {}, ''), ...r.items.map((it) => el('th', {}, it.label)))),
-    el('tbody', {}, ...rows,
-      el('tr', {}, el('th', { scope: 'row', title: r.eval_config ?? noEval }, 'evaluate'), ...buttons.map((b) => b.button)),
-      el('tr', {}, el('th', { scope: 'row' }, 'result'), ...buttons.map((b) => b.cell))));
-  return el('div', {}, table, r.eval_config ? el('p', { className: 'note' }, `Evaluations use the eval set of ${r.eval_config}.`) : el('p', { className: 'note' }, noEval));
+    el(
+      'tbody',
+      {},
+      ...rows,
+      el(
+        'tr',
+        {},
+        el('th', { scope: 'row', title: r.eval_config ?? noEval }, 'evaluate'),
+        ...buttons.map((b) => b.button),
+      ),
+      el('tr', {}, el('th', { scope: 'row' }, 'result'), ...buttons.map((b) => b.cell)),
+    ),
+  );
+  return el(
+    'div',
+    {},
+    table,
+    r.eval_config
+      ? el('p', { className: 'note' }, `Evaluations use the eval set of ${r.eval_config}.`)
+      : el('p', { className: 'note' }, noEval),
+  );
 }
 
 function showEval(item: number, result: EvalOutcome | null, error: ErrorInfo | null): void {
@@ -145,7 +208,12 @@ function showEval(item: number, result: EvalOutcome | null, error: ErrorInfo | n
   cell.classList.toggle('error', Boolean(error));
   if (error) cell.textContent = formatError(error);
   else if (result) {
-    const extra = result.perplexity !== undefined ? ` · perplexity ${sig3(result.perplexity)}` : result.accuracy !== undefined ? ` · accuracy ${(100 * result.accuracy).toFixed(2)}%` : '';
+    const extra =
+      result.perplexity !== undefined
+        ? ` · perplexity ${sig3(result.perplexity)}`
+        : result.accuracy !== undefined
+          ? ` · accuracy ${(100 * result.accuracy).toFixed(2)}%`
+          : '';
     cell.textContent = `loss ${fixed4(result.loss)}${extra} (${result.examples} examples)`;
     cell.dataset.value = JSON.stringify(result.loss);
   }
@@ -153,11 +221,41 @@ function showEval(item: number, result: EvalOutcome | null, error: ErrorInfo | n
 
 function modulesTable(r: CompareReport): HTMLElement {
   const head = el('tr', {}, el('th', {}, 'module'), ...r.items.map((it) => el('th', { colSpan: 3 }, it.label)));
-  const sub = el('tr', { className: 'sub' }, el('th', {}, ''), ...r.items.flatMap(() => [el('th', { title: '‖ΔW‖_F' }, '‖ΔW‖'), el('th', { title: r.definitions.effective_rank }, 'eff. rank / r'), el('th', { title: 'singular values of ΔW, one scale per row' }, 'σ')]));
-  const rows = moduleRows(r).map((row) => el('tr', {}, el('th', { scope: 'row', title: row.module }, row.module), ...row.cells.flatMap((c) => (c
-    ? [el('td', { className: 'num' }, sig3(c.norm)), el('td', { className: 'num', title: `numerical rank ${c.numerical_rank}, 90% energy in ${c.energy_rank_90}` }, `${c.effective_rank.toFixed(2)} / ${c.r}`), el('td', {}, sparkbar(c.sigma, row.sigmaMax))]
-    : [el('td', {}, '—'), el('td', {}, ''), el('td', {}, '')]))));
-  return el('div', { className: 'scroll' }, el('table', { id: 'modules-table', className: 'grid' }, el('thead', {}, head, sub), el('tbody', {}, ...rows)));
+  const sub = el(
+    'tr',
+    { className: 'sub' },
+    el('th', {}, ''),
+    ...r.items.flatMap(() => [
+      el('th', { title: '‖ΔW‖_F' }, '‖ΔW‖'),
+      el('th', { title: r.definitions.effective_rank }, 'eff. rank / r'),
+      el('th', { title: 'singular values of ΔW, one scale per row' }, 'σ'),
+    ]),
+  );
+  const rows = moduleRows(r).map((row) =>
+    el(
+      'tr',
+      {},
+      el('th', { scope: 'row', title: row.module }, row.module),
+      ...row.cells.flatMap((c) =>
+        c
+          ? [
+              el('td', { className: 'num' }, sig3(c.norm)),
+              el(
+                'td',
+                { className: 'num', title: `numerical rank ${c.numerical_rank}, 90% energy in ${c.energy_rank_90}` },
+                `${c.effective_rank.toFixed(2)} / ${c.r}`,
+              ),
+              el('td', {}, sparkbar(c.sigma, row.sigmaMax)),
+            ]
+          : [el('td', {}, '—'), el('td', {}, ''), el('td', {}, '')],
+      ),
+    ),
+  );
+  return el(
+    'div',
+    { className: 'scroll' },
+    el('table', { id: 'modules-table', className: 'grid' }, el('thead', {}, head, sub), el('tbody', {}, ...rows)),
+  );
 }
 
 function sparkbar(sigma: number[], max: number): HTMLElement {

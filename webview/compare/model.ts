@@ -25,8 +25,11 @@ export function configCell(v: ConfigValue | undefined): string {
 }
 
 /** Rows of the metrics table: label and one number (or null) per item. */
-export function metricRows(report: CompareReport): { label: string; values: (number | null)[]; digits: 'loss' | 'count' | 'percent' | 'sig' }[] {
-  const m = (f: (it: CompareReport['items'][number]) => number | null | undefined) => report.items.map((it) => f(it) ?? null);
+export function metricRows(
+  report: CompareReport,
+): { label: string; values: (number | null)[]; digits: 'loss' | 'count' | 'percent' | 'sig' }[] {
+  const m = (f: (it: CompareReport['items'][number]) => number | null | undefined) =>
+    report.items.map((it) => f(it) ?? null);
   const rows: ReturnType<typeof metricRows> = [
     { label: 'step', values: m((it) => it.metrics?.step), digits: 'count' },
     { label: 'tokens seen', values: m((it) => it.metrics?.tokens_seen), digits: 'count' },
@@ -49,7 +52,8 @@ export interface ModuleRow {
 export function moduleRows(report: CompareReport): ModuleRow[] {
   const names: string[] = [];
   const seen = new Set<string>();
-  for (const ms of report.modules) for (const m of ms) if (!seen.has(m.module) && seen.add(m.module)) names.push(m.module);
+  for (const ms of report.modules)
+    for (const m of ms) if (!seen.has(m.module) && seen.add(m.module)) names.push(m.module);
   names.sort((a, b) => a.localeCompare(b, 'en', { numeric: true }));
   return names.map((module) => {
     const cells = report.modules.map((ms) => ms.find((m) => m.module === module) ?? null);
@@ -67,7 +71,12 @@ export function sparkHeights(sigma: number[], max: number): number[] {
 export type CurveKind = 'loss' | 'eval_loss' | 'accuracy' | 'perplexity';
 export type Axis = 'step' | 'tokens_seen';
 
-export const CURVE_LABELS: Record<CurveKind, string> = { loss: 'train loss', eval_loss: 'eval loss', accuracy: 'eval accuracy', perplexity: 'eval perplexity' };
+export const CURVE_LABELS: Record<CurveKind, string> = {
+  loss: 'train loss',
+  eval_loss: 'eval loss',
+  accuracy: 'eval accuracy',
+  perplexity: 'eval perplexity',
+};
 
 function points(c: CompareCurves, kind: CurveKind, axis: Axis): [number | null, number | null][] {
   if (kind === 'loss') return c.step.map((s, i) => [axis === 'step' ? s : c.tokens_seen[i], c.loss[i]]);
@@ -77,12 +86,20 @@ function points(c: CompareCurves, kind: CurveKind, axis: Axis): [number | null, 
 
 /** The curve kinds some item has data for. */
 export function availableCurves(report: CompareReport): CurveKind[] {
-  return (Object.keys(CURVE_LABELS) as CurveKind[]).filter((k) => report.curves.some((c) => c && points(c, k, 'step').some(([, y]) => y !== null)));
+  return (Object.keys(CURVE_LABELS) as CurveKind[]).filter((k) =>
+    report.curves.some((c) => c && points(c, k, 'step').some(([, y]) => y !== null)),
+  );
 }
 
 /** uPlot's aligned data: the sorted union of every item's x, and per item its y at each x (null where it has none). */
-export function alignedCurves(report: CompareReport, kind: CurveKind, axis: Axis): { x: number[]; ys: (number | null)[][] } {
-  const perItem = report.curves.map((c) => new Map((c ? points(c, kind, axis) : []).filter((p): p is [number, number | null] => p[0] !== null)));
+export function alignedCurves(
+  report: CompareReport,
+  kind: CurveKind,
+  axis: Axis,
+): { x: number[]; ys: (number | null)[][] } {
+  const perItem = report.curves.map(
+    (c) => new Map((c ? points(c, kind, axis) : []).filter((p): p is [number, number | null] => p[0] !== null)),
+  );
   const x = [...new Set(perItem.flatMap((m) => [...m.keys()]))].sort((a, b) => a - b);
   return { x, ys: perItem.map((m) => x.map((v) => m.get(v) ?? null)) };
 }
@@ -126,7 +143,13 @@ export function heatmap(pair: PairSimilarity, basis: Basis, view: HeatView): Hea
 }
 
 // A perceptual ramp (viridis, five stops) for φ ∈ [0, 1]: readable on dark and light themes alike.
-const RAMP: [number, number, number][] = [[68, 1, 84], [59, 82, 139], [33, 145, 140], [94, 201, 98], [253, 231, 37]];
+const RAMP: [number, number, number][] = [
+  [68, 1, 84],
+  [59, 82, 139],
+  [33, 145, 140],
+  [94, 201, 98],
+  [253, 231, 37],
+];
 
 export function heatColor(v: number): string {
   const t = Math.min(1, Math.max(0, v)) * (RAMP.length - 1);
@@ -137,7 +160,11 @@ export function heatColor(v: number): string {
 }
 
 /** Which cell a point falls in, for the hover readout; null outside. */
-export function cellAt(x: number, y: number, box: { left: number; top: number; cellW: number; cellH: number; rows: number; cols: number }): { row: number; col: number } | null {
+export function cellAt(
+  x: number,
+  y: number,
+  box: { left: number; top: number; cellW: number; cellH: number; rows: number; cols: number },
+): { row: number; col: number } | null {
   const col = Math.floor((x - box.left) / box.cellW);
   const row = Math.floor((y - box.top) / box.cellH);
   return row >= 0 && col >= 0 && row < box.rows && col < box.cols ? { row, col } : null;

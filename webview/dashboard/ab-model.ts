@@ -76,7 +76,8 @@ export class AbMatrices {
 
   /** A step from a packed message (PackedModules): `values[offset + i·6 + j]` is figure RAW[j] of names[i]. */
   pushBlock(step: number, names: readonly string[], values: Float32Array, offset: number): void {
-    const sameOrder = names === this.packedNames || (names.length === this.rows && names.every((n, i) => n === this.modules[i]));
+    const sameOrder =
+      names === this.packedNames || (names.length === this.rows && names.every((n, i) => n === this.modules[i]));
     if (!sameOrder) this.addModules(names);
     else this.packedNames = names; // the next block of this message skips the check
     if (this.cols === this.capacity) this.relayout(this.rows, this.capacity * 2);
@@ -112,7 +113,8 @@ export class AbMatrices {
   logPrefix(q: AbQuantity): { sum: Float64Array; count: Uint32Array } {
     const rows = this.rows;
     let p = this.prefix;
-    if (!p || p.q !== q || p.rows !== rows) p = this.prefix = { q, rows, done: 0, sum: new Float64Array(rows), count: new Uint32Array(rows) };
+    if (!p || p.q !== q || p.rows !== rows)
+      p = this.prefix = { q, rows, done: 0, sum: new Float64Array(rows), count: new Uint32Array(rows) };
     if (p.sum.length < (this.cols + 1) * rows) {
       const cap = (this.capacity + 1) * rows;
       const [sum, count] = [new Float64Array(cap), new Uint32Array(cap)];
@@ -259,7 +261,9 @@ export function heatmapCells(ab: AbMatrices, q: AbQuantity, width: number): Heat
  * Ratios are centred on 1 (log10 = 0: both sides equal) and symmetric, so colour says which side dominates.
  */
 export function colorRange(values: Float32Array, ratio: boolean): [number, number] {
-  const finite = Array.from(values).filter(Number.isFinite).sort((a, b) => a - b);
+  const finite = Array.from(values)
+    .filter(Number.isFinite)
+    .sort((a, b) => a - b);
   if (!finite.length) return ratio ? [-1, 1] : [0, 1];
   const q = (p: number) => finite[Math.min(finite.length - 1, Math.floor(p * (finite.length - 1)))];
   let [lo, hi] = [q(0.02), q(0.98)];

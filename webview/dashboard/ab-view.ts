@@ -41,7 +41,8 @@ export class AbView {
     private readonly redraw: () => void,
   ) {
     this.select = h('vscode-single-select', { attrs: { 'aria-label': 'Quantity' } }) as VscodeSingleSelect;
-    for (const q of AB_QUANTITIES) this.select.append(h('vscode-option', { text: AB_INFO[q].label, attrs: { value: q } }));
+    for (const q of AB_QUANTITIES)
+      this.select.append(h('vscode-option', { text: AB_INFO[q].label, attrs: { value: q } }));
     this.select.addEventListener('change', () => {
       this.quantity = this.select.value as AbQuantity;
       this.quantityPicked = true;
@@ -70,7 +71,10 @@ export class AbView {
     });
     this.resize.observe(this.heatmap.el);
     this.el = h('section', { id: 'ab-view', class: 'ab-view' }, [
-      h('div', { class: 'card-head' }, [h('h2', { text: 'A/B view: how the two halves of each LoRA module learn' }), h('div', { class: 'controls' }, [h('label', { text: 'Quantity ' }), this.select])]),
+      h('div', { class: 'card-head' }, [
+        h('h2', { text: 'A/B view: how the two halves of each LoRA module learn' }),
+        h('div', { class: 'controls' }, [h('label', { text: 'Quantity ' }), this.select]),
+      ]),
       this.stallBox,
       this.note,
       this.heatmap.el,
@@ -104,9 +108,19 @@ export class AbView {
       for (const m of pick.slice(0, 3)) if (m) this.selected.add(m);
     }
     this.lambda = model.start?.loraplus_lr_ratio ?? 1;
-    setText(this.note, this.quantity === 'out_ratio' && !ab.hasOutput ? "This run's metrics.jsonl has no out_A/out_B (written by an older version); pick another quantity." : '');
+    setText(
+      this.note,
+      this.quantity === 'out_ratio' && !ab.hasOutput
+        ? "This run's metrics.jsonl has no out_A/out_B (written by an older version); pick another quantity."
+        : '',
+    );
     this.drawStalls(stalls, ab.modules.length);
-    this.heatmap.draw({ ab, quantity: this.quantity, selected: this.selected, stalled: new Map(stalls.map((s) => [s.module, s.side])) });
+    this.heatmap.draw({
+      ab,
+      quantity: this.quantity,
+      selected: this.selected,
+      stalled: new Map(stalls.map((s) => [s.module, s.side])),
+    });
     this.drawLines(model);
     this.drawExplanation(model);
     this.drawGroups(model.groups);
@@ -118,9 +132,19 @@ export class AbView {
     const key = `${this.quantity}|${rows.map(([m]) => m).join()}`;
     if (key !== this.linesKey) {
       this.linesKey = key;
-      const spec: ChartSpec = { log: true, format: sig3, series: rows.map(([m], i) => ({ label: shortModule(m), color: this.theme.series[i % this.theme.series.length] })) };
+      const spec: ChartSpec = {
+        log: true,
+        format: sig3,
+        series: rows.map(([m], i) => ({
+          label: shortModule(m),
+          color: this.theme.series[i % this.theme.series.length],
+        })),
+      };
       this.lines.respec(spec, this.theme);
-      setText(this.linesTitle, `${AB_INFO[this.quantity].label}: ${rows.length ? 'the modules picked on the map' : 'click rows of the map to draw their lines'}`);
+      setText(
+        this.linesTitle,
+        `${AB_INFO[this.quantity].label}: ${rows.length ? 'the modules picked on the map' : 'click rows of the map to draw their lines'}`,
+      );
     }
     this.lines.setData({ x: ab.steps.data, n: ab.cols, ys: rows.map(([, r]) => ab.row(this.quantity, r)) });
   }
@@ -136,7 +160,10 @@ export class AbView {
         side === 'B'
           ? `${side} stalls in ${these.length} of ${modules} modules: its updates are ${STALL_FACTOR}× or more smaller than A's (median ‖ΔB‖/‖ΔA‖ down to ${sig3(worst.ratio)} over the last ${STALL_WINDOW} logged steps). Raise loraplus_lr_ratio or the learning rate, and check lora_B is in the B group below.`
           : `A stalls in ${these.length} of ${modules} modules: ‖ΔB‖/‖ΔA‖ reaches ${times(worst.ratio)}, over ${STALL_FACTOR}× what λ = ${this.lambda} asks for. Lower loraplus_lr_ratio.`;
-      this.stallBox.append(h('p', { text: `⚠ ${what}` }), h('p', { class: 'muted', text: these.map((s) => shortModule(s.module)).join(', ') }));
+      this.stallBox.append(
+        h('p', { text: `⚠ ${what}` }),
+        h('p', { class: 'muted', text: these.map((s) => shortModule(s.module)).join(', ') }),
+      );
     }
   }
 
@@ -159,17 +186,27 @@ export class AbView {
     if (key === this.groupsKey) return;
     this.groupsKey = key;
     if (!groups.length) {
-      this.groupList.replaceChildren(h('p', { class: 'muted', text: 'The optimizer groups are listed once the run has started.' }));
+      this.groupList.replaceChildren(
+        h('p', { class: 'muted', text: 'The optimizer groups are listed once the run has started.' }),
+      );
       return;
     }
     const order = ['B', 'B_no_decay', 'A', 'embedding'];
     const sorted = [...groups].sort((a, b) => order.indexOf(a.name) - order.indexOf(b.name));
     this.groupList.replaceChildren(
-      h('p', { text: "LoRA+ (PEFT's create_loraplus_optimizer) trains every lora_B matrix and every 1-D trainable tensor (biases, norms) at B's rate, λ × lr; lora_A and other matrices stay at lr; embeddings get their own rate." }),
+      h('p', {
+        text: "LoRA+ (PEFT's create_loraplus_optimizer) trains every lora_B matrix and every 1-D trainable tensor (biases, norms) at B's rate, λ × lr; lora_A and other matrices stay at lr; embeddings get their own rate.",
+      }),
       ...sorted.map((g) => {
         const details = h('details', {}, [
-          h('summary', { text: `${g.name}: ${g.params.length} tensor${g.params.length === 1 ? '' : 's'}, lr ${sig3(g.lr)}, weight decay ${sig3(g.weight_decay)}` }),
-          h('ul', { class: 'param-list' }, g.params.map((p) => h('li', { text: p }))),
+          h('summary', {
+            text: `${g.name}: ${g.params.length} tensor${g.params.length === 1 ? '' : 's'}, lr ${sig3(g.lr)}, weight decay ${sig3(g.weight_decay)}`,
+          }),
+          h(
+            'ul',
+            { class: 'param-list' },
+            g.params.map((p) => h('li', { text: p })),
+          ),
         ]);
         details.open = g.name === 'B' || g.name === 'B_no_decay';
         details.dataset.group = g.name;

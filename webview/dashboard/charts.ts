@@ -29,9 +29,24 @@ export class Charts {
     private readonly redraw: () => void,
   ) {
     const host = (id?: string) => h('div', { id, class: 'chart' });
-    const [loss, evals, lr, grad, speed] = [host('chart-loss'), host('chart-eval'), host('chart-lr'), host('chart-grad-norm'), host('chart-speed')];
+    const [loss, evals, lr, grad, speed] = [
+      host('chart-loss'),
+      host('chart-eval'),
+      host('chart-lr'),
+      host('chart-grad-norm'),
+      host('chart-speed'),
+    ];
 
-    const slider = h('input', { attrs: { type: 'range', min: '0', max: '0.99', step: '0.01', value: String(this.smoothing), 'aria-label': 'EMA smoothing' } });
+    const slider = h('input', {
+      attrs: {
+        type: 'range',
+        min: '0',
+        max: '0.99',
+        step: '0.01',
+        value: String(this.smoothing),
+        'aria-label': 'EMA smoothing',
+      },
+    });
     const sliderValue = h('span', { class: 'muted', text: this.smoothing.toFixed(2) });
     slider.addEventListener('input', () => {
       this.smoothing = Number(slider.value);
@@ -46,7 +61,10 @@ export class Charts {
     });
 
     const card = (title: string, body: HTMLElement, controls: HTMLElement[] = [], wide = false) =>
-      h('section', { class: wide ? 'card wide' : 'card' }, [h('div', { class: 'card-head' }, [h('h3', { text: title }), h('div', { class: 'controls' }, controls)]), body]);
+      h('section', { class: wide ? 'card wide' : 'card' }, [
+        h('div', { class: 'card-head' }, [h('h3', { text: title }), h('div', { class: 'controls' }, controls)]),
+        body,
+      ]);
     this.el = h('div', { class: 'charts' }, [
       card('Train loss', loss, [h('label', { class: 'slider' }, ['Smoothing ', slider, sliderValue]), log], true),
       card('Eval', evals),
@@ -58,7 +76,11 @@ export class Charts {
     this.evals = new LineChart(evals, this.evalSpec(), theme);
     this.lr = new LineChart(lr, this.lrSpec(), theme);
     this.grad = new LineChart(grad, { series: [{ label: '‖∇‖', color: theme.series[0] }] }, theme);
-    this.speed = new LineChart(speed, { series: [{ label: 'tokens/s', color: theme.series[2] }], format: count }, theme);
+    this.speed = new LineChart(
+      speed,
+      { series: [{ label: 'tokens/s', color: theme.series[2] }], format: count },
+      theme,
+    );
   }
 
   draw(model: RunModel): void {
@@ -101,7 +123,15 @@ export class Charts {
 
   private lossSpec(): ChartSpec {
     const c = this.theme.series[0];
-    return { log: this.logLoss, height: 220, format: (v) => v.toFixed(4), series: [{ label: 'loss', color: withAlpha(c, 0.35), width: 1 }, { label: 'smoothed', color: c, width: 2 }] };
+    return {
+      log: this.logLoss,
+      height: 220,
+      format: (v) => v.toFixed(4),
+      series: [
+        { label: 'loss', color: withAlpha(c, 0.35), width: 1 },
+        { label: 'smoothed', color: c, width: 2 },
+      ],
+    };
   }
 
   private evalSpec(): ChartSpec {
@@ -119,7 +149,15 @@ export class Charts {
 
   private lrSpec(): ChartSpec {
     // Log scale: B's rate is λ times A's, so on a linear axis A's line would lie flat on zero.
-    return { log: true, format: sig3, series: this.groups.map((g, i) => ({ label: g, color: this.theme.series[i % this.theme.series.length], dash: g === 'B_no_decay' ? [4, 3] : undefined })) };
+    return {
+      log: true,
+      format: sig3,
+      series: this.groups.map((g, i) => ({
+        label: g,
+        color: this.theme.series[i % this.theme.series.length],
+        dash: g === 'B_no_decay' ? [4, 3] : undefined,
+      })),
+    };
   }
 }
 

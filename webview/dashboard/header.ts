@@ -26,7 +26,8 @@ export class Header {
   private factsKey = '';
 
   constructor(private readonly openFile: (relative: string) => void) {
-    const fig = (label: string, ...value: HTMLElement[]) => h('div', { class: 'fig' }, [h('span', { class: 'label muted', text: label }), ...value]);
+    const fig = (label: string, ...value: HTMLElement[]) =>
+      h('div', { class: 'fig' }, [h('span', { class: 'label muted', text: label }), ...value]);
     const link = (label: string, file: string) => {
       const a = h('a', { text: label, attrs: { href: '#', role: 'button' } });
       a.addEventListener('click', (e) => {
@@ -36,7 +37,11 @@ export class Header {
       return a;
     };
     this.el = h('header', { class: 'run-header' }, [
-      h('div', { class: 'title-row' }, [this.title, this.status, h('span', { class: 'links' }, [link('config.yaml', 'config.yaml'), link('metrics.jsonl', 'metrics.jsonl')])]),
+      h('div', { class: 'title-row' }, [
+        this.title,
+        this.status,
+        h('span', { class: 'links' }, [link('config.yaml', 'config.yaml'), link('metrics.jsonl', 'metrics.jsonl')]),
+      ]),
       this.facts,
       this.notes,
       h('div', { class: 'progress' }, [this.bar]),
@@ -59,7 +64,10 @@ export class Header {
     this.status.className = `status status-${status}`;
     this.drawFacts(model, summary);
     // Why the backend is not the fastest one, and the engine's latest warnings (e.g. a classification head created fresh).
-    const warnings = model.logs.filter((l) => l.level === 'warning').slice(-3).map((l) => `⚠ ${l.message}`);
+    const warnings = model.logs
+      .filter((l) => l.level === 'warning')
+      .slice(-3)
+      .map((l) => `⚠ ${l.message}`);
     setText(this.notes, [...(model.start?.backend_notes ?? []), ...warnings].join(' · '));
 
     const s = model.steps;
@@ -73,7 +81,12 @@ export class Header {
     if (this.loss.dataset.value !== json) this.loss.dataset.value = json;
     const e = model.evals;
     const metric = model.evalMetric;
-    setText(this.evalFig, e.x.length ? `${fixed4(e.loss.at(-1))}${metric ? ` · ${metric} ${metric === 'accuracy' ? `${(e.accuracy.at(-1) * 100).toFixed(1)}%` : sig3(e.perplexity.at(-1))}` : ''} @ ${e.x.at(-1)}` : '–');
+    setText(
+      this.evalFig,
+      e.x.length
+        ? `${fixed4(e.loss.at(-1))}${metric ? ` · ${metric} ${metric === 'accuracy' ? `${(e.accuracy.at(-1) * 100).toFixed(1)}%` : sig3(e.perplexity.at(-1))}` : ''} @ ${e.x.at(-1)}`
+        : '–',
+    );
     setText(this.speed, s.x.length ? count(s.tokensPerS.at(-1)) : '–');
     setText(this.tokens, s.x.length ? count(s.tokensSeen.at(-1)) : '–');
     setText(this.elapsed, s.x.length ? duration(s.elapsed.at(-1)) : '–');
@@ -96,12 +109,19 @@ export class Header {
       ['α', String(st?.lora.lora_alpha ?? c.lora_alpha ?? '–')],
       ['λ', String(st?.loraplus_lr_ratio ?? c.loraplus_lr_ratio ?? '–')],
       ['lr', a && b ? `A ${sig3(a.lr)} · B ${sig3(b.lr)}` : sig3(c.learning_rate)],
-      ['backend', st ? `${st.backend} · ${st.device}${st.threads > 1 ? ` · ${st.threads} threads` : ''}` : (c.device ?? '–')],
+      [
+        'backend',
+        st ? `${st.backend} · ${st.device}${st.threads > 1 ? ` · ${st.threads} threads` : ''}` : (c.device ?? '–'),
+      ],
     ];
     if (st) facts.push(['trainable', `${count(st.params.trainable)} of ${count(st.params.total)}`]);
     const key = JSON.stringify(facts);
     if (key === this.factsKey) return;
     this.factsKey = key;
-    this.facts.replaceChildren(...facts.map(([k, v]) => h('span', { class: 'fact', attrs: { 'data-key': k } }, [h('span', { class: 'muted', text: `${k} ` }), v])));
+    this.facts.replaceChildren(
+      ...facts.map(([k, v]) =>
+        h('span', { class: 'fact', attrs: { 'data-key': k } }, [h('span', { class: 'muted', text: `${k} ` }), v]),
+      ),
+    );
   }
 }

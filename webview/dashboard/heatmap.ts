@@ -9,12 +9,24 @@ import type { Theme } from '../shared/theme';
 import { AB_INFO, colorRange, heatmapCells, type AbMatrices, type AbQuantity } from './ab-model';
 
 const LABEL_W = 120;
-const HINT = 'Hover the map (or focus it and use the arrow keys) for values; click a row (Enter) to add or remove its line below.';
+const HINT =
+  'Hover the map (or focus it and use the arrow keys) for values; click a row (Enter) to add or remove its line below.';
 const AXIS_H = 18;
 const PAD = 6;
 
 // viridis (sequential: norms) and a blue–orange diverging map (ratios: blue = A's side larger, orange = B's).
-const VIRIDIS = ['#440154', '#482878', '#3e4989', '#31688e', '#26828e', '#1f9e89', '#35b779', '#6ece58', '#b5de2b', '#fde725'];
+const VIRIDIS = [
+  '#440154',
+  '#482878',
+  '#3e4989',
+  '#31688e',
+  '#26828e',
+  '#1f9e89',
+  '#35b779',
+  '#6ece58',
+  '#b5de2b',
+  '#fde725',
+];
 const DIVERGING_LIGHT = ['#2166ac', '#4393c3', '#92c5de', '#e8e8e8', '#f4a582', '#d6604d', '#b2182b'];
 const DIVERGING_DARK = ['#4393c3', '#2f6f9e', '#23455f', '#3a3a3a', '#6b3526', '#b5523a', '#f08a5d'];
 
@@ -39,8 +51,16 @@ export class Heatmap {
     private theme: Theme,
     private readonly onToggle: (module: string) => void,
   ) {
-    const box = h('div', { id: 'ab-heatmap', class: 'heatmap', attrs: { 'data-modules': '0', 'data-steps': '0', 'data-quantity': '' } }, [this.canvas]);
-    this.el = h('div', { class: 'heatmap-wrap' }, [box, h('div', { class: 'colorbar-row' }, [this.bar, this.barLabels]), this.readout]);
+    const box = h(
+      'div',
+      { id: 'ab-heatmap', class: 'heatmap', attrs: { 'data-modules': '0', 'data-steps': '0', 'data-quantity': '' } },
+      [this.canvas],
+    );
+    this.el = h('div', { class: 'heatmap-wrap' }, [
+      box,
+      h('div', { class: 'colorbar-row' }, [this.bar, this.barLabels]),
+      this.readout,
+    ]);
     this.canvas.addEventListener('mousemove', (e) => this.hover(e));
     this.canvas.addEventListener('mouseleave', () => (this.readout.textContent = HINT));
     this.canvas.addEventListener('keydown', (e) => this.key(e));
@@ -61,7 +81,10 @@ export class Heatmap {
     box.dataset.modules = String(ab.modules.length);
     box.dataset.steps = String(ab.cols);
     box.dataset.quantity = quantity;
-    this.canvas.setAttribute('aria-label', `${AB_INFO[quantity].label} for ${ab.modules.length} modules over ${ab.cols} logged steps`);
+    this.canvas.setAttribute(
+      'aria-label',
+      `${AB_INFO[quantity].label} for ${ab.modules.length} modules over ${ab.cols} logged steps`,
+    );
 
     const rows = ab.modules.length;
     this.rowH = rows <= 16 ? 14 : rows <= 36 ? 12 : Math.max(2, Math.floor(432 / rows));
@@ -85,7 +108,12 @@ export class Heatmap {
         const v = cells.values[i];
         if (!Number.isFinite(v)) continue; // transparent: nothing logged
         const k = 3 * Math.round(255 * Math.min(1, Math.max(0, (v - lo) / (hi - lo))));
-        [img.data[4 * i], img.data[4 * i + 1], img.data[4 * i + 2], img.data[4 * i + 3]] = [lut[k], lut[k + 1], lut[k + 2], 255];
+        [img.data[4 * i], img.data[4 * i + 1], img.data[4 * i + 2], img.data[4 * i + 3]] = [
+          lut[k],
+          lut[k + 1],
+          lut[k + 2],
+          255,
+        ];
       }
       const off = document.createElement('canvas');
       [off.width, off.height] = [cells.width, rows];
@@ -116,7 +144,11 @@ export class Heatmap {
     ctx.textBaseline = 'top';
     const yAxis = PAD + rows * this.rowH + 4;
     if (ab.cols) {
-      const marks: [number, CanvasTextAlign][] = [[0, 'left'], [0.5, 'center'], [1, 'right']];
+      const marks: [number, CanvasTextAlign][] = [
+        [0, 'left'],
+        [0.5, 'center'],
+        [1, 'right'],
+      ];
       for (const [f, align] of marks) {
         ctx.textAlign = align;
         ctx.fillText(`step ${ab.steps.data[Math.round(f * (ab.cols - 1))]}`, LABEL_W + f * plotW, yAxis);
@@ -136,7 +168,9 @@ export class Heatmap {
       ctx.fillRect(x, 0, 1, 10);
     }
     const v = (l: number) => sig3(10 ** l);
-    this.barLabels.textContent = ratio ? `${v(lo)} (A's side larger) · 1 · ${v(hi)} (B's side larger)` : `${v(lo)} … ${v(hi)} (log scale)`;
+    this.barLabels.textContent = ratio
+      ? `${v(lo)} (A's side larger) · 1 · ${v(hi)} (B's side larger)`
+      : `${v(lo)} … ${v(hi)} (log scale)`;
   }
 
   private resize(c: HTMLCanvasElement, w: number, hgt: number): CanvasRenderingContext2D {
@@ -199,7 +233,11 @@ export class Heatmap {
   private show(row: number, col: number): void {
     const { ab, quantity } = this.input!;
     const module = ab.modules[row];
-    const parts = [`${module}`, `step ${ab.steps.data[col]}`, `${AB_INFO[quantity].label} = ${sig3(ab.get(quantity, row, col))}`];
+    const parts = [
+      `${module}`,
+      `step ${ab.steps.data[col]}`,
+      `${AB_INFO[quantity].label} = ${sig3(ab.get(quantity, row, col))}`,
+    ];
     if (quantity !== 'delta_ratio') parts.push(`‖ΔB‖/‖ΔA‖ = ${sig3(ab.get('delta_ratio', row, col))}`);
     this.readout.textContent = parts.join(' · ');
   }

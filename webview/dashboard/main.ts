@@ -44,7 +44,9 @@ class Dashboard {
     this.ab = new AbView(theme, redraw);
     this.main = h('main', { class: 'dashboard' }, [this.header.el, this.charts.el, this.ab.el]);
     this.main.hidden = true;
-    this.message.textContent = runDir ? 'Loading the run…' : 'This dashboard does not know its run; open it again from the LoRA+ run explorer.';
+    this.message.textContent = runDir
+      ? 'Loading the run…'
+      : 'This dashboard does not know its run; open it again from the LoRA+ run explorer.';
     root.append(this.message, this.main);
     onThemeChange(() => {
       const t = readTheme();

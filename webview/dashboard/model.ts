@@ -2,7 +2,15 @@
 // only grow (typed arrays, so 100,000 steps cost one append each), plus the A/B matrices. The same reduction serves a
 // finished run's metrics.jsonl and a live run's event batches; a resumed run's run_start rewinds to its checkpoint.
 import { PACKED_FIELDS } from '../../src/protocol/dashboard';
-import type { CheckpointEvent, EngineEvent, EvalEvent, LogEvent, ParamGroupInfo, RunStartEvent, StepEvent } from '../../src/protocol/events';
+import type {
+  CheckpointEvent,
+  EngineEvent,
+  EvalEvent,
+  LogEvent,
+  ParamGroupInfo,
+  RunStartEvent,
+  StepEvent,
+} from '../../src/protocol/events';
 import { Column, emaInto, minMaxIndices, upperBound } from '../shared/series';
 import { AbMatrices, detectStalls, type Stall } from './ab-model';
 
@@ -17,7 +25,15 @@ export class RunModel {
   /** Bumps on every change, so views redraw only when there is something new. */
   version = 0;
 
-  readonly steps = { x: new Column(), loss: new Column(), gradNorm: new Column(), tokensPerS: new Column(), tokensSeen: new Column(), elapsed: new Column(), epoch: new Column() };
+  readonly steps = {
+    x: new Column(),
+    loss: new Column(),
+    gradNorm: new Column(),
+    tokensPerS: new Column(),
+    tokensSeen: new Column(),
+    elapsed: new Column(),
+    epoch: new Column(),
+  };
   /** Learning rate per optimizer group name (A, B, B_no_decay, embedding), aligned with steps.x. */
   readonly lr = new Map<string, Column>();
   readonly evals = { x: new Column(), loss: new Column(), accuracy: new Column(), perplexity: new Column() };
@@ -28,7 +44,8 @@ export class RunModel {
     let block = 0;
     const width = packed ? packed.modules.length * PACKED_FIELDS.length : 0;
     for (const e of events) {
-      if (packed && e.type === 'step') this.step(e, () => this.ab.pushBlock(e.step, packed.modules, packed.values, width * block++));
+      if (packed && e.type === 'step')
+        this.step(e, () => this.ab.pushBlock(e.step, packed.modules, packed.values, width * block++));
       else this.one(e);
     }
     if (events.length) this.version++;
@@ -147,8 +164,12 @@ function num(v: unknown): number {
 }
 
 /** The tensors trained at B's learning rate (LoRA+: every lora_B, and every 1-D trainable such as biases and norms). */
-export function bGroupTensors(groups: readonly ParamGroupInfo[]): { name: string; lr: number; weight_decay: number; params: string[] }[] {
-  return groups.filter((g) => g.name === 'B' || g.name === 'B_no_decay').map((g) => ({ name: g.name, lr: g.lr, weight_decay: g.weight_decay, params: g.params }));
+export function bGroupTensors(
+  groups: readonly ParamGroupInfo[],
+): { name: string; lr: number; weight_decay: number; params: string[] }[] {
+  return groups
+    .filter((g) => g.name === 'B' || g.name === 'B_no_decay')
+    .map((g) => ({ name: g.name, lr: g.lr, weight_decay: g.weight_decay, params: g.params }));
 }
 
 // ---- chart data: the full series in, at most a few points per pixel out ------------------------------------------
@@ -160,14 +181,26 @@ export interface DrawData {
 }
 
 /** Picks the points to draw of series sharing `x` (min/max per bucket of each, so no spike is lost). */
-export function reduceForDrawing(x: Column, ys: Float64Array[], buckets: number, range?: [number, number] | null): DrawData {
+export function reduceForDrawing(
+  x: Column,
+  ys: Float64Array[],
+  buckets: number,
+  range?: [number, number] | null,
+): DrawData {
   const xv = x.view();
   return { x: xv, ys, idx: minMaxIndices(xv, ys, xv.length, buckets, range?.[0], range?.[1]) };
 }
 
 /** Train loss and its smoothed curve; `smoothing` in [0, 1). `scratch` is reused between redraws. */
-export function lossWithEma(model: RunModel, smoothing: number, scratch?: Float64Array): { raw: Float64Array; ema: Float64Array } {
+export function lossWithEma(
+  model: RunModel,
+  smoothing: number,
+  scratch?: Float64Array,
+): { raw: Float64Array; ema: Float64Array } {
   const raw = model.steps.loss.view();
-  const out = scratch && scratch.length >= raw.length ? scratch.subarray(0, raw.length) : new Float64Array(raw.length * 2).subarray(0, raw.length);
+  const out =
+    scratch && scratch.length >= raw.length
+      ? scratch.subarray(0, raw.length)
+      : new Float64Array(raw.length * 2).subarray(0, raw.length);
   return { raw, ema: emaInto(raw, raw.length, smoothing, out) };
 }

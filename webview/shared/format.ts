@@ -18,7 +18,12 @@ export function sig3(x: number | null | undefined): string {
 export function count(x: number | null | undefined): string {
   if (x === null || x === undefined || !Number.isFinite(x)) return '–';
   const a = Math.abs(x);
-  for (const [div, unit] of [[1e9, 'G'], [1e6, 'M'], [1e3, 'k']] as const) if (a >= div) return `${Number((x / div).toPrecision(3))}${unit}`;
+  for (const [div, unit] of [
+    [1e9, 'G'],
+    [1e6, 'M'],
+    [1e3, 'k'],
+  ] as const)
+    if (a >= div) return `${Number((x / div).toPrecision(3))}${unit}`;
   return String(Math.round(x));
 }
 

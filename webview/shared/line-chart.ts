@@ -83,7 +83,8 @@ export class LineChart {
     if (!u) return;
     const { x, n, ys } = this.data;
     const idx = minMaxIndices(x, ys, n, Math.max(16, this.width), this.zoom?.[0], this.zoom?.[1]);
-    const logOf = (i: number) => (this.spec.series[i]?.scale === 'y2' ? Boolean(this.spec.y2?.log) : Boolean(this.spec.log));
+    const logOf = (i: number) =>
+      this.spec.series[i]?.scale === 'y2' ? Boolean(this.spec.y2?.log) : Boolean(this.spec.log);
     const aligned = [Array.from(idx, (i) => x[i]), ...ys.map((y, i) => gather(y, idx, logOf(i)))] as uPlot.AlignedData;
     u.setData(aligned, true);
     if (this.zoom) u.setScale('x', { min: this.zoom[0], max: this.zoom[1] });
@@ -95,7 +96,11 @@ export class LineChart {
     const fmt = this.spec.format ?? sig3;
     const font = `11px ${getComputedStyle(document.body).fontFamily || 'sans-serif'}`;
     const axis = (scale: string, side: 0 | 1 | 2 | 3, grid: boolean): uPlot.Axis => ({
-      scale, side, font, stroke: t.muted, size: side === 2 ? 36 : 56,
+      scale,
+      side,
+      font,
+      stroke: t.muted,
+      size: side === 2 ? 36 : 56,
       grid: { show: grid, stroke: withAlpha(t.grid, 0.6), width: 1 },
       ticks: { stroke: withAlpha(t.grid, 0.6), width: 1, size: 4 },
       values: side === 2 ? undefined : (_u, vals) => vals.map((v) => (v === null ? '' : sig3(v))),
@@ -112,7 +117,12 @@ export class LineChart {
       series: [
         { label: 'step', value: (u, v, _s, idx) => String(v ?? (idx === null ? (lastValue(u.data[0]) ?? '–') : '–')) },
         ...this.spec.series.map<uPlot.Series>((s) => ({
-          label: s.label, stroke: s.color, width: s.width ?? 1.5, dash: s.dash, scale: s.scale ?? 'y', spanGaps: true,
+          label: s.label,
+          stroke: s.color,
+          width: s.width ?? 1.5,
+          dash: s.dash,
+          scale: s.scale ?? 'y',
+          spanGaps: true,
           points: s.points ? { show: true, size: 5, fill: s.color } : { show: false },
           // Under the cursor: that point; elsewhere: the latest point, so the legend doubles as a live readout.
           value: (u, v, sidx, idx) => {

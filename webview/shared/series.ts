@@ -76,7 +76,14 @@ export function emaInto(y: ArrayLike<number>, n: number, weight: number, out: Fl
  * point either side of the range is kept so lines run to the edges. Below 4 points per bucket nothing is dropped.
  * Returns sorted, unique indices into x.
  */
-export function minMaxIndices(x: ArrayLike<number>, ys: ArrayLike<number>[], n: number, buckets: number, lo = -Infinity, hi = Infinity): Uint32Array {
+export function minMaxIndices(
+  x: ArrayLike<number>,
+  ys: ArrayLike<number>[],
+  n: number,
+  buckets: number,
+  lo = -Infinity,
+  hi = Infinity,
+): Uint32Array {
   const i0 = Math.max(0, lowerBound(x, n, lo) - 1);
   const i1 = Math.min(n - 1, upperBound(x, n, hi)); // the first point past hi
   if (n === 0 || i1 < i0) return new Uint32Array(0);

@@ -34,17 +34,26 @@ export async function selectBackend(device: Device): Promise<BackendInfo> {
     } catch (err) {
       const why = err instanceof Error ? err.message : String(err);
       if (device !== 'auto') {
-        throw new LoraPlusError({ code: 'backend/unavailable', message: `device '${d}' is not available: ${why}`, yamlPath: 'device', hint: HINTS[d] });
+        throw new LoraPlusError({
+          code: 'backend/unavailable',
+          message: `device '${d}' is not available: ${why}`,
+          yamlPath: 'device',
+          hint: HINTS[d],
+        });
       }
       skipped.push(`${d}: ${why}`);
     }
   }
-  throw new LoraPlusError({ code: 'backend/none', message: `no TensorFlow.js backend could start (${skipped.join('; ')})` });
+  throw new LoraPlusError({
+    code: 'backend/none',
+    message: `no TensorFlow.js backend could start (${skipped.join('; ')})`,
+  });
 }
 
 const HINTS: Record<Concrete, string> = {
   cuda: 'Install @tensorflow/tfjs-node-gpu (needs CUDA 11.2 and cuDNN 8.1 on Linux x64), or use device: auto.',
-  webgpu: 'WebGPU needs a Vulkan, Metal or D3D12 driver (on Linux: the mesa-vulkan-drivers package), or use device: auto.',
+  webgpu:
+    'WebGPU needs a Vulkan, Metal or D3D12 driver (on Linux: the mesa-vulkan-drivers package), or use device: auto.',
   wasm: 'Reinstall dependencies (npm ci) so @tensorflow/tfjs-backend-wasm and its .wasm files are present.',
   cpu: 'Reinstall dependencies (npm ci).',
 };
@@ -61,7 +70,9 @@ const START: Record<Concrete, (auto: boolean) => Promise<Started>> = {
     try {
       gpuLib = nodeRequire('@tensorflow/tfjs-node-gpu');
     } catch (err) {
-      throw new Error(`@tensorflow/tfjs-node-gpu is not installed or its native library failed to load (${firstLine(err)})`);
+      throw new Error(
+        `@tensorflow/tfjs-node-gpu is not installed or its native library failed to load (${firstLine(err)})`,
+      );
     }
     if (!gpuLib || !(await tf.setBackend('tensorflow'))) throw new Error('the tensorflow backend did not initialise');
     return { name: 'CUDA GPU (tfjs-node-gpu)' };
@@ -75,13 +86,21 @@ const START: Record<Concrete, (auto: boolean) => Promise<Started>> = {
     if (!('navigator' in globalThis) || !(globalThis as { navigator?: { gpu?: unknown } }).navigator) {
       Object.defineProperty(globalThis, 'navigator', { value: { gpu }, configurable: true, writable: true });
     } else {
-      Object.defineProperty((globalThis as unknown as { navigator: object }).navigator, 'gpu', { value: gpu, configurable: true });
+      Object.defineProperty((globalThis as unknown as { navigator: object }).navigator, 'gpu', {
+        value: gpu,
+        configurable: true,
+      });
     }
     const adapter = await gpu.requestAdapter();
     if (!adapter) throw new Error('no WebGPU adapter found (no Vulkan/Metal/D3D12 driver?)');
     const info = adapter.info;
-    const software = /llvmpipe|lavapipe|swiftshader|software/i.test(`${info.device} ${info.description} ${info.architecture}`);
-    if (auto && software) throw new Error(`the only WebGPU adapter is a software renderer (${info.description || info.device}), slower than wasm`);
+    const software = /llvmpipe|lavapipe|swiftshader|software/i.test(
+      `${info.device} ${info.description} ${info.architecture}`,
+    );
+    if (auto && software)
+      throw new Error(
+        `the only WebGPU adapter is a software renderer (${info.description || info.device}), slower than wasm`,
+      );
     await import('@tensorflow/tfjs-backend-webgpu');
     if (!(await tf.setBackend('webgpu'))) throw new Error('the webgpu backend did not initialise');
     const label = [info.vendor, info.description || info.device || info.architecture].filter(Boolean).join(' ');
@@ -91,13 +110,20 @@ const START: Record<Concrete, (auto: boolean) => Promise<Started>> = {
   async wasm() {
     const wasm = await import('@tensorflow/tfjs-backend-wasm');
     // In Node the .wasm binaries are read from the package's own dist folder.
-    wasm.setWasmPaths(path.join(path.dirname(nodeRequire.resolve('@tensorflow/tfjs-backend-wasm/package.json')), 'dist') + path.sep);
+    wasm.setWasmPaths(
+      path.join(path.dirname(nodeRequire.resolve('@tensorflow/tfjs-backend-wasm/package.json')), 'dist') + path.sep,
+    );
     // Threads as LORAPLUS_WASM_THREADS says, else one per core (wasm-threads.ts; stock tfjs runs one in Node).
     const { threads, notes } = await startWasmBackend(wasm);
     // Attention's batched matmuls on a SIMD kernel instead of the stock scalar loop (wasm-matmul.ts).
-    if (!installWasmBatchMatMul()) notes.push('the SIMD batched-matmul kernel could not start; attention uses the stock kernel');
+    if (!installWasmBatchMatMul())
+      notes.push('the SIMD batched-matmul kernel could not start; attention uses the stock kernel');
     const simd = tf.env().getBool('WASM_HAS_SIMD_SUPPORT');
-    return { name: `CPU (WebAssembly${simd ? ' SIMD' : ''}, ${threads} thread${threads === 1 ? '' : 's'})`, threads, notes };
+    return {
+      name: `CPU (WebAssembly${simd ? ' SIMD' : ''}, ${threads} thread${threads === 1 ? '' : 's'})`,
+      threads,
+      notes,
+    };
   },
 
   async cpu() {
@@ -108,7 +134,9 @@ const START: Record<Concrete, (auto: boolean) => Promise<Started>> = {
 
 // The few WebGPU types we touch (the full typings live in @webgpu/types).
 interface DawnGpu {
-  requestAdapter(): Promise<{ info: { vendor: string; architecture: string; device: string; description: string } } | null>;
+  requestAdapter(): Promise<{
+    info: { vendor: string; architecture: string; device: string; description: string };
+  } | null>;
 }
 
 function firstLine(err: unknown): string {

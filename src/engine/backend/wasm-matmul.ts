@@ -19,9 +19,20 @@ import * as tf from '@tensorflow/tfjs';
 const I32 = 0x7f;
 const V128 = 0x7b;
 const op = {
-  block: [0x02, 0x40], loop: [0x03, 0x40], end: [0x0b], br: 0x0c, brIf: 0x0d,
-  get: 0x20, set: 0x21, tee: 0x22, i32: 0x41,
-  add: [0x6a], sub: [0x6b], mul: [0x6c], geU: [0x4f], gtU: [0x4b],
+  block: [0x02, 0x40],
+  loop: [0x03, 0x40],
+  end: [0x0b],
+  br: 0x0c,
+  brIf: 0x0d,
+  get: 0x20,
+  set: 0x21,
+  tee: 0x22,
+  i32: 0x41,
+  add: [0x6a],
+  sub: [0x6b],
+  mul: [0x6c],
+  geU: [0x4f],
+  gtU: [0x4b],
 };
 const simd = (code: number, ...rest: number[]) => [0xfd, ...uleb(code), ...rest];
 const MEMARG = [2, 0]; // align 2^2 (a hint), offset 0
@@ -64,7 +75,18 @@ const get = (l: number) => [op.get, l];
 const set = (l: number) => [op.set, l];
 const konst = (n: number) => [op.i32, ...sleb(n)];
 const addTo = (l: number, ...value: number[]) => [...get(l), ...value, ...op.add, ...set(l)];
-const loop = (exitIf: number[], body: number[]) => [...op.block, ...op.loop, ...exitIf, op.brIf, 1, ...body, op.br, 0, ...op.end, ...op.end];
+const loop = (exitIf: number[], body: number[]) => [
+  ...op.block,
+  ...op.loop,
+  ...exitIf,
+  op.brIf,
+  1,
+  ...body,
+  op.br,
+  0,
+  ...op.end,
+  ...op.end,
+];
 
 /** Code for `rows` rows starting at row I: every group of 4·quads columns J, each a full pass over k. */
 function rowBlock(rows: number, quads: number): number[] {
@@ -72,50 +94,118 @@ function rowBlock(rows: number, quads: number): number[] {
   const qs = [...Array(quads).keys()];
   const acc = (r: number, q: number) => ACC[r * quads + q];
   return [
-    ...konst(0), ...set(J),
-    ...loop([...get(J), ...get(N), ...op.geU], [
-      ...rs.flatMap((r) => qs.flatMap((q) => [...v128Zero, ...set(acc(r, q))])),
-      // PA_r = A + (I + r)·rowStepA; PB = B + J·4
-      ...rs.flatMap((r) => [...get(A), ...get(I), ...konst(r), ...op.add, ...get(ROW_STEP_A), ...op.mul, ...op.add, ...set(PA[r])]),
-      ...get(B), ...get(J), ...konst(4), ...op.mul, ...op.add, ...set(PB),
-      ...konst(0), ...set(P),
-      // for P < k: acc[r][q] += A[I+r][P] · B[P][J+4q … J+4q+3]
-      ...loop([...get(P), ...get(K), ...op.geU], [
-        ...rs.flatMap((r) => qs.flatMap((q) => [
-          ...get(acc(r, q)),
-          ...get(PA[r]), ...loadSplat,
-          ...get(PB), ...(q ? [...konst(16 * q), ...op.add] : []), ...v128Load,
-          ...f32x4Mul, ...f32x4Add, ...set(acc(r, q)),
-        ])),
-        ...rs.flatMap((r) => addTo(PA[r], ...get(COL_STEP_A))), ...addTo(PB, ...get(ROWB)), ...addTo(P, ...konst(1)),
-      ]),
-      // C[I+r][J …] = acc[r]
-      ...get(C), ...get(I), ...get(ROWC), ...op.mul, ...op.add, ...get(J), ...konst(4), ...op.mul, ...op.add, ...set(PC),
-      ...rs.flatMap((r) => qs.flatMap((q) => [
-        ...get(PC), ...(r ? [...konst(r), ...get(ROWC), ...op.mul, ...op.add] : []), ...(q ? [...konst(16 * q), ...op.add] : []),
-        ...get(acc(r, q)), ...v128Store,
-      ])),
-      ...addTo(J, ...konst(4 * quads)),
-    ]),
+    ...konst(0),
+    ...set(J),
+    ...loop(
+      [...get(J), ...get(N), ...op.geU],
+      [
+        ...rs.flatMap((r) => qs.flatMap((q) => [...v128Zero, ...set(acc(r, q))])),
+        // PA_r = A + (I + r)·rowStepA; PB = B + J·4
+        ...rs.flatMap((r) => [
+          ...get(A),
+          ...get(I),
+          ...konst(r),
+          ...op.add,
+          ...get(ROW_STEP_A),
+          ...op.mul,
+          ...op.add,
+          ...set(PA[r]),
+        ]),
+        ...get(B),
+        ...get(J),
+        ...konst(4),
+        ...op.mul,
+        ...op.add,
+        ...set(PB),
+        ...konst(0),
+        ...set(P),
+        // for P < k: acc[r][q] += A[I+r][P] · B[P][J+4q … J+4q+3]
+        ...loop(
+          [...get(P), ...get(K), ...op.geU],
+          [
+            ...rs.flatMap((r) =>
+              qs.flatMap((q) => [
+                ...get(acc(r, q)),
+                ...get(PA[r]),
+                ...loadSplat,
+                ...get(PB),
+                ...(q ? [...konst(16 * q), ...op.add] : []),
+                ...v128Load,
+                ...f32x4Mul,
+                ...f32x4Add,
+                ...set(acc(r, q)),
+              ]),
+            ),
+            ...rs.flatMap((r) => addTo(PA[r], ...get(COL_STEP_A))),
+            ...addTo(PB, ...get(ROWB)),
+            ...addTo(P, ...konst(1)),
+          ],
+        ),
+        // C[I+r][J …] = acc[r]
+        ...get(C),
+        ...get(I),
+        ...get(ROWC),
+        ...op.mul,
+        ...op.add,
+        ...get(J),
+        ...konst(4),
+        ...op.mul,
+        ...op.add,
+        ...set(PC),
+        ...rs.flatMap((r) =>
+          qs.flatMap((q) => [
+            ...get(PC),
+            ...(r ? [...konst(r), ...get(ROWC), ...op.mul, ...op.add] : []),
+            ...(q ? [...konst(16 * q), ...op.add] : []),
+            ...get(acc(r, q)),
+            ...v128Store,
+          ]),
+        ),
+        ...addTo(J, ...konst(4 * quads)),
+      ],
+    ),
   ];
 }
 
 function kernelBody(quads: number): number[] {
   const code = [
-    ...get(N), ...konst(4), ...op.mul, ...set(ROWB),
-    ...get(N), ...konst(4), ...op.mul, ...set(ROWC),
-    ...konst(0), ...set(BI),
-    ...loop([...get(BI), ...get(BATCH), ...op.geU], [
-      ...konst(0), ...set(I),
-      ...loop([...get(I), ...konst(4), ...op.add, ...get(M), ...op.gtU], [...rowBlock(4, quads), ...addTo(I, ...konst(4))]), // 4 rows at a time
-      ...loop([...get(I), ...get(M), ...op.geU], [...rowBlock(1, quads), ...addTo(I, ...konst(1))]), // the remaining rows
-      ...addTo(A, ...get(SA)), ...addTo(B, ...get(SB)),
-      ...get(C), ...get(M), ...get(ROWC), ...op.mul, ...op.add, ...set(C),
-      ...addTo(BI, ...konst(1)),
-    ]),
+    ...get(N),
+    ...konst(4),
+    ...op.mul,
+    ...set(ROWB),
+    ...get(N),
+    ...konst(4),
+    ...op.mul,
+    ...set(ROWC),
+    ...konst(0),
+    ...set(BI),
+    ...loop(
+      [...get(BI), ...get(BATCH), ...op.geU],
+      [
+        ...konst(0),
+        ...set(I),
+        ...loop(
+          [...get(I), ...konst(4), ...op.add, ...get(M), ...op.gtU],
+          [...rowBlock(4, quads), ...addTo(I, ...konst(4))],
+        ), // 4 rows at a time
+        ...loop([...get(I), ...get(M), ...op.geU], [...rowBlock(1, quads), ...addTo(I, ...konst(1))]), // the remaining rows
+        ...addTo(A, ...get(SA)),
+        ...addTo(B, ...get(SB)),
+        ...get(C),
+        ...get(M),
+        ...get(ROWC),
+        ...op.mul,
+        ...op.add,
+        ...set(C),
+        ...addTo(BI, ...konst(1)),
+      ],
+    ),
     ...op.end,
   ];
-  const locals = vec([[...uleb(PA[3] - BI + 1), I32], [...uleb(ACC.length), V128]]);
+  const locals = vec([
+    [...uleb(PA[3] - BI + 1), I32],
+    [...uleb(ACC.length), V128],
+  ]);
   return [...uleb(locals.length + code.length), ...locals, ...code];
 }
 
@@ -123,11 +213,24 @@ function kernelBody(quads: number): number[] {
 function kernelModule(shared: boolean): Uint8Array {
   const limits = shared ? [0x03, ...uleb(1), ...uleb(65536)] : [0x00, ...uleb(1)];
   return Uint8Array.from([
-    0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
+    0x00,
+    0x61,
+    0x73,
+    0x6d,
+    0x01,
+    0x00,
+    0x00,
+    0x00,
     ...section(1, vec([[0x60, ...vec(new Array(11).fill([I32])), ...vec([])]])),
     ...section(2, vec([[...str('env'), ...str('memory'), 0x02, ...limits]])),
     ...section(3, vec([[0], [0]])),
-    ...section(7, vec([[...str('bmm4'), 0x00, 0], [...str('bmm8'), 0x00, 1]])),
+    ...section(
+      7,
+      vec([
+        [...str('bmm4'), 0x00, 0],
+        [...str('bmm8'), 0x00, 1],
+      ]),
+    ),
     ...section(10, vec([kernelBody(1), kernelBody(2)])),
   ]);
 }
@@ -137,7 +240,9 @@ function kernelModule(shared: boolean): Uint8Array {
 type TensorInfo = tf.TensorInfo;
 // The parts of tfjs-backend-wasm's BackendWasm (not exported as a type) and of WebAssembly (not in the TS libs
 // this project compiles against) that are used here.
-interface WasmMemory { buffer: ArrayBufferLike }
+interface WasmMemory {
+  buffer: ArrayBufferLike;
+}
 interface WasmBackend {
   wasm: { asm?: { memory?: WasmMemory }; wasmMemory?: WasmMemory };
   dataIdMap: { get(id: tf.DataId): { memoryOffset: number } };
@@ -145,9 +250,24 @@ interface WasmBackend {
   disposeData(id: tf.DataId): void;
 }
 const { WebAssembly } = globalThis as unknown as {
-  WebAssembly: { Module: new (bytes: Uint8Array) => object; Instance: new (module: object, imports: object) => { exports: Record<string, unknown> } };
+  WebAssembly: {
+    Module: new (bytes: Uint8Array) => object;
+    Instance: new (module: object, imports: object) => { exports: Record<string, unknown> };
+  };
 };
-type Bmm = (a: number, b: number, c: number, batch: number, m: number, k: number, n: number, sa: number, sb: number, rowStepA: number, colStepA: number) => void;
+type Bmm = (
+  a: number,
+  b: number,
+  c: number,
+  batch: number,
+  m: number,
+  k: number,
+  n: number,
+  sa: number,
+  sb: number,
+  rowStepA: number,
+  colStepA: number,
+) => void;
 
 /**
  * Replaces the wasm backend's BatchMatMul with one that runs batched and transposed products on the SIMD kernel.
@@ -185,14 +305,24 @@ export function installWasmBatchMatMul(): boolean {
     const n = transposeB ? b.shape[rb - 2] : b.shape[rb - 1];
     const sameBatch = batchA.length === batchB.length && batchA.every((d, i) => d === batchB[i]);
     const plain2d = sizeA === 1 && sizeB === 1 && !transposeA && !transposeB; // XNNPACK's case
-    if (a.dtype !== 'float32' || b.dtype !== 'float32' || plain2d || n % 4 !== 0 || !(sameBatch || sizeA === 1 || sizeB === 1)) {
+    if (
+      a.dtype !== 'float32' ||
+      b.dtype !== 'float32' ||
+      plain2d ||
+      n % 4 !== 0 ||
+      !(sameBatch || sizeA === 1 || sizeB === 1)
+    ) {
       return stock.kernelFunc(args);
     }
     const contiguous = (x: TensorInfo, transposed: boolean, batch: number): TensorInfo => {
       if (!transposed) return x;
       const r = x.shape.length;
       const x3 = { ...x, shape: [batch, x.shape[r - 2], x.shape[r - 1]] };
-      return transpose.kernelFunc({ inputs: { x: x3 } as unknown as tf.NamedTensorInfoMap, backend: args.backend, attrs: { perm: [0, 2, 1] } }) as TensorInfo;
+      return transpose.kernelFunc({
+        inputs: { x: x3 } as unknown as tf.NamedTensorInfoMap,
+        backend: args.backend,
+        attrs: { perm: [0, 2, 1] },
+      }) as TensorInfo;
     };
     const b2 = contiguous(b, transposeB, sizeB); // the kernel reads B's rows as vectors: they must be contiguous
     const batch = Math.max(sizeA, sizeB);
@@ -202,7 +332,19 @@ export function installWasmBatchMatMul(): boolean {
     // A is read a scalar at a time, so a transposed A only changes its strides: row i, column p is at
     // (i·k + p)·4 bytes untransposed and at (p·m + i)·4 transposed.
     const [rowStepA, colStepA] = transposeA ? [4, m * 4] : [k * 4, 4];
-    (n % 8 === 0 ? bmm8 : bmm4)(offset(a), offset(b2), offset(out), batch, m, k, n, sizeA === 1 ? 0 : m * k * 4, sizeB === 1 ? 0 : k * n * 4, rowStepA, colStepA);
+    (n % 8 === 0 ? bmm8 : bmm4)(
+      offset(a),
+      offset(b2),
+      offset(out),
+      batch,
+      m,
+      k,
+      n,
+      sizeA === 1 ? 0 : m * k * 4,
+      sizeB === 1 ? 0 : k * n * 4,
+      rowStepA,
+      colStepA,
+    );
     if (b2 !== b) backend.disposeData(b2.dataId);
     return out;
   };

@@ -29,7 +29,9 @@ export interface WasmStart {
 
 type WasmModule = typeof import('@tensorflow/tfjs-backend-wasm');
 // The one part of WebAssembly we touch (it is not in the TypeScript libs this project compiles with).
-type WasmGlobals = { WebAssembly: { Memory: new (d: { initial: number; maximum: number; shared: boolean }) => object } };
+type WasmGlobals = {
+  WebAssembly: { Memory: new (d: { initial: number; maximum: number; shared: boolean }) => object };
+};
 
 const nodeRequire = createRequire(__filename);
 // The `os` module object itself, which the wasm bundle calls cpus() on (an `import * as` namespace is a copy).
@@ -46,8 +48,13 @@ export function wantedWasmThreads(env: NodeJS.ProcessEnv = process.env): WasmSta
   const raw = env[WASM_THREADS_ENV]?.trim();
   if (!raw) return { threads: cores, notes: [] };
   const n = /^\d+$/.test(raw) ? Number(raw) : NaN;
-  if (!(n >= 1)) return { threads: cores, notes: [`${WASM_THREADS_ENV}=${raw} is not an integer ≥ 1; running ${plural(cores)}`] };
-  if (n > MAX_THREADS) return { threads: MAX_THREADS, notes: [`${WASM_THREADS_ENV}=${n}: tfjs-backend-wasm runs at most ${MAX_THREADS} threads`] };
+  if (!(n >= 1))
+    return { threads: cores, notes: [`${WASM_THREADS_ENV}=${raw} is not an integer ≥ 1; running ${plural(cores)}`] };
+  if (n > MAX_THREADS)
+    return {
+      threads: MAX_THREADS,
+      notes: [`${WASM_THREADS_ENV}=${n}: tfjs-backend-wasm runs at most ${MAX_THREADS} threads`],
+    };
   return { threads: n, notes: [] };
 }
 
@@ -80,7 +87,9 @@ async function start(wasm: WasmModule): Promise<WasmStart> {
       if (got !== threads) notes.push(`wasm asked for ${plural(threads)} but its thread pool has ${got}`);
       return { threads: got, notes };
     }
-    notes.push(`wasm threads: ${missing ? failure : `the threaded backend failed to start: ${failure}`}; running 1 thread`);
+    notes.push(
+      `wasm threads: ${missing ? failure : `the threaded backend failed to start: ${failure}`}; running 1 thread`,
+    );
   }
   // The single-threaded SIMD build. After a failed threaded attempt this is a fresh emscripten module.
   tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', false);
@@ -105,7 +114,8 @@ async function threadsUnsupported(wasm: WasmModule): Promise<string | null> {
   } catch {
     return 'no shared WebAssembly memory';
   }
-  if (typeof URL.createObjectURL !== 'function' || typeof globalThis.Blob !== 'function') return 'no Blob/URL.createObjectURL';
+  if (typeof URL.createObjectURL !== 'function' || typeof globalThis.Blob !== 'function')
+    return 'no Blob/URL.createObjectURL';
   const worker = Object.getOwnPropertyDescriptor(globalThis, 'Worker');
   if (worker && worker.get !== workerAccessor.get) return 'globalThis.Worker is already defined by something else';
   try {
@@ -142,8 +152,11 @@ const BUNDLE_VARS: Record<string, string> = {
 /** The main script as a file a worker's importScripts (fs.readFileSync + eval) can load. */
 function mainScriptFile(text: string): string {
   const unknown = [...new Set(text.match(/\brequire\$\$\d+/g) ?? [])].filter((v) => !(v in BUNDLE_VARS));
-  if (unknown.length) throw new Error(`the wasm bundle's worker script uses ${unknown.join(', ')}, which this patch does not know`);
-  const prelude = `var ${Object.entries(BUNDLE_VARS).map(([k, v]) => `${k} = ${v}`).join(', ')};\n`;
+  if (unknown.length)
+    throw new Error(`the wasm bundle's worker script uses ${unknown.join(', ')}, which this patch does not know`);
+  const prelude = `var ${Object.entries(BUNDLE_VARS)
+    .map(([k, v]) => `${k} = ${v}`)
+    .join(', ')};\n`;
   return writeScript(prelude + text);
 }
 
@@ -177,8 +190,14 @@ class FileWorker extends NodeWorker {
   override postMessage(value: unknown, transferList?: readonly TransferListItem[]): void {
     // {cmd: 'load', urlOrBlob}: the worker imports the main script from urlOrBlob; Node needs a path.
     const msg = value as { cmd?: unknown; urlOrBlob?: unknown } | null;
-    const text = msg?.cmd === 'load' && typeof msg.urlOrBlob === 'object' && msg.urlOrBlob ? blobTexts.get(msg.urlOrBlob) : undefined;
-    super.postMessage(text === undefined ? value : { ...msg, urlOrBlob: failsInit(() => mainScriptFile(text)) }, transferList);
+    const text =
+      msg?.cmd === 'load' && typeof msg.urlOrBlob === 'object' && msg.urlOrBlob
+        ? blobTexts.get(msg.urlOrBlob)
+        : undefined;
+    super.postMessage(
+      text === undefined ? value : { ...msg, urlOrBlob: failsInit(() => mainScriptFile(text)) },
+      transferList,
+    );
   }
 
   // emscripten's error handler rethrows, which would end the process: a worker of an init that has not
@@ -214,7 +233,11 @@ async function startThreaded(wasm: WasmModule, threads: number): Promise<string 
   URL.createObjectURL = (blob: NodeBlob): string => {
     const url = realCreateObjectURL(blob);
     const text = blobTexts.get(blob);
-    if (text !== undefined) blobFiles.set(url, failsInit(() => writeScript(text)));
+    if (text !== undefined)
+      blobFiles.set(
+        url,
+        failsInit(() => writeScript(text)),
+      );
     return url;
   };
   osModule.cpus = () => {

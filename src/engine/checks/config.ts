@@ -38,7 +38,10 @@ export function checkConfigFile(file: string): LoadResult {
 }
 
 /** The same for an editor buffer; relative paths resolve against configDir (the file's folder). */
-export function checkConfigText(text: string, configDir: string): { config: TrainConfig | null; problems: LocatedProblem[] } {
+export function checkConfigText(
+  text: string,
+  configDir: string,
+): { config: TrainConfig | null; problems: LocatedProblem[] } {
   return parseConfigText(text, configDir, { checks: CHECKS });
 }
 
@@ -62,7 +65,9 @@ function checkTask(config: TrainConfig, m: ModelSummary, written: Written, repor
     path: taskWritten ? ['task'] : ['model'],
     at: 'value',
     ...(taskWritten ? {} : { hint: `task is ${config.task} by default; set task: ${fit}.` }),
-    fix: taskWritten ? { kind: 'setValue', title: `Set task to ${fit}`, value: fit } : addKeyFix(`Add task: ${fit}`, ['task'], fit),
+    fix: taskWritten
+      ? { kind: 'setValue', title: `Set task to ${fit}`, value: fit }
+      : addKeyFix(`Add task: ${fit}`, ['task'], fit),
   });
 }
 
@@ -78,7 +83,12 @@ function checkModules(config: TrainConfig, m: ModelSummary, written: Written, re
   // Modules trained in full get no adapter (resolveTargets leaves them out); by default that is the task's head.
   const full = names.filter((n) => inModulesToSave(n, saved ?? (config.task === 'causal-lm' ? [] : heads)));
   const adaptable = names.filter((n) => !full.includes(n));
-  const unknown = (list: 'target_modules' | 'modules_to_save', i: number, name: string, found: (n: string) => boolean): void => {
+  const unknown = (
+    list: 'target_modules' | 'modules_to_save',
+    i: number,
+    name: string,
+    found: (n: string) => boolean,
+  ): void => {
     const embedding = m.embeddings.find((e) => found(e));
     const trained = list === 'target_modules' ? full.find((n) => found(n)) : undefined;
     const close = embedding || trained ? undefined : closest(name, suffixes);
@@ -160,14 +170,27 @@ function checkPositions(config: TrainConfig, m: ModelSummary, written: Written, 
 // ---- The data ----
 
 /** Columns people name their text and label by, to suggest when the default (`text`, `label`) is not there. */
-export const TEXT_NAMES = ['text', 'sentence', 'content', 'review', 'document', 'sentence1', 'question', 'premise', 'prompt'];
+export const TEXT_NAMES = [
+  'text',
+  'sentence',
+  'content',
+  'review',
+  'document',
+  'sentence1',
+  'question',
+  'premise',
+  'prompt',
+];
 export const LABEL_NAMES = ['label', 'labels', 'class', 'target', 'category', 'sentiment'];
 
 function checkData(config: TrainConfig, written: Written, report: Report): void {
   const d = config.data;
   const train = inspectData(d.train);
   const evalData = d.eval ? inspectData(d.eval) : null;
-  for (const [key, r] of [['train', train], ['eval', evalData]] as const) {
+  for (const [key, r] of [
+    ['train', train],
+    ['eval', evalData],
+  ] as const) {
     if (r && !r.ok) report({ severity: 'error', ...r.problem, path: ['data', key], at: 'value' });
   }
   const fields: ['text_field' | 'label_field' | 'text_pair_field', string][] = [['text_field', d.text_field]];
@@ -175,7 +198,8 @@ function checkData(config: TrainConfig, written: Written, report: Report): void 
     fields.push(['label_field', d.label_field]);
     if (d.text_pair_field !== null) fields.push(['text_pair_field', d.text_pair_field]);
   }
-  const usable = (r: typeof train | null): DataSummary | null => (r?.ok && !r.value.pretokenized && r.value.columns.length ? r.value : null);
+  const usable = (r: typeof train | null): DataSummary | null =>
+    r?.ok && !r.value.pretokenized && r.value.columns.length ? r.value : null;
   const t = usable(train);
   const e = usable(evalData);
   for (const [key, name] of fields) {
@@ -190,7 +214,9 @@ function checkData(config: TrainConfig, written: Written, report: Report): void 
         path: ['data', key],
         at: isWritten ? 'value' : 'parent',
         hint: `Its columns: ${t.columns.join(', ')}.`,
-        ...(close ? { suggestions: [close], fix: setOrAdd(written, ['data', key], close, `Set ${key} to ${close}`) } : {}),
+        ...(close
+          ? { suggestions: [close], fix: setOrAdd(written, ['data', key], close, `Set ${key} to ${close}`) }
+          : {}),
       });
     } else if (e && !e.columns.includes(name)) {
       report({
@@ -213,12 +239,21 @@ function checkDataSize(config: TrainConfig, rows: number, written: Written, repo
   const held = d.eval === null && d.eval_fraction > 0 ? Math.round(rows * d.eval_fraction) : 0;
   const n = Math.min(rows - held, d.max_train_samples ?? Infinity);
   if (n === 0) {
-    report({ severity: 'error', code: 'config/no-training-rows', message: 'the training data has no rows', path: ['data', 'train'], at: 'value' });
+    report({
+      severity: 'error',
+      code: 'config/no-training-rows',
+      message: 'the training data has no rows',
+      path: ['data', 'train'],
+      at: 'value',
+    });
     return;
   }
   const { batch_size: b, gradient_accumulation_steps: g } = config.training;
   if (config.task !== 'sequence-classification' || b * g <= n) return;
-  const where = written(['training', 'batch_size']) || !written(['training', 'gradient_accumulation_steps']) ? 'batch_size' : 'gradient_accumulation_steps';
+  const where =
+    written(['training', 'batch_size']) || !written(['training', 'gradient_accumulation_steps'])
+      ? 'batch_size'
+      : 'gradient_accumulation_steps';
   report({
     severity: 'warning',
     code: 'config/batch-larger-than-data',

@@ -40,7 +40,10 @@ export interface ModelSummary {
 export type Inspected<T> = { ok: true; value: T } | { ok: false; problem: InspectProblem };
 
 export function inspectModel(dir: string): Inspected<ModelSummary> {
-  const files = [dir, ...['config.json', 'model.safetensors', 'model.safetensors.index.json'].map((f) => path.join(dir, f))];
+  const files = [
+    dir,
+    ...['config.json', 'model.safetensors', 'model.safetensors.index.json'].map((f) => path.join(dir, f)),
+  ];
   return cached(modelCache, dir, files, () => readModel(dir));
 }
 
@@ -62,10 +65,19 @@ function readModel(dir: string): Inspected<ModelSummary> {
   try {
     raw = JSON.parse(fs.readFileSync(configFile, 'utf8')) as HFConfig;
   } catch (err) {
-    return fail('model/bad-config', `${configFile} is not valid JSON (${(err as Error).message})`, 'Use the config.json that came with the checkpoint.');
+    return fail(
+      'model/bad-config',
+      `${configFile} is not valid JSON (${(err as Error).message})`,
+      'Use the config.json that came with the checkpoint.',
+    );
   }
   const family = FAMILIES[String(raw.model_type)];
-  if (!family) return fail('model/unsupported', `model_type '${raw.model_type}' is not supported`, `Supported model types: ${Object.keys(FAMILIES).join(', ')}.`);
+  if (!family)
+    return fail(
+      'model/unsupported',
+      `model_type '${raw.model_type}' is not supported`,
+      `Supported model types: ${Object.keys(FAMILIES).join(', ')}.`,
+    );
   try {
     const layout = LAYOUTS[family.name];
     const header = readWeightHeaders(dir);
@@ -78,7 +90,10 @@ function readModel(dir: string): Inspected<ModelSummary> {
       if (EMBEDDING_NAME.test(module)) embeddings.push(module);
       else linears.set(module, [t.shape[0], t.shape[1]]);
     }
-    return { ok: true, value: { dir, config: raw, family, linears, embeddings, positions: layout?.positions(raw, configFile) ?? null } };
+    return {
+      ok: true,
+      value: { dir, config: raw, family, linears, embeddings, positions: layout?.positions(raw, configFile) ?? null },
+    };
   } catch (err) {
     if (err instanceof LoraPlusError) return fail(err.code, err.info.message, err.info.hint);
     throw err;
@@ -95,8 +110,14 @@ interface Layout {
 
 /** Per family: its key normalisation and its position limit (RoBERTa's ids start after padding_idx). */
 const LAYOUTS: Record<string, Layout> = {
-  llama: { normalize: (h) => normalizeLlamaKeys(h), positions: (raw, f) => ({ max: parseLlamaConfig(raw, f).maxPositions, learned: false }) },
-  gpt2: { normalize: (h) => normalizeGpt2Keys(h), positions: (raw, f) => ({ max: parseGpt2Config(raw, f).maxPositions, learned: true }) },
+  llama: {
+    normalize: (h) => normalizeLlamaKeys(h),
+    positions: (raw, f) => ({ max: parseLlamaConfig(raw, f).maxPositions, learned: false }),
+  },
+  gpt2: {
+    normalize: (h) => normalizeGpt2Keys(h),
+    positions: (raw, f) => ({ max: parseGpt2Config(raw, f).maxPositions, learned: true }),
+  },
   bert: {
     normalize: (h, raw, f) => normalizeBertKeys(h, parseBertConfig(raw, f)),
     positions: (raw, f) => {
@@ -115,7 +136,8 @@ function readWeightHeaders(dir: string): Map<string, HostTensor> {
   for (const file of files) {
     for (const [name, entry] of Object.entries(readHeader(file))) {
       const shape = (entry as { shape?: unknown }).shape;
-      if (name !== '__metadata__' && Array.isArray(shape)) out.set(name, { dtype: 'float32', shape: shape as number[], data: NO_DATA });
+      if (name !== '__metadata__' && Array.isArray(shape))
+        out.set(name, { dtype: 'float32', shape: shape as number[], data: NO_DATA });
     }
   }
   return out;
@@ -126,12 +148,23 @@ function shardsOf(indexFile: string): string[] {
   try {
     weightMap = (JSON.parse(fs.readFileSync(indexFile, 'utf8')) as { weight_map?: unknown }).weight_map;
   } catch (err) {
-    throw new LoraPlusError({ code: 'weights/bad-index', message: `${indexFile} is not valid JSON (${(err as Error).message})` });
+    throw new LoraPlusError({
+      code: 'weights/bad-index',
+      message: `${indexFile} is not valid JSON (${(err as Error).message})`,
+    });
   }
-  if (!weightMap || typeof weightMap !== 'object') throw new LoraPlusError({ code: 'weights/bad-index', message: `${indexFile} has no weight_map` });
-  const shards = [...new Set(Object.values(weightMap as Record<string, string>))].map((s) => path.join(path.dirname(indexFile), s));
+  if (!weightMap || typeof weightMap !== 'object')
+    throw new LoraPlusError({ code: 'weights/bad-index', message: `${indexFile} has no weight_map` });
+  const shards = [...new Set(Object.values(weightMap as Record<string, string>))].map((s) =>
+    path.join(path.dirname(indexFile), s),
+  );
   const missing = shards.find((s) => !fs.existsSync(s));
-  if (missing) throw new LoraPlusError({ code: 'weights/bad-index', message: `shard ${path.basename(missing)} is listed in the index but missing`, hint: 'Download the model again.' });
+  if (missing)
+    throw new LoraPlusError({
+      code: 'weights/bad-index',
+      message: `shard ${path.basename(missing)} is listed in the index but missing`,
+      hint: 'Download the model again.',
+    });
   return shards;
 }
 
@@ -147,21 +180,32 @@ function missingWeights(dir: string): never {
     });
   }
   if (files.includes('adapter_config.json')) {
-    throw new LoraPlusError({ code: 'weights/is-adapter', message: `${dir} is a PEFT adapter folder, not a base model`, hint: 'Point model at the base model (base_model_name_or_path in adapter_config.json), and this folder at lora.init_adapter.' });
+    throw new LoraPlusError({
+      code: 'weights/is-adapter',
+      message: `${dir} is a PEFT adapter folder, not a base model`,
+      hint: 'Point model at the base model (base_model_name_or_path in adapter_config.json), and this folder at lora.init_adapter.',
+    });
   }
-  throw new LoraPlusError({ code: 'weights/not-found', message: `${dir} has no weights (model.safetensors or model.safetensors.index.json)`, hint: 'Download the whole model from the Hub, including its .safetensors files.' });
+  throw new LoraPlusError({
+    code: 'weights/not-found',
+    message: `${dir} has no weights (model.safetensors or model.safetensors.index.json)`,
+    hint: 'Download the whole model from the Hub, including its .safetensors files.',
+  });
 }
 
 /** The JSON header of a safetensors file: [u64 LE length][JSON]; only those bytes are read. */
 function readHeader(file: string): Record<string, unknown> {
-  const bad = (message: string, hint = 'The file is damaged or not a safetensors file: download it again.'): LoraPlusError =>
-    new LoraPlusError({ code: 'safetensors/bad-header', message: `${file}: ${message}`, hint });
+  const bad = (
+    message: string,
+    hint = 'The file is damaged or not a safetensors file: download it again.',
+  ): LoraPlusError => new LoraPlusError({ code: 'safetensors/bad-header', message: `${file}: ${message}`, hint });
   const fd = fs.openSync(file, 'r');
   try {
     const size = fs.fstatSync(fd).size;
     const head = Buffer.alloc(Math.min(24, size));
     fs.readSync(fd, head, 0, head.length, 0);
-    if (head.toString('latin1').startsWith('version https://git-lfs')) throw bad('this is a Git LFS pointer, not the weights', 'Run `git lfs pull` in the model folder.');
+    if (head.toString('latin1').startsWith('version https://git-lfs'))
+      throw bad('this is a Git LFS pointer, not the weights', 'Run `git lfs pull` in the model folder.');
     if (size < 8) throw bad(`the file is ${size} bytes, shorter than the header length`);
     const len = Number(head.readBigUInt64LE(0));
     if (8 + len > size || len > 100_000_000) throw bad(`header length ${len} does not fit the file (${size} bytes)`);
@@ -187,7 +231,11 @@ const SAMPLE_ROWS = 100;
 function readData(file: string): Inspected<DataSummary> {
   const ext = path.extname(file).toLowerCase();
   if (!(SUPPORTED_EXTENSIONS as readonly string[]).includes(ext)) {
-    return fail('data/unsupported-format', `cannot read '${ext || path.basename(file)}' files`, `Supported data files: ${SUPPORTED_EXTENSIONS.join(', ')}.`);
+    return fail(
+      'data/unsupported-format',
+      `cannot read '${ext || path.basename(file)}' files`,
+      `Supported data files: ${SUPPORTED_EXTENSIONS.join(', ')}.`,
+    );
   }
   if (!fs.existsSync(file)) return fail('data/not-found', `data file ${file} does not exist`);
   if (fs.statSync(file).size > BIG_FILE) return { ok: true, value: peekBigFile(file, ext) };
@@ -212,7 +260,11 @@ function peekBigFile(file: string, ext: string): DataSummary {
   try {
     let pos = 0;
     for (let n; (n = fs.readSync(fd, head, 0, head.length, pos)) > 0; pos += n) {
-      if (pos === 0) text = head.subarray(0, n).toString('utf8').replace(/^\uFEFF/, '');
+      if (pos === 0)
+        text = head
+          .subarray(0, n)
+          .toString('utf8')
+          .replace(/^\uFEFF/, '');
       for (let i = head.indexOf(10); i >= 0 && i < n; i = head.indexOf(10, i + 1)) lines++;
     }
   } finally {
@@ -248,7 +300,12 @@ const modelCache = new Map<string, { stamp: string; value: Inspected<ModelSummar
 const dataCache = new Map<string, { stamp: string; value: Inspected<DataSummary> }>();
 
 /** `read()` once per version of `files` (sizes and mtimes; the folder's own mtime changes when files come or go). */
-function cached<T>(cache: Map<string, { stamp: string; value: Inspected<T> }>, key: string, files: string[], read: () => Inspected<T>): Inspected<T> {
+function cached<T>(
+  cache: Map<string, { stamp: string; value: Inspected<T> }>,
+  key: string,
+  files: string[],
+  read: () => Inspected<T>,
+): Inspected<T> {
   const stamp = files
     .map((f) => {
       try {

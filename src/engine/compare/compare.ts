@@ -26,18 +26,26 @@ export interface CompareOptions {
 }
 
 export const DEFINITIONS: Record<string, string> = {
-  delta_w: 'ΔW = scaling · lora_B · lora_A [out, in], scaling = lora_alpha / r (lora_alpha / √r with use_rslora), per module after rank_pattern/alpha_pattern',
-  sigma: 'singular values of ΔW, descending, computed from the factors (QR of B and Aᵀ, then the SVD of the r×r core) in float64',
+  delta_w:
+    'ΔW = scaling · lora_B · lora_A [out, in], scaling = lora_alpha / r (lora_alpha / √r with use_rslora), per module after rank_pattern/alpha_pattern',
+  sigma:
+    'singular values of ΔW, descending, computed from the factors (QR of B and Aᵀ, then the SVD of the r×r core) in float64',
   norm: '‖ΔW‖_F = √(Σ σ²)',
   effective_rank: 'exp(H(p)), H the Shannon entropy of p = σ / Σσ (Roy & Vetterli 2007); between 1 and r, 0 for ΔW = 0',
   numerical_rank: `number of σ above ${NUMERICAL_RANK_TOL} · σ_max`,
   energy_rank_90: 'least k whose top-k σ² hold 90% of ‖ΔW‖_F²',
   phi: 'subspace similarity of Hu et al. 2021 (LoRA, §7): φ(i, j) = ‖U_iᵀ V_j‖_F² / min(i, j) ∈ [0, 1], U_i and V_j the top-i and top-j right-singular vectors of the two adapters (delta: of ΔW; A: of lora_A); phi is φ(r1, r2); 1 for identical subspaces, about max(i, j)/in for unrelated random ones; null when a ΔW is zero',
-  metrics: 'as of the item\'s step: the last training loss and eval at or before it, and the best (lowest-loss) eval up to it',
+  metrics:
+    "as of the item's step: the last training loss and eval at or before it, and the best (lowest-loss) eval up to it",
 };
 
 export function compare(paths: string[], opts: CompareOptions = {}): CompareReport {
-  if (!paths.length) throw new LoraPlusError({ code: 'compare/usage', message: 'nothing to compare', hint: 'Pass two or more run, checkpoint or adapter folders.' });
+  if (!paths.length)
+    throw new LoraPlusError({
+      code: 'compare/usage',
+      message: 'nothing to compare',
+      hint: 'Pass two or more run, checkpoint or adapter folders.',
+    });
   const locations = paths.map(locateItem);
   const adapters = locations.map((l) => loadAdapter(l.adapterDir));
   const described = locations.map((l, i) => describeItem(l, adapters[i]));
@@ -60,7 +68,10 @@ export function compare(paths: string[], opts: CompareOptions = {}): CompareRepo
     curves: described.map((d) => d.curves),
     modules,
     similarity: pairs.map(([a, b]) => pairSimilarity(a, b, spectra[a], spectra[b], Boolean(opts.grid))),
-    eval_config: evalConfigOf(items.map((it) => it.run_dir), opts.evalConfig),
+    eval_config: evalConfigOf(
+      items.map((it) => it.run_dir),
+      opts.evalConfig,
+    ),
     definitions: DEFINITIONS,
   };
 }
@@ -80,13 +91,27 @@ function spectraOf(adapter: Adapter): Map<string, ModuleSpectra> {
     let a: SvdResult | null = null;
     // lora_A [r, in] = I_r · A: the same QR route as ΔW, O(in·r²) rather than a Jacobi sweep over [in, r].
     const r = pair.A.shape[0];
-    const identity = matrix(Array.from({ length: r * r }, (_, i) => (i % (r + 1) === 0 ? 1 : 0)), r, r);
-    out.set(module, { stat: moduleStat(module, pair, scaling, delta), delta, A: () => (a ??= lowRankSvd(identity, matrix(pair.A.data, r, pair.A.shape[1]))) });
+    const identity = matrix(
+      Array.from({ length: r * r }, (_, i) => (i % (r + 1) === 0 ? 1 : 0)),
+      r,
+      r,
+    );
+    out.set(module, {
+      stat: moduleStat(module, pair, scaling, delta),
+      delta,
+      A: () => (a ??= lowRankSvd(identity, matrix(pair.A.data, r, pair.A.shape[1]))),
+    });
   }
   return out;
 }
 
-function pairSimilarity(a: number, b: number, sa: Map<string, ModuleSpectra>, sb: Map<string, ModuleSpectra>, grid: boolean): PairSimilarity {
+function pairSimilarity(
+  a: number,
+  b: number,
+  sa: Map<string, ModuleSpectra>,
+  sb: Map<string, ModuleSpectra>,
+  grid: boolean,
+): PairSimilarity {
   const modules: ModuleSimilarity[] = [];
   const skipped: string[] = [];
   for (const [module, x] of sa) {
@@ -96,7 +121,11 @@ function pairSimilarity(a: number, b: number, sa: Map<string, ModuleSpectra>, sb
       continue;
     }
     modules.push({
-      module, layer: x.stat.layer, kind: x.stat.kind, r1: x.stat.r, r2: y.stat.r,
+      module,
+      layer: x.stat.layer,
+      kind: x.stat.kind,
+      r1: x.stat.r,
+      r2: y.stat.r,
       delta: subspaceSimilarity(x.delta, y.delta, grid),
       A: subspaceSimilarity(x.A(), y.A(), grid),
     });
@@ -129,11 +158,17 @@ export type ItemEval = NonNullable<CompareReport['evals']>[number];
  * `opts.evalConfig`), with one base model built once. Each adapter loads with its own r, lora_alpha and
  * modules_to_save (a classification head it saved replaces the fresh one). A failing item gets its error.
  */
-export async function evaluateItems(report: CompareReport, opts: { evalConfig?: string; device?: Device; only?: number[] } = {}): Promise<ItemEval[]> {
+export async function evaluateItems(
+  report: CompareReport,
+  opts: { evalConfig?: string; device?: Device; only?: number[] } = {},
+): Promise<ItemEval[]> {
   const configFile = opts.evalConfig ? path.resolve(opts.evalConfig) : report.eval_config;
   if (!configFile) {
-    throw new LoraPlusError({ code: 'compare/no-eval-config', message: 'none of the compared items is a run with a config.yaml, so there is no eval set to use',
-      hint: 'Pass --eval-config CONFIG (a training config whose data.eval names the eval set and whose model is the base model).' });
+    throw new LoraPlusError({
+      code: 'compare/no-eval-config',
+      message: 'none of the compared items is a run with a config.yaml, so there is no eval set to use',
+      hint: 'Pass --eval-config CONFIG (a training config whose data.eval names the eval set and whose model is the base model).',
+    });
   }
   const config = requireCheckedConfig(configFile);
   const backend = await selectBackend(opts.device ?? config.device);

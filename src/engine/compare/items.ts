@@ -4,7 +4,14 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { ADAPTER_CONFIG_FILE, type AdapterConfig } from '../../adapters/peft';
-import type { CompareCurves, CompareItem, CompareItemKind, CompareMetrics, ConfigValue, EvalPoint } from '../../protocol/compare';
+import type {
+  CompareCurves,
+  CompareItem,
+  CompareItemKind,
+  CompareMetrics,
+  ConfigValue,
+  EvalPoint,
+} from '../../protocol/compare';
 import { LoraPlusError } from '../../protocol/errors';
 import type { EngineEvent, EvalEvent, StepEvent } from '../../protocol/events';
 import { readMetrics } from '../runs/writer';
@@ -19,23 +26,41 @@ export interface ItemLocation {
   step: number | null; // the checkpoint's step; a run's: filled in from its events
 }
 
-const WHAT_TO_PASS = 'Pass a run folder (with metrics.jsonl), a checkpoint folder (runs/NAME/checkpoints/step-N) or a PEFT adapter folder (adapter_config.json + adapter_model.safetensors).';
+const WHAT_TO_PASS =
+  'Pass a run folder (with metrics.jsonl), a checkpoint folder (runs/NAME/checkpoints/step-N) or a PEFT adapter folder (adapter_config.json + adapter_model.safetensors).';
 
 /** Finds what `p` names, or says what is wrong with it (what, where, what to do). */
 export function locateItem(p: string): ItemLocation {
   const abs = path.resolve(p);
-  if (!fs.existsSync(abs)) throw new LoraPlusError({ code: 'compare/not-found', message: 'no such file or folder', file: abs, hint: WHAT_TO_PASS });
+  if (!fs.existsSync(abs))
+    throw new LoraPlusError({
+      code: 'compare/not-found',
+      message: 'no such file or folder',
+      file: abs,
+      hint: WHAT_TO_PASS,
+    });
   if (!fs.statSync(abs).isDirectory()) {
-    const hint = abs.endsWith('.safetensors') ? `Pass the folder that holds it together with ${ADAPTER_CONFIG_FILE}.` : WHAT_TO_PASS;
-    throw new LoraPlusError({ code: 'compare/not-a-folder', message: 'this is a file, not a run, checkpoint or adapter folder', file: abs, hint });
+    const hint = abs.endsWith('.safetensors')
+      ? `Pass the folder that holds it together with ${ADAPTER_CONFIG_FILE}.`
+      : WHAT_TO_PASS;
+    throw new LoraPlusError({
+      code: 'compare/not-a-folder',
+      message: 'this is a file, not a run, checkpoint or adapter folder',
+      file: abs,
+      hint,
+    });
   }
   if (isRunDir(abs)) {
     const summary = summarizeEvents(abs, readMetrics(abs));
     const newest = summary.checkpoints.at(-1);
     const adapterDir = summary.finalAdapter ?? newest?.dir;
     if (!adapterDir) {
-      throw new LoraPlusError({ code: 'compare/no-adapter', message: `run ${summary.name} has no adapter yet (no final/ and no complete checkpoint)`, file: abs,
-        hint: 'Wait for its first checkpoint (training.save_every), or compare runs that have finished.' });
+      throw new LoraPlusError({
+        code: 'compare/no-adapter',
+        message: `run ${summary.name} has no adapter yet (no final/ and no complete checkpoint)`,
+        file: abs,
+        hint: 'Wait for its first checkpoint (training.save_every), or compare runs that have finished.',
+      });
     }
     return { path: abs, kind: 'run', runDir: abs, adapterDir, step: summary.finalAdapter ? null : newest!.step };
   }
@@ -45,28 +70,58 @@ export function locateItem(p: string): ItemLocation {
     if (step && path.basename(parent) === 'checkpoints' && isRunDir(path.dirname(parent))) {
       return { path: abs, kind: 'checkpoint', runDir: path.dirname(parent), adapterDir: abs, step: Number(step[1]) };
     }
-    if (path.basename(abs) === 'final' && isRunDir(parent)) return { path: abs, kind: 'run', runDir: parent, adapterDir: abs, step: null };
+    if (path.basename(abs) === 'final' && isRunDir(parent))
+      return { path: abs, kind: 'run', runDir: parent, adapterDir: abs, step: null };
     return { path: abs, kind: 'adapter', runDir: null, adapterDir: abs, step: null };
   }
   const isModel = fs.existsSync(path.join(abs, 'config.json'));
-  throw new LoraPlusError({ code: 'compare/no-adapter', file: abs,
-    message: isModel ? 'this is a model folder, not an adapter' : `no ${ADAPTER_CONFIG_FILE} here, and it is not a run folder`,
-    hint: isModel ? 'Compare adapters trained on it (run folders, checkpoints or PEFT adapter folders).' : WHAT_TO_PASS });
+  throw new LoraPlusError({
+    code: 'compare/no-adapter',
+    file: abs,
+    message: isModel
+      ? 'this is a model folder, not an adapter'
+      : `no ${ADAPTER_CONFIG_FILE} here, and it is not a run folder`,
+    hint: isModel ? 'Compare adapters trained on it (run folders, checkpoints or PEFT adapter folders).' : WHAT_TO_PASS,
+  });
 }
 
 /** The item as the report shows it (label made unique by the caller). */
-export function describeItem(loc: ItemLocation, adapter: { config: AdapterConfig; lora: Map<string, unknown>; modulesToSave: Map<string, unknown> }): { item: CompareItem; curves: CompareCurves | null } {
+export function describeItem(
+  loc: ItemLocation,
+  adapter: { config: AdapterConfig; lora: Map<string, unknown>; modulesToSave: Map<string, unknown> },
+): { item: CompareItem; curves: CompareCurves | null } {
   const cfg = adapter.config;
   const base = {
-    path: loc.path, kind: loc.kind, adapter_dir: loc.adapterDir,
+    path: loc.path,
+    kind: loc.kind,
+    adapter_dir: loc.adapterDir,
     adapter: {
-      r: cfg.r, lora_alpha: cfg.lora_alpha, use_rslora: cfg.use_rslora, fan_in_fan_out: cfg.fan_in_fan_out, base_model: cfg.base_model_name_or_path,
-      lora_modules: adapter.lora.size, modules_to_save: [...adapter.modulesToSave.keys()],
+      r: cfg.r,
+      lora_alpha: cfg.lora_alpha,
+      use_rslora: cfg.use_rslora,
+      fan_in_fan_out: cfg.fan_in_fan_out,
+      base_model: cfg.base_model_name_or_path,
+      lora_modules: adapter.lora.size,
+      modules_to_save: [...adapter.modulesToSave.keys()],
     },
   };
   if (!loc.runDir) {
-    const label = ['final', 'adapter', 'checkpoint'].includes(path.basename(loc.path)) ? path.join(path.basename(path.dirname(loc.path)), path.basename(loc.path)) : path.basename(loc.path);
-    return { item: { ...base, label, run: null, run_dir: null, step: null, status: null, config: adapterConfigAsRun(cfg), metrics: null }, curves: null };
+    const label = ['final', 'adapter', 'checkpoint'].includes(path.basename(loc.path))
+      ? path.join(path.basename(path.dirname(loc.path)), path.basename(loc.path))
+      : path.basename(loc.path);
+    return {
+      item: {
+        ...base,
+        label,
+        run: null,
+        run_dir: null,
+        step: null,
+        status: null,
+        config: adapterConfigAsRun(cfg),
+        metrics: null,
+      },
+      curves: null,
+    };
   }
   const events = readMetrics(loc.runDir);
   const summary: RunSummary = summarizeEvents(loc.runDir, events);
@@ -74,7 +129,16 @@ export function describeItem(loc: ItemLocation, adapter: { config: AdapterConfig
   const label = loc.kind === 'checkpoint' ? `${summary.name}@step-${step}` : summary.name;
   const config = summary.config ? flattenConfig(summary.config) : adapterConfigAsRun(cfg);
   return {
-    item: { ...base, label, run: summary.name, run_dir: loc.runDir, step, status: summary.status, config, metrics: metricsAt(events, step) },
+    item: {
+      ...base,
+      label,
+      run: summary.name,
+      run_dir: loc.runDir,
+      step,
+      status: summary.status,
+      config,
+      metrics: metricsAt(events, step),
+    },
     curves: curvesUpTo(events, step),
   };
 }
@@ -92,7 +156,11 @@ export function uniqueLabels(items: CompareItem[]): void {
 // ---- configs ------------------------------------------------------------------------------------------------------
 
 /** {lora: {r: 8}} → {'lora.r': 8}; lists stay values. */
-export function flattenConfig(obj: Record<string, unknown>, prefix = '', out: Record<string, ConfigValue> = {}): Record<string, ConfigValue> {
+export function flattenConfig(
+  obj: Record<string, unknown>,
+  prefix = '',
+  out: Record<string, ConfigValue> = {},
+): Record<string, ConfigValue> {
   for (const [k, v] of Object.entries(obj)) {
     const key = prefix ? `${prefix}.${k}` : k;
     if (v && typeof v === 'object' && !Array.isArray(v)) flattenConfig(v as Record<string, unknown>, key, out);
@@ -128,7 +196,12 @@ function adapterConfigAsRun(cfg: AdapterConfig): Record<string, ConfigValue> {
 
 // ---- metrics and curves -------------------------------------------------------------------------------------------
 
-const evalPoint = (e: EvalEvent): EvalPoint => ({ step: e.step, loss: e.loss, ...(e.accuracy !== undefined && { accuracy: e.accuracy }), ...(e.perplexity !== undefined && { perplexity: e.perplexity }) });
+const evalPoint = (e: EvalEvent): EvalPoint => ({
+  step: e.step,
+  loss: e.loss,
+  ...(e.accuracy !== undefined && { accuracy: e.accuracy }),
+  ...(e.perplexity !== undefined && { perplexity: e.perplexity }),
+});
 
 /** A step or eval event at or before `step` (other tools' lines in metrics.jsonl have no numeric step). */
 function atOrBefore(e: EngineEvent, step: number): e is StepEvent | EvalEvent {
@@ -157,7 +230,12 @@ export function metricsAt(events: EngineEvent[], step: number): CompareMetrics {
 }
 
 export function curvesUpTo(events: EngineEvent[], step: number): CompareCurves {
-  const c: CompareCurves = { step: [], tokens_seen: [], loss: [], eval: { step: [], tokens_seen: [], loss: [], accuracy: [], perplexity: [] } };
+  const c: CompareCurves = {
+    step: [],
+    tokens_seen: [],
+    loss: [],
+    eval: { step: [], tokens_seen: [], loss: [], accuracy: [], perplexity: [] },
+  };
   const tokensAt = new Map<number, number>([[0, 0]]);
   for (const e of events) {
     if (e.type !== 'step' || !atOrBefore(e, step)) continue;

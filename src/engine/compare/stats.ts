@@ -32,7 +32,9 @@ export function loraASvd(pair: LoraPair): SvdResult {
  *   numerical_rank  #{σ_i > 1e-3 · σ_max};
  *   energy_rank_90  the least k with σ₁² + … + σ_k² ≥ 90% of ‖ΔW‖_F².
  */
-export function spectrumStats(sigma: ArrayLike<number>): Pick<ModuleStat, 'norm' | 'effective_rank' | 'numerical_rank' | 'energy_rank_90'> {
+export function spectrumStats(
+  sigma: ArrayLike<number>,
+): Pick<ModuleStat, 'norm' | 'effective_rank' | 'numerical_rank' | 'energy_rank_90'> {
   const s = Array.from(sigma);
   const energy = s.reduce((t, x) => t + x * x, 0);
   const max = s.reduce((m, x) => Math.max(m, x), 0);
@@ -72,7 +74,9 @@ export function subspaceGrid(vt1: Matrix, vt2: Matrix): number[][] {
       prefix[i][j] = g.data[(i - 1) * k2 + (j - 1)] ** 2 + prefix[i - 1][j] + prefix[i][j - 1] - prefix[i - 1][j - 1];
     }
   }
-  return Array.from({ length: k1 }, (_, i) => Array.from({ length: k2 }, (_, j) => clamp01(prefix[i + 1][j + 1] / Math.min(i + 1, j + 1))));
+  return Array.from({ length: k1 }, (_, i) =>
+    Array.from({ length: k2 }, (_, j) => clamp01(prefix[i + 1][j + 1] / Math.min(i + 1, j + 1))),
+  );
 }
 
 /** φ at full ranks, its diagonal φ(i, i), and (when asked) the whole grid; φ is null when a side has no directions

@@ -19,7 +19,11 @@ export interface CausalLMData {
  * Rows with `input_ids` are used as they are; otherwise the text field is encoded with the tokenizer's special
  * tokens (BOS for Llama) and EOS is appended, so documents are separated in the packed stream. Empty texts are skipped.
  */
-export function buildCausalLM(rows: Row[], tok: TextTokenizer, o: { textField: string; maxLength: number; file: string }): CausalLMData {
+export function buildCausalLM(
+  rows: Row[],
+  tok: TextTokenizer,
+  o: { textField: string; maxLength: number; file: string },
+): CausalLMData {
   const stream: number[] = [];
   rows.forEach((row, i) => {
     if ('input_ids' in row) {
@@ -49,8 +53,16 @@ export function buildCausalLM(rows: Row[], tok: TextTokenizer, o: { textField: s
 
 // ---- sequence classification -----------------------------------------------------------------------------
 
-export interface ClsExample { ids: number[]; typeIds: number[]; label: number }
-export interface ClsData { kind: 'sequence-classification'; examples: ClsExample[]; labels: string[] }
+export interface ClsExample {
+  ids: number[];
+  typeIds: number[];
+  label: number;
+}
+export interface ClsData {
+  kind: 'sequence-classification';
+  examples: ClsExample[];
+  labels: string[];
+}
 
 export interface ClsOptions {
   textField: string;
@@ -176,7 +188,11 @@ function badValue(row: Row, i: number, file: string, name: string, v: unknown, e
 /** A seeded random eval split; both parts keep the file's order. The same (items, fraction, seed) → the same split. */
 export function splitEval<T>(items: T[], fraction: number, seed: number): { train: T[]; eval: T[] } {
   if (!(fraction >= 0 && fraction < 1)) {
-    throw new LoraPlusError({ code: 'data/bad-eval-fraction', message: `eval_fraction must be in [0, 1), got ${fraction}`, yamlPath: 'data.eval_fraction' });
+    throw new LoraPlusError({
+      code: 'data/bad-eval-fraction',
+      message: `eval_fraction must be in [0, 1), got ${fraction}`,
+      yamlPath: 'data.eval_fraction',
+    });
   }
   const n = items.length;
   const nEval = fraction === 0 ? 0 : Math.min(n - 1, Math.max(1, Math.round(n * fraction)));
@@ -212,7 +228,15 @@ export function collateCausal(blocks: Int32Array[]): Batch {
     if (b.length !== seq) throw new Error(`collateCausal: block ${r} has ${b.length} ids, block 0 has ${seq}`);
     inputIds.set(b, r * seq);
   });
-  return { inputIds, attentionMask: new Int32Array(inputIds.length).fill(1), typeIds: new Int32Array(inputIds.length), labels: null, batch: blocks.length, seq, tokens: inputIds.length };
+  return {
+    inputIds,
+    attentionMask: new Int32Array(inputIds.length).fill(1),
+    typeIds: new Int32Array(inputIds.length),
+    labels: null,
+    batch: blocks.length,
+    seq,
+    tokens: inputIds.length,
+  };
 }
 
 /**
@@ -232,7 +256,15 @@ export function collateClassification(ex: ClsExample[], padId: number, multipleO
     typeIds.set(e.typeIds.slice(0, e.ids.length), r * seq);
     tokens += e.ids.length;
   });
-  return { inputIds, attentionMask, typeIds, labels: Int32Array.from(ex.map((e) => e.label)), batch: ex.length, seq, tokens };
+  return {
+    inputIds,
+    attentionMask,
+    typeIds,
+    labels: Int32Array.from(ex.map((e) => e.label)),
+    batch: ex.length,
+    seq,
+    tokens,
+  };
 }
 
 /** Tokens in a data set that training sees: packed blocks, or the unpadded examples. */

@@ -66,7 +66,11 @@ export class Rng {
   }
 
   set state(words: readonly number[]) {
-    if (words.length !== 4 || words.some((w) => !Number.isInteger(w) || w < 0 || w > 0xffffffff) || words.every((w) => w === 0)) {
+    if (
+      words.length !== 4 ||
+      words.some((w) => !Number.isInteger(w) || w < 0 || w > 0xffffffff) ||
+      words.every((w) => w === 0)
+    ) {
       throw new Error(`Rng state must be four uint32 words, not all zero; got [${words.join(', ')}]`);
     }
     this.s.set(words);

@@ -32,15 +32,25 @@ export function readRows(file: string): Row[] {
     });
   }
   if (!fs.existsSync(file) || !fs.statSync(file).isFile()) {
-    throw new LoraPlusError({ code: 'data/not-found', message: `data file ${file} does not exist`, file, hint: 'Check the path; relative paths are resolved from the config file\'s folder.' });
+    throw new LoraPlusError({
+      code: 'data/not-found',
+      message: `data file ${file} does not exist`,
+      file,
+      hint: "Check the path; relative paths are resolved from the config file's folder.",
+    });
   }
   const text = fs.readFileSync(file, 'utf8').replace(/^\uFEFF/, ''); // editors on Windows write a BOM
   switch (ext) {
-    case '.tsv': return readTsv(text, file);
-    case '.csv': return readCsv(text, file);
-    case '.jsonl': return readJsonl(text, file);
-    case '.json': return readJsonArray(text, file);
-    default: return readTxt(text);
+    case '.tsv':
+      return readTsv(text, file);
+    case '.csv':
+      return readCsv(text, file);
+    case '.jsonl':
+      return readJsonl(text, file);
+    case '.json':
+      return readJsonArray(text, file);
+    default:
+      return readTxt(text);
   }
 }
 
@@ -62,7 +72,12 @@ function readTsv(text: string, file: string): Row[] {
     if (all[i].trim() === '') continue;
     const cells = all[i].split('\t');
     if (cells.length !== header.length) {
-      throw malformed(file, i + 1, `expected ${header.length} tab-separated columns (${header.join(', ')}) but found ${cells.length}`, 'Each line needs one value per header column; a tab inside the text splits it.');
+      throw malformed(
+        file,
+        i + 1,
+        `expected ${header.length} tab-separated columns (${header.join(', ')}) but found ${cells.length}`,
+        'Each line needs one value per header column; a tab inside the text splits it.',
+      );
     }
     rows.push(withLine(Object.fromEntries(header.map((h, c) => [h, cells[c].trim()])), i + 1));
   }
@@ -78,7 +93,12 @@ function readCsv(text: string, file: string): Row[] {
   return records.slice(1).flatMap(({ cells, line }) => {
     if (cells.length === 1 && cells[0] === '') return []; // a blank line
     if (cells.length !== header.length) {
-      throw malformed(file, line, `expected ${header.length} comma-separated columns (${header.join(', ')}) but found ${cells.length}`, 'Put values that contain commas in double quotes, e.g. "good, not great".');
+      throw malformed(
+        file,
+        line,
+        `expected ${header.length} comma-separated columns (${header.join(', ')}) but found ${cells.length}`,
+        'Put values that contain commas in double quotes, e.g. "good, not great".',
+      );
     }
     return [withLine(Object.fromEntries(header.map((h, c) => [h, cells[c]])), line)];
   });
@@ -103,9 +123,19 @@ function parseCsv(text: string, file: string): { cells: string[]; line: number }
       const quoteLine = line;
       i++;
       for (;;) {
-        if (i >= text.length) throw malformed(file, quoteLine, 'a quoted field is never closed', 'Close the field with a double quote; write a quote inside a field as "".');
+        if (i >= text.length)
+          throw malformed(
+            file,
+            quoteLine,
+            'a quoted field is never closed',
+            'Close the field with a double quote; write a quote inside a field as "".',
+          );
         if (text[i] === '"') {
-          if (text[i + 1] === '"') { cell += '"'; i += 2; continue; }
+          if (text[i + 1] === '"') {
+            cell += '"';
+            i += 2;
+            continue;
+          }
           i++;
           break;
         }
@@ -113,7 +143,12 @@ function parseCsv(text: string, file: string): { cells: string[]; line: number }
         cell += text[i++];
       }
       if (i < text.length && text[i] !== ',' && text[i] !== '\n' && text[i] !== '\r') {
-        throw malformed(file, line, `unexpected text after a closing quote: '${text.slice(i, i + 10)}'`, 'Write a quote inside a quoted field as "".');
+        throw malformed(
+          file,
+          line,
+          `unexpected text after a closing quote: '${text.slice(i, i + 10)}'`,
+          'Write a quote inside a quoted field as "".',
+        );
       }
     } else if (ch === ',') {
       cells.push(cell);
@@ -136,7 +171,12 @@ function checkHeader(header: string[], file: string): void {
   const seen = new Set<string>();
   for (const h of header) {
     if (h === '' || seen.has(h)) {
-      throw malformed(file, 1, h === '' ? 'the header row has an empty column name' : `the header row names column '${h}' twice`, 'The first line must name each column once, e.g. `sentence<TAB>label`.');
+      throw malformed(
+        file,
+        1,
+        h === '' ? 'the header row has an empty column name' : `the header row names column '${h}' twice`,
+        'The first line must name each column once, e.g. `sentence<TAB>label`.',
+      );
     }
     seen.add(h);
   }
@@ -150,9 +190,20 @@ function readJsonl(text: string, file: string): Row[] {
     try {
       v = JSON.parse(l);
     } catch (err) {
-      throw malformed(file, i + 1, `bad JSON (${(err as Error).message})`, 'Each line of a .jsonl file must be one complete JSON object, e.g. {"text": "..."}.');
+      throw malformed(
+        file,
+        i + 1,
+        `bad JSON (${(err as Error).message})`,
+        'Each line of a .jsonl file must be one complete JSON object, e.g. {"text": "..."}.',
+      );
     }
-    if (!isObject(v)) throw malformed(file, i + 1, `expected a JSON object but found ${describe(v)}`, 'Each line of a .jsonl file must be one JSON object, e.g. {"text": "..."}.');
+    if (!isObject(v))
+      throw malformed(
+        file,
+        i + 1,
+        `expected a JSON object but found ${describe(v)}`,
+        'Each line of a .jsonl file must be one JSON object, e.g. {"text": "..."}.',
+      );
     rows.push(withLine(v, i + 1));
   });
   return rows;
@@ -167,13 +218,30 @@ function readJsonArray(text: string, file: string): Row[] {
     const msg = (err as Error).message;
     const pos = /position (\d+)/.exec(msg);
     const line = pos ? text.slice(0, Number(pos[1])).split('\n').length : undefined;
-    throw new LoraPlusError({ code: 'data/malformed', message: `bad JSON (${msg})`, file, line, hint: 'A .json data file must be one array of objects; use .jsonl for one object per line.' });
+    throw new LoraPlusError({
+      code: 'data/malformed',
+      message: `bad JSON (${msg})`,
+      file,
+      line,
+      hint: 'A .json data file must be one array of objects; use .jsonl for one object per line.',
+    });
   }
   if (!Array.isArray(v)) {
-    throw new LoraPlusError({ code: 'data/malformed', message: `expected a JSON array of objects but found ${describe(v)}`, file, hint: 'Write the rows as [{"text": "..."}, ...], or use .jsonl with one object per line.' });
+    throw new LoraPlusError({
+      code: 'data/malformed',
+      message: `expected a JSON array of objects but found ${describe(v)}`,
+      file,
+      hint: 'Write the rows as [{"text": "..."}, ...], or use .jsonl with one object per line.',
+    });
   }
   v.forEach((row, i) => {
-    if (!isObject(row)) throw new LoraPlusError({ code: 'data/malformed', message: `element ${i} of the array is ${describe(row)}, not an object`, file, hint: 'Every element must be an object such as {"text": "..."}.' });
+    if (!isObject(row))
+      throw new LoraPlusError({
+        code: 'data/malformed',
+        message: `element ${i} of the array is ${describe(row)}, not an object`,
+        file,
+        hint: 'Every element must be an object such as {"text": "..."}.',
+      });
   });
   return v as Row[];
 }

@@ -50,7 +50,9 @@ export async function probeLogits(model: Model, probe: Probe, adapters: Adapters
     labels: null,
   };
   try {
-    const logits = tf.tidy(() => model.logits(bt, { lora: adapters.lora, trainable: adapters.trainable, dropoutSeed: null }));
+    const logits = tf.tidy(() =>
+      model.logits(bt, { lora: adapters.lora, trainable: adapters.trainable, dropoutSeed: null }),
+    );
     const data = (await logits.data()) as Float32Array;
     logits.dispose();
     return data;
@@ -67,8 +69,11 @@ export interface LogitsDiff {
 }
 
 export function compareLogits(merged: Float32Array, reference: Float32Array): LogitsDiff {
-  if (merged.length !== reference.length) throw new Error(`internal: ${merged.length} merged logits vs ${reference.length}`);
-  let maxAbs = 0, scale = 0, nonfinite = 0;
+  if (merged.length !== reference.length)
+    throw new Error(`internal: ${merged.length} merged logits vs ${reference.length}`);
+  let maxAbs = 0,
+    scale = 0,
+    nonfinite = 0;
   for (let i = 0; i < merged.length; i++) {
     if (!Number.isFinite(merged[i])) {
       nonfinite++;

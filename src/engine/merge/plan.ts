@@ -30,14 +30,23 @@ const DUMMY: HostTensor = { dtype: 'float32', shape: [0], data: new Float32Array
 
 /** The module-path name the engine gives a checkpoint key (`h.0.attn.c_attn.weight` → `transformer.h.0…`). */
 export function keyNormalizer(folder: ModelFolder): (key: string) => string {
-  const one = (f: (m: Map<string, HostTensor>) => Map<string, HostTensor>) => (k: string) => f(new Map([[k, DUMMY]])).keys().next().value as string;
+  const one = (f: (m: Map<string, HostTensor>) => Map<string, HostTensor>) => (k: string) =>
+    f(new Map([[k, DUMMY]]))
+      .keys()
+      .next().value as string;
   if (folder.family.name === 'llama') return one(normalizeLlamaKeys);
   if (folder.family.name === 'gpt2') return one(normalizeGpt2Keys);
   const c = parseBertConfig(folder.config, `${folder.dir}/config.json`);
   return one((m) => normalizeBertKeys(m, c));
 }
 
-export function planMergedTensors(folder: ModelFolder, stored: StoredTensor[], adapter: Adapter, model: Model, dtype: OutDtype): MergePlan {
+export function planMergedTensors(
+  folder: ModelFolder,
+  stored: StoredTensor[],
+  adapter: Adapter,
+  model: Model,
+  dtype: OutDtype,
+): MergePlan {
   const normalize = keyNormalizer(folder);
   const byName = new Map<string, StoredTensor>(); // normalized name → stored tensor
   for (const t of stored) byName.set(normalize(t.key), t);
@@ -52,10 +61,13 @@ export function planMergedTensors(folder: ModelFolder, stored: StoredTensor[], a
       const tied = module === 'lm_head' || module.endsWith('.lm_head');
       throw new LoraPlusError({
         code: tied ? 'merge/tied-head' : 'merge/missing-weight',
-        message: tied ? `the adapter trains LoRA on '${module}', which this checkpoint ties to the token embedding (it has no ${name}); merging it would untie the head`
+        message: tied
+          ? `the adapter trains LoRA on '${module}', which this checkpoint ties to the token embedding (it has no ${name}); merging it would untie the head`
           : `the adapter has LoRA weights for '${module}', but the base checkpoint has no weight for it`,
         file: folder.dir,
-        hint: tied ? 'Use the adapter with the base model unmerged (loraplus generate --adapter), or train without lm_head in target_modules.' : 'Use the base model the adapter was trained on (--base).',
+        hint: tied
+          ? 'Use the adapter with the base model unmerged (loraplus generate --adapter), or train without lm_head in target_modules.'
+          : 'Use the base model the adapter was trained on (--base).',
       });
     }
     lora.set(name, module);
@@ -63,7 +75,8 @@ export function planMergedTensors(folder: ModelFolder, stored: StoredTensor[], a
   const newNames = [...adapter.modulesToSave.keys()].filter((p) => !byName.has(p));
   // transformers cannot load a head next to the bare keys of a base-model checkpoint (`h.0…` with `score.weight`):
   // then every key is written with its model prefix, as save_pretrained of the full model would.
-  plan.rekeyed = newNames.length > 0 && stored.some((t) => normalize(t.key) !== t.key && normalize(t.key).endsWith(`.${t.key}`));
+  plan.rekeyed =
+    newNames.length > 0 && stored.some((t) => normalize(t.key) !== t.key && normalize(t.key).endsWith(`.${t.key}`));
   const keyOf = (t: StoredTensor) => (plan.rekeyed ? normalize(t.key) : t.key);
 
   for (const t of stored) {
@@ -81,9 +94,23 @@ export function planMergedTensors(folder: ModelFolder, stored: StoredTensor[], a
     } else {
       const od = outDtype(t.dtype);
       const n = t.shape.reduce((a, b) => a * b, 1);
-      plan.tensors.push(od === t.dtype
-        ? { key: keyOf(t), dtype: t.dtype, shape: t.shape, byteLength: t.end - t.begin, bytes: () => readStoredBytes(t) }
-        : { key: keyOf(t), dtype: od, shape: t.shape, byteLength: 4 * n, bytes: () => encodeFloats(od, decodeFloats(t.dtype, readStoredBytes(t))) });
+      plan.tensors.push(
+        od === t.dtype
+          ? {
+              key: keyOf(t),
+              dtype: t.dtype,
+              shape: t.shape,
+              byteLength: t.end - t.begin,
+              bytes: () => readStoredBytes(t),
+            }
+          : {
+              key: keyOf(t),
+              dtype: od,
+              shape: t.shape,
+              byteLength: 4 * n,
+              bytes: () => encodeFloats(od, decodeFloats(t.dtype, readStoredBytes(t))),
+            },
+      );
     }
   }
   // New parameters (a fresh head): the dtype of the checkpoint's floats, under the module-path name.
@@ -96,10 +123,21 @@ export function planMergedTensors(folder: ModelFolder, stored: StoredTensor[], a
 }
 
 // W + scaling·B·A in W's layout (Conv1D: [in, out]), rounded once to the output dtype.
-function mergedTensor(key: string, t: StoredTensor, dtype: string, adapter: Adapter, module: string, model: Model, plan: MergePlan): OutTensor {
+function mergedTensor(
+  key: string,
+  t: StoredTensor,
+  dtype: string,
+  adapter: Adapter,
+  module: string,
+  model: Model,
+  plan: MergePlan,
+): OutTensor {
   const n = t.shape.reduce((a, b) => a * b, 1);
   return {
-    key, dtype, shape: t.shape, byteLength: n * bytesOf(dtype),
+    key,
+    dtype,
+    shape: t.shape,
+    byteLength: n * bytesOf(dtype),
     bytes: () => {
       const w: HostTensor = { dtype: 'float32', shape: t.shape, data: decodeFloats(t.dtype, readStoredBytes(t)) };
       const { A, B } = adapter.lora.get(module)!;
@@ -114,7 +152,10 @@ function mergedTensor(key: string, t: StoredTensor, dtype: string, adapter: Adap
 function hostTensor(key: string, h: HostTensor, dtype: string, plan: MergePlan): OutTensor {
   const n = h.shape.reduce((a, b) => a * b, 1);
   return {
-    key, dtype, shape: h.shape, byteLength: n * bytesOf(dtype),
+    key,
+    dtype,
+    shape: h.shape,
+    byteLength: n * bytesOf(dtype),
     bytes: () => {
       if (countNonFinite(h.data)) plan.nonfinite.push(key);
       return encodeFloats(dtype, h.data as Float32Array);
@@ -128,18 +169,36 @@ function bytesOf(dtype: string): number {
 
 // ---- config.json ------------------------------------------------------------------------------------------------
 
-const HEAD_SUFFIX = /(ForCausalLM|LMHeadModel|ForMaskedLM|ForSequenceClassification|ForPreTraining|ForTokenClassification|ForQuestionAnswering|Model)$/;
-const CLASS_PREFIX: Record<string, string> = { llama: 'Llama', mistral: 'Mistral', qwen2: 'Qwen2', gpt2: 'GPT2', bert: 'Bert', roberta: 'Roberta', 'xlm-roberta': 'XLMRoberta', distilbert: 'DistilBert' };
+const HEAD_SUFFIX =
+  /(ForCausalLM|LMHeadModel|ForMaskedLM|ForSequenceClassification|ForPreTraining|ForTokenClassification|ForQuestionAnswering|Model)$/;
+const CLASS_PREFIX: Record<string, string> = {
+  llama: 'Llama',
+  mistral: 'Mistral',
+  qwen2: 'Qwen2',
+  gpt2: 'GPT2',
+  bert: 'Bert',
+  roberta: 'Roberta',
+  'xlm-roberta': 'XLMRoberta',
+  distilbert: 'DistilBert',
+};
 
 /** config.json of the merged model: the classification architecture and labels when a head was merged in. */
-export function mergedConfig(base: HFConfig, o: { task: Task; labels: string[] | null; numLabels: number; padId: number; decoder: boolean; dtype: OutDtype }): HFConfig {
+export function mergedConfig(
+  base: HFConfig,
+  o: { task: Task; labels: string[] | null; numLabels: number; padId: number; decoder: boolean; dtype: OutDtype },
+): HFConfig {
   const config: HFConfig = { ...base };
   if (o.task === 'sequence-classification') {
     const arch = base.architectures?.[0];
-    const prefix = arch && HEAD_SUFFIX.test(arch) ? arch.replace(HEAD_SUFFIX, '') : CLASS_PREFIX[String(base.model_type)] ?? 'Auto';
+    const prefix =
+      arch && HEAD_SUFFIX.test(arch)
+        ? arch.replace(HEAD_SUFFIX, '')
+        : (CLASS_PREFIX[String(base.model_type)] ?? 'Auto');
     config.architectures = [`${prefix}ForSequenceClassification`];
-    const names = o.labels && o.labels.length === o.numLabels ? o.labels
-      : sameCount(base.id2label, o.numLabels) ?? Array.from({ length: o.numLabels }, (_, i) => `LABEL_${i}`);
+    const names =
+      o.labels && o.labels.length === o.numLabels
+        ? o.labels
+        : (sameCount(base.id2label, o.numLabels) ?? Array.from({ length: o.numLabels }, (_, i) => `LABEL_${i}`));
     config.id2label = Object.fromEntries(names.map((n, i) => [String(i), n]));
     config.label2id = Object.fromEntries(names.map((n, i) => [n, i]));
     delete config.num_labels; // transformers derives it from id2label
@@ -152,6 +211,8 @@ export function mergedConfig(base: HFConfig, o: { task: Task; labels: string[] |
 
 function sameCount(id2label: unknown, n: number): string[] | null {
   if (!id2label || typeof id2label !== 'object') return null;
-  const names = Object.entries(id2label as Record<string, unknown>).sort(([a], [b]) => Number(a) - Number(b)).map(([, v]) => String(v));
+  const names = Object.entries(id2label as Record<string, unknown>)
+    .sort(([a], [b]) => Number(a) - Number(b))
+    .map(([, v]) => String(v));
   return names.length === n ? names : null;
 }

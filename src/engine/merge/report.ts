@@ -15,7 +15,14 @@ export interface MergeInfo {
   as: 'model' | 'adapter';
   base: string | null;
   task: string | null;
-  adapters: { path: string; weight: number; r: number; lora_alpha: number; use_rslora: boolean; loraplus_lr_ratio: number | null }[];
+  adapters: {
+    path: string;
+    weight: number;
+    r: number;
+    lora_alpha: number;
+    use_rslora: boolean;
+    loraplus_lr_ratio: number | null;
+  }[];
   combination: Combination | null; // null: one adapter at weight 1, merged as it is
   r: number;
   lora_alpha: number;
@@ -27,7 +34,14 @@ export interface MergeInfo {
 }
 
 export function adapterEntry(dir: string, weight: number, c: AdapterConfig): MergeInfo['adapters'][number] {
-  return { path: dir, weight, r: c.r, lora_alpha: c.lora_alpha, use_rslora: c.use_rslora, loraplus_lr_ratio: typeof c.loraplus_lr_ratio === 'number' ? c.loraplus_lr_ratio : null };
+  return {
+    path: dir,
+    weight,
+    r: c.r,
+    lora_alpha: c.lora_alpha,
+    use_rslora: c.use_rslora,
+    loraplus_lr_ratio: typeof c.loraplus_lr_ratio === 'number' ? c.loraplus_lr_ratio : null,
+  };
 }
 
 export function writeMergeReport(dir: string, info: MergeInfo): void {
@@ -38,7 +52,10 @@ export function writeMergeReport(dir: string, info: MergeInfo): void {
 function readme(i: MergeInfo): string {
   const c = i.merge_check;
   const failed = !c.passed;
-  const what = i.as === 'model' ? 'a full model with the LoRA adapter merged into its weights' : 'a PEFT LoRA adapter combined from several';
+  const what =
+    i.as === 'model'
+      ? 'a full model with the LoRA adapter merged into its weights'
+      : 'a PEFT LoRA adapter combined from several';
   const lines = [
     '---',
     ...(i.base ? [`base_model: ${JSON.stringify(i.base)}`] : []),
@@ -51,8 +68,13 @@ function readme(i: MergeInfo): string {
     '',
     i.as === 'model' ? '# Merged LoRA+ model' : '# Combined LoRA+ adapter',
     '',
-    ...(failed ? [`> **${CHECK_FAILED_MARK}**: the equivalence check failed and this folder was written only because of \`--force\`.`,
-      ...c.failures.map((f) => `> - ${f}`), ''] : []),
+    ...(failed
+      ? [
+          `> **${CHECK_FAILED_MARK}**: the equivalence check failed and this folder was written only because of \`--force\`.`,
+          ...c.failures.map((f) => `> - ${f}`),
+          '',
+        ]
+      : []),
     `This folder is ${what}, written by \`loraplus merge\` (LoRA+ Studio) on ${i.created}.`,
     '',
     `- Base model: \`${i.base ?? 'unknown'}\``,
@@ -63,24 +85,52 @@ function readme(i: MergeInfo): string {
     '',
     '| adapter | weight | r | lora_alpha | use_rslora | loraplus_lr_ratio |',
     '| --- | --- | --- | --- | --- | --- |',
-    ...i.adapters.map((a) => `| \`${a.path}\` | ${a.weight} | ${a.r} | ${a.lora_alpha} | ${a.use_rslora} | ${a.loraplus_lr_ratio ?? '-'} |`),
+    ...i.adapters.map(
+      (a) =>
+        `| \`${a.path}\` | ${a.weight} | ${a.r} | ${a.lora_alpha} | ${a.use_rslora} | ${a.loraplus_lr_ratio ?? '-'} |`,
+    ),
     '',
   ];
   if (i.head && (i.head.added.length || i.head.replaced.length)) {
-    lines.push(`Trained head (modules_to_save) merged in: ${[...i.head.added, ...i.head.replaced].map((k) => `\`${k}\``).join(', ')}${i.head.labels ? `; labels: ${i.head.labels.join(', ')}` : ''}.`, '');
+    lines.push(
+      `Trained head (modules_to_save) merged in: ${[...i.head.added, ...i.head.replaced].map((k) => `\`${k}\``).join(', ')}${i.head.labels ? `; labels: ${i.head.labels.join(', ')}` : ''}.`,
+      '',
+    );
   }
-  if (i.rekeyed) lines.push('The base checkpoint stored the bare base model; its keys are written with the model prefix so that transformers loads the head.', '');
+  if (i.rekeyed)
+    lines.push(
+      'The base checkpoint stored the bare base model; its keys are written with the model prefix so that transformers loads the head.',
+      '',
+    );
   lines.push('## Equivalence check', '');
   if (c.max_abs_diff !== null) {
-    lines.push(`A fixed probe batch (${c.probe}) was run through the base model with the adapter and through this merged model on ${c.backend}:`,
-      '', `- max |Δlogits| = ${fmt(c.max_abs_diff)} (relative to the largest logit: ${fmt(c.max_rel_diff ?? 0)}), tolerance ${fmt(c.tolerance)}`);
+    lines.push(
+      `A fixed probe batch (${c.probe}) was run through the base model with the adapter and through this merged model on ${c.backend}:`,
+      '',
+      `- max |Δlogits| = ${fmt(c.max_abs_diff)} (relative to the largest logit: ${fmt(c.max_rel_diff ?? 0)}), tolerance ${fmt(c.tolerance)}`,
+    );
   } else {
     lines.push('The written adapter was read back and compared with the combination computed in memory.');
   }
-  if (c.combination_error !== null) lines.push(`- combined ΔW vs Σ wᵢ·ΔWᵢ (probed, relative): ${fmt(c.combination_error)}${i.combination === 'linear' ? ' (PEFT\'s linear combination is not the weighted sum when adapters differ)' : ''}`);
-  lines.push(`- NaN/Inf in merged tensors: ${c.nonfinite_tensors.length ? c.nonfinite_tensors.join(', ') : 'none'}`, `- Result: ${failed ? CHECK_FAILED_MARK : 'passed'}`, '');
+  if (c.combination_error !== null)
+    lines.push(
+      `- combined ΔW vs Σ wᵢ·ΔWᵢ (probed, relative): ${fmt(c.combination_error)}${i.combination === 'linear' ? " (PEFT's linear combination is not the weighted sum when adapters differ)" : ''}`,
+    );
+  lines.push(
+    `- NaN/Inf in merged tensors: ${c.nonfinite_tensors.length ? c.nonfinite_tensors.join(', ') : 'none'}`,
+    `- Result: ${failed ? CHECK_FAILED_MARK : 'passed'}`,
+    '',
+  );
   if (i.as === 'model') {
-    lines.push('## Use', '', '```python', 'from transformers import AutoModel, AutoTokenizer', `model = AutoModel.from_pretrained("path/to/this/folder")  # or the ${i.task === 'sequence-classification' ? 'AutoModelForSequenceClassification' : 'AutoModelForCausalLM'} class`, '```', '');
+    lines.push(
+      '## Use',
+      '',
+      '```python',
+      'from transformers import AutoModel, AutoTokenizer',
+      `model = AutoModel.from_pretrained("path/to/this/folder")  # or the ${i.task === 'sequence-classification' ? 'AutoModelForSequenceClassification' : 'AutoModelForCausalLM'} class`,
+      '```',
+      '',
+    );
   }
   return lines.join('\n');
 }

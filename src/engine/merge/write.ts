@@ -26,7 +26,17 @@ export interface OutTensor {
   bytes: () => Buffer;
 }
 
-export const TOKENIZER_FILES = ['tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json', 'vocab.txt', 'merges.txt', 'vocab.json', 'tokenizer.model', 'added_tokens.json', 'generation_config.json'];
+export const TOKENIZER_FILES = [
+  'tokenizer.json',
+  'tokenizer_config.json',
+  'special_tokens_map.json',
+  'vocab.txt',
+  'merges.txt',
+  'vocab.json',
+  'tokenizer.model',
+  'added_tokens.json',
+  'generation_config.json',
+];
 
 const FLOAT_BYTES: Record<string, number> = { F32: 4, F16: 2, BF16: 2, F64: 8 };
 const LITTLE_ENDIAN = endianness() === 'LE';
@@ -37,7 +47,12 @@ export function listStoredTensors(dir: string): StoredTensor[] {
   if (fs.existsSync(single)) return readHeader(single);
   const indexFile = path.join(dir, 'model.safetensors.index.json');
   if (!fs.existsSync(indexFile)) {
-    throw new LoraPlusError({ code: 'merge/no-weights', message: 'the base model folder has no model.safetensors or model.safetensors.index.json', file: dir, hint: 'Merging needs the base model in safetensors format.' });
+    throw new LoraPlusError({
+      code: 'merge/no-weights',
+      message: 'the base model folder has no model.safetensors or model.safetensors.index.json',
+      file: dir,
+      hint: 'Merging needs the base model in safetensors format.',
+    });
   }
   const index = JSON.parse(fs.readFileSync(indexFile, 'utf8')) as { weight_map?: Record<string, string> };
   const shards = [...new Set(Object.values(index.weight_map ?? {}))];
@@ -52,9 +67,20 @@ function readHeader(file: string): StoredTensor[] {
     const n = Number(len.readBigUInt64LE(0));
     const head = Buffer.alloc(n);
     fs.readSync(fd, head, 0, n, 8);
-    const header = JSON.parse(head.toString('utf8')) as Record<string, { dtype: string; shape: number[]; data_offsets: [number, number] }>;
-    return Object.entries(header).filter(([k]) => k !== '__metadata__')
-      .map(([key, e]) => ({ key, dtype: e.dtype, shape: e.shape, file, begin: 8 + n + e.data_offsets[0], end: 8 + n + e.data_offsets[1] }));
+    const header = JSON.parse(head.toString('utf8')) as Record<
+      string,
+      { dtype: string; shape: number[]; data_offsets: [number, number] }
+    >;
+    return Object.entries(header)
+      .filter(([k]) => k !== '__metadata__')
+      .map(([key, e]) => ({
+        key,
+        dtype: e.dtype,
+        shape: e.shape,
+        file,
+        begin: 8 + n + e.data_offsets[0],
+        end: 8 + n + e.data_offsets[1],
+      }));
   } finally {
     fs.closeSync(fd);
   }
@@ -82,7 +108,8 @@ export function isFloatDtype(dtype: string): boolean {
 export function decodeFloats(dtype: string, bytes: Buffer): Float32Array {
   const n = bytes.length / FLOAT_BYTES[dtype];
   const out = new Float32Array(n);
-  if (dtype === 'F32' && LITTLE_ENDIAN) new Uint8Array(out.buffer).set(bytes); // a copy into aligned memory
+  if (dtype === 'F32' && LITTLE_ENDIAN)
+    new Uint8Array(out.buffer).set(bytes); // a copy into aligned memory
   else if (dtype === 'F32') for (let i = 0; i < n; i++) out[i] = bytes.readFloatLE(4 * i);
   else if (dtype === 'F64') for (let i = 0; i < n; i++) out[i] = bytes.readDoubleLE(8 * i);
   else if (dtype === 'BF16') for (let i = 0; i < n; i++) out[i] = bf16ToFloat(bytes.readUInt16LE(2 * i));
@@ -153,7 +180,11 @@ export function parseShardSize(size: string | number): number {
   if (typeof size === 'number') return size;
   const m = /^\s*(\d+(?:\.\d+)?)\s*([KMGT]i?B|B)?\s*$/i.exec(size);
   if (!m) {
-    throw new LoraPlusError({ code: 'merge/bad-shard-size', message: `--max-shard-size '${size}' is not a size`, hint: 'Write it as transformers does, e.g. 5GB, 500MB, 2GiB, or a number of bytes.' });
+    throw new LoraPlusError({
+      code: 'merge/bad-shard-size',
+      message: `--max-shard-size '${size}' is not a size`,
+      hint: 'Write it as transformers does, e.g. 5GB, 500MB, 2GiB, or a number of bytes.',
+    });
   }
   const unit = (m[2] ?? 'B').toUpperCase();
   const pow = { B: 0, K: 1, M: 2, G: 3, T: 4 }[unit[0] as 'B' | 'K' | 'M' | 'G' | 'T'];
@@ -184,7 +215,9 @@ export function writeShards(dir: string, tensors: OutTensor[], maxShardSize: num
     return ['model.safetensors'];
   }
   const n = shards.length;
-  const names = shards.map((_, i) => `model-${String(i + 1).padStart(5, '0')}-of-${String(n).padStart(5, '0')}.safetensors`);
+  const names = shards.map(
+    (_, i) => `model-${String(i + 1).padStart(5, '0')}-of-${String(n).padStart(5, '0')}.safetensors`,
+  );
   const weightMap: Record<string, string> = {};
   let total = 0;
   shards.forEach((shard, i) => {
@@ -204,7 +237,9 @@ function writeShard(file: string, tensors: OutTensor[]): void {
   const parts: string[] = [];
   let offset = 0;
   for (const t of tensors) {
-    parts.push(`${JSON.stringify(t.key)}:${JSON.stringify({ dtype: t.dtype, shape: t.shape, data_offsets: [offset, offset + t.byteLength] })}`);
+    parts.push(
+      `${JSON.stringify(t.key)}:${JSON.stringify({ dtype: t.dtype, shape: t.shape, data_offsets: [offset, offset + t.byteLength] })}`,
+    );
     offset += t.byteLength;
   }
   parts.push('"__metadata__":{"format":"pt"}');
@@ -219,7 +254,8 @@ function writeShard(file: string, tensors: OutTensor[]): void {
     writeAll(fd, header);
     for (const t of tensors) {
       const bytes = t.bytes();
-      if (bytes.length !== t.byteLength) throw new Error(`internal: tensor ${t.key} has ${bytes.length} bytes, expected ${t.byteLength}`);
+      if (bytes.length !== t.byteLength)
+        throw new Error(`internal: tensor ${t.key} has ${bytes.length} bytes, expected ${t.byteLength}`);
       writeAll(fd, bytes);
     }
     fs.fsyncSync(fd);

@@ -12,7 +12,13 @@ export interface EvalResult {
   examples: number;
 }
 
-export async function evaluate(model: Model, ds: Dataset, padId: number, batchSize: number, adapters: Adapters = NO_ADAPTERS): Promise<EvalResult> {
+export async function evaluate(
+  model: Model,
+  ds: Dataset,
+  padId: number,
+  batchSize: number,
+  adapters: Adapters = NO_ADAPTERS,
+): Promise<EvalResult> {
   const eval_: Adapters = { lora: adapters.lora, trainable: adapters.trainable, dropoutSeed: null }; // no dropout
   const n = datasetSize(ds);
   let lossSum = 0;
@@ -38,5 +44,7 @@ export async function evaluate(model: Model, ds: Dataset, padId: number, batchSi
     if (ds.kind !== 'causal-lm') correct += vals[1];
   }
   const loss = lossSum / Math.max(1, weight);
-  return ds.kind === 'causal-lm' ? { loss, perplexity: Math.exp(loss), examples: n } : { loss, accuracy: correct / Math.max(1, n), examples: n };
+  return ds.kind === 'causal-lm'
+    ? { loss, perplexity: Math.exp(loss), examples: n }
+    : { loss, accuracy: correct / Math.max(1, n), examples: n };
 }

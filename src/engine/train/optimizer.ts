@@ -35,7 +35,13 @@ export function loraplusGroups(params: Trainable[], s: LoraPlusSettings): Group[
   ];
   const byName = Object.fromEntries(groups.map((g) => [g.name, g]));
   for (const p of params) {
-    const g = p.embedding ? byName.embedding : p.variable.rank === 1 ? byName.B_no_decay : p.name.includes('lora_B') ? byName.B : byName.A;
+    const g = p.embedding
+      ? byName.embedding
+      : p.variable.rank === 1
+        ? byName.B_no_decay
+        : p.name.includes('lora_B')
+          ? byName.B
+          : byName.A;
     g.vars.push(p);
     g.params.push(p.name);
   }
@@ -71,7 +77,12 @@ export class AdamW {
    * (the caller reads them together with the other step figures, in one device read). The updates Δp of the names in
    * `keep` are also put into `kept` (the caller owns and disposes them): the A/B view needs ΔA and ΔB themselves.
    */
-  step(grads: Map<string, tf.Tensor>, lrScale: number, keep?: ReadonlySet<string>, kept?: Map<string, tf.Tensor>): Map<string, tf.Scalar> {
+  step(
+    grads: Map<string, tf.Tensor>,
+    lrScale: number,
+    keep?: ReadonlySet<string>,
+    kept?: Map<string, tf.Tensor>,
+  ): Map<string, tf.Scalar> {
     this.t += 1;
     const { beta1: b1, beta2: b2, eps } = this.o;
     const bc1 = 1 - Math.pow(b1, this.t);
@@ -107,17 +118,25 @@ export class AdamW {
   /** Moments by `<name>.exp_avg` / `<name>.exp_avg_sq`, for checkpoints. */
   async state(): Promise<Map<string, HostTensor>> {
     const out = new Map<string, HostTensor>();
-    for (const [suffix, table] of [['exp_avg', this.m], ['exp_avg_sq', this.v]] as const) {
-      for (const [name, t] of table) out.set(`${name}.${suffix}`, { dtype: 'float32', shape: t.shape, data: (await t.data()) as Float32Array });
+    for (const [suffix, table] of [
+      ['exp_avg', this.m],
+      ['exp_avg_sq', this.v],
+    ] as const) {
+      for (const [name, t] of table)
+        out.set(`${name}.${suffix}`, { dtype: 'float32', shape: t.shape, data: (await t.data()) as Float32Array });
     }
     return out;
   }
 
   loadState(state: Map<string, HostTensor>, t: number): void {
-    for (const [suffix, table] of [['exp_avg', this.m], ['exp_avg_sq', this.v]] as const) {
+    for (const [suffix, table] of [
+      ['exp_avg', this.m],
+      ['exp_avg_sq', this.v],
+    ] as const) {
       for (const [name, variable] of table) {
         const s = state.get(`${name}.${suffix}`);
-        if (!s || s.shape.join() !== variable.shape.join()) throw new Error(`optimizer state lacks ${name}.${suffix} or its shape differs`);
+        if (!s || s.shape.join() !== variable.shape.join())
+          throw new Error(`optimizer state lacks ${name}.${suffix} or its shape differs`);
         variable.assign(tf.tensor(s.data, s.shape, 'float32'));
       }
     }
@@ -130,7 +149,10 @@ export class AdamW {
 }
 
 /** Global gradient-norm clipping (torch.nn.utils.clip_grad_norm_): returns the norm before clipping. */
-export function clipGradients(grads: Map<string, tf.Tensor>, maxNorm: number): { grads: Map<string, tf.Tensor>; norm: tf.Scalar } {
+export function clipGradients(
+  grads: Map<string, tf.Tensor>,
+  maxNorm: number,
+): { grads: Map<string, tf.Tensor>; norm: tf.Scalar } {
   const names = [...grads.keys()];
   const out = tf.tidy(() => {
     const gs = [...grads.values()];

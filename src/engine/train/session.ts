@@ -11,8 +11,16 @@ import { FAMILIES, type Family } from '../../models/registry';
 import { loadTokenizer, type TextTokenizer } from '../../models/tokenizer';
 import type { BatchTensors, HFConfig, Model, Task } from '../../models/types';
 import {
-  buildCausalLM, buildClassification, collateCausal, collateClassification, collectLabels, readRows, splitEval,
-  type Batch, type CausalLMData, type ClsData,
+  buildCausalLM,
+  buildClassification,
+  collateCausal,
+  collateClassification,
+  collectLabels,
+  readRows,
+  splitEval,
+  type Batch,
+  type CausalLMData,
+  type ClsData,
 } from '../data/datasets';
 import { Rng } from '../data/rng';
 
@@ -26,21 +34,40 @@ export interface ModelFolder {
 /** Reads config.json and the tokenizer; the weights are read by `buildModel`. */
 export function openModelFolder(dir: string): ModelFolder {
   if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory()) {
-    throw new LoraPlusError({ code: 'model/not-found', message: `model folder ${dir} does not exist`, yamlPath: 'model', hint: 'Point `model` at a folder downloaded from the Hugging Face Hub (config.json, model.safetensors, tokenizer.json).' });
+    throw new LoraPlusError({
+      code: 'model/not-found',
+      message: `model folder ${dir} does not exist`,
+      yamlPath: 'model',
+      hint: 'Point `model` at a folder downloaded from the Hugging Face Hub (config.json, model.safetensors, tokenizer.json).',
+    });
   }
   const configFile = path.join(dir, 'config.json');
   if (!fs.existsSync(configFile)) {
-    throw new LoraPlusError({ code: 'model/no-config', message: `${dir} has no config.json`, file: dir, hint: 'Download the whole model folder from the Hub, not only the weights.' });
+    throw new LoraPlusError({
+      code: 'model/no-config',
+      message: `${dir} has no config.json`,
+      file: dir,
+      hint: 'Download the whole model folder from the Hub, not only the weights.',
+    });
   }
   let config: HFConfig;
   try {
     config = JSON.parse(fs.readFileSync(configFile, 'utf8')) as HFConfig;
   } catch (err) {
-    throw new LoraPlusError({ code: 'model/bad-config', message: `config.json is not valid JSON (${(err as Error).message})`, file: configFile });
+    throw new LoraPlusError({
+      code: 'model/bad-config',
+      message: `config.json is not valid JSON (${(err as Error).message})`,
+      file: configFile,
+    });
   }
   const family = FAMILIES[String(config.model_type)];
   if (!family) {
-    throw new LoraPlusError({ code: 'model/unsupported', message: `model_type '${config.model_type}' is not supported`, file: configFile, hint: `Supported model types: ${Object.keys(FAMILIES).join(', ')}.` });
+    throw new LoraPlusError({
+      code: 'model/unsupported',
+      message: `model_type '${config.model_type}' is not supported`,
+      file: configFile,
+      hint: `Supported model types: ${Object.keys(FAMILIES).join(', ')}.`,
+    });
   }
   return { dir, config, family, tokenizer: loadTokenizer(dir, config as Record<string, number>) };
 }
@@ -51,7 +78,12 @@ export function buildModel(folder: ModelFolder, task: Task, numLabels: number, r
     const u = Math.max(rng.next(), 1e-12);
     return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * rng.next());
   };
-  return createModel(folder.family, folder.config, loadModelWeights(folder.dir), { task, numLabels, normal, dir: folder.dir });
+  return createModel(folder.family, folder.config, loadModelWeights(folder.dir), {
+    task,
+    numLabels,
+    normal,
+    dir: folder.dir,
+  });
 }
 
 export type Dataset = CausalLMData | ClsData;
@@ -66,7 +98,9 @@ export interface DataSplits {
 export function loadData(config: TrainConfig, tok: TextTokenizer): DataSplits {
   const s = readSplits(config);
   const train = buildSet(config, tok, s.trainRows, config.data.train, s.labels);
-  const evalSet = s.evalRows ? buildSet(config, tok, s.evalRows, config.data.eval ?? config.data.train, s.labels) : null;
+  const evalSet = s.evalRows
+    ? buildSet(config, tok, s.evalRows, config.data.eval ?? config.data.train, s.labels)
+    : null;
   return { train, eval: evalSet, labels: s.labels };
 }
 
@@ -83,11 +117,17 @@ function readSplits(config: TrainConfig): { trainRows: Rows; evalRows: Rows | nu
   const d = config.data;
   let trainRows = readRows(d.train);
   let evalRows = d.eval ? readRows(d.eval) : null;
-  if (!evalRows && d.eval_fraction > 0) ({ train: trainRows, eval: evalRows } = splitEval(trainRows, d.eval_fraction, config.training.seed));
+  if (!evalRows && d.eval_fraction > 0)
+    ({ train: trainRows, eval: evalRows } = splitEval(trainRows, d.eval_fraction, config.training.seed));
   if (d.max_train_samples) trainRows = trainRows.slice(0, d.max_train_samples);
   if (evalRows && d.max_eval_samples) evalRows = evalRows.slice(0, d.max_eval_samples);
   // Label ids follow data.labels, else the training data's labels, so eval scores the head the way it was trained.
-  const labels = config.task === 'causal-lm' ? [] : d.labels?.length ? d.labels : collectLabels(trainRows, { labelField: d.label_field, file: d.train });
+  const labels =
+    config.task === 'causal-lm'
+      ? []
+      : d.labels?.length
+        ? d.labels
+        : collectLabels(trainRows, { labelField: d.label_field, file: d.train });
   return { trainRows, evalRows, labels };
 }
 
@@ -95,7 +135,14 @@ function buildSet(config: TrainConfig, tok: TextTokenizer, rows: Rows, file: str
   const d = config.data;
   return config.task === 'causal-lm'
     ? buildCausalLM(rows, tok, { textField: d.text_field, maxLength: d.max_length, file })
-    : buildClassification(rows, tok, { textField: d.text_field, textPairField: d.text_pair_field, labelField: d.label_field, labels, maxLength: d.max_length, file });
+    : buildClassification(rows, tok, {
+        textField: d.text_field,
+        textPairField: d.text_pair_field,
+        labelField: d.label_field,
+        labels,
+        maxLength: d.max_length,
+        file,
+      });
 }
 
 export function datasetSize(ds: Dataset): number {
@@ -107,7 +154,13 @@ export function datasetSize(ds: Dataset): number {
 const PAD_TO_MULTIPLE_OF = 8;
 
 export function collate(ds: Dataset, indices: number[], padId: number): Batch {
-  return ds.kind === 'causal-lm' ? collateCausal(indices.map((i) => ds.blocks[i])) : collateClassification(indices.map((i) => ds.examples[i]), padId, PAD_TO_MULTIPLE_OF);
+  return ds.kind === 'causal-lm'
+    ? collateCausal(indices.map((i) => ds.blocks[i]))
+    : collateClassification(
+        indices.map((i) => ds.examples[i]),
+        padId,
+        PAD_TO_MULTIPLE_OF,
+      );
 }
 
 export function toTensors(b: Batch): BatchTensors {
@@ -125,5 +178,10 @@ export function disposeBatch(b: BatchTensors): void {
 
 /** The id used to pad classification batches: pad_token_id, else eos, else 0 (as transformers falls back). */
 export function padId(folder: ModelFolder): number {
-  return folder.tokenizer.padId ?? (typeof folder.config.pad_token_id === 'number' ? folder.config.pad_token_id : null) ?? folder.tokenizer.eosId ?? 0;
+  return (
+    folder.tokenizer.padId ??
+    (typeof folder.config.pad_token_id === 'number' ? folder.config.pad_token_id : null) ??
+    folder.tokenizer.eosId ??
+    0
+  );
 }

@@ -10,7 +10,14 @@ import type { TrainConfig } from '../../config/schema';
 import { LoraPlusError, toErrorInfo } from '../../protocol/errors';
 import type { EngineEvent, EventSink, ModuleStats } from '../../protocol/events';
 import { selectBackend } from '../backend/select';
-import { listCheckpoints, loadCheckpoint, pruneCheckpoints, saveCheckpoint, writeDirAtomic, type TrainerState } from '../runs/checkpoints';
+import {
+  listCheckpoints,
+  loadCheckpoint,
+  pruneCheckpoints,
+  saveCheckpoint,
+  writeDirAtomic,
+  type TrainerState,
+} from '../runs/checkpoints';
 import { epochOrder } from '../data/datasets';
 import { evaluate, type EvalResult } from './evaluate';
 import { AdamW, clipGradients, loraplusGroups } from './optimizer';
@@ -34,12 +41,24 @@ export interface TrainResult {
   evals: { step: number; result: EvalResult }[];
 }
 
-export async function train(config: TrainConfig, onEvent: EventSink, signal?: AbortSignal, opts: TrainOptions = {}): Promise<TrainResult> {
+export async function train(
+  config: TrainConfig,
+  onEvent: EventSink,
+  signal?: AbortSignal,
+  opts: TrainOptions = {},
+): Promise<TrainResult> {
   const t0 = Date.now();
-  const runDir = path.resolve(opts.resume ? findRunToResume(config, opts.runDir) : (opts.runDir ?? path.join(config.output_dir, runName(config))));
+  const runDir = path.resolve(
+    opts.resume ? findRunToResume(config, opts.runDir) : (opts.runDir ?? path.join(config.output_dir, runName(config))),
+  );
   const resumeFrom = opts.resume ? listCheckpoints(runDir).at(-1) : undefined;
   if (opts.resume && !resumeFrom) {
-    throw new LoraPlusError({ code: 'resume/no-checkpoint', message: `${runDir} has no checkpoint to resume from`, file: runDir, hint: 'Start the run again without --resume.' });
+    throw new LoraPlusError({
+      code: 'resume/no-checkpoint',
+      message: `${runDir} has no checkpoint to resume from`,
+      file: runDir,
+      hint: 'Start the run again without --resume.',
+    });
   }
   const run = openRun(config, runDir, resumeFrom?.step ?? null);
   const emit = (e: EngineEvent) => {
@@ -72,7 +91,15 @@ export async function train(config: TrainConfig, onEvent: EventSink, signal?: Ab
     const stepsPerEpoch = Math.max(1, Math.floor(batchesPerEpoch / t.gradient_accumulation_steps));
     const totalSteps = t.max_steps ?? Math.max(1, Math.ceil((t.epochs ?? 1) * stepsPerEpoch));
     const pad = padId(folder);
-    let state: TrainerState = { step: 0, micro_step: 0, total_steps: totalSteps, optimizer_t: 0, tokens_seen: 0, elapsed_s: 0, best_eval: null };
+    let state: TrainerState = {
+      step: 0,
+      micro_step: 0,
+      total_steps: totalSteps,
+      optimizer_t: 0,
+      tokens_seen: 0,
+      elapsed_s: 0,
+      best_eval: null,
+    };
     if (resumeFrom) {
       const ck = loadCheckpoint(resumeFrom.dir);
       weights.assign(ck.adapter);
@@ -83,17 +110,38 @@ export async function train(config: TrainConfig, onEvent: EventSink, signal?: Ab
     const elapsedBefore = state.elapsed_s; // training time of the run's earlier sessions (resume)
     const counts = weights.count();
     emit({
-      type: 'run_start', time: new Date().toISOString(), run_name: run.name, run_dir: runDir,
-      backend: backend.backend, device: backend.name, threads: backend.threads, backend_notes: backend.skipped,
-      model: config.model, model_type: String(folder.config.model_type), task: config.task,
-      total_steps: totalSteps, start_step: step,
+      type: 'run_start',
+      time: new Date().toISOString(),
+      run_name: run.name,
+      run_dir: runDir,
+      backend: backend.backend,
+      device: backend.name,
+      threads: backend.threads,
+      backend_notes: backend.skipped,
+      model: config.model,
+      model_type: String(folder.config.model_type),
+      task: config.task,
+      total_steps: totalSteps,
+      start_step: step,
       params: { total: model.paramCount + counts.lora, trainable: counts.trainable, lora: counts.lora },
-      lora: { r: config.lora.r, lora_alpha: config.lora.lora_alpha, scaling: [...weights.lora.values()][0]?.scaling ?? 0, target_modules: [...weights.lora.keys()], modules_to_save: [...weights.trainable.keys()] },
+      lora: {
+        r: config.lora.r,
+        lora_alpha: config.lora.lora_alpha,
+        scaling: [...weights.lora.values()][0]?.scaling ?? 0,
+        target_modules: [...weights.lora.keys()],
+        modules_to_save: [...weights.trainable.keys()],
+      },
       loraplus_lr_ratio: t.loraplus_lr_ratio,
       groups: groups.map(({ name, lr, weight_decay, params: p }) => ({ name, lr, weight_decay, params: p })),
-      train_examples: n, eval_examples: data.eval ? datasetSize(data.eval) : 0,
+      train_examples: n,
+      eval_examples: data.eval ? datasetSize(data.eval) : 0,
     });
-    if (model.headCreated) emit({ type: 'log', level: 'info', message: `created a fresh '${model.head}' head for ${model.numLabels} labels (${data.labels.join(', ')}); it is trained in full (modules_to_save)` });
+    if (model.headCreated)
+      emit({
+        type: 'log',
+        level: 'info',
+        message: `created a fresh '${model.head}' head for ${model.numLabels} labels (${data.labels.join(', ')}); it is trained in full (modules_to_save)`,
+      });
 
     const evals: TrainResult['evals'] = [];
     const runEval = async () => {
@@ -105,7 +153,12 @@ export async function train(config: TrainConfig, onEvent: EventSink, signal?: Ab
     };
     const checkpoint = async () => {
       state = { ...state, step, optimizer_t: opt.t, elapsed_s: elapsedBefore + (Date.now() - t0) / 1000 };
-      const ck = saveCheckpoint(runDir, await weights.toAdapter(config.model, taskType(config), { loraplus_lr_ratio: t.loraplus_lr_ratio }), await opt.state(), state);
+      const ck = saveCheckpoint(
+        runDir,
+        await weights.toAdapter(config.model, taskType(config), { loraplus_lr_ratio: t.loraplus_lr_ratio }),
+        await opt.state(),
+        state,
+      );
       lastCheckpoint = ck.dir;
       emit({ type: 'checkpoint', step, path: ck.dir, kind: 'checkpoint' });
       pruneCheckpoints(runDir, t.save_total_limit, ck.dir);
@@ -134,10 +187,17 @@ export async function train(config: TrainConfig, onEvent: EventSink, signal?: Ab
         tokens += b.tokens;
         const bt = toTensors(b);
         weights.dropoutSeed = (t.seed * 7919 + k) % 2147483647;
-        const { value, grads: g } = tf.variableGrads(() => model.loss(bt, weights), params.map((p) => p.variable));
+        const { value, grads: g } = tf.variableGrads(
+          () => model.loss(bt, weights),
+          params.map((p) => p.variable),
+        );
         disposeBatch(bt);
         losses.push(value);
-        grads = accumulate(grads, params.map((p) => [p.name, g[p.variable.name]]), 1 / t.gradient_accumulation_steps);
+        grads = accumulate(
+          grads,
+          params.map((p) => [p.name, g[p.variable.name]]),
+          1 / t.gradient_accumulation_steps,
+        );
       }
       weights.dropoutSeed = null;
       const loss = tf.tidy(() => tf.mean(tf.stack(losses)) as tf.Scalar);
@@ -161,21 +221,39 @@ export async function train(config: TrainConfig, onEvent: EventSink, signal?: Ab
       const figures = await readScalars([...names.map((nm) => deltas.get(nm)!), ...gradNorms, ...outputs]);
       tf.dispose([...clipped.grads.values(), ...gradNorms, ...deltas.values(), ...kept.values(), ...outputs]);
       const blown = names.find((_, i) => !Number.isFinite(figures[i]));
-      if (blown) throw nonFinite(`the update of ${blown} became ${figures[names.indexOf(blown)]}`, step + 1, lastCheckpoint);
+      if (blown)
+        throw nonFinite(`the update of ${blown} became ${figures[names.indexOf(blown)]}`, step + 1, lastCheckpoint);
       step += 1;
       state.tokens_seen += tokens;
       if (logThis) {
-        const at = (nm: string) => ({ delta: figures[names.indexOf(nm)], grad: figures[names.length + names.indexOf(nm)] });
+        const at = (nm: string) => ({
+          delta: figures[names.indexOf(nm)],
+          grad: figures[names.length + names.indexOf(nm)],
+        });
         const out = figures.slice(2 * names.length);
         const modules: ModuleStats[] = [...weights.lora.keys()].map((m, i) => {
           const [a, b] = [at(`${m}.lora_A.weight`), at(`${m}.lora_B.weight`)];
-          return { module: m, grad_A: a.grad, grad_B: b.grad, delta_A: a.delta, delta_B: b.delta, out_A: out[2 * i], out_B: out[2 * i + 1] };
+          return {
+            module: m,
+            grad_A: a.grad,
+            grad_B: b.grad,
+            delta_A: a.delta,
+            delta_B: b.delta,
+            out_A: out[2 * i],
+            out_B: out[2 * i + 1],
+          };
         });
         emit({
-          type: 'step', step, epoch: state.micro_step / batchesPerEpoch, loss: lossValue,
-          lr: Object.fromEntries(groups.map((g) => [g.name, g.lr * lrScale])), grad_norm: gradNorm,
-          tokens_per_s: tokens / Math.max(1e-3, (Date.now() - stepStart) / 1000), tokens_seen: state.tokens_seen,
-          elapsed_s: (Date.now() - trainStart) / 1000, modules,
+          type: 'step',
+          step,
+          epoch: state.micro_step / batchesPerEpoch,
+          loss: lossValue,
+          lr: Object.fromEntries(groups.map((g) => [g.name, g.lr * lrScale])),
+          grad_norm: gradNorm,
+          tokens_per_s: tokens / Math.max(1e-3, (Date.now() - stepStart) / 1000),
+          tokens_seen: state.tokens_seen,
+          elapsed_s: (Date.now() - trainStart) / 1000,
+          modules,
         });
       }
 
@@ -186,7 +264,14 @@ export async function train(config: TrainConfig, onEvent: EventSink, signal?: Ab
     // ---- stopped, or the end: checkpoint / final adapter ------------------------------------------------------
     if (step < totalSteps) {
       await checkpoint(); // a stop leaves a resumable checkpoint
-      emit({ type: 'end', status: 'stopped', step, elapsed_s: (Date.now() - t0) / 1000, final_adapter: null, last_checkpoint: lastCheckpoint });
+      emit({
+        type: 'end',
+        status: 'stopped',
+        step,
+        elapsed_s: (Date.now() - t0) / 1000,
+        final_adapter: null,
+        last_checkpoint: lastCheckpoint,
+      });
       return { status: 'stopped', runDir, step, finalAdapter: null, lastCheckpoint, evals };
     }
     await runEval();
@@ -194,11 +279,25 @@ export async function train(config: TrainConfig, onEvent: EventSink, signal?: Ab
     const adapter = await weights.toAdapter(config.model, taskType(config), { loraplus_lr_ratio: t.loraplus_lr_ratio });
     writeDirAtomic(finalDir, (tmp) => saveAdapter(tmp, adapter));
     emit({ type: 'checkpoint', step, path: finalDir, kind: 'final' });
-    emit({ type: 'end', status: 'finished', step, elapsed_s: (Date.now() - t0) / 1000, final_adapter: finalDir, last_checkpoint: lastCheckpoint });
+    emit({
+      type: 'end',
+      status: 'finished',
+      step,
+      elapsed_s: (Date.now() - t0) / 1000,
+      final_adapter: finalDir,
+      last_checkpoint: lastCheckpoint,
+    });
     return { status: 'finished', runDir, step, finalAdapter: finalDir, lastCheckpoint, evals };
   } catch (err) {
     emit({ type: 'error', step, error: toErrorInfo(err) });
-    emit({ type: 'end', status: 'failed', step, elapsed_s: (Date.now() - t0) / 1000, final_adapter: null, last_checkpoint: lastCheckpoint });
+    emit({
+      type: 'end',
+      status: 'failed',
+      step,
+      elapsed_s: (Date.now() - t0) / 1000,
+      final_adapter: null,
+      last_checkpoint: lastCheckpoint,
+    });
     throw err;
   } finally {
     for (const d of disposables.reverse()) d.dispose();
@@ -207,7 +306,9 @@ export async function train(config: TrainConfig, onEvent: EventSink, signal?: Ab
 
 function nonFinite(what: string, step: number, lastCheckpoint: string | null): LoraPlusError {
   return new LoraPlusError({
-    code: 'train/non-finite', message: `${what} at step ${step}`, yamlPath: 'training.learning_rate',
+    code: 'train/non-finite',
+    message: `${what} at step ${step}`,
+    yamlPath: 'training.learning_rate',
     hint: `Lower learning_rate or loraplus_lr_ratio, or set max_grad_norm. ${lastCheckpoint ? `The last good checkpoint is ${lastCheckpoint}.` : 'No checkpoint was written before this step.'}`,
   });
 }
@@ -230,7 +331,10 @@ function accumulate(sum: Map<string, tf.Tensor>, add: [string, tf.Tensor][], sca
   const out = new Map<string, tf.Tensor>();
   for (const [name, g] of add) {
     const prev = sum.get(name);
-    out.set(name, tf.tidy(() => (prev ? tf.add(prev, tf.mul(g, scale)) : tf.mul(g, scale))));
+    out.set(
+      name,
+      tf.tidy(() => (prev ? tf.add(prev, tf.mul(g, scale)) : tf.mul(g, scale))),
+    );
     g.dispose();
     prev?.dispose();
   }
@@ -243,14 +347,20 @@ function accumulate(sum: Map<string, tf.Tensor>, add: [string, tf.Tensor][], sca
  * ‖X·Y‖_F² = Σ (XᵀX) ⊙ (Y·Yᵀ), so no [out, in] product is formed.
  */
 function outputChanges(weights: Trainables, kept: Map<string, tf.Tensor>): tf.Scalar[] {
-  return [...weights.lora.entries()].flatMap(([m, l]) => tf.tidy(() => {
-    const dA = kept.get(`${m}.lora_A.weight`)! as tf.Tensor2D; // [r, in]
-    const dB = kept.get(`${m}.lora_B.weight`)! as tf.Tensor2D; // [out, r]
-    const A = tf.sub(l.A, dA) as tf.Tensor2D; // before the update
-    const B = tf.sub(l.B, dB) as tf.Tensor2D;
-    const frob = (x: tf.Tensor2D, y: tf.Tensor2D) => tf.mul(tf.sqrt(tf.sum(tf.mul(tf.matMul(x, x, true, false), tf.matMul(y, y, false, true)))), l.scaling) as tf.Scalar;
-    return [frob(B, dA), frob(dB, A)]; // [out_A, out_B]
-  }));
+  return [...weights.lora.entries()].flatMap(([m, l]) =>
+    tf.tidy(() => {
+      const dA = kept.get(`${m}.lora_A.weight`)! as tf.Tensor2D; // [r, in]
+      const dB = kept.get(`${m}.lora_B.weight`)! as tf.Tensor2D; // [out, r]
+      const A = tf.sub(l.A, dA) as tf.Tensor2D; // before the update
+      const B = tf.sub(l.B, dB) as tf.Tensor2D;
+      const frob = (x: tf.Tensor2D, y: tf.Tensor2D) =>
+        tf.mul(
+          tf.sqrt(tf.sum(tf.mul(tf.matMul(x, x, true, false), tf.matMul(y, y, false, true)))),
+          l.scaling,
+        ) as tf.Scalar;
+      return [frob(B, dA), frob(dB, A)]; // [out_A, out_B]
+    }),
+  );
 }
 
 /** One device read for many scalars (each read is a GPU sync on webgpu). */

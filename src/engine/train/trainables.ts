@@ -2,7 +2,14 @@
 // classification head). This object owns every trainable tf.Variable and disposes them.
 import * as tf from '@tensorflow/tfjs';
 import { LoraModule, frozenW, initLoraWeights, type TrainableLinear } from '../../adapters/lora';
-import { inModulesToSave, loraScaling, makeAdapterConfig, patternValue, type Adapter, type AdapterWeights } from '../../adapters/peft';
+import {
+  inModulesToSave,
+  loraScaling,
+  makeAdapterConfig,
+  patternValue,
+  type Adapter,
+  type AdapterWeights,
+} from '../../adapters/peft';
 import type { HostTensor } from '../../adapters/safetensors';
 import { LoraPlusError } from '../../protocol/errors';
 import type { Family } from '../../models/registry';
@@ -20,7 +27,12 @@ export interface LoraSettings {
 }
 
 /** PEFT's matching: a list entry matches a module named exactly that or ending in `.<entry>`; a string is a regex. */
-export function resolveTargets(model: Model, family: Family, targets: string[] | string | null, exclude: string[]): string[] {
+export function resolveTargets(
+  model: Model,
+  family: Family,
+  targets: string[] | string | null,
+  exclude: string[],
+): string[] {
   const names = [...model.linears.keys()].filter((n) => !exclude.includes(n));
   let picked: string[];
   if (targets === 'all-linear') picked = names.filter((n) => !family.outputHeads.includes(n));
@@ -37,7 +49,12 @@ export function resolveTargets(model: Model, family: Family, targets: string[] |
 
 function noSuchModule(wanted: string[], names: string[]): LoraPlusError {
   const suffixes = [...new Set(names.map((n) => n.split('.').pop()!))].join(', ');
-  return new LoraPlusError({ code: 'config/unknown-module', message: `no Linear module of this model matches ${wanted.map((w) => `'${w}'`).join(', ')}`, yamlPath: 'lora.target_modules', hint: `This model's Linear layers are: ${suffixes} (or use all-linear).` });
+  return new LoraPlusError({
+    code: 'config/unknown-module',
+    message: `no Linear module of this model matches ${wanted.map((w) => `'${w}'`).join(', ')}`,
+    yamlPath: 'lora.target_modules',
+    hint: `This model's Linear layers are: ${suffixes} (or use all-linear).`,
+  });
 }
 
 export class Trainables implements Adapters {
@@ -60,7 +77,12 @@ export class Trainables implements Adapters {
     // Every Linear in a listed module: `classifier` trains RoBERTa's classifier.dense and classifier.out_proj.
     const full = [...model.linears.keys()].filter((n) => inModulesToSave(n, saveList));
     const missing = saveList.filter((s) => !full.some((n) => inModulesToSave(n, [s])));
-    if (missing.length) throw new LoraPlusError({ code: 'config/unknown-module', message: `modules_to_save names no Linear of this model: ${missing.join(', ')}`, yamlPath: 'lora.modules_to_save' });
+    if (missing.length)
+      throw new LoraPlusError({
+        code: 'config/unknown-module',
+        message: `modules_to_save names no Linear of this model: ${missing.join(', ')}`,
+        yamlPath: 'lora.modules_to_save',
+      });
     for (const path of full) {
       const base = model.linears.get(path)!;
       if (base.fanInFanOut) this.fanInFanOut.add(path);
@@ -68,21 +90,37 @@ export class Trainables implements Adapters {
       const w = stored?.get(`${path}.weight`);
       const b = stored?.get(`${path}.bias`);
       this.trainable.set(path, {
-        w: ownedVariable(w ? this.fromSaved(path, hostToTensor(w) as tf.Tensor2D) : frozenW(base)) as tf.Variable<tf.Rank.R2>,
-        bias: base.bias || b ? (ownedVariable(b ? hostToTensor(b) : tf.clone(base.bias!)) as tf.Variable<tf.Rank.R1>) : null,
+        w: ownedVariable(
+          w ? this.fromSaved(path, hostToTensor(w) as tf.Tensor2D) : frozenW(base),
+        ) as tf.Variable<tf.Rank.R2>,
+        bias:
+          base.bias || b
+            ? (ownedVariable(b ? hostToTensor(b) : tf.clone(base.bias!)) as tf.Variable<tf.Rank.R1>)
+            : null,
       });
     }
 
     const targets = init ? [...init.lora.keys()] : resolveTargets(model, family, settings.target_modules, full);
     for (const path of targets) {
       const base = model.linears.get(path);
-      if (!base) throw new LoraPlusError({ code: 'adapter/unknown-module', message: `the adapter has weights for '${path}', which this model does not have`, yamlPath: 'lora.init_adapter', hint: 'Use an adapter trained on this base model.' });
+      if (!base)
+        throw new LoraPlusError({
+          code: 'adapter/unknown-module',
+          message: `the adapter has weights for '${path}', which this model does not have`,
+          yamlPath: 'lora.init_adapter',
+          hint: 'Use an adapter trained on this base model.',
+        });
       const pair = init?.lora.get(path);
-      const { A, B } = pair ? { A: hostToTensor(pair.A), B: hostToTensor(pair.B) } : initLoraWeights(settings.r, base.inFeatures, base.outFeatures, uniform);
+      const { A, B } = pair
+        ? { A: hostToTensor(pair.A), B: hostToTensor(pair.B) }
+        : initLoraWeights(settings.r, base.inFeatures, base.outFeatures, uniform);
       const r = A.shape[0];
       // A saved adapter's alpha_pattern sets its scaling per module (fromAdapter); r comes from the tensors' shapes.
       const alpha = patternValue(settings.alpha_pattern, path) ?? settings.lora_alpha;
-      this.lora.set(path, new LoraModule(path, A, B, loraScaling({ ...settings, r, lora_alpha: alpha }), settings.lora_dropout));
+      this.lora.set(
+        path,
+        new LoraModule(path, A, B, loraScaling({ ...settings, r, lora_alpha: alpha }), settings.lora_dropout),
+      );
       tf.dispose([A, B]);
     }
   }
@@ -93,14 +131,23 @@ export class Trainables implements Adapters {
    */
   static fromAdapter(model: Model, family: Family, adapter: Adapter): Trainables {
     const saved = [...new Set([...adapter.modulesToSave.keys()].map((p) => p.slice(0, p.lastIndexOf('.'))))];
-    return new Trainables(model, { ...adapter.config, target_modules: null, modules_to_save: saved }, family, Math.random, adapter);
+    return new Trainables(
+      model,
+      { ...adapter.config, target_modules: null, modules_to_save: saved },
+      family,
+      Math.random,
+      adapter,
+    );
   }
 
   /** Every trainable tensor with its PEFT name, in a stable order (LoRA modules, then modules_to_save). */
   params(): Trainable[] {
     const out: Trainable[] = [];
     for (const l of this.lora.values()) {
-      out.push({ name: `${l.module}.lora_A.weight`, variable: l.A, embedding: false }, { name: `${l.module}.lora_B.weight`, variable: l.B, embedding: false });
+      out.push(
+        { name: `${l.module}.lora_A.weight`, variable: l.A, embedding: false },
+        { name: `${l.module}.lora_B.weight`, variable: l.B, embedding: false },
+      );
     }
     for (const [path, t] of this.trainable) {
       out.push({ name: `${path}.weight`, variable: t.w, embedding: false });
@@ -134,10 +181,15 @@ export class Trainables implements Adapters {
     }
     const s = this.settings;
     const config = makeAdapterConfig({
-      r: s.r, lora_alpha: s.lora_alpha, lora_dropout: s.lora_dropout, use_rslora: s.use_rslora,
+      r: s.r,
+      lora_alpha: s.lora_alpha,
+      lora_dropout: s.lora_dropout,
+      use_rslora: s.use_rslora,
       target_modules: [...new Set([...this.lora.keys()].map((p) => p.split('.').pop()!))].sort(),
       modules_to_save: this.trainable.size ? this.saveList : null,
-      base_model_name_or_path: base, task_type: taskType, ...extra,
+      base_model_name_or_path: base,
+      task_type: taskType,
+      ...extra,
     });
     return { config, lora, modulesToSave };
   }

@@ -7,7 +7,12 @@ import type { HFConfig } from '../types';
 /** Which of the three layouts a model_type uses (module names, position ids, classification head). */
 export type BertLayout = 'bert' | 'roberta' | 'distilbert';
 
-const LAYOUTS: Record<string, BertLayout> = { bert: 'bert', roberta: 'roberta', 'xlm-roberta': 'roberta', distilbert: 'distilbert' };
+const LAYOUTS: Record<string, BertLayout> = {
+  bert: 'bert',
+  roberta: 'roberta',
+  'xlm-roberta': 'roberta',
+  distilbert: 'distilbert',
+};
 
 export interface BertConfig {
   modelType: string;
@@ -31,26 +36,51 @@ export function parseBertConfig(raw: HFConfig, file: string): BertConfig {
   const num = (key: string, fallback?: number): number => {
     const v = raw[key] ?? fallback;
     if (typeof v !== 'number' || !Number.isFinite(v)) {
-      throw new LoraPlusError({ code: 'model/bad-config', message: `config.json has no numeric '${key}'`, file, hint: 'Use the config.json that came with the checkpoint.' });
+      throw new LoraPlusError({
+        code: 'model/bad-config',
+        message: `config.json has no numeric '${key}'`,
+        file,
+        hint: 'Use the config.json that came with the checkpoint.',
+      });
     }
     return v;
   };
   const modelType = String(raw.model_type);
   const layout = LAYOUTS[modelType];
-  if (!layout) throw new LoraPlusError({ code: 'model/unsupported', message: `model_type '${modelType}' is not a BERT-family encoder`, file });
+  if (!layout)
+    throw new LoraPlusError({
+      code: 'model/unsupported',
+      message: `model_type '${modelType}' is not a BERT-family encoder`,
+      file,
+    });
   const distil = layout === 'distilbert';
 
   const actName = String((distil ? raw.activation : raw.hidden_act) ?? 'gelu');
   const hiddenAct = ACTIVATIONS[actName];
   if (!hiddenAct) {
-    throw new LoraPlusError({ code: 'model/unsupported', message: `${distil ? 'activation' : 'hidden_act'} '${actName}' is not supported for ${modelType}`, file, hint: `Supported: ${Object.keys(ACTIVATIONS).join(', ')}.` });
+    throw new LoraPlusError({
+      code: 'model/unsupported',
+      message: `${distil ? 'activation' : 'hidden_act'} '${actName}' is not supported for ${modelType}`,
+      file,
+      hint: `Supported: ${Object.keys(ACTIVATIONS).join(', ')}.`,
+    });
   }
   const positionType = raw.position_embedding_type ?? 'absolute';
   if (positionType !== 'absolute') {
-    throw new LoraPlusError({ code: 'model/unsupported', message: `position_embedding_type '${String(positionType)}' is not supported (only absolute)`, file, hint: 'Use a checkpoint with absolute position embeddings, or open an issue.' });
+    throw new LoraPlusError({
+      code: 'model/unsupported',
+      message: `position_embedding_type '${String(positionType)}' is not supported (only absolute)`,
+      file,
+      hint: 'Use a checkpoint with absolute position embeddings, or open an issue.',
+    });
   }
   if (raw.is_decoder === true) {
-    throw new LoraPlusError({ code: 'model/unsupported', message: `this ${modelType} checkpoint is configured as a decoder (is_decoder: true)`, file, hint: 'Use an encoder checkpoint for sequence classification.' });
+    throw new LoraPlusError({
+      code: 'model/unsupported',
+      message: `this ${modelType} checkpoint is configured as a decoder (is_decoder: true)`,
+      file,
+      hint: 'Use an encoder checkpoint for sequence classification.',
+    });
   }
 
   const hiddenSize = num(distil ? 'dim' : 'hidden_size');

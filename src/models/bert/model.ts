@@ -7,11 +7,28 @@ import * as tf from '@tensorflow/tfjs';
 import { disposeFrozen, frozenLinear, type FrozenLinear } from '../../adapters/lora';
 import type { HostTensor } from '../../adapters/safetensors';
 import { LoraPlusError } from '../../protocol/errors';
-import { activation, applyLinear, attention, attentionBias, crossEntropy, embeddingLookup, layerNorm, requireFits } from '../layers';
+import {
+  activation,
+  applyLinear,
+  attention,
+  attentionBias,
+  crossEntropy,
+  embeddingLookup,
+  layerNorm,
+  requireFits,
+} from '../layers';
 import { checkWeights } from '../weights';
 import type { Adapters, BatchTensors, BuildOptions, HFConfig, Model, Task } from '../types';
 import { parseBertConfig, type BertConfig } from './config';
-import { headLayout, layerNames, layerPath, normalizeBertKeys, requiredBertWeights, type HeadLayout, type LayerNames } from './weights';
+import {
+  headLayout,
+  layerNames,
+  layerPath,
+  normalizeBertKeys,
+  requiredBertWeights,
+  type HeadLayout,
+  type LayerNames,
+} from './weights';
 
 interface Norm {
   w: tf.Tensor1D; // [H]
@@ -41,7 +58,8 @@ export class BertModel implements Model {
     const c = (this.c = parseBertConfig(raw, `${o.dir}/config.json`));
     if (o.task !== 'sequence-classification') {
       throw new LoraPlusError({
-        code: 'model/unsupported-task', yamlPath: 'task',
+        code: 'model/unsupported-task',
+        yamlPath: 'task',
         message: `${c.modelType} is an encoder with no language-model head, so task '${o.task}' is not supported`,
         hint: 'Use task: sequence-classification with this model (causal-lm needs a decoder, e.g. a llama checkpoint).',
       });
@@ -60,7 +78,8 @@ export class BertModel implements Model {
       const bias = w.has(`${path}.bias`) ? (t(`${path}.bias`) as tf.Tensor1D) : null;
       this.linears.set(path, frozenLinear(t(`${path}.weight`) as tf.Tensor2D, bias));
     };
-    const norm = (path: string) => this.norms.set(path, { w: t(`${path}.weight`) as tf.Tensor1D, b: t(`${path}.bias`) as tf.Tensor1D });
+    const norm = (path: string) =>
+      this.norms.set(path, { w: t(`${path}.weight`) as tf.Tensor1D, b: t(`${path}.bias`) as tf.Tensor1D });
 
     const emb = `${c.prefix}.embeddings`;
     this.word = t(`${emb}.word_embeddings.weight`) as tf.Tensor2D;
@@ -81,10 +100,18 @@ export class BertModel implements Model {
     const hl = (this.headLinears = headLayout(c));
     const storedLast = w.get(`${hl.last}.weight`);
     if (storedLast && storedLast.shape[0] !== o.numLabels) {
-      throw new LoraPlusError({ code: 'model/head-mismatch', message: `the checkpoint's ${hl.last} head has ${storedLast.shape[0]} labels but the data has ${o.numLabels}`, file: o.dir, hint: 'Set data.labels to the labels the head was trained on, or use a base model without a classification head.' });
+      throw new LoraPlusError({
+        code: 'model/head-mismatch',
+        message: `the checkpoint's ${hl.last} head has ${storedLast.shape[0]} labels but the data has ${o.numLabels}`,
+        file: o.dir,
+        hint: 'Set data.labels to the labels the head was trained on, or use a base model without a classification head.',
+      });
     }
     let created = false;
-    for (const [path, out] of [[hl.first, h], [hl.last, o.numLabels]] as const) {
+    for (const [path, out] of [
+      [hl.first, h],
+      [hl.last, o.numLabels],
+    ] as const) {
       if (w.has(`${path}.weight`)) {
         const shapes = new Map<string, number[]>([[`${path}.weight`, [out, h]]]);
         if (w.has(`${path}.bias`)) shapes.set(`${path}.bias`, [out]);
@@ -112,7 +139,8 @@ export class BertModel implements Model {
     const h = c.hiddenSize;
     const ids = tf.cast(batch.inputIds, 'int32') as tf.Tensor2D;
     // Frozen tables through embeddingLookup: no gradient, and the tape keeps no copy of the (V × H) word table.
-    const lookup = (table: tf.Tensor2D, at: tf.Tensor) => tf.reshape(embeddingLookup(table, tf.reshape(at, [-1]) as tf.Tensor1D), [b, t, h]); // [B, T, H]
+    const lookup = (table: tf.Tensor2D, at: tf.Tensor) =>
+      tf.reshape(embeddingLookup(table, tf.reshape(at, [-1]) as tf.Tensor1D), [b, t, h]); // [B, T, H]
     let e = tf.add(lookup(this.word, ids), this.positions(ids)); // [B, T, H]
     if (this.tokenType) e = tf.add(e, lookup(this.tokenType, this.typeIds(batch, ids)));
     const emb = `${c.prefix}.embeddings`;
@@ -147,7 +175,9 @@ export class BertModel implements Model {
 
   /** Token-type ids [B, T]; zeros when the batch has none or the model has a single type (RoBERTa ignores them). */
   private typeIds(batch: BatchTensors, ids: tf.Tensor2D): tf.Tensor2D {
-    return batch.typeIds && this.c.typeVocabSize > 1 ? (tf.cast(batch.typeIds, 'int32') as tf.Tensor2D) : tf.zerosLike(ids);
+    return batch.typeIds && this.c.typeVocabSize > 1
+      ? (tf.cast(batch.typeIds, 'int32') as tf.Tensor2D)
+      : tf.zerosLike(ids);
   }
 
   private attention(p: string, x: tf.Tensor2D, b: number, t: number, bias: tf.Tensor4D, a: Adapters): tf.Tensor2D {

@@ -18,12 +18,24 @@ export interface LayerNames {
 }
 
 const BERT_NAMES: LayerNames = {
-  q: 'attention.self.query', k: 'attention.self.key', v: 'attention.self.value', o: 'attention.output.dense',
-  attnNorm: 'attention.output.LayerNorm', up: 'intermediate.dense', down: 'output.dense', outNorm: 'output.LayerNorm',
+  q: 'attention.self.query',
+  k: 'attention.self.key',
+  v: 'attention.self.value',
+  o: 'attention.output.dense',
+  attnNorm: 'attention.output.LayerNorm',
+  up: 'intermediate.dense',
+  down: 'output.dense',
+  outNorm: 'output.LayerNorm',
 };
 const DISTILBERT_NAMES: LayerNames = {
-  q: 'attention.q_lin', k: 'attention.k_lin', v: 'attention.v_lin', o: 'attention.out_lin',
-  attnNorm: 'sa_layer_norm', up: 'ffn.lin1', down: 'ffn.lin2', outNorm: 'output_layer_norm',
+  q: 'attention.q_lin',
+  k: 'attention.k_lin',
+  v: 'attention.v_lin',
+  o: 'attention.out_lin',
+  attnNorm: 'sa_layer_norm',
+  up: 'ffn.lin1',
+  down: 'ffn.lin2',
+  outNorm: 'output_layer_norm',
 };
 
 export function layerNames(layout: BertLayout): LayerNames {
@@ -53,7 +65,10 @@ export function headLayout(c: BertConfig): HeadLayout {
 
 // Old LayerNorm names, as transformers' _fix_key renames them (only the final name: modules that merely contain
 // the words keep their names).
-const OLD_NAMES: [RegExp, string][] = [[/\.gamma$/, '.weight'], [/\.beta$/, '.bias']];
+const OLD_NAMES: [RegExp, string][] = [
+  [/\.gamma$/, '.weight'],
+  [/\.beta$/, '.bias'],
+];
 
 /** Adds the base-model prefix to bare encoder keys and renames gamma/beta to weight/bias. */
 export function normalizeBertKeys(weights: Map<string, HostTensor>, c: BertConfig): Map<string, HostTensor> {

@@ -25,19 +25,34 @@ export function parseGpt2Config(raw: HFConfig, file: string): Gpt2Config {
   const num = (key: string, fallback?: number): number => {
     const v = raw[key] ?? fallback;
     if (typeof v !== 'number' || !Number.isFinite(v)) {
-      throw new LoraPlusError({ code: 'model/bad-config', message: `config.json has no numeric '${key}'`, file, hint: 'Use the config.json that came with the checkpoint.' });
+      throw new LoraPlusError({
+        code: 'model/bad-config',
+        message: `config.json has no numeric '${key}'`,
+        file,
+        hint: 'Use the config.json that came with the checkpoint.',
+      });
     }
     return v;
   };
   const actName = String(raw.activation_function ?? 'gelu_new');
   const activation = ACTIVATIONS[actName];
   if (!activation) {
-    throw new LoraPlusError({ code: 'model/unsupported', message: `activation_function '${actName}' is not supported for ${raw.model_type}`, file, hint: `Supported: ${Object.keys(ACTIVATIONS).join(', ')}.` });
+    throw new LoraPlusError({
+      code: 'model/unsupported',
+      message: `activation_function '${actName}' is not supported for ${raw.model_type}`,
+      file,
+      hint: `Supported: ${Object.keys(ACTIVATIONS).join(', ')}.`,
+    });
   }
   const hiddenSize = num('n_embd', 768);
   const numHeads = num('n_head', 12);
   if (hiddenSize % numHeads !== 0) {
-    throw new LoraPlusError({ code: 'model/bad-config', message: `n_embd ${hiddenSize} is not a multiple of n_head ${numHeads}`, file, hint: 'Use the config.json that came with the checkpoint.' });
+    throw new LoraPlusError({
+      code: 'model/bad-config',
+      message: `n_embd ${hiddenSize} is not a multiple of n_head ${numHeads}`,
+      file,
+      hint: 'Use the config.json that came with the checkpoint.',
+    });
   }
   return {
     modelType: String(raw.model_type),

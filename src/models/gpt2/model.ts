@@ -7,7 +7,17 @@ import * as tf from '@tensorflow/tfjs';
 import { disposeFrozen, frozenLinear, frozenLinearFromTransposed, type FrozenLinear } from '../../adapters/lora';
 import type { HostTensor } from '../../adapters/safetensors';
 import { LoraPlusError } from '../../protocol/errors';
-import { activation, applyLinear, attention, attentionBias, decoderLogits, decoderLoss, embeddingLookup, layerNorm, requireFits } from '../layers';
+import {
+  activation,
+  applyLinear,
+  attention,
+  attentionBias,
+  decoderLogits,
+  decoderLoss,
+  embeddingLookup,
+  layerNorm,
+  requireFits,
+} from '../layers';
 import { checkWeights } from '../weights';
 import type { Adapters, BatchTensors, BuildOptions, HFConfig, Model, Task } from '../types';
 import { parseGpt2Config, type Gpt2Config } from './config';
@@ -44,7 +54,8 @@ export class Gpt2Model implements Model {
     this.maxPositions = c.maxPositions;
     const h = c.hiddenSize;
     const t = (k: string) => tf.tensor(w.get(k)!.data, w.get(k)!.shape, 'float32');
-    const norm = (path: string) => this.norms.set(path, { w: t(`${path}.weight`) as tf.Tensor1D, b: t(`${path}.bias`) as tf.Tensor1D });
+    const norm = (path: string) =>
+      this.norms.set(path, { w: t(`${path}.weight`) as tf.Tensor1D, b: t(`${path}.bias`) as tf.Tensor1D });
 
     const wte = t('transformer.wte.weight') as tf.Tensor2D;
     let tied = false;
@@ -55,7 +66,11 @@ export class Gpt2Model implements Model {
       norm(`${p}.ln_1`);
       norm(`${p}.ln_2`);
       // Conv1D stores Wᵀ [in, out], the layout FrozenLinear keeps: no transpose at load.
-      for (const [n] of conv1dModules(c)) this.linears.set(`${p}.${n}`, frozenLinearFromTransposed(t(`${p}.${n}.weight`) as tf.Tensor2D, t(`${p}.${n}.bias`) as tf.Tensor1D));
+      for (const [n] of conv1dModules(c))
+        this.linears.set(
+          `${p}.${n}`,
+          frozenLinearFromTransposed(t(`${p}.${n}.weight`) as tf.Tensor2D, t(`${p}.${n}.bias`) as tf.Tensor1D),
+        );
     }
 
     let headParams = 0;
@@ -77,12 +92,21 @@ export class Gpt2Model implements Model {
       this.head = 'score';
       const stored = w.get('score.weight');
       if (stored && stored.shape[0] !== o.numLabels) {
-        throw new LoraPlusError({ code: 'model/head-mismatch', message: `the checkpoint's score head has ${stored.shape[0]} labels but the data has ${o.numLabels}`, file: o.dir, hint: 'Set data.labels to the labels the head was trained on, or use a base model without a score head.' });
+        throw new LoraPlusError({
+          code: 'model/head-mismatch',
+          message: `the checkpoint's score head has ${stored.shape[0]} labels but the data has ${o.numLabels}`,
+          file: o.dir,
+          hint: 'Set data.labels to the labels the head was trained on, or use a base model without a score head.',
+        });
       }
       if (stored) checkWeights(w, new Map([['score.weight', [o.numLabels, h]]]), o.dir);
       this.headCreated = !stored;
       // An nn.Linear without bias; a fresh one is normal(0, initializer_range), as transformers initialises it.
-      const fresh = () => tf.tensor2d(Float32Array.from({ length: o.numLabels * h }, () => o.normal() * c.initializerRange), [o.numLabels, h]);
+      const fresh = () =>
+        tf.tensor2d(
+          Float32Array.from({ length: o.numLabels * h }, () => o.normal() * c.initializerRange),
+          [o.numLabels, h],
+        );
       this.linears.set('score', frozenLinear(stored ? (t('score.weight') as tf.Tensor2D) : fresh(), null));
       headParams = o.numLabels * h;
     }
@@ -90,7 +114,8 @@ export class Gpt2Model implements Model {
     this.wte = tied ? null : wte;
     let count = headParams + c.vocabSize * h + this.wpe.size;
     for (const n of this.norms.values()) count += n.w.size + n.b.size;
-    for (const [path, l] of this.linears) if (path !== 'lm_head' && path !== 'score') count += l.wT.size + (l.bias?.size ?? 0);
+    for (const [path, l] of this.linears)
+      if (path !== 'lm_head' && path !== 'score') count += l.wT.size + (l.bias?.size ?? 0);
     this.paramCount = count;
   }
 
@@ -103,21 +128,34 @@ export class Gpt2Model implements Model {
     // the table's first T rows, broadcast over the batch. Tokens through embeddingLookup (frozen: no gradient, and the
     // tape keeps no copy of the table).
     const ids = tf.reshape(tf.cast(batch.inputIds, 'int32'), [-1]) as tf.Tensor1D; // [N]
-    const tokens = this.wte ? embeddingLookup(this.wte, ids) : embeddingLookup(this.linears.get('lm_head')!.wT, ids, true); // [N, H]
+    const tokens = this.wte
+      ? embeddingLookup(this.wte, ids)
+      : embeddingLookup(this.linears.get('lm_head')!.wT, ids, true); // [N, H]
     const e = tf.add(tf.reshape(tokens, [b, t, c.hiddenSize]), tf.slice(this.wpe, [0, 0], [t, c.hiddenSize])); // [B, T, H]
     let x = tf.reshape(e, [b * t, c.hiddenSize]) as tf.Tensor2D; // [N, H]
     const bias = attentionBias(batch.attentionMask, true); // [B, 1, T, T]: causal, and padded keys get −1e9
     for (let i = 0; i < c.numLayers; i++) {
       const p = `transformer.h.${i}`;
       x = tf.add(x, this.attention(p, i, this.norm(`${p}.ln_1`, x), b, t, bias, a));
-      const inner = activation(this.c.activation, applyLinear(`${p}.mlp.c_fc`, this.norm(`${p}.ln_2`, x), this.linears, a)); // [N, I]
+      const inner = activation(
+        this.c.activation,
+        applyLinear(`${p}.mlp.c_fc`, this.norm(`${p}.ln_2`, x), this.linears, a),
+      ); // [N, I]
       x = tf.add(x, applyLinear(`${p}.mlp.c_proj`, inner, this.linears, a));
     }
     return tf.reshape(this.norm('transformer.ln_f', x), [b, t, c.hiddenSize]);
   }
 
   /** Causal self-attention of block `layer` on h [N, H] → [N, H]. */
-  private attention(p: string, layer: number, h: tf.Tensor2D, b: number, t: number, bias: tf.Tensor4D, a: Adapters): tf.Tensor2D {
+  private attention(
+    p: string,
+    layer: number,
+    h: tf.Tensor2D,
+    b: number,
+    t: number,
+    bias: tf.Tensor4D,
+    a: Adapters,
+  ): tf.Tensor2D {
     const { numHeads: nh, headDim: hd, scaleAttnWeights, scaleByInverseLayerIdx } = this.c;
     // One product for q, k and v (LoRA on c_attn adapts all three), then split along the columns: [N, H] each.
     const [q, k, v] = tf.split(applyLinear(`${p}.attn.c_attn`, h, this.linears, a), 3, 1) as tf.Tensor2D[];

@@ -38,11 +38,15 @@ export function ropeTables(d: Omit<AttentionDims, 'b'>, theta: number): RopeTabl
   }
   const perHead = (src: Float32Array, n: number, s: number) => {
     const out = new Float32Array(t * n * hd); // [T, hd] repeated for n heads, times s
-    for (let pos = 0; pos < t; pos++) for (let j = 0; j < n; j++) for (let i = 0; i < hd; i++) out[(pos * n + j) * hd + i] = src[pos * hd + i] * s;
+    for (let pos = 0; pos < t; pos++)
+      for (let j = 0; j < n; j++) for (let i = 0; i < hd; i++) out[(pos * n + j) * hd + i] = src[pos * hd + i] * s;
     return tf.keep(tf.tensor2d(out, [t, n * hd]));
   };
   const s = 1 / Math.sqrt(hd);
-  return { q: { cos: perHead(cos, nh, s), sin: perHead(sin, nh, s) }, k: { cos: perHead(cos, nkv, 1), sin: perHead(sin, nkv, 1) } };
+  return {
+    q: { cos: perHead(cos, nh, s), sin: perHead(sin, nh, s) },
+    k: { cos: perHead(cos, nkv, 1), sin: perHead(sin, nkv, 1) },
+  };
 }
 
 export function disposeRope(r: RopeTables): void {
@@ -55,7 +59,15 @@ export function disposeRope(r: RopeTables): void {
  * so q viewed as [B, nkv, rep·T, hd] meets k and v [B, nkv, T, hd] without repeating them. bias: [B, 1, rep·T, T]
  * (attentionBias with repeat = rep) or anything that broadcasts against the scores [B, nkv, rep·T, T].
  */
-export function groupedAttention(q: tf.Tensor2D, k: tf.Tensor2D, v: tf.Tensor2D, d: AttentionDims, rope: RopeTables, rot: HalfRotation, bias: tf.Tensor4D): tf.Tensor2D {
+export function groupedAttention(
+  q: tf.Tensor2D,
+  k: tf.Tensor2D,
+  v: tf.Tensor2D,
+  d: AttentionDims,
+  rope: RopeTables,
+  rot: HalfRotation,
+  bias: tf.Tensor4D,
+): tf.Tensor2D {
   const { b, t, nh, nkv, hd } = d;
   const split = (y: tf.Tensor, n: number) => tf.transpose(tf.reshape(y, [b, t, n, hd]), [0, 2, 1, 3]) as tf.Tensor4D; // [B, n, T, hd]
   // RoPE before the heads are split, on the projections' layout [B, T, n·hd]: no transpose, one broadcast axis.

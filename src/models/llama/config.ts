@@ -24,15 +24,30 @@ export function parseLlamaConfig(raw: HFConfig, file: string): LlamaConfig {
   const num = (key: string, fallback?: number): number => {
     const v = raw[key] ?? fallback;
     if (typeof v !== 'number' || !Number.isFinite(v)) {
-      throw new LoraPlusError({ code: 'model/bad-config', message: `config.json has no numeric '${key}'`, file, hint: 'Use the config.json that came with the checkpoint.' });
+      throw new LoraPlusError({
+        code: 'model/bad-config',
+        message: `config.json has no numeric '${key}'`,
+        file,
+        hint: 'Use the config.json that came with the checkpoint.',
+      });
     }
     return v;
   };
   const act = raw.hidden_act ?? 'silu';
-  if (act !== 'silu') throw new LoraPlusError({ code: 'model/unsupported', message: `hidden_act '${String(act)}' is not supported for ${raw.model_type} (only silu)`, file });
+  if (act !== 'silu')
+    throw new LoraPlusError({
+      code: 'model/unsupported',
+      message: `hidden_act '${String(act)}' is not supported for ${raw.model_type} (only silu)`,
+      file,
+    });
   const scaling = raw.rope_scaling as { type?: string; rope_type?: string } | null | undefined;
   if (scaling && (scaling.rope_type ?? scaling.type) !== 'default') {
-    throw new LoraPlusError({ code: 'model/unsupported', message: `rope_scaling '${scaling.rope_type ?? scaling.type}' is not supported yet`, file, hint: 'Use a checkpoint without rope_scaling, or open an issue.' });
+    throw new LoraPlusError({
+      code: 'model/unsupported',
+      message: `rope_scaling '${scaling.rope_type ?? scaling.type}' is not supported yet`,
+      file,
+      hint: 'Use a checkpoint without rope_scaling, or open an issue.',
+    });
   }
   const hiddenSize = num('hidden_size');
   const numHeads = num('num_attention_heads');

@@ -5,7 +5,16 @@ import * as tf from '@tensorflow/tfjs';
 import { disposeFrozen, frozenLinear, type FrozenLinear } from '../../adapters/lora';
 import type { HostTensor } from '../../adapters/safetensors';
 import { LoraPlusError } from '../../protocol/errors';
-import { applyLinear, attentionBias, decoderLogits, decoderLoss, embeddingLookup, halfRotation, rmsNorm, type HalfRotation } from '../layers';
+import {
+  applyLinear,
+  attentionBias,
+  decoderLogits,
+  decoderLoss,
+  embeddingLookup,
+  halfRotation,
+  rmsNorm,
+  type HalfRotation,
+} from '../layers';
 import { disposeRope, groupedAttention, ropeTables, type RopeTables } from './attention';
 import type { Adapters, BatchTensors, BuildOptions, HFConfig, Model, Task } from '../types';
 import { parseLlamaConfig, type LlamaConfig } from './config';
@@ -48,7 +57,8 @@ export class LlamaModel implements Model {
     this.norms.set('model.norm', t('model.norm.weight') as tf.Tensor1D);
     for (let i = 0; i < c.numLayers; i++) {
       const p = `model.layers.${i}`;
-      for (const n of ['input_layernorm', 'post_attention_layernorm']) this.norms.set(`${p}.${n}`, t(`${p}.${n}.weight`) as tf.Tensor1D);
+      for (const n of ['input_layernorm', 'post_attention_layernorm'])
+        this.norms.set(`${p}.${n}`, t(`${p}.${n}.weight`) as tf.Tensor1D);
       for (const n of ['q_proj', 'k_proj', 'v_proj', 'o_proj']) lin(`${p}.self_attn.${n}`);
       for (const n of ['gate_proj', 'up_proj', 'down_proj']) lin(`${p}.mlp.${n}`);
     }
@@ -65,18 +75,32 @@ export class LlamaModel implements Model {
         this.linears.set('lm_head', frozenLinear(embed, null)); // tied: E is kept once, as the head's Wᵀ
         tied = true;
       } else {
-        throw new LoraPlusError({ code: 'model/missing-weights', message: 'the checkpoint has no lm_head.weight and tie_word_embeddings is false', file: o.dir, hint: 'Set tie_word_embeddings: true in config.json if the head is tied to the embeddings.' });
+        throw new LoraPlusError({
+          code: 'model/missing-weights',
+          message: 'the checkpoint has no lm_head.weight and tie_word_embeddings is false',
+          file: o.dir,
+          hint: 'Set tie_word_embeddings: true in config.json if the head is tied to the embeddings.',
+        });
       }
     } else {
       this.numLabels = o.numLabels;
       this.head = 'score';
       const stored = w.get('score.weight');
       if (stored && stored.shape[0] !== o.numLabels) {
-        throw new LoraPlusError({ code: 'model/head-mismatch', message: `the checkpoint's score head has ${stored.shape[0]} labels but the data has ${o.numLabels}`, file: o.dir, hint: 'Set data.labels to the labels the head was trained on, or use a base model without a score head.' });
+        throw new LoraPlusError({
+          code: 'model/head-mismatch',
+          message: `the checkpoint's score head has ${stored.shape[0]} labels but the data has ${o.numLabels}`,
+          file: o.dir,
+          hint: 'Set data.labels to the labels the head was trained on, or use a base model without a score head.',
+        });
       }
       this.headCreated = !stored;
       // A fresh head: normal(0, initializer_range), as transformers initialises it.
-      const fresh = () => tf.tensor2d(Float32Array.from({ length: o.numLabels * c.hiddenSize }, () => o.normal() * c.initializerRange), [o.numLabels, c.hiddenSize]);
+      const fresh = () =>
+        tf.tensor2d(
+          Float32Array.from({ length: o.numLabels * c.hiddenSize }, () => o.normal() * c.initializerRange),
+          [o.numLabels, c.hiddenSize],
+        );
       this.linears.set('score', frozenLinear(stored ? (t('score.weight') as tf.Tensor2D) : fresh(), null));
       headParams = o.numLabels * c.hiddenSize;
     }
@@ -84,7 +108,8 @@ export class LlamaModel implements Model {
     this.embed = tied ? null : embed;
     let count = headParams + c.vocabSize * c.hiddenSize;
     for (const n of this.norms.values()) count += n.size;
-    for (const [path, l] of this.linears) if (path !== 'lm_head' && path !== 'score') count += l.wT.size + (l.bias?.size ?? 0);
+    for (const [path, l] of this.linears)
+      if (path !== 'lm_head' && path !== 'score') count += l.wT.size + (l.bias?.size ?? 0);
     this.paramCount = count;
     this.rot = halfRotation(c.headDim);
   }
@@ -105,16 +130,35 @@ export class LlamaModel implements Model {
       x = tf.add(x, this.selfAttention(p, h, b, t, rope, bias, a));
       const h2 = rmsNorm(x, this.norms.get(`${p}.post_attention_layernorm`)!, c.rmsNormEps) as tf.Tensor2D;
       const gate = applyLinear(`${p}.mlp.gate_proj`, h2, this.linears, a); // [N, I]
-      const act = tf.mul(tf.mul(gate, tf.sigmoid(gate)), applyLinear(`${p}.mlp.up_proj`, h2, this.linears, a)) as tf.Tensor2D; // silu(gate)·up
+      const act = tf.mul(
+        tf.mul(gate, tf.sigmoid(gate)),
+        applyLinear(`${p}.mlp.up_proj`, h2, this.linears, a),
+      ) as tf.Tensor2D; // silu(gate)·up
       x = tf.add(x, applyLinear(`${p}.mlp.down_proj`, act, this.linears, a));
     }
     return tf.reshape(rmsNorm(x, this.norms.get('model.norm')!, c.rmsNormEps), [b, t, c.hiddenSize]);
   }
 
-  private selfAttention(p: string, h: tf.Tensor2D, b: number, t: number, rope: RopeTables, bias: tf.Tensor4D, a: Adapters): tf.Tensor2D {
+  private selfAttention(
+    p: string,
+    h: tf.Tensor2D,
+    b: number,
+    t: number,
+    rope: RopeTables,
+    bias: tf.Tensor4D,
+    a: Adapters,
+  ): tf.Tensor2D {
     const { numHeads: nh, numKvHeads: nkv, headDim: hd } = this.c;
     const proj = (n: string) => applyLinear(`${p}.self_attn.${n}`, h, this.linears, a); // [N, n·hd]
-    const merged = groupedAttention(proj('q_proj'), proj('k_proj'), proj('v_proj'), { b, t, nh, nkv, hd }, rope, this.rot, bias); // [N, nh·hd]
+    const merged = groupedAttention(
+      proj('q_proj'),
+      proj('k_proj'),
+      proj('v_proj'),
+      { b, t, nh, nkv, hd },
+      rope,
+      this.rot,
+      bias,
+    ); // [N, nh·hd]
     return applyLinear(`${p}.self_attn.o_proj`, merged, this.linears, a);
   }
 

@@ -20,9 +20,15 @@ const KIND: Record<Suggestion['kind'], vscode.CompletionItemKind> = {
 };
 
 export class ConfigCompletions implements vscode.CompletionItemProvider {
-  provideCompletionItems(doc: vscode.TextDocument, position: vscode.Position, _token: vscode.CancellationToken, context: vscode.CompletionContext): vscode.CompletionItem[] | undefined {
+  provideCompletionItems(
+    doc: vscode.TextDocument,
+    position: vscode.Position,
+    _token: vscode.CancellationToken,
+    context: vscode.CompletionContext,
+  ): vscode.CompletionItem[] | undefined {
     if (!isCheckedDocument(doc)) return undefined;
-    const trigger = context.triggerKind === vscode.CompletionTriggerKind.TriggerCharacter ? context.triggerCharacter : undefined;
+    const trigger =
+      context.triggerKind === vscode.CompletionTriggerKind.TriggerCharacter ? context.triggerCharacter : undefined;
     const found = suggestionsAt(doc.getText(), doc.offsetAt(position), configDirOf(doc), trigger);
     return found.length ? found.map((s) => item(doc, position, s)) : undefined;
   }

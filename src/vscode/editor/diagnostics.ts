@@ -58,12 +58,18 @@ export class ConfigDiagnostics implements vscode.Disposable {
       vscode.workspace.onDidOpenTextDocument((doc) => this.check(doc, true)),
       vscode.workspace.onDidChangeTextDocument((e) => {
         const doc = e.document;
-        if (e.contentChanges.length && SCHEMES.has(doc.uri.scheme) && (doc.languageId === 'yaml' || isConfigFileName(doc.fileName))) this.schedule(doc);
+        if (
+          e.contentChanges.length &&
+          SCHEMES.has(doc.uri.scheme) &&
+          (doc.languageId === 'yaml' || isConfigFileName(doc.fileName))
+        )
+          this.schedule(doc);
       }),
       vscode.workspace.onDidSaveTextDocument((doc) => {
         if (isCheckedDocument(doc)) this.check(doc, true);
         // A saved data file or model config.json may change what an open config's checks find.
-        else for (const d of vscode.workspace.textDocuments) if (this.checked.has(d.uri.toString())) this.check(d, true);
+        else
+          for (const d of vscode.workspace.textDocuments) if (this.checked.has(d.uri.toString())) this.check(d, true);
       }),
       vscode.workspace.onDidCloseTextDocument((doc) => this.forget(doc.uri)),
     ];
@@ -107,11 +113,29 @@ export class ConfigDiagnostics implements vscode.Disposable {
     } catch (err) {
       // A bug in a check must not leave the user without the others: say so where they look.
       const message = err instanceof Error ? err.message : String(err);
-      problems = [{ severity: 'warning', code: 'config/check-failed', message: `LoRA+ could not finish checking this config: ${message}`, path: [], yamlPath: '', at: 'value', line: 1, col: 1, endLine: 1, endCol: 1, offset: 0, endOffset: 0 }];
+      problems = [
+        {
+          severity: 'warning',
+          code: 'config/check-failed',
+          message: `LoRA+ could not finish checking this config: ${message}`,
+          path: [],
+          yamlPath: '',
+          at: 'value',
+          line: 1,
+          col: 1,
+          endLine: 1,
+          endCol: 1,
+          offset: 0,
+          endOffset: 0,
+        },
+      ];
     }
     const checked = { version: doc.version, text, problems };
     this.checked.set(key, checked);
-    this.collection.set(doc.uri, problems.map((p) => toDiagnostic(doc, p, files)));
+    this.collection.set(
+      doc.uri,
+      problems.map((p) => toDiagnostic(doc, p, files)),
+    );
     return checked;
   }
 
@@ -131,14 +155,24 @@ export class ConfigDiagnostics implements vscode.Disposable {
   }
 }
 
-function toDiagnostic(doc: vscode.TextDocument, p: LocatedProblem, files: ReturnType<typeof configFiles>): vscode.Diagnostic {
+function toDiagnostic(
+  doc: vscode.TextDocument,
+  p: LocatedProblem,
+  files: ReturnType<typeof configFiles>,
+): vscode.Diagnostic {
   const range = rangeOf(doc, p);
   const d = new vscode.Diagnostic(range, diagnosticMessage(p), SEVERITY[p.severity]);
   d.source = DIAGNOSTIC_SOURCE;
   d.code = p.code;
   const related = relatedFiles(p, files);
   if (related.length) {
-    d.relatedInformation = related.map((r) => new vscode.DiagnosticRelatedInformation(new vscode.Location(vscode.Uri.file(r.file), new vscode.Position(r.line, 0)), r.message));
+    d.relatedInformation = related.map(
+      (r) =>
+        new vscode.DiagnosticRelatedInformation(
+          new vscode.Location(vscode.Uri.file(r.file), new vscode.Position(r.line, 0)),
+          r.message,
+        ),
+    );
   }
   // A key that does nothing (ignored for this task, or overridden): faded, as unused code is.
   if (p.severity !== 'error' && p.fix?.kind === 'removeKey') d.tags = [vscode.DiagnosticTag.Unnecessary];

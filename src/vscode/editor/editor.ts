@@ -9,7 +9,10 @@ import { ConfigDiagnostics, isCheckedDocument } from './diagnostics';
 import { ConfigHover } from './hover';
 
 /** Every YAML document (the providers then keep to configs) and the config names in whatever language they open. */
-const SELECTOR: vscode.DocumentSelector = [{ language: 'yaml' }, { pattern: '**/{*.lora.yaml,*.loraplus.yaml,loraplus.yaml}' }];
+const SELECTOR: vscode.DocumentSelector = [
+  { language: 'yaml' },
+  { pattern: '**/{*.lora.yaml,*.loraplus.yaml,loraplus.yaml}' },
+];
 
 export const IS_CONFIG_CONTEXT = 'loraplus.isConfig';
 

@@ -22,7 +22,10 @@ export interface Found {
  * Walks each root down to `depth` levels (the workspace folders, and their parents with a smaller depth, so
  * `../shared/models/*` is found), visiting at most `maxDirs` folders in all: a home folder must not stall the picker.
  */
-export async function findModelsAndData(roots: readonly { dir: string; depth: number }[], maxDirs = 3000): Promise<Found> {
+export async function findModelsAndData(
+  roots: readonly { dir: string; depth: number }[],
+  maxDirs = 3000,
+): Promise<Found> {
   const models = new Set<string>();
   const data = new Set<string>();
   const seen = new Set<string>();
@@ -36,7 +39,10 @@ export async function findModelsAndData(roots: readonly { dir: string; depth: nu
     budget--;
     const entries = await fs.promises.readdir(dir, { withFileTypes: true }).catch(() => []);
     const names = entries.map((e) => e.name);
-    if (names.includes('config.json') && names.some((n) => n.endsWith('.safetensors') || n === 'model.safetensors.index.json')) {
+    if (
+      names.includes('config.json') &&
+      names.some((n) => n.endsWith('.safetensors') || n === 'model.safetensors.index.json')
+    ) {
       models.add(dir);
       continue; // a model folder's tokenizer.json and vocab.txt are not data
     }
@@ -48,12 +54,14 @@ export async function findModelsAndData(roots: readonly { dir: string; depth: nu
       } else if (isDataFile(full)) data.add(full);
     }
   }
-  const order = (a: string, b: string): number => Number(!isTrainName(a)) - Number(!isTrainName(b)) || a.localeCompare(b);
+  const order = (a: string, b: string): number =>
+    Number(!isTrainName(a)) - Number(!isTrainName(b)) || a.localeCompare(b);
   return { models: [...models].sort(), data: [...data].sort(order) };
 }
 
 /** Names that are never training data though their extension says they could be. */
-const NOT_DATA = /^(package(-lock)?|tsconfig.*|jsconfig|\.?eslintrc|settings|launch|tasks|extensions|requirements|license|licence|readme|changelog|notice|vocab|merges|trainer_state|adapter_config)\.(json|txt)$/i;
+const NOT_DATA =
+  /^(package(-lock)?|tsconfig.*|jsconfig|\.?eslintrc|settings|launch|tasks|extensions|requirements|license|licence|readme|changelog|notice|vocab|merges|trainer_state|adapter_config)\.(json|txt)$/i;
 
 function isDataFile(file: string): boolean {
   const ext = path.extname(file).toLowerCase();
@@ -65,7 +73,12 @@ function isDataFile(file: string): boolean {
     try {
       const head = Buffer.alloc(256);
       const n = fs.readSync(fd, head, 0, head.length, 0);
-      return head.subarray(0, n).toString('utf8').replace(/^\uFEFF/, '').trimStart().startsWith('[');
+      return head
+        .subarray(0, n)
+        .toString('utf8')
+        .replace(/^\uFEFF/, '')
+        .trimStart()
+        .startsWith('[');
     } finally {
       fs.closeSync(fd);
     }
@@ -95,7 +108,9 @@ export function describeModel(dir: string): { ok: true; value: ModelChoice } | {
   const names = [...m.linears.keys()];
   const has = (t: string): boolean => names.some((n) => n === t || n.endsWith(`.${t}`));
   const defaults = m.family.defaultTargets.filter(has);
-  const targeted = names.filter((n) => (defaults.length ? defaults.some((t) => n === t || n.endsWith(`.${t}`)) : !m.family.outputHeads.includes(n)));
+  const targeted = names.filter((n) =>
+    defaults.length ? defaults.some((t) => n === t || n.endsWith(`.${t}`)) : !m.family.outputHeads.includes(n),
+  );
   const narrowest = Math.min(...targeted.map((n) => Math.min(...m.linears.get(n)!)));
   return {
     ok: true,
@@ -131,7 +146,13 @@ export function orderColumns(columns: readonly string[], what: 'text' | 'label')
 export function guessEvalFile(train: string, files: readonly string[]): string | undefined {
   const dir = path.dirname(train);
   const ext = path.extname(train);
-  return files.find((f) => f !== train && path.dirname(f) === dir && path.extname(f) === ext && /(^|[^a-z])(dev|valid|validation|val|eval)([^a-z]|$)/i.test(path.basename(f)));
+  return files.find(
+    (f) =>
+      f !== train &&
+      path.dirname(f) === dir &&
+      path.extname(f) === ext &&
+      /(^|[^a-z])(dev|valid|validation|val|eval)([^a-z]|$)/i.test(path.basename(f)),
+  );
 }
 
 // ---- The config ----
@@ -145,7 +166,12 @@ export interface DataChoices {
   textPairField?: string | null;
 }
 
-export function planConfig(configDir: string, model: ModelChoice, task: TemplateChoices['task'], data: DataChoices): TemplateChoices {
+export function planConfig(
+  configDir: string,
+  model: ModelChoice,
+  task: TemplateChoices['task'],
+  data: DataChoices,
+): TemplateChoices {
   const maxLength = Math.min(128, model.maxPositions ?? 128);
   return {
     configDir,
@@ -159,7 +185,9 @@ export function planConfig(configDir: string, model: ModelChoice, task: Template
     eval: data.eval,
     evalFraction: data.evalFraction,
     textField: data.textField,
-    ...(task === 'sequence-classification' ? { labelField: data.labelField, textPairField: data.textPairField ?? null } : {}),
+    ...(task === 'sequence-classification'
+      ? { labelField: data.labelField, textPairField: data.textPairField ?? null }
+      : {}),
     maxLength,
   };
 }

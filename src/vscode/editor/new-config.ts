@@ -10,7 +10,15 @@ import { configTemplate } from '../../config/template';
 import type { TemplateChoices } from '../../config/template';
 import { inspectData } from '../../engine/checks/inspect';
 import { SUPPORTED_EXTENSIONS } from '../../engine/data/rows';
-import { defaultConfigName, describeModel, findModelsAndData, guessEvalFile, modelDescription, orderColumns, planConfig } from './new-config-plan';
+import {
+  defaultConfigName,
+  describeModel,
+  findModelsAndData,
+  guessEvalFile,
+  modelDescription,
+  orderColumns,
+  planConfig,
+} from './new-config-plan';
 import type { DataChoices, Found, ModelChoice } from './new-config-plan';
 
 const TITLE = 'LoRA+: New Training Config';
@@ -19,10 +27,16 @@ type Task = TemplateChoices['task'];
 
 /** Asks, writes the config, opens it; `folder` (the explorer's context menu) is where it goes. */
 export async function newConfig(folder?: vscode.Uri): Promise<vscode.Uri | undefined> {
-  const workspaceDirs = (vscode.workspace.workspaceFolders ?? []).filter((f) => f.uri.scheme === 'file').map((f) => f.uri.fsPath);
+  const workspaceDirs = (vscode.workspace.workspaceFolders ?? [])
+    .filter((f) => f.uri.scheme === 'file')
+    .map((f) => f.uri.fsPath);
   const targetDir = folder?.fsPath ?? workspaceDirs[0];
   // The workspace, and its parents less deeply: models and data often sit beside the project (../shared/models/*).
-  const roots = [...(folder ? [{ dir: folder.fsPath, depth: 3 }] : []), ...workspaceDirs.map((dir) => ({ dir, depth: 4 })), ...workspaceDirs.map((dir) => ({ dir: path.dirname(dir), depth: 3 }))];
+  const roots = [
+    ...(folder ? [{ dir: folder.fsPath, depth: 3 }] : []),
+    ...workspaceDirs.map((dir) => ({ dir, depth: 4 })),
+    ...workspaceDirs.map((dir) => ({ dir: path.dirname(dir), depth: 3 })),
+  ];
   const found = findModelsAndData(roots);
 
   const model = await pickModel(found, targetDir);
@@ -51,7 +65,9 @@ async function pickModel(found: Promise<Found>, near: string | undefined): Promi
   const items = found.then(({ models }) => [
     ...models.flatMap((dir): Item<ModelChoice>[] => {
       const m = describeModel(dir);
-      return m.ok ? [{ label: m.value.name, description: modelDescription(m.value), detail: shown(dir, near), value: m.value }] : [];
+      return m.ok
+        ? [{ label: m.value.name, description: modelDescription(m.value), detail: shown(dir, near), value: m.value }]
+        : [];
     }),
     { label: BROWSE, description: 'a folder with config.json and model.safetensors', browse: true },
   ]);
@@ -59,7 +75,15 @@ async function pickModel(found: Promise<Found>, near: string | undefined): Promi
     const picked = await pick('model folder', 'A Hugging Face model folder (config.json + safetensors weights)', items);
     if (!picked) return undefined;
     if (!picked.browse) return picked.value;
-    const dir = (await vscode.window.showOpenDialog({ title: `${TITLE}: model folder`, canSelectFolders: true, canSelectFiles: false, openLabel: 'Use This Model', defaultUri: uriOf(near) }))?.[0]?.fsPath;
+    const dir = (
+      await vscode.window.showOpenDialog({
+        title: `${TITLE}: model folder`,
+        canSelectFolders: true,
+        canSelectFiles: false,
+        openLabel: 'Use This Model',
+        defaultUri: uriOf(near),
+      })
+    )?.[0]?.fsPath;
     if (!dir) continue;
     const m = describeModel(dir);
     if (m.ok) return m.value;
@@ -82,11 +106,18 @@ async function pickTask(model: ModelChoice): Promise<Task | undefined> {
 async function pickData(found: Promise<Found>, task: Task, near: string | undefined): Promise<DataChoices | undefined> {
   for (;;) {
     const files = (await found).data;
-    const train = await pickDataFile(found, 'training data', 'The training data: .tsv, .csv, .jsonl, .json or .txt', near);
+    const train = await pickDataFile(
+      found,
+      'training data',
+      'The training data: .tsv, .csv, .jsonl, .json or .txt',
+      near,
+    );
     if (!train) return undefined;
     const inspected = inspectData(train);
     if (!inspected.ok) {
-      void vscode.window.showErrorMessage(`LoRA+: ${inspected.problem.message}${inspected.problem.hint ? ` ${inspected.problem.hint}` : ''}`);
+      void vscode.window.showErrorMessage(
+        `LoRA+: ${inspected.problem.message}${inspected.problem.hint ? ` ${inspected.problem.hint}` : ''}`,
+      );
       continue;
     }
     const { columns, pretokenized, rows } = inspected.value;
@@ -95,18 +126,33 @@ async function pickData(found: Promise<Found>, task: Task, near: string | undefi
     let labelField: string | undefined;
     let textPairField: string | null = null;
     if (!pretokenized) {
-      const text = await pickColumn(orderColumns(columns, 'text'), 'text column', `Which column of ${about} holds the text?`);
+      const text = await pickColumn(
+        orderColumns(columns, 'text'),
+        'text column',
+        `Which column of ${about} holds the text?`,
+      );
       if (!text) return undefined;
       textField = text;
     }
     if (task === 'sequence-classification') {
-      const label = await pickColumn(orderColumns(columns.filter((c) => c !== textField), 'label'), 'label column', `Which column of ${about} holds the label?`);
+      const label = await pickColumn(
+        orderColumns(
+          columns.filter((c) => c !== textField),
+          'label',
+        ),
+        'label column',
+        `Which column of ${about} holds the label?`,
+      );
       if (!label) return undefined;
       labelField = label;
       const rest = columns.filter((c) => c !== textField && c !== labelField && c !== 'input_ids');
       if (rest.length && !pretokenized) {
         const none = { label: '(none)', description: 'single texts' };
-        const pair = await pick('text pair', 'Do the rows hold pairs of texts (e.g. sentence1/sentence2)? Pick the second text, or (none).', [none, ...rest.map((c): Item<string> => ({ label: c, value: c }))]);
+        const pair = await pick(
+          'text pair',
+          'Do the rows hold pairs of texts (e.g. sentence1/sentence2)? Pick the second text, or (none).',
+          [none, ...rest.map((c): Item<string> => ({ label: c, value: c }))],
+        );
         if (!pair) return undefined;
         textPairField = pair.value ?? null;
       }
@@ -121,20 +167,49 @@ async function pickData(found: Promise<Found>, task: Task, near: string | undefi
 async function pickColumn(ordered: string[], step: string, question: string): Promise<string | undefined> {
   if (ordered.length === 1) return ordered[0];
   if (!ordered.length) return 'text';
-  return (await pick(step, question, ordered.map((c): Item<string> => ({ label: c, value: c }))))?.value;
+  return (
+    await pick(
+      step,
+      question,
+      ordered.map((c): Item<string> => ({ label: c, value: c })),
+    )
+  )?.value;
 }
 
-async function pickEval(files: string[], train: string, near: string | undefined): Promise<{ eval: string | null; evalFraction: number } | undefined> {
+async function pickEval(
+  files: string[],
+  train: string,
+  near: string | undefined,
+): Promise<{ eval: string | null; evalFraction: number } | undefined> {
   const beside = guessEvalFile(train, files);
   const items: Item<{ eval: string | null; evalFraction: number }>[] = [
-    ...(beside ? [{ label: path.basename(beside), description: 'beside the training file', detail: shown(beside, near), value: { eval: beside, evalFraction: 0 } }] : []),
-    { label: 'Hold out 5% of the training rows', description: 'eval_fraction: 0.05', value: { eval: null, evalFraction: 0.05 } },
+    ...(beside
+      ? [
+          {
+            label: path.basename(beside),
+            description: 'beside the training file',
+            detail: shown(beside, near),
+            value: { eval: beside, evalFraction: 0 },
+          },
+        ]
+      : []),
+    {
+      label: 'Hold out 5% of the training rows',
+      description: 'eval_fraction: 0.05',
+      value: { eval: null, evalFraction: 0.05 },
+    },
     { label: 'No evaluation', description: 'train only', value: { eval: null, evalFraction: 0 } },
-    ...files.filter((f) => f !== train && f !== beside).map((f) => ({ label: path.basename(f), detail: shown(f, near), value: { eval: f, evalFraction: 0 } })),
+    ...files
+      .filter((f) => f !== train && f !== beside)
+      .map((f) => ({ label: path.basename(f), detail: shown(f, near), value: { eval: f, evalFraction: 0 } })),
     { label: BROWSE, description: 'another evaluation file', browse: true },
   ];
   for (;;) {
-    const picked = await pick('evaluation data', 'Evaluate on which data (every eval_every steps and at the end)?', items);
+    const picked = await pick(
+      'evaluation data',
+      'Evaluate on which data (every eval_every steps and at the end)?',
+      items,
+    );
     if (!picked) return undefined;
     if (!picked.browse) return picked.value;
     const file = await browseDataFile(near);
@@ -142,7 +217,12 @@ async function pickEval(files: string[], train: string, near: string | undefined
   }
 }
 
-async function pickDataFile(found: Promise<Found>, step: string, question: string, near: string | undefined): Promise<string | undefined> {
+async function pickDataFile(
+  found: Promise<Found>,
+  step: string,
+  question: string,
+  near: string | undefined,
+): Promise<string | undefined> {
   const items = found.then(({ data }) => [
     ...data.map((f): Item<string> => ({ label: path.basename(f), detail: shown(f, near), value: f })),
     { label: BROWSE, description: SUPPORTED_EXTENSIONS.join(' '), browse: true },
@@ -158,13 +238,25 @@ async function pickDataFile(found: Promise<Found>, step: string, question: strin
 
 async function browseDataFile(near: string | undefined): Promise<string | undefined> {
   const filters = { 'Data files': SUPPORTED_EXTENSIONS.map((e) => e.slice(1)) };
-  return (await vscode.window.showOpenDialog({ title: `${TITLE}: data file`, canSelectFiles: true, canSelectFolders: false, filters, defaultUri: uriOf(near) }))?.[0]?.fsPath;
+  return (
+    await vscode.window.showOpenDialog({
+      title: `${TITLE}: data file`,
+      canSelectFiles: true,
+      canSelectFolders: false,
+      filters,
+      defaultUri: uriOf(near),
+    })
+  )?.[0]?.fsPath;
 }
 
 /** The config's path: a name in the target folder (asking before replacing a file), or a save dialog without one. */
 async function pickFile(dir: string | undefined, model: ModelChoice): Promise<string | undefined> {
   if (!dir) {
-    const uri = await vscode.window.showSaveDialog({ title: `${TITLE}: save as`, filters: { 'LoRA+ config': ['yaml'] }, saveLabel: 'Create Config' });
+    const uri = await vscode.window.showSaveDialog({
+      title: `${TITLE}: save as`,
+      filters: { 'LoRA+ config': ['yaml'] },
+      saveLabel: 'Create Config',
+    });
     return uri?.fsPath; // the save dialog has asked about replacing already
   }
   let value = defaultConfigName(dir, model);
@@ -175,13 +267,22 @@ async function pickFile(dir: string | undefined, model: ModelChoice): Promise<st
       value,
       valueSelection: [0, value.indexOf('.')],
       ignoreFocusOut: true,
-      validateInput: (v) => (!v.trim() ? 'Give the config a file name.' : /\.ya?ml$/i.test(v.trim()) ? undefined : 'A config is a YAML file: end the name in .lora.yaml.'),
+      validateInput: (v) =>
+        !v.trim()
+          ? 'Give the config a file name.'
+          : /\.ya?ml$/i.test(v.trim())
+            ? undefined
+            : 'A config is a YAML file: end the name in .lora.yaml.',
     });
     if (!name) return undefined;
     const file = path.resolve(dir, name.trim());
     if (!fs.existsSync(file)) return file;
     const replace = 'Replace';
-    const answer = await vscode.window.showWarningMessage(`${path.basename(file)} already exists. Replace it?`, { modal: true }, replace);
+    const answer = await vscode.window.showWarningMessage(
+      `${path.basename(file)} already exists. Replace it?`,
+      { modal: true },
+      replace,
+    );
     if (answer === replace) return file;
     value = name;
   }
@@ -190,7 +291,11 @@ async function pickFile(dir: string | undefined, model: ModelChoice): Promise<st
 // ---- Helpers ----
 
 /** A quick pick that may fill in while the workspace is searched; undefined on Escape. */
-function pick<T>(step: string, placeholder: string, items: Item<T>[] | Promise<Item<T>[]>): Promise<Item<T> | undefined> {
+function pick<T>(
+  step: string,
+  placeholder: string,
+  items: Item<T>[] | Promise<Item<T>[]>,
+): Promise<Item<T> | undefined> {
   const qp = vscode.window.createQuickPick<Item<T>>();
   qp.title = `${TITLE}: ${step}`;
   qp.placeholder = placeholder;

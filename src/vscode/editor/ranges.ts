@@ -93,7 +93,11 @@ export function relatedFiles(p: LocatedProblem, files: ConfigFiles): Related[] {
     // A malformed file says where (`file:12: ...`); otherwise the header row is what the columns come from.
     const lineNo = new RegExp(`${escapeRegExp(file)}:(\\d+):`).exec(p.message)?.[1];
     const line = lineNo ? Number(lineNo) - 1 : 0;
-    const what = lineNo ? `line ${lineNo}` : p.code === 'config/missing-column' ? 'the header: its columns' : 'the data';
+    const what = lineNo
+      ? `line ${lineNo}`
+      : p.code === 'config/missing-column'
+        ? 'the header: its columns'
+        : 'the data';
     return [{ file, line, message: what }];
   }
   return [];
@@ -112,7 +116,7 @@ function jsonKeyLine(file: string, keys: readonly string[]): { line: number; tex
     const i = lines.findIndex((l) => l.includes(`"${key}"`));
     if (i >= 0) return { line: i, text: lines[i].trim().replace(/,$/, '') };
   }
-  return { line: 0, text: 'the model\'s configuration' };
+  return { line: 0, text: "the model's configuration" };
 }
 
 function isFile(file: string): boolean {
@@ -165,10 +169,12 @@ export function fixActions(text: string, p: LocatedProblem): FixAction[] {
  * text, since each changes where the next one goes. Undefined when fewer than two keys are missing.
  */
 export function addMissingKeysEdit(text: string, configDir: string): FixAction | undefined {
-  const missing = (t: string): LocatedProblem[] => parseConfigText(t, configDir).problems.filter((q) => q.code === 'config/missing-key' && q.edits?.length);
+  const missing = (t: string): LocatedProblem[] =>
+    parseConfigText(t, configDir).problems.filter((q) => q.code === 'config/missing-key' && q.edits?.length);
   let current = text;
   let count = 0;
-  for (let next = missing(current); next.length && count < 20; next = missing(current), count++) current = applyEdits(current, next[0].edits!);
+  for (let next = missing(current); next.length && count < 20; next = missing(current), count++)
+    current = applyEdits(current, next[0].edits!);
   if (count < 2) return undefined;
   return { title: `Add the ${count} missing required keys`, edits: [minimalEdit(text, current)], preferred: false };
 }
@@ -178,10 +184,23 @@ export function minimalEdit(before: string, after: string): TextEdit {
   let start = 0;
   while (start < before.length && start < after.length && before[start] === after[start]) start++;
   let end = 0;
-  while (end < before.length - start && end < after.length - start && before[before.length - 1 - end] === after[after.length - 1 - end]) end++;
+  while (
+    end < before.length - start &&
+    end < after.length - start &&
+    before[before.length - 1 - end] === after[after.length - 1 - end]
+  )
+    end++;
   const s = linePos(before, start);
   const e = linePos(before, before.length - end);
-  return { offset: start, endOffset: before.length - end, line: s.line, col: s.col, endLine: e.line, endCol: e.col, newText: after.slice(start, after.length - end) };
+  return {
+    offset: start,
+    endOffset: before.length - end,
+    line: s.line,
+    col: s.col,
+    endLine: e.line,
+    endCol: e.col,
+    newText: after.slice(start, after.length - end),
+  };
 }
 
 /** 1-based line and column of an offset. */

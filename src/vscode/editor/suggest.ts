@@ -93,10 +93,18 @@ function suggestAll(text: string, offset: number, configDir: string, trigger?: s
   }
   if (trigger === ' ' && typed !== '') return []; // a space inside a value
   const space = head[2] === '' ? ' ' : ''; // right after the colon
-  if (spec.kind === 'path') return pathSuggestions(configDir, typed, spec, offset, offset + /^[^/\s#'"]*/.exec(after)![0].length, space);
-  const values: Suggestion[] = valueCompletions(at).map((v) => ({ ...v, insertText: space + v.insertText, kind: 'value', start: valueStart, end: valueEnd }));
+  if (spec.kind === 'path')
+    return pathSuggestions(configDir, typed, spec, offset, offset + /^[^/\s#'"]*/.exec(after)![0].length, space);
+  const values: Suggestion[] = valueCompletions(at).map((v) => ({
+    ...v,
+    insertText: space + v.insertText,
+    kind: 'value',
+    start: valueStart,
+    end: valueEnd,
+  }));
   if (FIELD_KEYS.includes(c.key)) values.push(...fieldSuggestions(text, configDir, c.key, space, valueStart, valueEnd));
-  if (MODULE_LISTS.includes(c.key) && typed === '') values.push(...defaultTargetsSuggestion(text, configDir, c.key, space, valueStart, valueEnd));
+  if (MODULE_LISTS.includes(c.key) && typed === '')
+    values.push(...defaultTargetsSuggestion(text, configDir, c.key, space, valueStart, valueEnd));
   return values;
 }
 
@@ -156,8 +164,17 @@ function moduleSuggestions(text: string, configDir: string, list: string, start:
     .map(([suffix, g]): Suggestion => {
       const isDefault = defaults.includes(suffix);
       const isHead = m.family.outputHeads.includes(suffix);
-      const role = isDefault ? (list === 'target_modules' ? ` · ${m.family.name} default` : ' · task head') : isHead ? ' · output head' : '';
-      const shown = g.names.slice(0, 8).map((n) => `- \`${n}\``).join('\n');
+      const role = isDefault
+        ? list === 'target_modules'
+          ? ` · ${m.family.name} default`
+          : ' · task head'
+        : isHead
+          ? ' · output head'
+          : '';
+      const shown = g.names
+        .slice(0, 8)
+        .map((n) => `- \`${n}\``)
+        .join('\n');
       return {
         label: suffix,
         kind: 'module',
@@ -173,16 +190,40 @@ function moduleSuggestions(text: string, configDir: string, list: string, start:
 }
 
 /** `[q_proj, v_proj]`: the family's default targets as one flow list, after `target_modules:`. */
-function defaultTargetsSuggestion(text: string, configDir: string, list: string, space: string, start: number, end: number): Suggestion[] {
+function defaultTargetsSuggestion(
+  text: string,
+  configDir: string,
+  list: string,
+  space: string,
+  start: number,
+  end: number,
+): Suggestion[] {
   const m = modelOf(text, configDir);
   if (!m || list !== 'target_modules') return [];
   const value = `[${m.family.defaultTargets.join(', ')}]`;
-  return [{ label: value, kind: 'value', insertText: space + value, detail: `the ${m.family.name} default`, sortText: '0', start, end }];
+  return [
+    {
+      label: value,
+      kind: 'value',
+      insertText: space + value,
+      detail: `the ${m.family.name} default`,
+      sortText: '0',
+      start,
+      end,
+    },
+  ];
 }
 
 // ---- Data columns ----
 
-function fieldSuggestions(text: string, configDir: string, key: string, space: string, start: number, end: number): Suggestion[] {
+function fieldSuggestions(
+  text: string,
+  configDir: string,
+  key: string,
+  space: string,
+  start: number,
+  end: number,
+): Suggestion[] {
   const train = configFiles(text, configDir).train;
   const data = train ? inspectData(train) : undefined;
   if (!data?.ok) return [];
@@ -204,7 +245,14 @@ function fieldSuggestions(text: string, configDir: string, key: string, space: s
 const MAX_ENTRIES = 300;
 
 /** Entries of the folder typed so far (relative to the config's folder): folders, and data files for data keys. */
-function pathSuggestions(configDir: string, typed: string, spec: Spec & { kind: 'path' }, offset: number, end: number, space: string): Suggestion[] {
+function pathSuggestions(
+  configDir: string,
+  typed: string,
+  spec: Spec & { kind: 'path' },
+  offset: number,
+  end: number,
+  space: string,
+): Suggestion[] {
   const bare = typed.replace(/^['"]/, '');
   const slash = bare.lastIndexOf('/');
   const dirPart = bare.slice(0, slash + 1);
@@ -221,7 +269,16 @@ function pathSuggestions(configDir: string, typed: string, spec: Spec & { kind: 
   const prefix = typed === '' ? space : '';
   const out: Suggestion[] = [];
   if (partial === '' && (dirPart === '' || /(^|\/)\.\.\/$/.test(dirPart))) {
-    out.push({ label: '../', kind: 'folder', insertText: `${prefix}../`, detail: path.dirname(dir), sortText: '0', start, end, retrigger: true });
+    out.push({
+      label: '../',
+      kind: 'folder',
+      insertText: `${prefix}../`,
+      detail: path.dirname(dir),
+      sortText: '0',
+      start,
+      end,
+      retrigger: true,
+    });
   }
   for (const e of entries.sort((a, b) => a.name.localeCompare(b.name))) {
     if (out.length >= MAX_ENTRIES) break;
@@ -243,7 +300,15 @@ function pathSuggestions(configDir: string, typed: string, spec: Spec & { kind: 
         ...(final ? {} : { retrigger: true }),
       });
     } else if (wantFiles && (SUPPORTED_EXTENSIONS as readonly string[]).includes(path.extname(e.name).toLowerCase())) {
-      out.push({ label: e.name, kind: 'file', insertText: prefix + e.name, detail: 'data file', sortText: `1-${e.name}`, start, end });
+      out.push({
+        label: e.name,
+        kind: 'file',
+        insertText: prefix + e.name,
+        detail: 'data file',
+        sortText: `1-${e.name}`,
+        start,
+        end,
+      });
     }
   }
   return out;
@@ -260,10 +325,13 @@ function isDirectory(p: string): boolean {
 /** `model folder (llama)` for a folder with config.json, `adapter` for a PEFT adapter. */
 function folderKind(dir: string): { label?: string; contains?: string } {
   try {
-    const type = (JSON.parse(fs.readFileSync(path.join(dir, 'config.json'), 'utf8')) as { model_type?: unknown }).model_type;
+    const type = (JSON.parse(fs.readFileSync(path.join(dir, 'config.json'), 'utf8')) as { model_type?: unknown })
+      .model_type;
     return { label: `model folder${typeof type === 'string' ? ` (${type})` : ''}`, contains: 'config.json' };
   } catch {
-    return fs.existsSync(path.join(dir, 'adapter_config.json')) ? { label: 'PEFT adapter', contains: 'adapter_config.json' } : {};
+    return fs.existsSync(path.join(dir, 'adapter_config.json'))
+      ? { label: 'PEFT adapter', contains: 'adapter_config.json' }
+      : {};
   }
 }
 
@@ -307,7 +375,12 @@ export function modelInfo(dir: string): string {
     `**${path.basename(dir)}**: \`${String(m.config.model_type)}\` (${m.family.name} family) · ${m.family.tasks.join(', ')}`,
     '',
     `${m.linears.size} Linear layers: ${suffixes.map((s) => `\`${s}\``).join(', ')} · default targets ${m.family.defaultTargets.map((s) => `\`${s}\``).join(', ')}`,
-    ...(m.positions ? ['', `${m.positions.max} positions (${m.positions.learned ? 'a learned table: max_length cannot exceed it' : 'rotary'})`] : []),
+    ...(m.positions
+      ? [
+          '',
+          `${m.positions.max} positions (${m.positions.learned ? 'a learned table: max_length cannot exceed it' : 'rotary'})`,
+        ]
+      : []),
   ].join('\n');
 }
 

@@ -35,7 +35,12 @@ export class ComparePanels implements vscode.Disposable {
   }
 
   open(paths: string[]): void {
-    const panel = vscode.window.createWebviewPanel(COMPARE_VIEW_TYPE, TITLE, vscode.ViewColumn.Active, webviewOptions(this.extensionUri));
+    const panel = vscode.window.createWebviewPanel(
+      COMPARE_VIEW_TYPE,
+      TITLE,
+      vscode.ViewColumn.Active,
+      webviewOptions(this.extensionUri),
+    );
     this.attach(panel, paths);
   }
 
@@ -68,7 +73,12 @@ class ComparePanel {
     panel.title = TITLE;
     panel.iconPath = vscode.Uri.joinPath(extensionUri, 'media', 'icon.svg');
     panel.webview.options = webviewOptions(extensionUri);
-    panel.webview.html = webviewHtml(panel.webview, extensionUri, { title: TITLE, scripts: ['compare.js'], styles: ['compare.css'], state: { paths } satisfies CompareState });
+    panel.webview.html = webviewHtml(panel.webview, extensionUri, {
+      title: TITLE,
+      scripts: ['compare.js'],
+      styles: ['compare.css'],
+      state: { paths } satisfies CompareState,
+    });
     this.disposables.push(
       panel.webview.onDidReceiveMessage((m: CompareToHost) => this.receive(m)),
       panel.onDidDispose(() => this.dispose()),
@@ -109,11 +119,19 @@ class ComparePanel {
     const fail = (error: ErrorInfo) => this.post({ type: 'evalError', item: index, error });
     if (!item) return;
     if (!vscode.workspace.isTrusted) {
-      fail({ code: 'workspace/untrusted', message: 'evaluation runs code on your machine, so it is disabled in an untrusted workspace', hint: 'Trust this workspace to evaluate.' });
+      fail({
+        code: 'workspace/untrusted',
+        message: 'evaluation runs code on your machine, so it is disabled in an untrusted workspace',
+        hint: 'Trust this workspace to evaluate.',
+      });
       return;
     }
     if (!config) {
-      fail({ code: 'compare/no-eval-config', message: 'none of the compared items is a run with a config.yaml, so there is no eval set', hint: 'Run `loraplus compare … --eval --eval-config CONFIG` in a terminal.' });
+      fail({
+        code: 'compare/no-eval-config',
+        message: 'none of the compared items is a run with a config.yaml, so there is no eval set',
+        hint: 'Run `loraplus compare … --eval --eval-config CONFIG` in a terminal.',
+      });
       return;
     }
     try {
@@ -133,7 +151,10 @@ class ComparePanel {
     const cwd = vscode.workspace.workspaceFolders?.[0]?.uri.fsPath ?? path.dirname(this.paths[0]);
     return new Promise((resolve, reject) => {
       const child = fork(path.join(this.extensionUri.fsPath, 'dist', 'cli.js'), args, {
-        cwd, stdio: ['ignore', 'pipe', 'pipe', 'ipc'], execArgv: [], env: { ...process.env, ELECTRON_RUN_AS_NODE: '1' },
+        cwd,
+        stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+        execArgv: [],
+        env: { ...process.env, ELECTRON_RUN_AS_NODE: '1' },
       });
       this.children.add(child);
       const [out, err]: [Buffer[], Buffer[]] = [[], []];
@@ -147,7 +168,16 @@ class ComparePanel {
         const stdout = Buffer.concat(out).toString();
         // compare --eval exits 1 when an item's eval failed but still prints the report with that error.
         if (stdout.trim().startsWith('{')) resolve(stdout);
-        else reject(new CliError(stderr.split('\n').find((l) => l.startsWith('error: '))?.slice(7) ?? (stderr || `the compare process ended (${signal ?? `exit code ${code}`})`)));
+        else
+          reject(
+            new CliError(
+              stderr
+                .split('\n')
+                .find((l) => l.startsWith('error: '))
+                ?.slice(7) ??
+                (stderr || `the compare process ended (${signal ?? `exit code ${code}`})`),
+            ),
+          );
       });
     });
   }
@@ -162,7 +192,10 @@ class ComparePanel {
 class CliError extends Error {}
 
 function errorInfo(err: unknown): ErrorInfo {
-  return { code: err instanceof CliError ? 'compare/failed' : 'internal', message: err instanceof Error ? err.message : String(err) };
+  return {
+    code: err instanceof CliError ? 'compare/failed' : 'internal',
+    message: err instanceof Error ? err.message : String(err),
+  };
 }
 
 /** The explorer's runs; right after start-up (before its first scan) the workspace's metrics.jsonl files. */
@@ -191,7 +224,10 @@ async function pick(s: Studio, preselected: string[]): Promise<string[] | undefi
   const runs = await workspaceRuns(s);
   if (!runs.length) {
     const uris = await vscode.window.showOpenDialog({
-      canSelectFolders: true, canSelectFiles: false, canSelectMany: true, openLabel: 'Compare',
+      canSelectFolders: true,
+      canSelectFiles: false,
+      canSelectMany: true,
+      openLabel: 'Compare',
       title: 'LoRA+: Compare which run, checkpoint or adapter folders? (pick two or more)',
       defaultUri: vscode.workspace.workspaceFolders?.[0]?.uri,
     });
@@ -202,15 +238,39 @@ async function pick(s: Studio, preselected: string[]): Promise<string[] | undefi
   const items: Item[] = [];
   for (const r of runs) {
     const runDir = path.resolve(r.dir);
-    items.push({ label: r.name, description: `${r.status} · step ${r.step}${r.finalAdapter ? ' · final adapter' : ''}`, detail: r.dir, dir: r.dir, picked: chosen.has(runDir) });
+    items.push({
+      label: r.name,
+      description: `${r.status} · step ${r.step}${r.finalAdapter ? ' · final adapter' : ''}`,
+      detail: r.dir,
+      dir: r.dir,
+      picked: chosen.has(runDir),
+    });
     for (const c of [...r.checkpoints].reverse()) {
       const ev = c.eval ? ` · eval loss ${c.eval.loss.toFixed(4)}` : '';
-      items.push({ label: `${r.name}@step-${c.step}`, description: `checkpoint${ev}`, detail: c.dir, dir: c.dir, picked: chosen.has(path.resolve(c.dir)) });
+      items.push({
+        label: `${r.name}@step-${c.step}`,
+        description: `checkpoint${ev}`,
+        detail: c.dir,
+        dir: c.dir,
+        picked: chosen.has(path.resolve(c.dir)),
+      });
     }
   }
   // What the explorer selection named but the list does not hold (an adapter folder, final/): offered first, picked.
   const listed = new Set(items.map((i) => path.resolve(i.dir!)));
-  const extra = [...chosen].filter((p) => !listed.has(p)).map((p): Item => ({ label: path.join(path.basename(path.dirname(p)), path.basename(p)), description: 'selected', detail: p, dir: p, picked: true }));
-  const selection = await vscode.window.showQuickPick([...extra, ...items], { canPickMany: true, title: 'LoRA+: Compare which runs or checkpoints? (pick two or more)', matchOnDetail: true });
+  const extra = [...chosen]
+    .filter((p) => !listed.has(p))
+    .map((p): Item => ({
+      label: path.join(path.basename(path.dirname(p)), path.basename(p)),
+      description: 'selected',
+      detail: p,
+      dir: p,
+      picked: true,
+    }));
+  const selection = await vscode.window.showQuickPick([...extra, ...items], {
+    canPickMany: true,
+    title: 'LoRA+: Compare which runs or checkpoints? (pick two or more)',
+    matchOnDetail: true,
+  });
   return selection?.flatMap((i) => (i.dir ? [i.dir] : []));
 }

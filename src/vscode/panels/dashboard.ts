@@ -9,7 +9,13 @@ import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { summarizeEvents } from '../../engine/runs/summary';
 import { METRICS_FILE } from '../../engine/runs/writer';
-import { hostMessage, isDashboardToHost, packModules, type DashboardStatus, type HostMessages } from '../../protocol/dashboard';
+import {
+  hostMessage,
+  isDashboardToHost,
+  packModules,
+  type DashboardStatus,
+  type HostMessages,
+} from '../../protocol/dashboard';
 import type { EngineEvent } from '../../protocol/events';
 import { MetricsTail, toDashboardSummary } from '../runs/feed';
 import type { LiveRun, RunManager } from '../runs/run-manager';
@@ -45,7 +51,15 @@ export class Dashboards implements vscode.Disposable {
     const open = this.panels.get(dir);
     if (open) return open.panel.reveal();
     const column = vscode.window.activeTextEditor ? vscode.ViewColumn.Beside : vscode.ViewColumn.Active;
-    this.adopt(vscode.window.createWebviewPanel(DASHBOARD_VIEW, `LoRA+ ${path.basename(dir)}`, column, webviewOptions(this.extensionUri)), dir);
+    this.adopt(
+      vscode.window.createWebviewPanel(
+        DASHBOARD_VIEW,
+        `LoRA+ ${path.basename(dir)}`,
+        column,
+        webviewOptions(this.extensionUri),
+      ),
+      dir,
+    );
   }
 
   private adopt(panel: vscode.WebviewPanel, runDir: string | null): void {
@@ -91,7 +105,12 @@ class DashboardPanel implements vscode.Disposable {
     panel.title = runDir ? `LoRA+ ${path.basename(runDir)}` : 'LoRA+ Dashboard';
     panel.iconPath = vscode.Uri.joinPath(extensionUri, 'media', 'icon.svg');
     panel.webview.options = webviewOptions(extensionUri);
-    panel.webview.html = webviewHtml(panel.webview, extensionUri, { title: panel.title, scripts: ['dashboard.js'], styles: ['dashboard.css'], state: runDir ? { runDir } : undefined });
+    panel.webview.html = webviewHtml(panel.webview, extensionUri, {
+      title: panel.title,
+      scripts: ['dashboard.js'],
+      styles: ['dashboard.css'],
+      state: runDir ? { runDir } : undefined,
+    });
     this.subscriptions.push(
       panel.webview.onDidReceiveMessage((m: unknown) => this.receive(m)),
       // Hidden panels lose their page (retainContextWhenHidden is off); a shown one reloads and says `ready` again.
@@ -135,7 +154,10 @@ class DashboardPanel implements vscode.Disposable {
     if (!dir || !this.tail) return;
     if (!fs.existsSync(dir)) {
       this.ready = false;
-      void this.post('missing', { runDir: dir, message: `The run folder ${dir} no longer exists (deleted or moved), so this dashboard has nothing to show. Close it, or open the run again from the LoRA+ run explorer.` });
+      void this.post('missing', {
+        runDir: dir,
+        message: `The run folder ${dir} no longer exists (deleted or moved), so this dashboard has nothing to show. Close it, or open the run again from the LoRA+ run explorer.`,
+      });
       return;
     }
     this.ready = true;
@@ -146,7 +168,8 @@ class DashboardPanel implements vscode.Disposable {
     const summary = toDashboardSummary(summarizeEvents(dir, events, this.alive()), this.status());
     this.sent = { status: summary.status, error: summary.error };
     void this.post('init', { runDir: dir, summary, ...packModules(events.slice(0, CHUNK_EVENTS)) });
-    for (let i = CHUNK_EVENTS; i < events.length; i += CHUNK_EVENTS) void this.post('events', packModules(events.slice(i, i + CHUNK_EVENTS)));
+    for (let i = CHUNK_EVENTS; i < events.length; i += CHUNK_EVENTS)
+      void this.post('events', packModules(events.slice(i, i + CHUNK_EVENTS)));
   }
 
   /** Reads the file's new lines soon (coalesced: at most one read per FLUSH_MS). */
@@ -166,7 +189,8 @@ class DashboardPanel implements vscode.Disposable {
     if (reset) return this.init(); // rewritten (a resume): start the page over
     if (events.length) {
       this.noteEnds(events);
-      for (let i = 0; i < events.length; i += CHUNK_EVENTS) void this.post('events', packModules(events.slice(i, i + CHUNK_EVENTS)));
+      for (let i = 0; i < events.length; i += CHUNK_EVENTS)
+        void this.post('events', packModules(events.slice(i, i + CHUNK_EVENTS)));
     }
     this.sendStatus();
   }
@@ -215,7 +239,9 @@ class DashboardPanel implements vscode.Disposable {
     if (this.disposed || run !== this.live) return;
     this.live = undefined;
     this.flush(); // the end event, if the engine wrote one, comes first
-    if (!this.ended) this.crashed = result.error?.message ?? `the run ended (${result.status}) without writing its end to ${METRICS_FILE}`;
+    if (!this.ended)
+      this.crashed =
+        result.error?.message ?? `the run ended (${result.status}) without writing its end to ${METRICS_FILE}`;
     this.sendStatus();
   }
 
@@ -224,7 +250,10 @@ class DashboardPanel implements vscode.Disposable {
     const file = path.resolve(this.runDir, relative);
     const inside = path.relative(this.runDir, file);
     if (!inside || inside.startsWith('..') || path.isAbsolute(inside) || !fs.existsSync(file)) return;
-    await vscode.window.showTextDocument(vscode.Uri.file(file), { preview: true, viewColumn: vscode.ViewColumn.Active });
+    await vscode.window.showTextDocument(vscode.Uri.file(file), {
+      preview: true,
+      viewColumn: vscode.ViewColumn.Active,
+    });
   }
 
   private post<K extends keyof HostMessages>(type: K, payload: HostMessages[K]): Thenable<boolean> {

@@ -5,11 +5,19 @@ import { randomBytes } from 'node:crypto';
 import * as vscode from 'vscode';
 
 export function webviewOptions(extensionUri: vscode.Uri): vscode.WebviewOptions & vscode.WebviewPanelOptions {
-  return { enableScripts: true, localResourceRoots: [vscode.Uri.joinPath(extensionUri, 'media')], retainContextWhenHidden: false };
+  return {
+    enableScripts: true,
+    localResourceRoots: [vscode.Uri.joinPath(extensionUri, 'media')],
+    retainContextWhenHidden: false,
+  };
 }
 
 /** `scripts` and `styles` are file names inside media/ (e.g. 'dashboard.js'). */
-export function webviewHtml(webview: vscode.Webview, extensionUri: vscode.Uri, page: { title: string; scripts: string[]; styles: string[]; state?: unknown }): string {
+export function webviewHtml(
+  webview: vscode.Webview,
+  extensionUri: vscode.Uri,
+  page: { title: string; scripts: string[]; styles: string[]; state?: unknown },
+): string {
   const nonce = randomBytes(16).toString('base64');
   const media = (f: string) => webview.asWebviewUri(vscode.Uri.joinPath(extensionUri, 'media', f)).toString();
   const csp = [

@@ -9,7 +9,10 @@ describe('backend selection', () => {
     assert.ok(['tensorflow', 'webgpu', 'wasm'].includes(info.backend), info.backend);
     if (info.backend === 'wasm') {
       assert.match(info.name, /WebAssembly/);
-      assert.ok(info.skipped.some((s) => s.startsWith('cuda: ')), info.skipped.join('; '));
+      assert.ok(
+        info.skipped.some((s) => s.startsWith('cuda: ')),
+        info.skipped.join('; '),
+      );
     }
   });
 

@@ -30,7 +30,8 @@ function reference(a: tf.Tensor, b: tf.Tensor, ta: boolean, tb: boolean): { data
     for (let i = 0; i < m; i++) {
       for (let j = 0; j < n; j++) {
         let s = 0;
-        for (let p = 0; p < k; p++) s += av[oa + (ta ? p * ac + i : i * ac + p)] * bv[ob + (tb ? j * bc + p : p * bc + j)];
+        for (let p = 0; p < k; p++)
+          s += av[oa + (ta ? p * ac + i : i * ac + p)] * bv[ob + (tb ? j * bc + p : p * bc + j)];
         out[(z * m + i) * n + j] = s;
       }
     }
@@ -60,7 +61,8 @@ for (const [name, sa, sb, ta, tb] of CASES) {
     assert.deepEqual(got.shape, want.shape);
     const g = got.dataSync();
     let worst = 0;
-    for (let i = 0; i < g.length; i++) worst = Math.max(worst, Math.abs(g[i] - want.data[i]) / (1 + Math.abs(want.data[i])));
+    for (let i = 0; i < g.length; i++)
+      worst = Math.max(worst, Math.abs(g[i] - want.data[i]) / (1 + Math.abs(want.data[i])));
     assert.ok(worst < 1e-5, `relative error ${worst}`);
     tf.dispose([a, b, got]);
   });
@@ -69,7 +71,8 @@ for (const [name, sa, sb, ta, tb] of CASES) {
 test('attention gradients through the batched kernel match finite differences', () => {
   // loss = Σ softmax(q·kᵀ)·v ⊙ w: its gradient runs every transposed variant of the kernel.
   const [q, k, v, w] = [1, 2, 3, 4].map((seed) => tf.randomNormal([2, 3, 6, 8], 0, 1, 'float32', seed));
-  const loss = (qq: tf.Tensor) => tf.sum(tf.mul(tf.matMul(tf.softmax(tf.matMul(qq, k, false, true)), v), w)) as tf.Scalar;
+  const loss = (qq: tf.Tensor) =>
+    tf.sum(tf.mul(tf.matMul(tf.softmax(tf.matMul(qq, k, false, true)), v), w)) as tf.Scalar;
   const grad = tf.grad(loss)(q).dataSync();
   const qv = q.dataSync();
   const eps = 1e-2;
@@ -78,18 +81,23 @@ test('attention gradients through the batched kernel match finite differences', 
     const minus = Float32Array.from(qv);
     plus[i] += eps;
     minus[i] -= eps;
-    const fd = (loss(tf.tensor(plus, q.shape)).dataSync()[0] - loss(tf.tensor(minus, q.shape)).dataSync()[0]) / (2 * eps);
-    assert.ok(Math.abs(fd - grad[i]) < 2e-2 * (1 + Math.abs(fd)), `∂loss/∂q[${i}]: finite difference ${fd}, gradient ${grad[i]}`);
+    const fd =
+      (loss(tf.tensor(plus, q.shape)).dataSync()[0] - loss(tf.tensor(minus, q.shape)).dataSync()[0]) / (2 * eps);
+    assert.ok(
+      Math.abs(fd - grad[i]) < 2e-2 * (1 + Math.abs(fd)),
+      `∂loss/∂q[${i}]: finite difference ${fd}, gradient ${grad[i]}`,
+    );
   }
 });
 
 test('the kernel leaks no tensor memory', () => {
   const a = tf.randomNormal([2, 4, 9, 9]);
   const b = tf.randomNormal([2, 4, 9, 8]);
-  const step = () => tf.tidy(() => {
-    tf.matMul(a, b, true, false);
-    tf.matMul(b, b, false, true);
-  });
+  const step = () =>
+    tf.tidy(() => {
+      tf.matMul(a, b, true, false);
+      tf.matMul(b, b, false, true);
+    });
   step();
   const before = tf.memory();
   for (let i = 0; i < 3; i++) step();

@@ -33,7 +33,10 @@ function runChild(threads: number): Promise<Child> {
       out += d.toString();
       if (!resultAt && out.includes('\n')) {
         resultAt = performance.now();
-        timer = setTimeout(() => giveUp(`the child did not exit within ${EXIT_WITHIN_MS} ms of finishing its work (hanging workers?)`), EXIT_WITHIN_MS);
+        timer = setTimeout(
+          () => giveUp(`the child did not exit within ${EXIT_WITHIN_MS} ms of finishing its work (hanging workers?)`),
+          EXIT_WITHIN_MS,
+        );
       }
     });
     child.stderr.on('data', (d: Buffer) => (err = (err + d.toString()).slice(-20000)));
@@ -63,22 +66,26 @@ describe('wasm backend threads', () => {
     assert.ok(wantedWasmThreads({}).threads >= 1);
   });
 
-  it('2 threads in a child give the numbers of 1 thread here, and the child exits by itself', { timeout: 60_000 }, async () => {
-    const child = runChild(2); // started first: it runs while this process computes
-    child.catch(() => {}); // (awaited below; this only keeps an early failure from counting as unhandled)
-    process.env[WASM_THREADS_ENV] = '1';
-    const here = await runWorkload();
-    const { result: there, code, exitAfterMs } = await child;
-    assert.equal(code, 0);
-    assert.ok(exitAfterMs < EXIT_WITHIN_MS, `${exitAfterMs} ms`);
-    assert.equal(here.threads, 1, here.name);
-    assert.equal(there.threads, 2, there.name);
-    assert.match(there.name, /WebAssembly SIMD, 2 threads/);
-    assert.equal(there.batchedKernel, here.batchedKernel);
-    assert.deepEqual(Object.keys(there.values), Object.keys(here.values));
-    for (const [name, v] of Object.entries(here.values)) {
-      const d = relDiff(there.values[name], v);
-      assert.ok(d <= 1e-6, `${name}: relative difference ${d}`);
-    }
-  });
+  it(
+    '2 threads in a child give the numbers of 1 thread here, and the child exits by itself',
+    { timeout: 60_000 },
+    async () => {
+      const child = runChild(2); // started first: it runs while this process computes
+      child.catch(() => {}); // (awaited below; this only keeps an early failure from counting as unhandled)
+      process.env[WASM_THREADS_ENV] = '1';
+      const here = await runWorkload();
+      const { result: there, code, exitAfterMs } = await child;
+      assert.equal(code, 0);
+      assert.ok(exitAfterMs < EXIT_WITHIN_MS, `${exitAfterMs} ms`);
+      assert.equal(here.threads, 1, here.name);
+      assert.equal(there.threads, 2, there.name);
+      assert.match(there.name, /WebAssembly SIMD, 2 threads/);
+      assert.equal(there.batchedKernel, here.batchedKernel);
+      assert.deepEqual(Object.keys(there.values), Object.keys(here.values));
+      for (const [name, v] of Object.entries(here.values)) {
+        const d = relDiff(there.values[name], v);
+        assert.ok(d <= 1e-6, `${name}: relative difference ${d}`);
+      }
+    },
+  );
 });

@@ -25,11 +25,44 @@ interface Case {
 }
 
 // Row 2 is right-padded: padded keys are masked, and RoBERTa's position ids skip pad_token_id (0 in its config).
-const MASK = [[1, 1, 1, 1, 1, 1, 1, 1], [1, 1, 1, 1, 1, 0, 0, 0]];
+const MASK = [
+  [1, 1, 1, 1, 1, 1, 1, 1],
+  [1, 1, 1, 1, 1, 0, 0, 0],
+];
 const CASES: Case[] = [
-  { name: 'tiny-random-gpt2', task: 'causal-lm', ids: [[1, 403, 407, 261, 378, 432, 383, 286], [1, 312, 410, 439, 77, 0, 0, 0]], mask: MASK, typeIds: null },
-  { name: 'tiny-random-bert', task: 'sequence-classification', ids: [[101, 7, 33, 250, 102, 81, 9, 102], [101, 40, 500, 66, 102, 0, 0, 0]], mask: MASK, typeIds: [[0, 0, 0, 0, 0, 1, 1, 1], [0, 0, 0, 0, 0, 0, 0, 0]] },
-  { name: 'tiny-random-roberta', task: 'sequence-classification', ids: [[2, 403, 407, 261, 378, 432, 383, 3], [2, 312, 410, 439, 3, 0, 0, 0]], mask: MASK, typeIds: null },
+  {
+    name: 'tiny-random-gpt2',
+    task: 'causal-lm',
+    ids: [
+      [1, 403, 407, 261, 378, 432, 383, 286],
+      [1, 312, 410, 439, 77, 0, 0, 0],
+    ],
+    mask: MASK,
+    typeIds: null,
+  },
+  {
+    name: 'tiny-random-bert',
+    task: 'sequence-classification',
+    ids: [
+      [101, 7, 33, 250, 102, 81, 9, 102],
+      [101, 40, 500, 66, 102, 0, 0, 0],
+    ],
+    mask: MASK,
+    typeIds: [
+      [0, 0, 0, 0, 0, 1, 1, 1],
+      [0, 0, 0, 0, 0, 0, 0, 0],
+    ],
+  },
+  {
+    name: 'tiny-random-roberta',
+    task: 'sequence-classification',
+    ids: [
+      [2, 403, 407, 261, 378, 432, 383, 3],
+      [2, 312, 410, 439, 3, 0, 0, 0],
+    ],
+    mask: MASK,
+    typeIds: null,
+  },
 ];
 
 interface Step {
@@ -42,7 +75,13 @@ async function oneStep(c: Case): Promise<Step> {
   const rng = new Rng(5);
   const model = buildModel(folder, c.task, c.task === 'causal-lm' ? 0 : 2, rng);
   // all-linear: every projection of each block runs through LoRA (the head, when there is one, is trained in full).
-  const weights = new Trainables(model, { r: 2, lora_alpha: 4, lora_dropout: 0, use_rslora: false, target_modules: 'all-linear', modules_to_save: null }, folder.family, () => rng.next(), null);
+  const weights = new Trainables(
+    model,
+    { r: 2, lora_alpha: 4, lora_dropout: 0, use_rslora: false, target_modules: 'all-linear', modules_to_save: null },
+    folder.family,
+    () => rng.next(),
+    null,
+  );
   for (const l of weights.lora.values()) l.B.assign(tf.fill(l.B.shape, 0.01)); // non-zero B so ∇A is not zero
   const batch = {
     inputIds: tf.tensor2d(c.ids, undefined, 'int32'),
@@ -51,10 +90,20 @@ async function oneStep(c: Case): Promise<Step> {
     labels: c.task === 'causal-lm' ? null : tf.tensor1d([1, 0], 'int32'),
   };
   const params = weights.params();
-  const { value, grads } = tf.variableGrads(() => model.loss(batch, weights), params.map((p) => p.variable));
+  const { value, grads } = tf.variableGrads(
+    () => model.loss(batch, weights),
+    params.map((p) => p.variable),
+  );
   const out: Step = { loss: (await value.data())[0], grads: new Map() };
   for (const p of params) out.grads.set(p.name, Array.from(await grads[p.variable.name].data()));
-  tf.dispose([batch.inputIds, batch.attentionMask, ...(batch.typeIds ? [batch.typeIds] : []), ...(batch.labels ? [batch.labels] : []), value, ...Object.values(grads)]);
+  tf.dispose([
+    batch.inputIds,
+    batch.attentionMask,
+    ...(batch.typeIds ? [batch.typeIds] : []),
+    ...(batch.labels ? [batch.labels] : []),
+    value,
+    ...Object.values(grads),
+  ]);
   weights.dispose();
   model.dispose();
   return out;
@@ -119,8 +168,13 @@ describe('webgpu backend, every model family', () => {
         assert.ok(d < 1e-4, `∇${name}: ${d}`);
         worst = Math.max(worst, d);
       }
-      t.diagnostic(`|Δloss| ${Math.abs(got.loss - want.loss).toExponential(1)}, max |Δgrad| ${worst.toExponential(1)} over ${got.grads.size} tensors`);
-      assert.ok([...want.grads.values()].some((g) => g.some((v) => Math.abs(v) > 1e-6)), 'gradients are not all zero');
+      t.diagnostic(
+        `|Δloss| ${Math.abs(got.loss - want.loss).toExponential(1)}, max |Δgrad| ${worst.toExponential(1)} over ${got.grads.size} tensors`,
+      );
+      assert.ok(
+        [...want.grads.values()].some((g) => g.some((v) => Math.abs(v) > 1e-6)),
+        'gradients are not all zero',
+      );
     });
   }
 });

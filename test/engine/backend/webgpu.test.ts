@@ -14,14 +14,40 @@ async function oneStep(): Promise<{ loss: number; grads: number[][] }> {
   const folder = openModelFolder(STORIES);
   const rng = new Rng(5);
   const model = buildModel(folder, 'sequence-classification', 2, rng);
-  const weights = new Trainables(model, { r: 2, lora_alpha: 4, lora_dropout: 0, use_rslora: false, target_modules: 'all-linear', modules_to_save: null }, folder.family, () => rng.next(), null);
+  const weights = new Trainables(
+    model,
+    { r: 2, lora_alpha: 4, lora_dropout: 0, use_rslora: false, target_modules: 'all-linear', modules_to_save: null },
+    folder.family,
+    () => rng.next(),
+    null,
+  );
   for (const l of weights.lora.values()) l.B.assign(tf.fill(l.B.shape, 0.01)); // non-zero B so ∇A is not zero
-  const ids = tf.tensor2d([[1, 403, 407, 261, 378, 432], [1, 312, 410, 439, 0, 0]], undefined, 'int32');
-  const mask = tf.tensor2d([[1, 1, 1, 1, 1, 1], [1, 1, 1, 1, 0, 0]], undefined, 'int32');
+  const ids = tf.tensor2d(
+    [
+      [1, 403, 407, 261, 378, 432],
+      [1, 312, 410, 439, 0, 0],
+    ],
+    undefined,
+    'int32',
+  );
+  const mask = tf.tensor2d(
+    [
+      [1, 1, 1, 1, 1, 1],
+      [1, 1, 1, 1, 0, 0],
+    ],
+    undefined,
+    'int32',
+  );
   const labels = tf.tensor1d([1, 0], 'int32');
   const params = weights.params();
-  const { value, grads } = tf.variableGrads(() => model.loss({ inputIds: ids, attentionMask: mask, typeIds: null, labels }, weights), params.map((p) => p.variable));
-  const out = { loss: (await value.data())[0], grads: await Promise.all(params.map(async (p) => Array.from(await grads[p.variable.name].data()))) };
+  const { value, grads } = tf.variableGrads(
+    () => model.loss({ inputIds: ids, attentionMask: mask, typeIds: null, labels }, weights),
+    params.map((p) => p.variable),
+  );
+  const out = {
+    loss: (await value.data())[0],
+    grads: await Promise.all(params.map(async (p) => Array.from(await grads[p.variable.name].data()))),
+  };
   tf.dispose([ids, mask, labels, value, ...Object.values(grads)]);
   weights.dispose();
   model.dispose();
@@ -42,7 +68,12 @@ describe('webgpu backend', () => {
     }
     const gpu = await oneStep();
     assert.ok(Math.abs(gpu.loss - ref.loss) < 1e-4, `loss ${gpu.loss} vs ${ref.loss}`);
-    gpu.grads.forEach((g, i) => assert.ok(maxAbsDiff(g, ref.grads[i]) < 1e-4, `gradient ${i}: ${maxAbsDiff(g, ref.grads[i])}`));
-    assert.ok(ref.grads.some((g) => g.some((v) => Math.abs(v) > 1e-6)), 'gradients are not all zero');
+    gpu.grads.forEach((g, i) =>
+      assert.ok(maxAbsDiff(g, ref.grads[i]) < 1e-4, `gradient ${i}: ${maxAbsDiff(g, ref.grads[i])}`),
+    );
+    assert.ok(
+      ref.grads.some((g) => g.some((v) => Math.abs(v) > 1e-6)),
+      'gradients are not all zero',
+    );
   });
 });

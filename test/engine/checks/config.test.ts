@@ -14,7 +14,9 @@ import { buildModel, openModelFolder } from '../../../src/engine/train/session';
 import { LoraPlusError } from '../../../src/protocol/errors';
 import { SHARED, SST2, STORIES, tempDir, useBackend } from '../../helpers/shared';
 
-const MODELS = ['stories260k', 'tiny-random-bert', 'tiny-random-gpt2', 'tiny-random-roberta'].map((m) => path.join(SHARED, 'models', m));
+const MODELS = ['stories260k', 'tiny-random-bert', 'tiny-random-gpt2', 'tiny-random-roberta'].map((m) =>
+  path.join(SHARED, 'models', m),
+);
 const skip = !MODELS.every((m) => fs.existsSync(m)) && 'needs ../shared (checkpoints and SST-2)';
 const DEV = path.join(SST2, 'dev.tsv');
 
@@ -36,7 +38,11 @@ function check(text: string): LocatedProblem[] {
 }
 
 /** A model folder in the temp dir: stories260k's config.json plus `files` (name → content). */
-function modelFolder(name: string, files: Record<string, string | Buffer>, config: object = JSON.parse(fs.readFileSync(path.join(STORIES, 'config.json'), 'utf8'))): string {
+function modelFolder(
+  name: string,
+  files: Record<string, string | Buffer>,
+  config: object = JSON.parse(fs.readFileSync(path.join(STORIES, 'config.json'), 'utf8')),
+): string {
   const d = path.join(dir, name);
   fs.mkdirSync(d, { recursive: true });
   fs.writeFileSync(path.join(d, 'config.json'), JSON.stringify(config));
@@ -56,10 +62,18 @@ describe('inspectModel: module names without the weights', { skip }, () => {
       try {
         // The checkpoint may lack the head (tied lm_head, a fresh score): the checks add the family's heads.
         const heads = folder.family.outputHeads;
-        assert.deepEqual([...built.linears.keys()].filter((n) => !heads.includes(n)).sort(), [...s.linears.keys()].filter((n) => !heads.includes(n)).sort());
+        assert.deepEqual(
+          [...built.linears.keys()].filter((n) => !heads.includes(n)).sort(),
+          [...s.linears.keys()].filter((n) => !heads.includes(n)).sort(),
+        );
         for (const [name, l] of built.linears) {
           const dims = s.linears.get(name);
-          if (dims) assert.deepEqual([...dims].sort((a, b) => a - b), [l.inFeatures, l.outFeatures].sort((a, b) => a - b), name);
+          if (dims)
+            assert.deepEqual(
+              [...dims].sort((a, b) => a - b),
+              [l.inFeatures, l.outFeatures].sort((a, b) => a - b),
+              name,
+            );
         }
         assert.equal(s.positions?.max, built.maxPositions);
         assert.ok(s.embeddings.length >= 1 && s.embeddings.every((e) => !built.linears.has(e)));
@@ -82,20 +96,28 @@ describe('inspectModel: module names without the weights', { skip }, () => {
     const tensors = [...readSafetensors(path.join(STORIES, 'model.safetensors')).tensors];
     const half = Math.floor(tensors.length / 2);
     const d = modelFolder('sharded', {});
-    const shards = { 'model-00001-of-00002.safetensors': tensors.slice(0, half), 'model-00002-of-00002.safetensors': tensors.slice(half) };
+    const shards = {
+      'model-00001-of-00002.safetensors': tensors.slice(0, half),
+      'model-00002-of-00002.safetensors': tensors.slice(half),
+    };
     const weightMap: Record<string, string> = {};
     for (const [shard, part] of Object.entries(shards)) {
       writeSafetensors(path.join(d, shard), new Map(part));
       for (const [k] of part) weightMap[k] = shard;
     }
-    fs.writeFileSync(path.join(d, 'model.safetensors.index.json'), JSON.stringify({ metadata: {}, weight_map: weightMap }));
+    fs.writeFileSync(
+      path.join(d, 'model.safetensors.index.json'),
+      JSON.stringify({ metadata: {}, weight_map: weightMap }),
+    );
     assert.deepEqual([...summary(d).linears].sort(), [...summary(STORIES).linears].sort());
   });
 });
 
 describe('model folders that cannot be trained are problems at `model`', { skip }, () => {
   const problemAtModel = (folder: string): LocatedProblem => {
-    const ps = check(`model: ${folder}\ndata:\n  train: ${DEV}\n  text_field: sentence\n`).filter((p) => p.yamlPath === 'model');
+    const ps = check(`model: ${folder}\ndata:\n  train: ${DEV}\n  text_field: sentence\n`).filter(
+      (p) => p.yamlPath === 'model',
+    );
     assert.equal(ps.length, 1, JSON.stringify(ps));
     assert.deepEqual([ps[0].severity, ps[0].line, ps[0].col], ['error', 1, 8]);
     return ps[0];
@@ -107,7 +129,9 @@ describe('model folders that cannot be trained are problems at `model`', { skip 
     assert.equal(torch.code, 'weights/pytorch-format');
     assert.match(torch.hint ?? '', /safe_serialization=True/);
     assert.equal(problemAtModel(modelFolder('adapter', { 'adapter_config.json': '{}' })).code, 'weights/is-adapter');
-    const lfs = problemAtModel(modelFolder('lfs', { 'model.safetensors': 'version https://git-lfs.github.com/spec/v1\noid sha256:0\nsize 1\n' }));
+    const lfs = problemAtModel(
+      modelFolder('lfs', { 'model.safetensors': 'version https://git-lfs.github.com/spec/v1\noid sha256:0\nsize 1\n' }),
+    );
     assert.match(lfs.message, /Git LFS pointer/);
   });
 
@@ -116,7 +140,13 @@ describe('model folders that cannot be trained are problems at `model`', { skip 
     assert.equal(p.code, 'model/unsupported');
     assert.match(p.hint ?? '', /llama.*bert.*gpt2/);
     const rope = JSON.parse(fs.readFileSync(path.join(STORIES, 'config.json'), 'utf8'));
-    const q = problemAtModel(modelFolder('rope', { 'model.safetensors': fs.readFileSync(path.join(STORIES, 'model.safetensors')) }, { ...rope, rope_scaling: { rope_type: 'yarn' } }));
+    const q = problemAtModel(
+      modelFolder(
+        'rope',
+        { 'model.safetensors': fs.readFileSync(path.join(STORIES, 'model.safetensors')) },
+        { ...rope, rope_scaling: { rope_type: 'yarn' } },
+      ),
+    );
     assert.match(q.message, /rope_scaling 'yarn' is not supported/);
   });
 });
@@ -126,17 +156,40 @@ describe('the model decides task, modules, rank and max_length', { skip }, () =>
 
   it('a task the model has no head for; the fix sets or adds task', () => {
     const unwritten = check(`model: ${BERT}\ndata:\n  train: ${DEV}\n  text_field: sentence\n  max_length: 64\n`);
-    assert.deepEqual(unwritten.map((p) => [p.code, p.yamlPath, p.fix?.kind]), [['config/task-unsupported', 'model', 'addKey']]);
-    const written = check(`model: ${BERT}\ntask: causal-lm\ndata:\n  train: ${DEV}\n  text_field: sentence\n  max_length: 64\n`);
-    assert.deepEqual(written.map((p) => [p.code, p.yamlPath, p.line, p.col, p.fix]), [
-      ['config/task-unsupported', 'task', 2, 7, { kind: 'setValue', title: 'Set task to sequence-classification', value: 'sequence-classification' }],
-    ]);
+    assert.deepEqual(
+      unwritten.map((p) => [p.code, p.yamlPath, p.fix?.kind]),
+      [['config/task-unsupported', 'model', 'addKey']],
+    );
+    const written = check(
+      `model: ${BERT}\ntask: causal-lm\ndata:\n  train: ${DEV}\n  text_field: sentence\n  max_length: 64\n`,
+    );
+    assert.deepEqual(
+      written.map((p) => [p.code, p.yamlPath, p.line, p.col, p.fix]),
+      [
+        [
+          'config/task-unsupported',
+          'task',
+          2,
+          7,
+          { kind: 'setValue', title: 'Set task to sequence-classification', value: 'sequence-classification' },
+        ],
+      ],
+    );
   });
 
-  it('target_modules: did-you-mean from the model\'s names; the default targets need no check; all-linear none', () => {
+  it("target_modules: did-you-mean from the model's names; the default targets need no check; all-linear none", () => {
     const base = `model: ${STORIES}\ndata:\n  train: ${DEV}\n  text_field: sentence\nlora:\n`;
     const [p] = check(`${base}  target_modules:\n    - q_proj\n    - gate_prj\n`);
-    assert.deepEqual([p.code, p.yamlPath, p.line, p.col, p.message], ['config/unknown-module', 'lora.target_modules[1]', 8, 7, "no Linear layer of this llama model is named 'gate_prj'; did you mean 'gate_proj'?"]);
+    assert.deepEqual(
+      [p.code, p.yamlPath, p.line, p.col, p.message],
+      [
+        'config/unknown-module',
+        'lora.target_modules[1]',
+        8,
+        7,
+        "no Linear layer of this llama model is named 'gate_prj'; did you mean 'gate_proj'?",
+      ],
+    );
     assert.match(p.hint ?? '', /down_proj, gate_proj, up_proj, k_proj, o_proj, q_proj, v_proj, lm_head/);
     assert.deepEqual(check(`${base}  target_modules: all-linear\n`), []);
     assert.deepEqual(check(`${base}  r: 8\n`), []);
@@ -144,9 +197,19 @@ describe('the model decides task, modules, rank and max_length', { skip }, () =>
   });
 
   it('max_length past a learned position table is an error, past rotary positions a warning', () => {
-    const text = (model: string, extra = '') => `model: ${model}\ntask: sequence-classification\ndata:\n  train: ${DEV}\n  text_field: sentence\n${extra}`;
+    const text = (model: string, extra = '') =>
+      `model: ${model}\ntask: sequence-classification\ndata:\n  train: ${DEV}\n  text_field: sentence\n${extra}`;
     const [bert] = check(text(BERT, '  max_length: 67\n'));
-    assert.deepEqual([bert.severity, bert.code, bert.line, bert.col, bert.fix], ['error', 'config/max-length-beyond-positions', 6, 15, { kind: 'setValue', title: 'Set max_length to 66', value: 66 }]);
+    assert.deepEqual(
+      [bert.severity, bert.code, bert.line, bert.col, bert.fix],
+      [
+        'error',
+        'config/max-length-beyond-positions',
+        6,
+        15,
+        { kind: 'setValue', title: 'Set max_length to 66', value: 66 },
+      ],
+    );
     assert.deepEqual(check(text(BERT, '  max_length: 66\n')), []);
     const [llama] = check(text(STORIES, '  max_length: 513\n'));
     assert.equal(llama.severity, 'warning');
@@ -154,7 +217,8 @@ describe('the model decides task, modules, rank and max_length', { skip }, () =>
 });
 
 describe('data files decide the fields and the batch', { skip }, () => {
-  const cfg = (train: string, extra = '') => `model: ${STORIES}\ntask: sequence-classification\ndata:\n  train: ${train}\n  text_field: sentence\n${extra}`;
+  const cfg = (train: string, extra = '') =>
+    `model: ${STORIES}\ntask: sequence-classification\ndata:\n  train: ${train}\n  text_field: sentence\n${extra}`;
 
   it('pre-tokenized rows need no text field; a .txt file has only `text`', () => {
     const jsonl = path.join(dir, 'ids.jsonl');
@@ -162,14 +226,22 @@ describe('data files decide the fields and the batch', { skip }, () => {
     assert.deepEqual(check(cfg(jsonl, '  max_length: 8\ntraining:\n  batch_size: 2\n')), []);
     const txt = path.join(dir, 'lines.txt');
     fs.writeFileSync(txt, 'one\ntwo\n');
-    const codes = check(`model: ${STORIES}\ndata:\n  train: ${txt}\n  text_field: sentence\n`).map((p) => [p.code, p.message]);
-    assert.deepEqual(codes, [['config/missing-column', "the training data has no column 'sentence'; did you mean 'text'?"]]);
+    const codes = check(`model: ${STORIES}\ndata:\n  train: ${txt}\n  text_field: sentence\n`).map((p) => [
+      p.code,
+      p.message,
+    ]);
+    assert.deepEqual(codes, [
+      ['config/missing-column', "the training data has no column 'sentence'; did you mean 'text'?"],
+    ]);
   });
 
-  it('an unreadable or malformed data file is a problem at its key, with the file\'s line', () => {
+  it("an unreadable or malformed data file is a problem at its key, with the file's line", () => {
     const parquet = path.join(dir, 'train.parquet');
     fs.writeFileSync(parquet, 'PAR1');
-    assert.deepEqual(check(cfg(parquet)).map((p) => [p.code, p.yamlPath, p.line]), [['data/unsupported-format', 'data.train', 4]]);
+    assert.deepEqual(
+      check(cfg(parquet)).map((p) => [p.code, p.yamlPath, p.line]),
+      [['data/unsupported-format', 'data.train', 4]],
+    );
     const tsv = path.join(dir, 'bad.tsv');
     fs.writeFileSync(tsv, 'sentence\tlabel\ngood\t1\nbad\n');
     const [p] = check(cfg(tsv));
@@ -179,9 +251,15 @@ describe('data files decide the fields and the batch', { skip }, () => {
 
   it('one optimiser step larger than the data is a warning at what sets it', () => {
     const [p] = check(cfg(DEV, 'training:\n  batch_size: 16\n  gradient_accumulation_steps: 64\n'));
-    assert.deepEqual([p.severity, p.code, p.yamlPath], ['warning', 'config/batch-larger-than-data', 'training.batch_size']);
+    assert.deepEqual(
+      [p.severity, p.code, p.yamlPath],
+      ['warning', 'config/batch-larger-than-data', 'training.batch_size'],
+    );
     assert.match(p.message, /16 × 64 = 1024 examples, more than the 872 training examples/);
-    assert.match(check(cfg(DEV, '  max_train_samples: 4\n'))[0].message, /8 × 1 = 8 examples, more than the 4 training examples/);
+    assert.match(
+      check(cfg(DEV, '  max_train_samples: 4\n'))[0].message,
+      /8 × 1 = 8 examples, more than the 4 training examples/,
+    );
     assert.deepEqual(check(cfg(DEV, '  max_train_samples: 10\n')), []);
     assert.deepEqual(check(cfg(DEV, '  eval_fraction: 0.5\ntraining:\n  batch_size: 436\n')), []); // 872 − 436 held out
   });
@@ -191,7 +269,11 @@ describe('data files decide the fields and the batch', { skip }, () => {
     fs.writeFileSync(file, `model: ${MODELS[1]}\ndata:\n  train: ${DEV}\n`);
     assert.throws(
       () => requireCheckedConfig(file),
-      (err: unknown) => err instanceof LoraPlusError && err.code === 'config/invalid' && /\(3 errors\)/.test(err.message) && err.message.includes(`${file}:1:8: error: bert has no language-model head`),
+      (err: unknown) =>
+        err instanceof LoraPlusError &&
+        err.code === 'config/invalid' &&
+        /\(3 errors\)/.test(err.message) &&
+        err.message.includes(`${file}:1:8: error: bert has no language-model head`),
     );
     const ok = path.join(dir, 'ok.yaml');
     fs.writeFileSync(ok, `model: ${STORIES}\ndata:\n  train: ${DEV}\n  text_field: sentence\n`);

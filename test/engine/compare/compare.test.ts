@@ -38,12 +38,39 @@ let runB = '';
  *  adapter_config.json PEFT's save_pretrained writes for it. */
 function pythonAdapter(dir: string): string {
   fs.mkdirSync(dir, { recursive: true });
-  fs.copyFileSync(path.join(REFERENCE, 'loraplus_llama.final_adapter.safetensors'), path.join(dir, 'adapter_model.safetensors'));
-  fs.writeFileSync(path.join(dir, 'adapter_config.json'), JSON.stringify({
-    alpha_pattern: {}, auto_mapping: null, base_model_name_or_path: 'stories260k', bias: 'none', fan_in_fan_out: false, inference_mode: true,
-    init_lora_weights: true, layers_pattern: null, layers_to_transform: null, lora_alpha: 8, lora_dropout: 0.0, modules_to_save: null,
-    peft_type: 'LORA', r: 4, rank_pattern: {}, revision: null, target_modules: ['v_proj', 'q_proj'], task_type: 'CAUSAL_LM', use_dora: false, use_rslora: false,
-  }, null, 2));
+  fs.copyFileSync(
+    path.join(REFERENCE, 'loraplus_llama.final_adapter.safetensors'),
+    path.join(dir, 'adapter_model.safetensors'),
+  );
+  fs.writeFileSync(
+    path.join(dir, 'adapter_config.json'),
+    JSON.stringify(
+      {
+        alpha_pattern: {},
+        auto_mapping: null,
+        base_model_name_or_path: 'stories260k',
+        bias: 'none',
+        fan_in_fan_out: false,
+        inference_mode: true,
+        init_lora_weights: true,
+        layers_pattern: null,
+        layers_to_transform: null,
+        lora_alpha: 8,
+        lora_dropout: 0.0,
+        modules_to_save: null,
+        peft_type: 'LORA',
+        r: 4,
+        rank_pattern: {},
+        revision: null,
+        target_modules: ['v_proj', 'q_proj'],
+        task_type: 'CAUSAL_LM',
+        use_dora: false,
+        use_rslora: false,
+      },
+      null,
+      2,
+    ),
+  );
   return dir;
 }
 
@@ -51,13 +78,38 @@ describe('loraplus compare', () => {
   before(async () => {
     await useBackend();
     root = tempDir();
-    for (const [name, lr] of [['run-a', 2e-3], ['run-b', 5e-4]] as const) {
-      const config = configFromObject({
-        model: STORIES, task: 'causal-lm', device: 'wasm', output_dir: path.join(root, 'runs'), run_name: name,
-        data: { train: path.join(SST2, 'dev.tsv'), eval: path.join(SST2, 'dev.tsv'), text_field: 'sentence', max_length: 32, max_train_samples: 48, max_eval_samples: 24 },
-        lora: { r: 4, lora_alpha: 8, target_modules: ['q_proj', 'v_proj'] },
-        training: { learning_rate: lr, loraplus_lr_ratio: 16, batch_size: 4, max_steps: STEPS, eval_every: 2, save_every: 2, seed: 1 },
-      }, root);
+    for (const [name, lr] of [
+      ['run-a', 2e-3],
+      ['run-b', 5e-4],
+    ] as const) {
+      const config = configFromObject(
+        {
+          model: STORIES,
+          task: 'causal-lm',
+          device: 'wasm',
+          output_dir: path.join(root, 'runs'),
+          run_name: name,
+          data: {
+            train: path.join(SST2, 'dev.tsv'),
+            eval: path.join(SST2, 'dev.tsv'),
+            text_field: 'sentence',
+            max_length: 32,
+            max_train_samples: 48,
+            max_eval_samples: 24,
+          },
+          lora: { r: 4, lora_alpha: 8, target_modules: ['q_proj', 'v_proj'] },
+          training: {
+            learning_rate: lr,
+            loraplus_lr_ratio: 16,
+            batch_size: 4,
+            max_steps: STEPS,
+            eval_every: 2,
+            save_every: 2,
+            seed: 1,
+          },
+        },
+        root,
+      );
       const r = await train(config, () => {});
       assert.equal(r.status, 'finished');
     }
@@ -70,7 +122,14 @@ describe('loraplus compare', () => {
     assert.equal(code, 0, err);
     const r = JSON.parse(out) as CompareReport;
     assert.equal(r.version, 1);
-    assert.deepEqual(r.items.map((it) => [it.label, it.kind, it.step, it.status]), [['run-a', 'run', STEPS, 'finished'], ['run-b', 'run', STEPS, 'finished'], ['run-a@step-2', 'checkpoint', 2, 'finished']]);
+    assert.deepEqual(
+      r.items.map((it) => [it.label, it.kind, it.step, it.status]),
+      [
+        ['run-a', 'run', STEPS, 'finished'],
+        ['run-b', 'run', STEPS, 'finished'],
+        ['run-a@step-2', 'checkpoint', 2, 'finished'],
+      ],
+    );
     assert.equal(r.items[0].adapter_dir, path.join(runA, 'final'));
     assert.equal(r.items[2].adapter_dir, ckpt);
     // Only what was changed between the runs differs (the checkpoint shares run-a's config).
@@ -80,7 +139,10 @@ describe('loraplus compare', () => {
     // Metrics and curves are as of each item's step: the checkpoint's stop at step 2.
     assert.deepEqual(r.curves[0]!.step, [1, 2, 3, 4]);
     assert.deepEqual(r.curves[2]!.step, [1, 2]);
-    assert.deepEqual(r.curves[0]!.eval.step.filter((s) => s > 0), [2, 4]);
+    assert.deepEqual(
+      r.curves[0]!.eval.step.filter((s) => s > 0),
+      [2, 4],
+    );
     assert.ok(r.curves[0]!.tokens_seen.every((t, i, a) => t > 0 && (i === 0 || t > a[i - 1])));
     assert.equal(r.items[2].metrics!.train_loss, r.curves[0]!.loss[1]);
     assert.equal(r.items[0].metrics!.eval!.step, STEPS);
@@ -90,36 +152,75 @@ describe('loraplus compare', () => {
       assert.equal(ms.length, 10);
       for (const m of ms) {
         assert.equal(m.sigma.length, 4);
-        assert.ok(m.norm > 0 && m.effective_rank >= 1 && m.effective_rank <= 4 && m.numerical_rank <= 4 && m.energy_rank_90 >= 1);
+        assert.ok(
+          m.norm > 0 &&
+            m.effective_rank >= 1 &&
+            m.effective_rank <= 4 &&
+            m.numerical_rank <= 4 &&
+            m.energy_rank_90 >= 1,
+        );
         assert.ok(Math.abs(m.norm - Math.hypot(...m.sigma)) < 1e-9 * m.norm);
       }
     }
-    assert.deepEqual(r.modules[0].map((m) => m.layer), [0, 0, 1, 1, 2, 2, 3, 3, 4, 4]);
+    assert.deepEqual(
+      r.modules[0].map((m) => m.layer),
+      [0, 0, 1, 1, 2, 2, 3, 3, 4, 4],
+    );
     // A higher learning rate moves the adapter further: ‖ΔW‖ of run-a (lr 2e-3) exceeds run-b's (5e-4) on every module.
     r.modules[0].forEach((m, k) => assert.ok(m.norm > r.modules[1][k].norm, m.module));
     // All three pairs, every module shared, φ in [0, 1].
-    assert.deepEqual(r.similarity.map((p) => [p.a, p.b]), [[0, 1], [0, 2], [1, 2]]);
+    assert.deepEqual(
+      r.similarity.map((p) => [p.a, p.b]),
+      [
+        [0, 1],
+        [0, 2],
+        [1, 2],
+      ],
+    );
     for (const p of r.similarity) {
       assert.equal(p.modules.length, 10);
       assert.deepEqual(p.skipped, []);
-      for (const m of p.modules) for (const s of [m.delta, m.A]) assert.ok(s.phi! >= 0 && s.phi! <= 1 && s.diag.length === 4 && s.grid === undefined);
+      for (const m of p.modules)
+        for (const s of [m.delta, m.A])
+          assert.ok(s.phi! >= 0 && s.phi! <= 1 && s.diag.length === 4 && s.grid === undefined);
     }
     assert.equal(r.eval_config, path.join(runA, 'config.yaml'));
     assert.ok(r.definitions.effective_rank.includes('Roy & Vetterli'));
   });
 
   it('--pairs first and --grid', async () => {
-    const { code, out } = await runCli(['compare', runA, runB, path.join(runB, 'checkpoints', 'step-2'), '--json', '--pairs', 'first', '--grid']);
+    const { code, out } = await runCli([
+      'compare',
+      runA,
+      runB,
+      path.join(runB, 'checkpoints', 'step-2'),
+      '--json',
+      '--pairs',
+      'first',
+      '--grid',
+    ]);
     assert.equal(code, 0);
     const r = JSON.parse(out) as CompareReport;
-    assert.deepEqual(r.similarity.map((p) => [p.a, p.b]), [[0, 1], [0, 2]]);
+    assert.deepEqual(
+      r.similarity.map((p) => [p.a, p.b]),
+      [
+        [0, 1],
+        [0, 2],
+      ],
+    );
     const grid = r.similarity[0].modules[0].delta.grid!;
     assert.equal(grid.length, 4);
     assert.ok(Math.abs(grid[3][3] - r.similarity[0].modules[0].delta.phi!) < 1e-6);
   });
 
-  it('--eval evaluates each item on the first run\'s eval set: the same loss the run logged at that step', async () => {
-    const { code, out, err } = await runCli(['compare', runA, path.join(runB, 'checkpoints', 'step-2'), '--eval', '--json']);
+  it("--eval evaluates each item on the first run's eval set: the same loss the run logged at that step", async () => {
+    const { code, out, err } = await runCli([
+      'compare',
+      runA,
+      path.join(runB, 'checkpoints', 'step-2'),
+      '--eval',
+      '--json',
+    ]);
     assert.equal(code, 0, err);
     const r = JSON.parse(out) as CompareReport;
     assert.equal(r.evals!.length, 2);
@@ -128,7 +229,10 @@ describe('loraplus compare', () => {
       if ('error' in e) return;
       const logged = r.items[i].metrics!.eval!;
       assert.equal(logged.step, r.items[i].step);
-      assert.ok(Math.abs(e.loss - logged.loss) < 1e-4 * logged.loss, `${r.items[i].label}: ${e.loss} vs logged ${logged.loss}`);
+      assert.ok(
+        Math.abs(e.loss - logged.loss) < 1e-4 * logged.loss,
+        `${r.items[i].label}: ${e.loss} vs logged ${logged.loss}`,
+      );
     });
     // One eval set for both (the first run's): the same number of examples (causal LM: packed blocks).
     const sizes = r.evals!.map((e) => ('error' in e ? 0 : e.examples));
@@ -147,7 +251,13 @@ describe('loraplus compare', () => {
   it('a Python PEFT adapter against one of ours on the same base', () => {
     const py = pythonAdapter(path.join(root, 'python-peft'));
     const r = compare([py, runA]);
-    assert.deepEqual(r.items.map((it) => [it.label, it.kind]), [['python-peft', 'adapter'], ['run-a', 'run']]);
+    assert.deepEqual(
+      r.items.map((it) => [it.label, it.kind]),
+      [
+        ['python-peft', 'adapter'],
+        ['run-a', 'run'],
+      ],
+    );
     assert.equal(r.curves[0], null);
     assert.equal(r.items[0].metrics, null);
     assert.equal(r.items[0].config['lora.r'], 4);
@@ -170,10 +280,21 @@ describe('loraplus compare', () => {
   });
 
   it('flattens configs to dotted keys and diffs them (lists as values, a missing key differs)', () => {
-    const a = flattenConfig({ model: 'm', lora: { r: 8, target_modules: ['q_proj', 'v_proj'] }, training: { seed: 1 } });
+    const a = flattenConfig({
+      model: 'm',
+      lora: { r: 8, target_modules: ['q_proj', 'v_proj'] },
+      training: { seed: 1 },
+    });
     assert.deepEqual(a, { model: 'm', 'lora.r': 8, 'lora.target_modules': ['q_proj', 'v_proj'], 'training.seed': 1 });
-    const b = flattenConfig({ model: 'm', lora: { r: 8, target_modules: ['q_proj'] }, training: { seed: 1, warmup_steps: 0 } });
-    assert.deepEqual(diffConfigs([a, b]), { keys: ['model', 'lora.r', 'lora.target_modules', 'training.seed', 'training.warmup_steps'], differs: ['lora.target_modules', 'training.warmup_steps'] });
+    const b = flattenConfig({
+      model: 'm',
+      lora: { r: 8, target_modules: ['q_proj'] },
+      training: { seed: 1, warmup_steps: 0 },
+    });
+    assert.deepEqual(diffConfigs([a, b]), {
+      keys: ['model', 'lora.r', 'lora.target_modules', 'training.seed', 'training.warmup_steps'],
+      differs: ['lora.target_modules', 'training.warmup_steps'],
+    });
   });
 
   it('errors say what, where and what to do: missing paths, folders without an adapter, files', async () => {
@@ -184,7 +305,10 @@ describe('loraplus compare', () => {
     const empty = path.join(root, 'empty-run');
     fs.mkdirSync(empty);
     fs.writeFileSync(path.join(empty, 'metrics.jsonl'), '');
-    assert.match(throwsCode(() => compare([empty]), 'compare/no-adapter', empty).message, /empty-run has no adapter yet/);
+    assert.match(
+      throwsCode(() => compare([empty]), 'compare/no-adapter', empty).message,
+      /empty-run has no adapter yet/,
+    );
     const file = path.join(runA, 'final', 'adapter_model.safetensors');
     assert.match(throwsCode(() => compare([file]), 'compare/not-a-folder', file).info.hint!, /adapter_config\.json/);
     // The CLI prints it on stderr and exits 1.

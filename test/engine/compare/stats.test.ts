@@ -5,13 +5,28 @@ import { describe, it } from 'node:test';
 import type { LoraPair } from '../../../src/adapters/peft';
 import type { HostTensor } from '../../../src/adapters/safetensors';
 import { matmul, matrix, qrThin, svd, transpose, type Matrix } from '../../../src/adapters/svd';
-import { deltaSvd, effectiveRank, loraASvd, moduleLocation, spectrumStats, subspaceGrid, subspaceSimilarity } from '../../../src/engine/compare/stats';
+import {
+  deltaSvd,
+  effectiveRank,
+  loraASvd,
+  moduleLocation,
+  spectrumStats,
+  subspaceGrid,
+  subspaceSimilarity,
+} from '../../../src/engine/compare/stats';
 import { Rng } from '../../../src/engine/data/rng';
 
 function gaussian(rng: Rng, n: number): Float32Array {
-  return Float32Array.from({ length: n }, () => Math.sqrt(-2 * Math.log(Math.max(rng.next(), 1e-12))) * Math.cos(2 * Math.PI * rng.next()));
+  return Float32Array.from(
+    { length: n },
+    () => Math.sqrt(-2 * Math.log(Math.max(rng.next(), 1e-12))) * Math.cos(2 * Math.PI * rng.next()),
+  );
 }
-const host = (data: Float32Array, rows: number, cols: number): HostTensor => ({ dtype: 'float32', shape: [rows, cols], data });
+const host = (data: Float32Array, rows: number, cols: number): HostTensor => ({
+  dtype: 'float32',
+  shape: [rows, cols],
+  data,
+});
 function randomPair(rng: Rng, out: number, r: number, inF: number): LoraPair {
   return { A: host(gaussian(rng, r * inF), r, inF), B: host(gaussian(rng, out * r), out, r) };
 }
@@ -59,7 +74,12 @@ describe('compare statistics', () => {
     assert.equal(effectiveRank([5, 0, 0]), 1); // one direction
     assert.equal(effectiveRank([0, 0]), 0); // ΔW = 0
     assert.ok(Math.abs(effectiveRank([2, 1, 1]) - 2 ** 1.5) < 1e-12); // p = (½, ¼, ¼): H = 1.5 ln 2
-    assert.deepEqual(spectrumStats([3, 1, 1, 1]), { norm: Math.sqrt(12), effective_rank: effectiveRank([3, 1, 1, 1]), numerical_rank: 4, energy_rank_90: 3 });
+    assert.deepEqual(spectrumStats([3, 1, 1, 1]), {
+      norm: Math.sqrt(12),
+      effective_rank: effectiveRank([3, 1, 1, 1]),
+      numerical_rank: 4,
+      energy_rank_90: 3,
+    });
     assert.equal(spectrumStats([1, 0.5, 1e-4, 0]).numerical_rank, 2); // 1e-4 is below 1e-3·σ_max
     assert.equal(spectrumStats([10, 1, 1]).energy_rank_90, 1); // 100/102 ≥ 90%
     assert.deepEqual(spectrumStats([0, 0]), { norm: 0, effective_rank: 0, numerical_rank: 0, energy_rank_90: 0 });
@@ -72,7 +92,8 @@ describe('compare statistics', () => {
     const grid = subspaceGrid(a.vt, b.vt);
     assert.equal(grid.length, 4);
     assert.equal(grid[0].length, 3);
-    for (let i = 1; i <= 4; i++) for (let j = 1; j <= 3; j++) assert.ok(Math.abs(grid[i - 1][j - 1] - phiDirect(a.vt, b.vt, i, j)) < 1e-12);
+    for (let i = 1; i <= 4; i++)
+      for (let j = 1; j <= 3; j++) assert.ok(Math.abs(grid[i - 1][j - 1] - phiDirect(a.vt, b.vt, i, j)) < 1e-12);
     const sim = subspaceSimilarity(a, b, true);
     assert.equal(sim.phi, grid[3][2]);
     assert.deepEqual(sim.diag.length, 3);
@@ -88,13 +109,19 @@ describe('compare statistics', () => {
     const B2 = matmul(toMatrix(pair.B), q);
     const A2 = matmul(transpose(q), toMatrix(pair.A));
     const other: LoraPair = { A: host(Float32Array.from(A2.data), 4, 32), B: host(Float32Array.from(B2.data), 16, 4) };
-    for (const [x, y] of [[deltaSvd(pair, 2), deltaSvd(other, 2)], [loraASvd(pair), loraASvd(other)]]) {
+    for (const [x, y] of [
+      [deltaSvd(pair, 2), deltaSvd(other, 2)],
+      [loraASvd(pair), loraASvd(other)],
+    ]) {
       const grid = subspaceGrid(x.vt, y.vt);
       for (const row of grid) for (const v of row) assert.ok(Math.abs(v - 1) < 1e-5, `φ = ${v}`);
     }
     // A rank-2 adapter whose rows lie in the first one's row space: φ(2, 4) = 1 (containment), φ(1, 1) < 1.
     const mix = matrix(gaussian(rng, 8), 2, 4);
-    const small: LoraPair = { A: host(Float32Array.from(matmul(mix, toMatrix(pair.A)).data), 2, 32), B: host(gaussian(rng, 32), 16, 2) };
+    const small: LoraPair = {
+      A: host(Float32Array.from(matmul(mix, toMatrix(pair.A)).data), 2, 32),
+      B: host(gaussian(rng, 32), 16, 2),
+    };
     const sim = subspaceSimilarity(loraASvd(small), loraASvd(pair), true);
     assert.ok(Math.abs(sim.phi! - 1) < 1e-5);
   });
@@ -106,7 +133,12 @@ describe('compare statistics', () => {
     const [d, r, trials] = [256, 8, 24];
     const rng = new Rng(5);
     let sum = 0;
-    for (let t = 0; t < trials; t++) sum += subspaceSimilarity(deltaSvd(randomPair(rng, 16, r, d), 1), deltaSvd(randomPair(rng, 16, r, d), 1), false).phi!;
+    for (let t = 0; t < trials; t++)
+      sum += subspaceSimilarity(
+        deltaSvd(randomPair(rng, 16, r, d), 1),
+        deltaSvd(randomPair(rng, 16, r, d), 1),
+        false,
+      ).phi!;
     const mean = sum / trials;
     assert.ok(Math.abs(mean - r / d) < 0.005, `mean φ ${mean} vs r/d ${r / d}`);
   });
@@ -124,7 +156,10 @@ describe('compare statistics', () => {
   it('module locations for the heatmap rows (layer) and columns (kind)', () => {
     assert.deepEqual(moduleLocation('model.layers.12.self_attn.q_proj'), { layer: 12, kind: 'self_attn.q_proj' });
     assert.deepEqual(moduleLocation('transformer.h.3.attn.c_attn'), { layer: 3, kind: 'attn.c_attn' });
-    assert.deepEqual(moduleLocation('bert.encoder.layer.0.attention.self.query'), { layer: 0, kind: 'attention.self.query' });
+    assert.deepEqual(moduleLocation('bert.encoder.layer.0.attention.self.query'), {
+      layer: 0,
+      kind: 'attention.self.query',
+    });
     assert.deepEqual(moduleLocation('score'), { layer: null, kind: 'score' });
   });
 });

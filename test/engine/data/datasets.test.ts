@@ -4,8 +4,16 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, it } from 'node:test';
 import {
-  buildCausalLM, buildClassification, collateCausal, collateClassification, countTokens, epochOrder, lineOf, readRows,
-  splitEval, type Row,
+  buildCausalLM,
+  buildClassification,
+  collateCausal,
+  collateClassification,
+  countTokens,
+  epochOrder,
+  lineOf,
+  readRows,
+  splitEval,
+  type Row,
 } from '../../../src/engine/data/datasets';
 import { loadTokenizer } from '../../../src/models/tokenizer';
 import { LoraPlusError, type ErrorInfo } from '../../../src/protocol/errors';
@@ -45,7 +53,9 @@ describe('readRows: GLUE SST-2 as it is', () => {
     assert.equal(lineOf(rows[0]), 2);
     assert.equal(lineOf(rows[rows.length - 1]), 67350);
     assert.deepEqual(new Set(rows.map((r) => r.label)), new Set(['0', '1']));
-    assert.ok(rows.every((r) => typeof r.sentence === 'string' && r.sentence === r.sentence.trim() && r.sentence !== ''));
+    assert.ok(
+      rows.every((r) => typeof r.sentence === 'string' && r.sentence === r.sentence.trim() && r.sentence !== ''),
+    );
   });
 
   it('reads dev.tsv (872 rows) and tokenizes it for classification', () => {
@@ -55,7 +65,10 @@ describe('readRows: GLUE SST-2 as it is', () => {
     const ds = buildClassification(rows, bert, { textField: 'sentence', labelField: 'label', maxLength: 64, file });
     assert.deepEqual(ds.labels, ['0', '1']);
     assert.equal(ds.examples.length, 872);
-    assert.deepEqual(ds.examples.map((e) => e.label), rows.map((r) => Number(r.label)));
+    assert.deepEqual(
+      ds.examples.map((e) => e.label),
+      rows.map((r) => Number(r.label)),
+    );
     assert.ok(ds.examples.every((e) => e.ids[0] === 2 && e.ids[e.ids.length - 1] === 3 && e.ids.length <= 64));
   });
 });
@@ -65,13 +78,19 @@ describe('readRows: formats and malformed files', () => {
     const file = write('d.csv', 'text,label\r\n"good, not ""great""",1\r\nplain,0\r\n"two\nlines",1\r\n\r\nlast,0');
     const rows = readRows(file);
     assert.deepEqual(rows, [
-      { text: 'good, not "great"', label: '1' }, { text: 'plain', label: '0' }, { text: 'two\nlines', label: '1' }, { text: 'last', label: '0' },
+      { text: 'good, not "great"', label: '1' },
+      { text: 'plain', label: '0' },
+      { text: 'two\nlines', label: '1' },
+      { text: 'last', label: '0' },
     ]);
     assert.deepEqual(rows.map(lineOf), [2, 3, 4, 7]);
   });
 
   it('reads JSONL, a JSON array and plain text', () => {
-    assert.deepEqual(readRows(write('d.jsonl', '{"text": "a", "label": 1}\n\n{"text": "b", "label": 0}\n')), [{ text: 'a', label: 1 }, { text: 'b', label: 0 }]);
+    assert.deepEqual(readRows(write('d.jsonl', '{"text": "a", "label": 1}\n\n{"text": "b", "label": 0}\n')), [
+      { text: 'a', label: 1 },
+      { text: 'b', label: 0 },
+    ]);
     assert.deepEqual(readRows(write('d.json', '[{"text": "a"}, {"text": "b"}]')), [{ text: 'a' }, { text: 'b' }]);
     const txt = readRows(write('d.txt', 'first line\n\n  \nsecond line\n'));
     assert.deepEqual(txt, [{ text: 'first line' }, { text: 'second line' }]);
@@ -97,7 +116,10 @@ describe('readRows: formats and malformed files', () => {
 
   it('gives the line of a JSON syntax error and rejects non-arrays', () => {
     assert.equal(errorOf(() => readRows(write('bad.json', '[\n{"text": "a"},\n{"text" "b"}\n]'))).line, 3);
-    assert.match(errorOf(() => readRows(write('obj.json', '{"text": "a"}'))).message, /expected a JSON array of objects/);
+    assert.match(
+      errorOf(() => readRows(write('obj.json', '{"text": "a"}'))).message,
+      /expected a JSON array of objects/,
+    );
   });
 
   it('lists the supported extensions for an unknown one, and reports a missing file', () => {
@@ -116,11 +138,17 @@ describe('buildCausalLM: packing', () => {
   it('cuts the concatenated tokens into blocks of exactly max_length, dropping the partial tail', () => {
     const ds = buildCausalLM(rows, llama, { textField: 'text', maxLength: 5, file: 'x.jsonl' });
     assert.equal(ds.kind, 'causal-lm');
-    assert.deepEqual(ds.blocks.map((b) => Array.from(b)), [stream.slice(0, 5), stream.slice(5, 10), stream.slice(10, 15)]);
+    assert.deepEqual(
+      ds.blocks.map((b) => Array.from(b)),
+      [stream.slice(0, 5), stream.slice(5, 10), stream.slice(10, 15)],
+    );
     assert.equal(ds.tokens, 15);
     assert.equal(countTokens(ds), 15);
     const exact = buildCausalLM(rows, llama, { textField: 'text', maxLength: 16, file: 'x.jsonl' });
-    assert.deepEqual(exact.blocks.map((b) => Array.from(b)), [stream]);
+    assert.deepEqual(
+      exact.blocks.map((b) => Array.from(b)),
+      [stream],
+    );
   });
 
   it('says max_length is longer than the data when no block fills', () => {
@@ -135,7 +163,9 @@ describe('buildCausalLM: packing', () => {
     const e = errorOf(() => buildCausalLM(readRows(file), llama, { textField: 'text', maxLength: 8, file }));
     assert.deepEqual([e.code, e.file, e.line, e.yamlPath], ['data/missing-field', file, 2, 'data.text_field']);
     assert.equal(e.message, "the row has no field 'text'; its fields are: sentence, label");
-    const made = errorOf(() => buildCausalLM([{ text: 'a' }, { body: 'b' }], llama, { textField: 'text', maxLength: 2, file: 'f' }));
+    const made = errorOf(() =>
+      buildCausalLM([{ text: 'a' }, { body: 'b' }], llama, { textField: 'text', maxLength: 2, file: 'f' }),
+    );
     assert.equal(made.message, "row 2 has no field 'text'; its fields are: body");
   });
 });
@@ -144,42 +174,90 @@ describe('buildClassification', () => {
   const opts = { textField: 'text', labelField: 'label', maxLength: 64, file: 'd.jsonl' };
 
   it('collects label names from the data: numeric order for numbers, else string order', () => {
-    const n = buildClassification([{ text: 'a', label: 10 }, { text: 'b', label: '2' }, { text: 'c', label: 1 }], bert, opts);
+    const n = buildClassification(
+      [
+        { text: 'a', label: 10 },
+        { text: 'b', label: '2' },
+        { text: 'c', label: 1 },
+      ],
+      bert,
+      opts,
+    );
     assert.deepEqual(n.labels, ['1', '2', '10']);
-    assert.deepEqual(n.examples.map((e) => e.label), [2, 1, 0]);
-    const s = buildClassification([{ text: 'a', label: 'positive' }, { text: 'b', label: 'negative' }], bert, opts);
+    assert.deepEqual(
+      n.examples.map((e) => e.label),
+      [2, 1, 0],
+    );
+    const s = buildClassification(
+      [
+        { text: 'a', label: 'positive' },
+        { text: 'b', label: 'negative' },
+      ],
+      bert,
+      opts,
+    );
     assert.deepEqual(s.labels, ['negative', 'positive']);
-    assert.deepEqual(s.examples.map((e) => e.label), [1, 0]);
+    assert.deepEqual(
+      s.examples.map((e) => e.label),
+      [1, 0],
+    );
   });
 
   it('maps names and indices onto given labels and rejects others with file:line', () => {
     const labels = ['negative', 'positive'];
-    const ds = buildClassification([{ text: 'a', label: 'positive' }, { text: 'b', label: '0' }, { text: 'c', label: 1 }], bert, { ...opts, labels });
+    const ds = buildClassification(
+      [
+        { text: 'a', label: 'positive' },
+        { text: 'b', label: '0' },
+        { text: 'c', label: 1 },
+      ],
+      bert,
+      { ...opts, labels },
+    );
     assert.deepEqual(ds.labels, labels);
-    assert.deepEqual(ds.examples.map((e) => e.label), [1, 0, 1]);
+    assert.deepEqual(
+      ds.examples.map((e) => e.label),
+      [1, 0, 1],
+    );
     const file = write('d.jsonl', '{"text": "a", "label": "positive"}\n{"text": "b", "label": "neutral"}\n');
     const e = errorOf(() => buildClassification(readRows(file), bert, { ...opts, labels, file }));
     assert.deepEqual([e.code, e.file, e.line], ['data/unknown-label', file, 2]);
     assert.equal(e.message, "label 'neutral' (field 'label' of the row) is not one of the labels [negative, positive]");
-    assert.equal(errorOf(() => buildClassification([{ text: 'a', label: 2 }], bert, { ...opts, labels })).code, 'data/unknown-label');
+    assert.equal(
+      errorOf(() => buildClassification([{ text: 'a', label: 2 }], bert, { ...opts, labels })).code,
+      'data/unknown-label',
+    );
   });
 
   it('truncates to max_length and keeps the closing [SEP]; pairs by longest_first', () => {
     const ds = buildClassification([{ text: "it 's a charming journey", label: 1 }], bert, { ...opts, maxLength: 5 });
     assert.deepEqual(ds.examples[0], { ids: [2, 143, 9, 51, 3], typeIds: [0, 0, 0, 0, 0], label: 0 });
     // 3 + 3 text tokens into 7 − 3 specials = 4: both halved (HF's fast tokenizers with truncation=True).
-    const pair = buildClassification([{ text: 'a charming journey', q: 'it is bleak', label: 0 }], bert, { ...opts, textPairField: 'q', maxLength: 7 });
+    const pair = buildClassification([{ text: 'a charming journey', q: 'it is bleak', label: 0 }], bert, {
+      ...opts,
+      textPairField: 'q',
+      maxLength: 7,
+    });
     assert.deepEqual(pair.examples[0].ids, [2, 33, 422, 3, 143, 140, 3]);
     assert.deepEqual(pair.examples[0].typeIds, [0, 0, 0, 0, 1, 1, 1]);
     // 3 + 1 into 3: the shorter text stays whole, the longer takes the rest.
-    const short = buildClassification([{ text: 'a charming journey', q: 'it', label: 0 }], bert, { ...opts, textPairField: 'q', maxLength: 6 });
+    const short = buildClassification([{ text: 'a charming journey', q: 'it', label: 0 }], bert, {
+      ...opts,
+      textPairField: 'q',
+      maxLength: 6,
+    });
     assert.deepEqual(short.examples[0].ids, [2, 33, 422, 3, 143, 3]);
-    const e = errorOf(() => buildClassification([{ text: 'a', q: 'b', label: 0 }], roberta, { ...opts, textPairField: 'q', maxLength: 3 }));
+    const e = errorOf(() =>
+      buildClassification([{ text: 'a', q: 'b', label: 0 }], roberta, { ...opts, textPairField: 'q', maxLength: 3 }),
+    );
     assert.deepEqual([e.code, e.yamlPath], ['data/max-length-too-short', 'data.max_length']);
   });
 
   it('uses pre-tokenized rows, dropping their padding', () => {
-    const ds = buildClassification([{ input_ids: [2, 40, 3, 0, 0], attention_mask: [1, 1, 1, 0, 0], label: 1 }], bert, { ...opts, labels: ['0', '1'] });
+    const ds = buildClassification([{ input_ids: [2, 40, 3, 0, 0], attention_mask: [1, 1, 1, 0, 0], label: 1 }], bert, {
+      ...opts,
+      labels: ['0', '1'],
+    });
     assert.deepEqual(ds.examples[0], { ids: [2, 40, 3], typeIds: [0, 0, 0], label: 1 });
   });
 });
@@ -192,17 +270,23 @@ describe('sentence pairs end to end (MRPC/RTE/MNLI-style sentence1, sentence2)',
   const files: Record<string, string> = {
     'pairs.tsv': ['sentence1\tsentence2\tlabel', ...rows.map((r) => r.join('\t'))].join('\n'),
     'pairs.csv': ['sentence1,sentence2,label', ...rows.map((r) => r.map((c) => `"${c}"`).join(','))].join('\n'),
-    'pairs.jsonl': rows.map(([sentence1, sentence2, label]) => JSON.stringify({ sentence1, sentence2, label })).join('\n'),
+    'pairs.jsonl': rows
+      .map(([sentence1, sentence2, label]) => JSON.stringify({ sentence1, sentence2, label }))
+      .join('\n'),
   };
   const id = (t: string) => bert.encode(t, { addSpecialTokens: false }).ids;
 
   for (const [name, text] of Object.entries(files)) {
     it(`${name}: config → data set → batch gives [CLS] A [SEP] B [SEP] with type ids 0/1`, () => {
       const train = write(name, text);
-      const config = configFromObject({
-        model: path.join(SHARED, 'models', 'tiny-random-bert'), task: 'sequence-classification',
-        data: { train, text_field: 'sentence1', text_pair_field: 'sentence2', max_length: 32 },
-      }, path.dirname(train));
+      const config = configFromObject(
+        {
+          model: path.join(SHARED, 'models', 'tiny-random-bert'),
+          task: 'sequence-classification',
+          data: { train, text_field: 'sentence1', text_pair_field: 'sentence2', max_length: 32 },
+        },
+        path.dirname(train),
+      );
       const { train: ds, labels } = loadData(config, bert);
       assert.deepEqual(labels, ['equivalent', 'not_equivalent']);
       assert.equal(ds.kind, 'sequence-classification');
@@ -221,10 +305,14 @@ describe('sentence pairs end to end (MRPC/RTE/MNLI-style sentence1, sentence2)',
 
   it('max_length cuts the longer sentence first and keeps both [SEP]s', () => {
     const train = write('pairs.tsv', files['pairs.tsv']);
-    const config = configFromObject({
-      model: path.join(SHARED, 'models', 'tiny-random-bert'), task: 'sequence-classification',
-      data: { train, text_field: 'sentence1', text_pair_field: 'sentence2', max_length: 9 },
-    }, path.dirname(train));
+    const config = configFromObject(
+      {
+        model: path.join(SHARED, 'models', 'tiny-random-bert'),
+        task: 'sequence-classification',
+        data: { train, text_field: 'sentence1', text_pair_field: 'sentence2', max_length: 9 },
+      },
+      path.dirname(train),
+    );
     const ds = loadData(config, bert).train;
     assert.ok(ds.kind === 'sequence-classification');
     // 4 + 4 text tokens into 9 − 3 = 6: both cut to 3.
@@ -233,7 +321,15 @@ describe('sentence pairs end to end (MRPC/RTE/MNLI-style sentence1, sentence2)',
   });
 
   it('names the missing sentence2 column', () => {
-    const e = errorOf(() => buildClassification([{ sentence1: 'a', label: 0 }], bert, { textField: 'sentence1', textPairField: 'sentence2', labelField: 'label', maxLength: 8, file: 'd.jsonl' }));
+    const e = errorOf(() =>
+      buildClassification([{ sentence1: 'a', label: 0 }], bert, {
+        textField: 'sentence1',
+        textPairField: 'sentence2',
+        labelField: 'label',
+        maxLength: 8,
+        file: 'd.jsonl',
+      }),
+    );
     assert.deepEqual([e.code, e.yamlPath], ['data/missing-field', 'data.text_pair_field']);
   });
 });
@@ -247,10 +343,13 @@ describe('batches', () => {
   });
 
   it('collateClassification right-pads to the longest example with mask 0', () => {
-    const b = collateClassification([
-      { ids: [2, 10, 3], typeIds: [0, 0, 0], label: 1 },
-      { ids: [2, 11, 12, 13, 3], typeIds: [0, 0, 0, 1, 1], label: 0 },
-    ], 9);
+    const b = collateClassification(
+      [
+        { ids: [2, 10, 3], typeIds: [0, 0, 0], label: 1 },
+        { ids: [2, 11, 12, 13, 3], typeIds: [0, 0, 0, 1, 1], label: 0 },
+      ],
+      9,
+    );
     assert.deepEqual([b.batch, b.seq, b.tokens], [2, 5, 8]);
     assert.deepEqual(Array.from(b.inputIds), [2, 10, 3, 9, 9, 2, 11, 12, 13, 3]);
     assert.deepEqual(Array.from(b.attentionMask), [1, 1, 1, 0, 0, 1, 1, 1, 1, 1]);
@@ -265,7 +364,10 @@ describe('batches', () => {
 describe('order and splits', () => {
   it('epochOrder is a permutation, the same for the same (seed, epoch), different across epochs and seeds', () => {
     const o = epochOrder(100, 42, 0, true);
-    assert.deepEqual([...o].sort((a, b) => a - b), Array.from({ length: 100 }, (_, i) => i));
+    assert.deepEqual(
+      [...o].sort((a, b) => a - b),
+      Array.from({ length: 100 }, (_, i) => i),
+    );
     assert.deepEqual(epochOrder(100, 42, 0, true), o);
     assert.notDeepEqual(epochOrder(100, 42, 1, true), o);
     assert.notDeepEqual(epochOrder(100, 43, 0, true), o);
@@ -281,8 +383,14 @@ describe('order and splits', () => {
     assert.notDeepEqual(splitEval(items, 0.1, 8).eval, s.eval);
     const inEval = new Set(s.eval);
     assert.ok(s.train.every((x) => !inEval.has(x)));
-    assert.deepEqual([...s.train, ...s.eval].sort((a, b) => a - b), items);
-    assert.deepEqual(s.eval, [...s.eval].sort((a, b) => a - b));
+    assert.deepEqual(
+      [...s.train, ...s.eval].sort((a, b) => a - b),
+      items,
+    );
+    assert.deepEqual(
+      s.eval,
+      [...s.eval].sort((a, b) => a - b),
+    );
     assert.deepEqual(splitEval(items, 0, 7), { train: items, eval: [] });
     assert.equal(splitEval([1, 2, 3], 0.01, 7).eval.length, 1);
     assert.equal(errorOf(() => splitEval(items, 1, 7)).code, 'data/bad-eval-fraction');

@@ -17,8 +17,14 @@ describe('Rng', () => {
     const b = new Rng(42);
     const c = new Rng(43);
     const xs = Array.from({ length: 100 }, () => a.next());
-    assert.deepEqual(Array.from({ length: 100 }, () => b.next()), xs);
-    assert.notDeepEqual(Array.from({ length: 100 }, () => c.next()), xs);
+    assert.deepEqual(
+      Array.from({ length: 100 }, () => b.next()),
+      xs,
+    );
+    assert.notDeepEqual(
+      Array.from({ length: 100 }, () => c.next()),
+      xs,
+    );
     assert.ok(xs.every((x) => x >= 0 && x < 1));
     assert.ok(Math.abs(xs.reduce((s, x) => s + x, 0) / xs.length - 0.5) < 0.1);
   });
@@ -35,14 +41,23 @@ describe('Rng', () => {
     const rest = Array.from({ length: 20 }, () => a.next());
     const b = new Rng(0);
     b.state = saved;
-    assert.deepEqual(Array.from({ length: 20 }, () => b.next()), rest);
+    assert.deepEqual(
+      Array.from({ length: 20 }, () => b.next()),
+      rest,
+    );
   });
 
   it('rejects a state that is not four uint32 words', () => {
     const rng = new Rng(1);
-    assert.throws(() => { rng.state = [1, 2, 3]; }, /four uint32 words/);
-    assert.throws(() => { rng.state = [0, 0, 0, 0]; }, /not all zero/);
-    assert.throws(() => { rng.state = [1, 2, 3, 2 ** 32]; }, /four uint32 words/);
+    assert.throws(() => {
+      rng.state = [1, 2, 3];
+    }, /four uint32 words/);
+    assert.throws(() => {
+      rng.state = [0, 0, 0, 0];
+    }, /not all zero/);
+    assert.throws(() => {
+      rng.state = [1, 2, 3, 2 ** 32];
+    }, /four uint32 words/);
   });
 
   it('int(n) covers 0..n-1 and shuffle is a permutation', () => {
@@ -52,6 +67,9 @@ describe('Rng', () => {
     const a = Array.from({ length: 50 }, (_, i) => i);
     const s = rng.shuffle([...a]);
     assert.notDeepEqual(s, a);
-    assert.deepEqual([...s].sort((x, y) => x - y), a);
+    assert.deepEqual(
+      [...s].sort((x, y) => x - y),
+      a,
+    );
   });
 });

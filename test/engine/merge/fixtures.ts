@@ -2,7 +2,13 @@
 // model and no test could fail), on the shared checkpoints; and helpers to read merged folders.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { makeAdapterConfig, saveAdapter, type Adapter, type AdapterConfig, type LoraPair } from '../../../src/adapters/peft';
+import {
+  makeAdapterConfig,
+  saveAdapter,
+  type Adapter,
+  type AdapterConfig,
+  type LoraPair,
+} from '../../../src/adapters/peft';
 import type { HostTensor } from '../../../src/adapters/safetensors';
 import { Rng } from '../../../src/engine/data/rng';
 import { SHARED, tempDir } from '../../helpers/shared';
@@ -22,10 +28,23 @@ function loraOf(modules: [string, number, number][], r: number, rng: Rng): Map<s
 
 export function llamaAdapter(base: string, seed: number, r = 4, extra: Partial<AdapterConfig> = {}): Adapter {
   const modules: [string, number, number][] = [];
-  for (let i = 0; i < 5; i++) modules.push([`model.layers.${i}.self_attn.q_proj`, 64, 64], [`model.layers.${i}.self_attn.v_proj`, 32, 64], [`model.layers.${i}.mlp.down_proj`, 64, 172]);
+  for (let i = 0; i < 5; i++)
+    modules.push(
+      [`model.layers.${i}.self_attn.q_proj`, 64, 64],
+      [`model.layers.${i}.self_attn.v_proj`, 32, 64],
+      [`model.layers.${i}.mlp.down_proj`, 64, 172],
+    );
   return {
-    config: makeAdapterConfig({ r, lora_alpha: 2 * r, target_modules: ['q_proj', 'v_proj', 'down_proj'], base_model_name_or_path: base, task_type: 'CAUSAL_LM', ...extra }),
-    lora: loraOf(modules, r, new Rng(seed)), modulesToSave: new Map(),
+    config: makeAdapterConfig({
+      r,
+      lora_alpha: 2 * r,
+      target_modules: ['q_proj', 'v_proj', 'down_proj'],
+      base_model_name_or_path: base,
+      task_type: 'CAUSAL_LM',
+      ...extra,
+    }),
+    lora: loraOf(modules, r, new Rng(seed)),
+    modulesToSave: new Map(),
   };
 }
 
@@ -33,9 +52,22 @@ export function llamaAdapter(base: string, seed: number, r = 4, extra: Partial<A
 export function gpt2Adapter(seed: number, labels = 0): Adapter {
   const rng = new Rng(seed);
   const modules: [string, number, number][] = [];
-  for (let i = 0; i < 2; i++) modules.push([`transformer.h.${i}.attn.c_attn`, 96, 32], [`transformer.h.${i}.attn.c_proj`, 32, 32], [`transformer.h.${i}.mlp.c_fc`, 128, 32], [`transformer.h.${i}.mlp.c_proj`, 32, 128]);
+  for (let i = 0; i < 2; i++)
+    modules.push(
+      [`transformer.h.${i}.attn.c_attn`, 96, 32],
+      [`transformer.h.${i}.attn.c_proj`, 32, 32],
+      [`transformer.h.${i}.mlp.c_fc`, 128, 32],
+      [`transformer.h.${i}.mlp.c_proj`, 32, 128],
+    );
   const lora = loraOf(modules, 4, rng);
-  const config = makeAdapterConfig({ r: 4, lora_alpha: 8, target_modules: ['c_attn', 'c_proj', 'c_fc'], base_model_name_or_path: GPT2, task_type: labels ? 'SEQ_CLS' : 'CAUSAL_LM', modules_to_save: labels ? ['score'] : null });
+  const config = makeAdapterConfig({
+    r: 4,
+    lora_alpha: 8,
+    target_modules: ['c_attn', 'c_proj', 'c_fc'],
+    base_model_name_or_path: GPT2,
+    task_type: labels ? 'SEQ_CLS' : 'CAUSAL_LM',
+    modules_to_save: labels ? ['score'] : null,
+  });
   return { config, lora, modulesToSave: new Map(labels ? [['score.weight', rand([labels, 32], rng, 0.5)]] : []) };
 }
 
@@ -43,10 +75,28 @@ export function gpt2Adapter(seed: number, labels = 0): Adapter {
 export function bertAdapter(seed: number): Adapter {
   const rng = new Rng(seed);
   const modules: [string, number, number][] = [];
-  for (let i = 0; i < 2; i++) modules.push([`bert.encoder.layer.${i}.attention.self.query`, 32, 32], [`bert.encoder.layer.${i}.attention.self.value`, 32, 32]);
+  for (let i = 0; i < 2; i++)
+    modules.push(
+      [`bert.encoder.layer.${i}.attention.self.query`, 32, 32],
+      [`bert.encoder.layer.${i}.attention.self.value`, 32, 32],
+    );
   const lora = loraOf(modules, 4, rng);
-  const config = makeAdapterConfig({ r: 4, lora_alpha: 8, target_modules: ['query', 'value'], base_model_name_or_path: BERT, task_type: 'SEQ_CLS', modules_to_save: ['classifier'] });
-  return { config, lora, modulesToSave: new Map([['classifier.weight', rand([2, 32], rng, 0.5)], ['classifier.bias', rand([2], rng, 0.5)]]) };
+  const config = makeAdapterConfig({
+    r: 4,
+    lora_alpha: 8,
+    target_modules: ['query', 'value'],
+    base_model_name_or_path: BERT,
+    task_type: 'SEQ_CLS',
+    modules_to_save: ['classifier'],
+  });
+  return {
+    config,
+    lora,
+    modulesToSave: new Map([
+      ['classifier.weight', rand([2, 32], rng, 0.5)],
+      ['classifier.bias', rand([2], rng, 0.5)],
+    ]),
+  };
 }
 
 /** Saves `adapter` into a fresh folder and returns it. */
@@ -60,12 +110,24 @@ export function saved(adapter: Adapter): string {
 export function headerOf(dir: string): Map<string, { dtype: string; shape: number[] }> {
   const out = new Map<string, { dtype: string; shape: number[] }>();
   const index = path.join(dir, 'model.safetensors.index.json');
-  const files = fs.existsSync(index) ? [...new Set(Object.values((JSON.parse(fs.readFileSync(index, 'utf8')) as { weight_map: Record<string, string> }).weight_map))] : ['model.safetensors'];
+  const files = fs.existsSync(index)
+    ? [
+        ...new Set(
+          Object.values(
+            (JSON.parse(fs.readFileSync(index, 'utf8')) as { weight_map: Record<string, string> }).weight_map,
+          ),
+        ),
+      ]
+    : ['model.safetensors'];
   for (const f of files) {
     const buf = fs.readFileSync(path.join(dir, f));
     const n = Number(buf.readBigUInt64LE(0));
-    const header = JSON.parse(buf.subarray(8, 8 + n).toString('utf8')) as Record<string, { dtype: string; shape: number[] }>;
-    for (const [k, v] of Object.entries(header)) if (k !== '__metadata__') out.set(k, { dtype: v.dtype, shape: v.shape });
+    const header = JSON.parse(buf.subarray(8, 8 + n).toString('utf8')) as Record<
+      string,
+      { dtype: string; shape: number[] }
+    >;
+    for (const [k, v] of Object.entries(header))
+      if (k !== '__metadata__') out.set(k, { dtype: v.dtype, shape: v.shape });
   }
   return out;
 }

@@ -30,7 +30,13 @@ async function logits(dir: string, task: Task, labels: number, adapterDir?: stri
 }
 
 /** The merge's own check, recomputed independently: merged vs base + adapter, and merged vs base. */
-async function assertEquivalent(s: MergeSummary, base: string, adapterDir: string, task: Task, labels = 0): Promise<void> {
+async function assertEquivalent(
+  s: MergeSummary,
+  base: string,
+  adapterDir: string,
+  task: Task,
+  labels = 0,
+): Promise<void> {
   assert.ok(s.ok && s.merge_check.passed, s.merge_check.failures.join('; '));
   assert.ok(s.merge_check.max_abs_diff! <= 1e-4, `check says ${s.merge_check.max_abs_diff}`);
   const merged = await logits(s.out, task, labels);
@@ -38,7 +44,10 @@ async function assertEquivalent(s: MergeSummary, base: string, adapterDir: strin
   const vsRef = compareLogits(merged, reference);
   const vsBase = compareLogits(merged, await logits(base, task, labels));
   assert.ok(vsRef.max_abs_diff <= 1e-4, `merged vs base + adapter: ${vsRef.max_abs_diff}`);
-  assert.ok(vsBase.max_abs_diff > 1e-2, `the adapter should change the logits (merged vs base: ${vsBase.max_abs_diff})`);
+  assert.ok(
+    vsBase.max_abs_diff > 1e-2,
+    `the adapter should change the logits (merged vs base: ${vsBase.max_abs_diff})`,
+  );
 }
 
 describe('merge into a model folder', () => {
@@ -51,10 +60,20 @@ describe('merge into a model folder', () => {
     await assertEquivalent(s, STORIES, adapterDir, 'causal-lm');
     assert.deepEqual(headerOf(out), headerOf(STORIES));
     const [b, m] = [loadModelWeights(STORIES), loadModelWeights(out)];
-    assert.deepEqual(m.get('model.layers.2.mlp.up_proj.weight')!.data, b.get('model.layers.2.mlp.up_proj.weight')!.data);
-    assert.notDeepEqual(m.get('model.layers.2.self_attn.q_proj.weight')!.data, b.get('model.layers.2.self_attn.q_proj.weight')!.data);
-    for (const f of ['tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json', 'generation_config.json']) assert.ok(fs.existsSync(path.join(out, f)), f);
-    assert.deepEqual(JSON.parse(fs.readFileSync(path.join(out, 'config.json'), 'utf8')), JSON.parse(fs.readFileSync(path.join(STORIES, 'config.json'), 'utf8')));
+    assert.deepEqual(
+      m.get('model.layers.2.mlp.up_proj.weight')!.data,
+      b.get('model.layers.2.mlp.up_proj.weight')!.data,
+    );
+    assert.notDeepEqual(
+      m.get('model.layers.2.self_attn.q_proj.weight')!.data,
+      b.get('model.layers.2.self_attn.q_proj.weight')!.data,
+    );
+    for (const f of ['tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json', 'generation_config.json'])
+      assert.ok(fs.existsSync(path.join(out, f)), f);
+    assert.deepEqual(
+      JSON.parse(fs.readFileSync(path.join(out, 'config.json'), 'utf8')),
+      JSON.parse(fs.readFileSync(path.join(STORIES, 'config.json'), 'utf8')),
+    );
     const readme = fs.readFileSync(path.join(out, 'README.md'), 'utf8');
     assert.match(readme, /stories260k/);
     assert.match(readme, /lora_alpha = 8/);
@@ -75,7 +94,10 @@ describe('merge into a model folder', () => {
     const s = await mergeAdapters({ adapters: [adapterDir], out });
     await assertEquivalent(s, GPT2, adapterDir, 'sequence-classification', 3);
     const keys = headerOf(out);
-    assert.deepEqual([...keys.keys()].sort(), [...[...headerOf(GPT2).keys()].map((k) => `transformer.${k}`), 'score.weight'].sort());
+    assert.deepEqual(
+      [...keys.keys()].sort(),
+      [...[...headerOf(GPT2).keys()].map((k) => `transformer.${k}`), 'score.weight'].sort(),
+    );
     assert.ok(s.rekeyed);
     const config = JSON.parse(fs.readFileSync(path.join(out, 'config.json'), 'utf8'));
     assert.deepEqual(config.architectures, ['GPT2ForSequenceClassification']);
@@ -83,19 +105,25 @@ describe('merge into a model folder', () => {
     assert.equal(typeof config.pad_token_id, 'number');
   });
 
-  it('bert sequence classifier: the trained classifier (modules_to_save) replaces the checkpoint\'s, labels from the run', async () => {
+  it("bert sequence classifier: the trained classifier (modules_to_save) replaces the checkpoint's, labels from the run", async () => {
     const run = tempDir();
     const adapter = bertAdapter(4);
     const adapterDir = path.join(run, 'final');
     fs.mkdirSync(adapterDir);
     fs.cpSync(saved(adapter), adapterDir, { recursive: true });
-    fs.writeFileSync(path.join(run, 'config.yaml'), `model: ${BERT}\ntask: sequence-classification\ndata:\n  train: missing.jsonl\n  labels: [neg, pos]\n`);
+    fs.writeFileSync(
+      path.join(run, 'config.yaml'),
+      `model: ${BERT}\ntask: sequence-classification\ndata:\n  train: missing.jsonl\n  labels: [neg, pos]\n`,
+    );
     fs.writeFileSync(path.join(run, 'metrics.jsonl'), '');
     const out = path.join(run, 'merged');
     const s = await mergeAdapters({ adapters: [run], out }); // a run folder: its final/ adapter
     await assertEquivalent(s, BERT, adapterDir, 'sequence-classification', 2);
     assert.deepEqual(headerOf(out), headerOf(BERT));
-    assert.deepEqual(loadModelWeights(out).get('classifier.weight')!.data, adapter.modulesToSave.get('classifier.weight')!.data);
+    assert.deepEqual(
+      loadModelWeights(out).get('classifier.weight')!.data,
+      adapter.modulesToSave.get('classifier.weight')!.data,
+    );
     const config = JSON.parse(fs.readFileSync(path.join(out, 'config.json'), 'utf8'));
     assert.deepEqual(config.architectures, ['BertForSequenceClassification']);
     assert.deepEqual(config.id2label, { 0: 'neg', 1: 'pos' });
@@ -110,8 +138,15 @@ describe('merge into a model folder', () => {
     const index = JSON.parse(fs.readFileSync(path.join(out, 'model.safetensors.index.json'), 'utf8'));
     const shards = [...new Set(Object.values(index.weight_map as Record<string, string>))];
     assert.ok(shards.length >= 3, `${shards.length} shards`);
-    assert.ok(shards.every((f) => /^model-\d{5}-of-\d{5}\.safetensors$/.test(f) && fs.statSync(path.join(out, f)).size <= 300_000 + 4096));
-    assert.equal(index.metadata.total_size, [...loadModelWeights(out).values()].reduce((n, t) => n + t.data.byteLength, 0));
+    assert.ok(
+      shards.every(
+        (f) => /^model-\d{5}-of-\d{5}\.safetensors$/.test(f) && fs.statSync(path.join(out, f)).size <= 300_000 + 4096,
+      ),
+    );
+    assert.equal(
+      index.metadata.total_size,
+      [...loadModelWeights(out).values()].reduce((n, t) => n + t.data.byteLength, 0),
+    );
     assert.ok(!fs.existsSync(path.join(out, 'model.safetensors')));
     // The sharded folder is a base model like any other: merge a second adapter into it.
     const second = saved(llamaAdapter(out, 6));
@@ -120,11 +155,19 @@ describe('merge into a model folder', () => {
   });
 
   it('bfloat16 checkpoints stay bfloat16; --dtype float32 writes float32', async () => {
-    const { encodeFloats, listStoredTensors, readStoredBytes, decodeFloats, writeShards } = await import('../../../src/engine/merge/write');
+    const { encodeFloats, listStoredTensors, readStoredBytes, decodeFloats, writeShards } =
+      await import('../../../src/engine/merge/write');
     const bf16 = path.join(tempDir(), 'stories-bf16');
     fs.mkdirSync(bf16);
-    for (const f of ['config.json', 'tokenizer.json', 'tokenizer_config.json']) fs.copyFileSync(path.join(STORIES, f), path.join(bf16, f));
-    const tensors = listStoredTensors(STORIES).map((t) => ({ key: t.key, dtype: 'BF16', shape: t.shape, byteLength: (t.end - t.begin) / 2, bytes: () => encodeFloats('BF16', decodeFloats(t.dtype, readStoredBytes(t))) }));
+    for (const f of ['config.json', 'tokenizer.json', 'tokenizer_config.json'])
+      fs.copyFileSync(path.join(STORIES, f), path.join(bf16, f));
+    const tensors = listStoredTensors(STORIES).map((t) => ({
+      key: t.key,
+      dtype: 'BF16',
+      shape: t.shape,
+      byteLength: (t.end - t.begin) / 2,
+      bytes: () => encodeFloats('BF16', decodeFloats(t.dtype, readStoredBytes(t))),
+    }));
     writeShards(bf16, tensors, 1e9);
     const adapterDir = saved(llamaAdapter(bf16, 7));
     const kept = await mergeAdapters({ adapters: [adapterDir], out: path.join(tempDir(), 'bf16'), tolerance: 1 });
@@ -132,6 +175,9 @@ describe('merge into a model folder', () => {
     const f32 = await mergeAdapters({ adapters: [adapterDir], out: path.join(tempDir(), 'f32'), dtype: 'float32' });
     assert.ok([...headerOf(f32.out).values()].every((t) => t.dtype === 'F32'));
     assert.ok(f32.merge_check.max_abs_diff! <= 1e-4);
-    assert.ok(kept.merge_check.max_abs_diff! > f32.merge_check.max_abs_diff!, 'rounding merged weights to bfloat16 shows in the check');
+    assert.ok(
+      kept.merge_check.max_abs_diff! > f32.merge_check.max_abs_diff!,
+      'rounding merged weights to bfloat16 shows in the check',
+    );
   });
 });

@@ -25,7 +25,10 @@ function frobProduct(x: HostTensor, y: HostTensor): number {
   return Math.sqrt(sum);
 }
 
-const minus = (a: HostTensor, b: HostTensor): HostTensor => ({ ...a, data: Float32Array.from(a.data, (v, i) => v - b.data[i]) });
+const minus = (a: HostTensor, b: HostTensor): HostTensor => ({
+  ...a,
+  data: Float32Array.from(a.data, (v, i) => v - b.data[i]),
+});
 const norm = (a: HostTensor) => Math.sqrt(Array.from(a.data).reduce((s, v) => s + v * v, 0));
 
 describe('A/B statistics of a step', () => {
@@ -33,12 +36,29 @@ describe('A/B statistics of a step', () => {
 
   it('reports ‖ΔA‖, ‖ΔB‖, ‖s·B·ΔA‖ and ‖s·ΔB·A‖ as the saved adapters give them', async () => {
     const dir = tempDir();
-    const config = configFromObject({
-      model: STORIES, task: 'causal-lm', device: 'wasm', output_dir: 'runs', run_name: 'ab',
-      data: { train: path.join(SST2, 'dev.tsv'), text_field: 'sentence', max_length: 32, max_train_samples: 32 },
-      lora: { r: 4, lora_alpha: 8, lora_dropout: 0, target_modules: ['q_proj', 'v_proj'] },
-      training: { learning_rate: 2e-3, loraplus_lr_ratio: 16, batch_size: 4, max_steps: 3, lr_scheduler: 'constant', weight_decay: 0, save_every: 1, log_every: 1, seed: 1 },
-    }, dir);
+    const config = configFromObject(
+      {
+        model: STORIES,
+        task: 'causal-lm',
+        device: 'wasm',
+        output_dir: 'runs',
+        run_name: 'ab',
+        data: { train: path.join(SST2, 'dev.tsv'), text_field: 'sentence', max_length: 32, max_train_samples: 32 },
+        lora: { r: 4, lora_alpha: 8, lora_dropout: 0, target_modules: ['q_proj', 'v_proj'] },
+        training: {
+          learning_rate: 2e-3,
+          loraplus_lr_ratio: 16,
+          batch_size: 4,
+          max_steps: 3,
+          lr_scheduler: 'constant',
+          weight_decay: 0,
+          save_every: 1,
+          log_every: 1,
+          seed: 1,
+        },
+      },
+      dir,
+    );
     const events: EngineEvent[] = [];
     const result = await train(config, (e) => events.push(e));
     const steps = events.filter((e): e is StepEvent => e.type === 'step');
@@ -54,7 +74,8 @@ describe('A/B statistics of a step', () => {
     for (const m of steps[1].modules) {
       const [a1, a2] = [before1.lora.get(m.module)!, after2.lora.get(m.module)!];
       const [dA, dB] = [minus(a2.A, a1.A), minus(a2.B, a1.B)];
-      const close = (got: number | undefined, want: number, what: string) => assert.ok(Math.abs(got! - want) <= 1e-4 * want + 1e-9, `${m.module} ${what}: ${got} vs ${want}`);
+      const close = (got: number | undefined, want: number, what: string) =>
+        assert.ok(Math.abs(got! - want) <= 1e-4 * want + 1e-9, `${m.module} ${what}: ${got} vs ${want}`);
       close(m.delta_A, norm(dA), '‖ΔA‖');
       close(m.delta_B, norm(dB), '‖ΔB‖');
       close(m.out_A, scaling * frobProduct(a1.B, dA), '‖s·B·ΔA‖');

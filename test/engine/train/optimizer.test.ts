@@ -6,20 +6,27 @@ import { AdamW, clipGradients, loraplusGroups, type Trainable } from '../../../s
 import { lrMultiplier } from '../../../src/engine/train/schedule';
 import { useBackend, values } from '../../helpers/shared';
 
-const param = (name: string, shape: number[], embedding = false): Trainable => ({ name, variable: tf.variable(tf.ones(shape), true, `${name}-${Math.random()}`), embedding });
+const param = (name: string, shape: number[], embedding = false): Trainable => ({
+  name,
+  variable: tf.variable(tf.ones(shape), true, `${name}-${Math.random()}`),
+  embedding,
+});
 const settings = { learning_rate: 1e-3, loraplus_lr_ratio: 16, loraplus_lr_embedding: 1e-6, weight_decay: 0.1 };
 
 describe('LoRA+ parameter groups (PEFT create_loraplus_optimizer)', () => {
   before(() => useBackend());
 
   it('puts lora_B and 1-D tensors at lr·λ, lora_A and 2-D head weights at lr, embedding adapters at their own lr', () => {
-    const groups = loraplusGroups([
-      param('model.layers.0.self_attn.q_proj.lora_A.weight', [4, 8]),
-      param('model.layers.0.self_attn.q_proj.lora_B.weight', [8, 4]),
-      param('classifier.weight', [2, 8]),
-      param('classifier.bias', [2]),
-      param('model.embed_tokens.lora_embedding_A', [4, 16], true),
-    ], settings);
+    const groups = loraplusGroups(
+      [
+        param('model.layers.0.self_attn.q_proj.lora_A.weight', [4, 8]),
+        param('model.layers.0.self_attn.q_proj.lora_B.weight', [8, 4]),
+        param('classifier.weight', [2, 8]),
+        param('classifier.bias', [2]),
+        param('model.embed_tokens.lora_embedding_A', [4, 16], true),
+      ],
+      settings,
+    );
     const by = Object.fromEntries(groups.map((g) => [g.name, g]));
     assert.deepEqual(by.A.params, ['model.layers.0.self_attn.q_proj.lora_A.weight', 'classifier.weight']);
     assert.equal(by.A.lr, 1e-3);
@@ -34,8 +41,14 @@ describe('LoRA+ parameter groups (PEFT create_loraplus_optimizer)', () => {
   });
 
   it('with λ = 1 every LoRA tensor gets the same lr (plain LoRA)', () => {
-    const groups = loraplusGroups([param('m.lora_A.weight', [2, 3]), param('m.lora_B.weight', [3, 2])], { ...settings, loraplus_lr_ratio: 1 });
-    assert.deepEqual(groups.map((g) => g.lr), [1e-3, 1e-3]);
+    const groups = loraplusGroups([param('m.lora_A.weight', [2, 3]), param('m.lora_B.weight', [3, 2])], {
+      ...settings,
+      loraplus_lr_ratio: 1,
+    });
+    assert.deepEqual(
+      groups.map((g) => g.lr),
+      [1e-3, 1e-3],
+    );
   });
 });
 
@@ -45,12 +58,19 @@ describe('AdamW', () => {
   it('follows torch.optim.AdamW for two steps (decoupled weight decay, bias correction)', async () => {
     const p = param('w.lora_A.weight', [2]);
     p.variable.assign(tf.tensor1d([0.5, -1]));
-    const opt = new AdamW([{ name: 'A', lr: 0.1, weight_decay: 0.01, params: [p.name], vars: [p] }], { beta1: 0.9, beta2: 0.999, eps: 1e-8 });
+    const opt = new AdamW([{ name: 'A', lr: 0.1, weight_decay: 0.01, params: [p.name], vars: [p] }], {
+      beta1: 0.9,
+      beta2: 0.999,
+      eps: 1e-8,
+    });
     // By hand: torch's update, written out.
     let w = [0.5, -1];
     const m = [0, 0];
     const v = [0, 0];
-    const gs = [[0.2, -0.4], [0.1, 0.3]];
+    const gs = [
+      [0.2, -0.4],
+      [0.1, 0.3],
+    ];
     for (let t = 1; t <= 2; t++) {
       const d = opt.step(new Map([[p.name, tf.tensor1d(gs[t - 1])]]), 1);
       tf.dispose([...d.values()]);
@@ -70,7 +90,10 @@ describe('AdamW', () => {
   });
 
   it('clips the global gradient norm like clip_grad_norm_, and leaves small gradients alone', async () => {
-    const big = new Map([['a', tf.tensor1d([3, 0])], ['b', tf.tensor1d([0, 4])]]);
+    const big = new Map([
+      ['a', tf.tensor1d([3, 0])],
+      ['b', tf.tensor1d([0, 4])],
+    ]);
     const c = clipGradients(big, 1);
     assert.ok(Math.abs((await values(c.norm))[0] - 5) < 1e-6);
     assert.ok(Math.abs((await values(c.grads.get('b')!))[1] - 0.8) < 1e-5);

@@ -9,7 +9,10 @@ import { SST2, STORIES, tempDir } from '../../helpers/shared';
 
 const CLI = path.resolve(__dirname, '..', '..', '..', 'bin', 'loraplus.js'); // needs `npm run build` (npm test does it)
 
-function runCli(args: string[], onLine?: (line: string, child: ReturnType<typeof spawn>) => void): Promise<{ code: number | null; output: string }> {
+function runCli(
+  args: string[],
+  onLine?: (line: string, child: ReturnType<typeof spawn>) => void,
+): Promise<{ code: number | null; output: string }> {
   return new Promise((resolve) => {
     const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
     let output = '';
@@ -27,11 +30,23 @@ describe('stopping the CLI', () => {
   it('SIGINT leaves a resumable checkpoint; --resume completes the run', async () => {
     const dir = tempDir();
     const config = path.join(dir, 'stop.lora.yaml');
-    fs.writeFileSync(config, [
-      `model: ${STORIES}`, 'device: wasm', 'output_dir: runs', 'run_name: stop',
-      'data:', `  train: ${path.join(SST2, 'dev.tsv')}`, '  text_field: sentence', '  max_length: 32',
-      'training:', '  batch_size: 4', '  max_steps: 400', '  learning_rate: 1.0e-3',
-    ].join('\n'));
+    fs.writeFileSync(
+      config,
+      [
+        `model: ${STORIES}`,
+        'device: wasm',
+        'output_dir: runs',
+        'run_name: stop',
+        'data:',
+        `  train: ${path.join(SST2, 'dev.tsv')}`,
+        '  text_field: sentence',
+        '  max_length: 32',
+        'training:',
+        '  batch_size: 4',
+        '  max_steps: 400',
+        '  learning_rate: 1.0e-3',
+      ].join('\n'),
+    );
     let sent = false;
     const first = await runCli(['train', config], (line, child) => {
       if (!sent && /^step [3-9]\d*\/400/.test(line)) {

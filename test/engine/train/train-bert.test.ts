@@ -12,7 +12,12 @@ import type { EngineEvent, StepEvent } from '../../../src/protocol/events';
 import { maxAbsDiff, readJson, REFERENCE, SHARED, tempDir, useBackend } from '../../helpers/shared';
 
 interface Trajectory {
-  r: number; lora_alpha: number; learning_rate: number; loraplus_lr_ratio: number; steps: number; target_modules: string[];
+  r: number;
+  lora_alpha: number;
+  learning_rate: number;
+  loraplus_lr_ratio: number;
+  steps: number;
+  target_modules: string[];
   batch: { input_ids: number[][]; attention_mask: number[][]; labels: number[] };
   losses: number[];
 }
@@ -26,17 +31,41 @@ describe('train() on tiny-random-bert (sequence classification)', () => {
     const ref = readJson<Trajectory>(path.join(REFERENCE, 'loraplus_bert_cls.json'));
     const dir = tempDir();
     // The reference's batch as pre-tokenized rows; the engine re-pads them (to a multiple of 8: masked, no effect).
-    const rows = ref.batch.input_ids.map((ids, i) => JSON.stringify({ input_ids: ids, attention_mask: ref.batch.attention_mask[i], label: ref.batch.labels[i] }));
+    const rows = ref.batch.input_ids.map((ids, i) =>
+      JSON.stringify({ input_ids: ids, attention_mask: ref.batch.attention_mask[i], label: ref.batch.labels[i] }),
+    );
     fs.writeFileSync(path.join(dir, 'batch.jsonl'), rows.join('\n'));
     // The reference's starting adapter, as a PEFT folder; the head starts from the checkpoint's `classifier`.
-    const init = adapterWeightsFromSafetensors(readSafetensors(path.join(REFERENCE, 'loraplus_bert_cls.init_adapter.safetensors')).tensors, 'init');
-    saveAdapter(path.join(dir, 'init'), { ...init, config: makeAdapterConfig({ r: ref.r, lora_alpha: ref.lora_alpha, target_modules: ['query', 'value'] }) });
-    const config = configFromObject({
-      model: BERT, task: 'sequence-classification', device: 'wasm', output_dir: 'runs', run_name: 'reference',
-      data: { train: 'batch.jsonl', max_length: 64, labels: ['0', '1'] },
-      lora: { r: ref.r, lora_alpha: ref.lora_alpha, lora_dropout: 0, init_adapter: 'init' },
-      training: { learning_rate: ref.learning_rate, loraplus_lr_ratio: ref.loraplus_lr_ratio, weight_decay: 0, batch_size: 8, max_steps: ref.steps, lr_scheduler: 'constant', max_grad_norm: 0, shuffle: false },
-    }, dir);
+    const init = adapterWeightsFromSafetensors(
+      readSafetensors(path.join(REFERENCE, 'loraplus_bert_cls.init_adapter.safetensors')).tensors,
+      'init',
+    );
+    saveAdapter(path.join(dir, 'init'), {
+      ...init,
+      config: makeAdapterConfig({ r: ref.r, lora_alpha: ref.lora_alpha, target_modules: ['query', 'value'] }),
+    });
+    const config = configFromObject(
+      {
+        model: BERT,
+        task: 'sequence-classification',
+        device: 'wasm',
+        output_dir: 'runs',
+        run_name: 'reference',
+        data: { train: 'batch.jsonl', max_length: 64, labels: ['0', '1'] },
+        lora: { r: ref.r, lora_alpha: ref.lora_alpha, lora_dropout: 0, init_adapter: 'init' },
+        training: {
+          learning_rate: ref.learning_rate,
+          loraplus_lr_ratio: ref.loraplus_lr_ratio,
+          weight_decay: 0,
+          batch_size: 8,
+          max_steps: ref.steps,
+          lr_scheduler: 'constant',
+          max_grad_norm: 0,
+          shuffle: false,
+        },
+      },
+      dir,
+    );
     const events: EngineEvent[] = [];
     const result = await train(config, (e) => events.push(e));
     assert.equal(result.status, 'finished');
@@ -50,12 +79,17 @@ describe('train() on tiny-random-bert (sequence classification)', () => {
 
     const losses = events.filter((e): e is StepEvent => e.type === 'step').map((e) => e.loss);
     assert.equal(losses.length, ref.steps);
-    losses.forEach((l, i) => assert.ok(Math.abs(l - ref.losses[i]) / ref.losses[i] < 1e-4, `step ${i + 1}: ${l} vs ${ref.losses[i]}`));
+    losses.forEach((l, i) =>
+      assert.ok(Math.abs(l - ref.losses[i]) / ref.losses[i] < 1e-4, `step ${i + 1}: ${l} vs ${ref.losses[i]}`),
+    );
 
     const final = loadAdapter(result.finalAdapter!);
     assert.deepEqual(final.config.modules_to_save, ['classifier']);
     assert.deepEqual([...final.lora.keys()].sort(), [...ref.target_modules].sort());
-    const expected = adapterWeightsFromSafetensors(readSafetensors(path.join(REFERENCE, 'loraplus_bert_cls.final_adapter.safetensors')).tensors, 'final');
+    const expected = adapterWeightsFromSafetensors(
+      readSafetensors(path.join(REFERENCE, 'loraplus_bert_cls.final_adapter.safetensors')).tensors,
+      'final',
+    );
     const close = (name: string, got: HostTensor | undefined, want: HostTensor) => {
       assert.ok(got, `missing ${name}`);
       assert.deepEqual(got.shape, want.shape, name);

@@ -4,17 +4,29 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, test } from 'node:test';
-import { defaultConfigName, describeModel, findModelsAndData, guessEvalFile, modelDescription, orderColumns } from '../../../src/vscode/editor/new-config-plan';
+import {
+  defaultConfigName,
+  describeModel,
+  findModelsAndData,
+  guessEvalFile,
+  modelDescription,
+  orderColumns,
+} from '../../../src/vscode/editor/new-config-plan';
 import { SHARED, SST2, STORIES, tempDir } from '../../helpers/shared';
 
-const MODELS = ['stories260k', 'tiny-random-bert', 'tiny-random-gpt2', 'tiny-random-roberta'].map((m) => path.join(SHARED, 'models', m));
+const MODELS = ['stories260k', 'tiny-random-bert', 'tiny-random-gpt2', 'tiny-random-roberta'].map((m) =>
+  path.join(SHARED, 'models', m),
+);
 
 describe('finding models and data', () => {
   test('from a workspace beside ../shared: every shared model folder and SST-2, not the files inside model folders', async () => {
     const workspace = path.join(tempDir(), 'project');
     fs.mkdirSync(workspace);
     // The workspace's parent is scanned less deeply; here the parent is a temp folder, so point a root at SHARED's parent.
-    const found = await findModelsAndData([{ dir: workspace, depth: 4 }, { dir: path.dirname(SHARED), depth: 3 }]);
+    const found = await findModelsAndData([
+      { dir: workspace, depth: 4 },
+      { dir: path.dirname(SHARED), depth: 3 },
+    ]);
     for (const m of MODELS) assert.ok(found.models.includes(m), m);
     for (const f of ['train.tsv', 'dev.tsv', 'test.tsv']) assert.ok(found.data.includes(path.join(SST2, f)), f);
     assert.ok(isBefore(found.data, path.join(SST2, 'train.tsv'), path.join(SST2, 'dev.tsv')), 'training files first');
@@ -50,7 +62,10 @@ describe('what a model folder is', () => {
   test('family, tasks, default targets and positions, from config.json and the weight headers', () => {
     const gpt2 = describeModel(MODELS[2]);
     assert.ok(gpt2.ok);
-    assert.deepEqual([gpt2.value.modelType, gpt2.value.targets, gpt2.value.maxPositions, gpt2.value.r], ['gpt2', ['c_attn'], 64, 8]);
+    assert.deepEqual(
+      [gpt2.value.modelType, gpt2.value.targets, gpt2.value.maxPositions, gpt2.value.r],
+      ['gpt2', ['c_attn'], 64, 8],
+    );
     assert.equal(modelDescription(gpt2.value), 'gpt2 · causal-lm, sequence-classification · targets c_attn');
     const roberta = describeModel(MODELS[3]);
     assert.ok(roberta.ok);

@@ -7,7 +7,16 @@ import { describe, test } from 'node:test';
 import { applyEdits } from '../../../src/config/fixes';
 import { parseConfigText } from '../../../src/config/load';
 import { checkConfigText } from '../../../src/engine/checks/config';
-import { addMissingKeysEdit, configFiles, fixActions, hasConfigMarker, isConfigDocument, isConfigFileName, minimalEdit, relatedFiles } from '../../../src/vscode/editor/ranges';
+import {
+  addMissingKeysEdit,
+  configFiles,
+  fixActions,
+  hasConfigMarker,
+  isConfigDocument,
+  isConfigFileName,
+  minimalEdit,
+  relatedFiles,
+} from '../../../src/vscode/editor/ranges';
 import { SHARED, SST2, STORIES, tempDir } from '../../helpers/shared';
 
 const doc = (fileName: string, text: string, languageId = 'yaml') => ({ fileName, languageId, getText: () => text });
@@ -19,11 +28,20 @@ function config(extra: string, model = STORIES): string {
 
 describe('which documents are configs', () => {
   test('the three file names, or any YAML with a top-level loraplus: 1', () => {
-    for (const name of ['/w/sst2.lora.yaml', 'C:\\w\\x.loraplus.yaml', '/w/loraplus.yaml']) assert.ok(isConfigFileName(name), name);
-    for (const name of ['/w/lora.yaml', '/w/loraplus.yml', '/w/x.lora.yaml.bak', '/w/config.yaml', '/w/myloraplus.yaml']) assert.ok(!isConfigFileName(name), name);
+    for (const name of ['/w/sst2.lora.yaml', 'C:\\w\\x.loraplus.yaml', '/w/loraplus.yaml'])
+      assert.ok(isConfigFileName(name), name);
+    for (const name of [
+      '/w/lora.yaml',
+      '/w/loraplus.yml',
+      '/w/x.lora.yaml.bak',
+      '/w/config.yaml',
+      '/w/myloraplus.yaml',
+    ])
+      assert.ok(!isConfigFileName(name), name);
     assert.ok(hasConfigMarker('# run\nloraplus: 1   # marker\nmodel: m\n'));
     assert.ok(hasConfigMarker('model: m\r\nloraplus: 1\r\n'));
-    for (const text of ['data:\n  loraplus: 1\n', 'loraplus: 2\n', '# loraplus: 1\n', 'loraplus_lr_ratio: 1\n']) assert.ok(!hasConfigMarker(text), text);
+    for (const text of ['data:\n  loraplus: 1\n', 'loraplus: 2\n', '# loraplus: 1\n', 'loraplus_lr_ratio: 1\n'])
+      assert.ok(!hasConfigMarker(text), text);
     assert.ok(isConfigDocument(doc('/w/train.yaml', 'loraplus: 1\n')));
     assert.ok(!isConfigDocument(doc('/w/train.json', 'loraplus: 1\n', 'json')));
     assert.ok(!isConfigDocument(doc('/w/docker-compose.yaml', 'services: {}\n')));
@@ -58,7 +76,9 @@ describe('related information', () => {
     const [r] = relatedFiles(positions, files);
     assert.match(fs.readFileSync(r.file, 'utf8').split('\n')[r.line], /"n_positions": 64/);
     const column = problems.find((q) => q.code === 'config/missing-column')!;
-    assert.deepEqual(relatedFiles(column, files), [{ file: path.join(SST2, 'train.tsv'), line: 0, message: 'the header: its columns' }]);
+    assert.deepEqual(relatedFiles(column, files), [
+      { file: path.join(SST2, 'train.tsv'), line: 0, message: 'the header: its columns' },
+    ]);
     // A problem about the config text alone links nowhere.
     const typo = parseConfigText('model: m\nmodle: x\n', dir).problems.find((q) => q.code === 'config/unknown-key')!;
     assert.deepEqual(relatedFiles(typo, files), []);
@@ -72,10 +92,16 @@ describe('quick fixes', () => {
     const p = checkConfigText(text, dir).problems.find((q) => q.code === 'config/unknown-key')!;
     assert.match(p.message, /loraplus_lr_ratio/);
     const actions = fixActions(text, p);
-    assert.deepEqual(actions.map((a) => [a.title, a.preferred]), [['Rename to loraplus_lr_ratio', true]]);
+    assert.deepEqual(
+      actions.map((a) => [a.title, a.preferred]),
+      [['Rename to loraplus_lr_ratio', true]],
+    );
     const fixed = applyEdits(text, actions[0].edits);
     assert.match(fixed, /\n {2}loraplus_lr_ratio: 16\n/);
-    assert.deepEqual(checkConfigText(fixed, dir).problems.filter((q) => q.severity === 'error'), []);
+    assert.deepEqual(
+      checkConfigText(fixed, dir).problems.filter((q) => q.severity === 'error'),
+      [],
+    );
   });
 
   test('λ below 1 offers "set to 16"; an enum typo offers its match first and every other value', () => {
@@ -89,7 +115,13 @@ describe('quick fixes', () => {
     const text = config('task: sequence-classificaton # typo\n');
     const enumProblem = checkConfigText(text, dir).problems.find((q) => q.code === 'config/enum')!;
     const actions = fixActions(text, enumProblem);
-    assert.deepEqual(actions.map((a) => [a.title, a.preferred]), [['Change to sequence-classification', true], ['Change to causal-lm', false]]);
+    assert.deepEqual(
+      actions.map((a) => [a.title, a.preferred]),
+      [
+        ['Change to sequence-classification', true],
+        ['Change to causal-lm', false],
+      ],
+    );
     for (const a of actions) {
       const fixed = applyEdits(text, a.edits);
       assert.match(fixed, /\ntask: (sequence-classification|causal-lm) # typo\n/);
@@ -104,7 +136,11 @@ describe('quick fixes', () => {
       assert.equal(all.title, 'Add the 2 missing required keys');
       assert.equal(all.edits.length, 1);
       const fixed = applyEdits(text, all.edits);
-      assert.deepEqual(parseConfigText(fixed, dir).problems.filter((q) => q.code === 'config/missing-key'), [], fixed);
+      assert.deepEqual(
+        parseConfigText(fixed, dir).problems.filter((q) => q.code === 'config/missing-key'),
+        [],
+        fixed,
+      );
       for (const line of text.split('\n')) assert.ok(fixed.split('\n').includes(line), `'${line}' stays`);
     }
     assert.equal(addMissingKeysEdit('model: m\n', dir), undefined); // one missing: its own fix does it

@@ -45,10 +45,23 @@ describe('completing keys and values', () => {
 
   test('enum values after the colon, the default preselected; a space is added right after the colon', () => {
     const { text, items } = suggest('training:\n  lr_scheduler:|', ':');
-    assert.deepEqual(items.map((s) => [s.label, s.preselect ?? false]), [['linear', true], ['constant', false], ['cosine', false]]);
+    assert.deepEqual(
+      items.map((s) => [s.label, s.preselect ?? false]),
+      [
+        ['linear', true],
+        ['constant', false],
+        ['cosine', false],
+      ],
+    );
     assert.equal(accept(text, items[2]), 'training:\n  lr_scheduler: cosine');
     const typed = suggest('device: we|bgpu # backend\n');
-    assert.equal(accept(typed.text, typed.items.find((s) => s.label === 'cpu')!), 'device: cpu # backend\n');
+    assert.equal(
+      accept(
+        typed.text,
+        typed.items.find((s) => s.label === 'cpu')!,
+      ),
+      'device: cpu # backend\n',
+    );
   });
 
   test('snippets escape $ and } and give a bare section a line to type on', () => {
@@ -62,7 +75,8 @@ describe('completing from the model and the data', () => {
   test('target_modules items: the model Linear suffixes, its defaults first, those listed left out', () => {
     const { items } = suggest(`${CONFIG}lora:\n  target_modules:\n    - q_proj\n    - |\n`, ' ');
     const labels = items.map((s) => s.label);
-    for (const m of ['v_proj', 'k_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj']) assert.ok(labels.includes(m), m);
+    for (const m of ['v_proj', 'k_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'])
+      assert.ok(labels.includes(m), m);
     assert.ok(!labels.includes('q_proj'));
     const v = items.find((s) => s.label === 'v_proj')!;
     assert.ok(v.preselect && v.sortText!.startsWith('0'));
@@ -83,7 +97,13 @@ describe('completing from the model and the data', () => {
 
   test('text_field and label_field: the training file columns, the likely one first', () => {
     const text = suggest(`${CONFIG}  text_field: |\n`).items.filter((s) => s.kind === 'field');
-    assert.deepEqual(text.map((s) => [s.label, s.preselect ?? false]), [['sentence', true], ['label', false]]);
+    assert.deepEqual(
+      text.map((s) => [s.label, s.preselect ?? false]),
+      [
+        ['sentence', true],
+        ['label', false],
+      ],
+    );
     const label = suggest(`${CONFIG}  label_field: |\n`).items.filter((s) => s.kind === 'field');
     assert.equal(label[0].label, 'label');
   });
@@ -91,14 +111,20 @@ describe('completing from the model and the data', () => {
   test('paths relative to the config folder: model folders end the path, other folders lead on, data files listed', () => {
     const models = suggest('model: ../models/|\n', '/');
     const stories = models.items.find((s) => s.label === 'stories260k/')!;
-    assert.deepEqual([stories.insertText, stories.detail, stories.retrigger ?? false], ['stories260k', 'model folder (llama)', false]);
+    assert.deepEqual(
+      [stories.insertText, stories.detail, stories.retrigger ?? false],
+      ['stories260k', 'model folder (llama)', false],
+    );
     assert.equal(accept(models.text, stories), 'model: ../models/stories260k\n');
     const top = suggest('data:\n  train: |');
     const folder = top.items.find((s) => s.label === 'glue-sst2/')!;
     assert.deepEqual([folder.insertText, folder.retrigger], ['glue-sst2/', true]);
     assert.ok(top.items.some((s) => s.label === '../'));
     const files = suggest('data:\n  train: glue-sst2/tr|');
-    assert.deepEqual(files.items.map((s) => s.label), ['dev.tsv', 'test.tsv', 'train.tsv']);
+    assert.deepEqual(
+      files.items.map((s) => s.label),
+      ['dev.tsv', 'test.tsv', 'train.tsv'],
+    );
     assert.equal(accept(files.text, files.items[2]), 'data:\n  train: glue-sst2/train.tsv');
     // A folder for model: no data files offered.
     assert.ok(suggest(`model: ${SST2}/|`, '/').items.every((s) => s.kind === 'folder'));
@@ -118,7 +144,10 @@ describe('hover', () => {
 
   test('model and data files: what they hold', () => {
     const [text, offset] = cursor(`mo|del: ../models/stories260k\ndata:\n  train: glue-sst2/train.tsv\n`);
-    assert.match(hoverAt(text, offset, DATA_DIR)!.markdown, /\*\*stories260k\*\*: `llama` \(llama family\)[^]*default targets `q_proj`, `v_proj`[^]*512 positions \(rotary\)/);
+    assert.match(
+      hoverAt(text, offset, DATA_DIR)!.markdown,
+      /\*\*stories260k\*\*: `llama` \(llama family\)[^]*default targets `q_proj`, `v_proj`[^]*512 positions \(rotary\)/,
+    );
     const train = hoverAt(text, text.indexOf('train'), DATA_DIR)!;
     assert.match(train.markdown, /\*\*train\.tsv\*\*: \d+ rows · columns `sentence`, `label`/);
     assert.ok(STORIES.endsWith('stories260k'));

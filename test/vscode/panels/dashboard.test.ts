@@ -20,7 +20,10 @@ let Dashboards: typeof DashboardsType;
 
 /** This window's runs, as the test says: `live` maps a run folder to its `ended` promise. */
 class FakeRuns {
-  readonly live = new Map<string, { runDir: string; ended: Promise<{ status: 'failed'; error?: { message: string }; runDir: string }> }>();
+  readonly live = new Map<
+    string,
+    { runDir: string; ended: Promise<{ status: 'failed'; error?: { message: string }; runDir: string }> }
+  >();
   readonly changes = new EventEmitter<void>();
   readonly events = new EventEmitter<RunEvent>();
   readonly onDidChange = this.changes.event;
@@ -51,12 +54,19 @@ describe('dashboard host', () => {
     ({ Dashboards } = await import('../../../src/vscode/panels/dashboard'));
     await useBackend();
     const dir = tempDir();
-    const config = configFromObject({
-      model: STORIES, task: 'causal-lm', device: 'wasm', output_dir: path.join(dir, 'runs'), run_name: 'finished',
-      data: { train: path.join(SST2, 'dev.tsv'), text_field: 'sentence', max_length: 32, max_train_samples: 24 },
-      lora: { r: 2, lora_alpha: 4, target_modules: ['q_proj', 'v_proj'] },
-      training: { learning_rate: 1e-3, batch_size: 4, max_steps: 3 },
-    }, dir);
+    const config = configFromObject(
+      {
+        model: STORIES,
+        task: 'causal-lm',
+        device: 'wasm',
+        output_dir: path.join(dir, 'runs'),
+        run_name: 'finished',
+        data: { train: path.join(SST2, 'dev.tsv'), text_field: 'sentence', max_length: 32, max_train_samples: 24 },
+        lora: { r: 2, lora_alpha: 4, target_modules: ['q_proj', 'v_proj'] },
+        training: { learning_rate: 1e-3, batch_size: 4, max_steps: 3 },
+      },
+      dir,
+    );
     finished = (await train(config, () => {})).runDir;
     events = readMetrics(finished);
     runs = new FakeRuns();
@@ -79,14 +89,20 @@ describe('dashboard host', () => {
     assert.equal(panel.title, 'LoRA+ finished');
     assert.match(panel.webview.html, /Content-Security-Policy/);
     assert.match(panel.webview.html, /dashboard\.js/);
-    assert.match(panel.webview.html, new RegExp(`data-state="\\{&quot;runDir&quot;:&quot;${finished.replace(/[/\\]/g, '.')}&quot;\\}"`));
+    assert.match(
+      panel.webview.html,
+      new RegExp(`data-state="\\{&quot;runDir&quot;:&quot;${finished.replace(/[/\\]/g, '.')}&quot;\\}"`),
+    );
     assert.equal(panel.posted.length, 0, 'nothing before the page is ready');
     ready(panel);
     const [init] = panel.of('init') as Extract<HostToDashboard, { type: 'init' }>[];
     assert.ok(isHostToDashboard(init));
     assert.equal(init.summary.status, 'finished');
     assert.equal(init.summary.lastLoss, (events.filter((e) => e.type === 'step').at(-1) as StepEvent).loss);
-    assert.deepEqual(init.events.map((e) => e.type), events.map((e) => e.type));
+    assert.deepEqual(
+      init.events.map((e) => e.type),
+      events.map((e) => e.type),
+    );
     assert.ok(init.packed && init.packed.modules.length === 10, 'module figures packed: 5 layers × q, v');
     dashboards.open(finished);
     assert.equal(stub.panels.at(-1), panel, 'the open panel is revealed, not duplicated');
@@ -110,8 +126,17 @@ describe('dashboard host', () => {
       const sent = (panel.of('events') as Extract<HostToDashboard, { type: 'events' }>[]).flatMap((m) => m.events);
       return sent.length >= events.length - 3 ? sent : undefined;
     });
-    assert.deepEqual(got.map((e) => e.type), events.slice(3).map((e) => e.type), 'each event once, in order');
-    assert.deepEqual(await until('status', () => panel.of('status').at(-1)), { v: 1, type: 'status', status: 'finished', error: null });
+    assert.deepEqual(
+      got.map((e) => e.type),
+      events.slice(3).map((e) => e.type),
+      'each event once, in order',
+    );
+    assert.deepEqual(await until('status', () => panel.of('status').at(-1)), {
+      v: 1,
+      type: 'status',
+      status: 'finished',
+      error: null,
+    });
     panel.dispose();
   });
 
@@ -123,7 +148,10 @@ describe('dashboard host', () => {
     const file = path.join(dir, 'metrics.jsonl');
     fs.writeFileSync(`${file}.tmp`, events.slice(0, 2).map(line).join('')); // what writeFileAtomic does
     fs.renameSync(`${file}.tmp`, file);
-    const second = await until('a second init', () => panel.of('init')[1] as Extract<HostToDashboard, { type: 'init' }> | undefined);
+    const second = await until(
+      'a second init',
+      () => panel.of('init')[1] as Extract<HostToDashboard, { type: 'init' }> | undefined,
+    );
     assert.equal(second.events.length, 2);
     panel.dispose();
   });
@@ -169,7 +197,8 @@ describe('dashboard host', () => {
   it('openFile opens files inside the run folder only', async () => {
     dashboards.open(finished);
     const panel = stub.panels.at(-1)!;
-    for (const p of ['config.yaml', '../finished/../../etc/passwd', '/etc/passwd', 'no-such-file']) panel.fromPage(webviewMessage('openFile', { path: p }));
+    for (const p of ['config.yaml', '../finished/../../etc/passwd', '/etc/passwd', 'no-such-file'])
+      panel.fromPage(webviewMessage('openFile', { path: p }));
     panel.fromPage({ v: 1, type: 'openFile', path: 42 }); // malformed: ignored
     await until('showTextDocument', () => stub.opened.length > 0 || undefined);
     assert.deepEqual(stub.opened, [path.join(finished, 'config.yaml')]);
