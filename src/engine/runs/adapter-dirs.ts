@@ -16,7 +16,12 @@ export function resolveAdapterDir(target: string): string {
   const newest = listCheckpoints(dir).at(-1);
   if (newest) return newest.dir;
   if (fs.existsSync(dir) && fs.statSync(dir).isFile() && dir.endsWith('.safetensors')) {
-    throw new LoraPlusError({ code: 'merge/no-adapter', message: 'this is a bare safetensors file, not an adapter folder', file: dir, hint: `Put it in a folder as adapter_model.safetensors next to its ${ADAPTER_CONFIG_FILE}.` });
+    throw new LoraPlusError({
+      code: 'merge/no-adapter',
+      message: 'this is a bare safetensors file, not an adapter folder',
+      file: dir,
+      hint: `Put it in a folder as adapter_model.safetensors next to its ${ADAPTER_CONFIG_FILE}.`,
+    });
   }
   return dir; // loadAdapter says what is missing
 }
@@ -53,13 +58,19 @@ export function defaultMergeOut(target: string): string {
 export function locateBase(adapterDir: string, run = runOf(adapterDir)): { named: string | null; dir: string | null } {
   let named: string | null = null;
   try {
-    const c = JSON.parse(fs.readFileSync(path.join(adapterDir, ADAPTER_CONFIG_FILE), 'utf8')) as { base_model_name_or_path?: unknown };
+    const c = JSON.parse(fs.readFileSync(path.join(adapterDir, ADAPTER_CONFIG_FILE), 'utf8')) as {
+      base_model_name_or_path?: unknown;
+    };
     if (typeof c.base_model_name_or_path === 'string' && c.base_model_name_or_path) named = c.base_model_name_or_path;
   } catch {
     // no or broken config: loadAdapter reports it
   }
   if (!named && typeof run?.config.model === 'string') named = run.config.model;
   if (!named) return { named: null, dir: null };
-  const candidates = [path.resolve(named), path.resolve(adapterDir, named), ...(run ? [path.resolve(run.dir, named)] : [])];
+  const candidates = [
+    path.resolve(named),
+    path.resolve(adapterDir, named),
+    ...(run ? [path.resolve(run.dir, named)] : []),
+  ];
   return { named, dir: candidates.find((d) => fs.existsSync(path.join(d, 'config.json'))) ?? null };
 }

@@ -38,7 +38,12 @@ export function writeDirAtomic(dir: string, write: (tmp: string) => void): void 
   fs.rmSync(old, { recursive: true, force: true });
 }
 
-export function saveCheckpoint(runDir: string, adapter: Adapter, optimizer: Map<string, HostTensor>, state: TrainerState): Checkpoint {
+export function saveCheckpoint(
+  runDir: string,
+  adapter: Adapter,
+  optimizer: Map<string, HostTensor>,
+  state: TrainerState,
+): Checkpoint {
   const dir = path.join(runDir, 'checkpoints', `step-${state.step}`);
   writeDirAtomic(dir, (tmp) => {
     saveAdapter(tmp, adapter);
@@ -60,10 +65,19 @@ export function listCheckpoints(runDir: string): Checkpoint[] {
     .sort((a, b) => a.step - b.step);
 }
 
-export function loadCheckpoint(dir: string): { adapter: Adapter; optimizer: Map<string, HostTensor>; state: TrainerState } {
+export function loadCheckpoint(dir: string): {
+  adapter: Adapter;
+  optimizer: Map<string, HostTensor>;
+  state: TrainerState;
+} {
   const stateFile = path.join(dir, TRAINER_STATE_FILE);
   if (!fs.existsSync(stateFile)) {
-    throw new LoraPlusError({ code: 'checkpoint/incomplete', message: `${dir} is not a complete checkpoint (no ${TRAINER_STATE_FILE})`, file: dir, hint: 'Resume from another checkpoint, or start a new run.' });
+    throw new LoraPlusError({
+      code: 'checkpoint/incomplete',
+      message: `${dir} is not a complete checkpoint (no ${TRAINER_STATE_FILE})`,
+      file: dir,
+      hint: 'Resume from another checkpoint, or start a new run.',
+    });
   }
   const state = JSON.parse(fs.readFileSync(stateFile, 'utf8')) as TrainerState;
   return { adapter: loadAdapter(dir), optimizer: readSafetensors(path.join(dir, OPTIMIZER_FILE)).tensors, state };

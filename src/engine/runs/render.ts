@@ -26,10 +26,18 @@ export function createRenderer(out: NodeJS.WriteStream = process.stderr, opts: {
         startStep = e.start_step;
         started = Date.now();
         line(`run ${e.run_name} → ${e.run_dir}`);
-        line(`backend ${e.backend} on ${e.device}${e.backend_notes.length ? ` (skipped: ${e.backend_notes.join('; ')})` : ''}`);
-        line(`model ${e.model_type} ${e.model} · task ${e.task} · ${fmtInt(e.params.total)} params, ${fmtInt(e.params.trainable)} trainable (${pct(e.params.trainable, e.params.total)})`);
-        line(`LoRA r=${e.lora.r} α=${e.lora.lora_alpha} on ${e.lora.target_modules.length} modules · LoRA+ λ=${e.loraplus_lr_ratio}: ${e.groups.map((g) => `${g.name} lr ${g.lr.toExponential(2)} (${g.params.length})`).join(', ')}`);
-        line(`${e.train_examples} train / ${e.eval_examples} eval examples · ${total} steps${startStep ? `, resuming at step ${startStep}` : ''}`);
+        line(
+          `backend ${e.backend} on ${e.device}${e.backend_notes.length ? ` (skipped: ${e.backend_notes.join('; ')})` : ''}`,
+        );
+        line(
+          `model ${e.model_type} ${e.model} · task ${e.task} · ${fmtInt(e.params.total)} params, ${fmtInt(e.params.trainable)} trainable (${pct(e.params.trainable, e.params.total)})`,
+        );
+        line(
+          `LoRA r=${e.lora.r} α=${e.lora.lora_alpha} on ${e.lora.target_modules.length} modules · LoRA+ λ=${e.loraplus_lr_ratio}: ${e.groups.map((g) => `${g.name} lr ${g.lr.toExponential(2)} (${g.params.length})`).join(', ')}`,
+        );
+        line(
+          `${e.train_examples} train / ${e.eval_examples} eval examples · ${total} steps${startStep ? `, resuming at step ${startStep}` : ''}`,
+        );
         break;
       }
       case 'step': {
@@ -50,7 +58,9 @@ export function createRenderer(out: NodeJS.WriteStream = process.stderr, opts: {
         break;
       }
       case 'eval':
-        line(`eval @ step ${e.step}: loss ${e.loss.toFixed(4)}${e.perplexity !== undefined ? ` · perplexity ${e.perplexity.toFixed(2)}` : ''}${e.accuracy !== undefined ? ` · accuracy ${(100 * e.accuracy).toFixed(1)}%` : ''} (${e.examples} examples)`);
+        line(
+          `eval @ step ${e.step}: loss ${e.loss.toFixed(4)}${e.perplexity !== undefined ? ` · perplexity ${e.perplexity.toFixed(2)}` : ''}${e.accuracy !== undefined ? ` · accuracy ${(100 * e.accuracy).toFixed(1)}%` : ''} (${e.examples} examples)`,
+        );
         break;
       case 'checkpoint':
         line(`${e.kind === 'final' ? 'final adapter' : 'checkpoint'} @ step ${e.step}: ${e.path}`);
@@ -62,7 +72,9 @@ export function createRenderer(out: NodeJS.WriteStream = process.stderr, opts: {
         line(`error: ${formatError(e.error)}`);
         break;
       case 'end':
-        line(`${e.status} at step ${e.step} after ${fmtTime(e.elapsed_s)}${e.final_adapter ? ` · adapter: ${e.final_adapter}` : e.last_checkpoint ? ` · resume from: ${e.last_checkpoint}` : ''}`);
+        line(
+          `${e.status} at step ${e.step} after ${fmtTime(e.elapsed_s)}${e.final_adapter ? ` · adapter: ${e.final_adapter}` : e.last_checkpoint ? ` · resume from: ${e.last_checkpoint}` : ''}`,
+        );
         break;
     }
   };

@@ -55,8 +55,14 @@ export function summarizeEvents(dir: string, events: EngineEvent[], alive?: bool
   const evalAt = new Map<number, EvalEvent>();
   for (const e of events) {
     // The explorer reads every metrics.jsonl in a workspace, also other tools' files: skip what is not our event.
-    if (!e || typeof e !== 'object' || (e.type !== 'run_start' && e.type !== 'log' && e.type !== 'error' && !isCount(e.step))) continue;
-    if (e.type === 'run_start') [start, ended, error] = [e, null, null]; // a resumed session starts clean
+    if (
+      !e ||
+      typeof e !== 'object' ||
+      (e.type !== 'run_start' && e.type !== 'log' && e.type !== 'error' && !isCount(e.step))
+    )
+      continue;
+    if (e.type === 'run_start')
+      [start, ended, error] = [e, null, null]; // a resumed session starts clean
     else if (e.type === 'step') [step, lastLoss] = [Math.max(step, e.step), e.loss];
     else if (e.type === 'eval') {
       evalAt.set(e.step, e);

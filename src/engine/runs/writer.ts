@@ -31,17 +31,28 @@ export function findRunToResume(config: TrainConfig, runDir?: string): string {
   if (config.run_name) return path.join(config.output_dir, config.run_name);
   const root = config.output_dir;
   const candidates = fs.existsSync(root)
-    ? fs.readdirSync(root).map((n) => path.join(root, n)).filter((d) => listCheckpoints(d).length > 0)
+    ? fs
+        .readdirSync(root)
+        .map((n) => path.join(root, n))
+        .filter((d) => listCheckpoints(d).length > 0)
     : [];
   if (!candidates.length) {
-    throw new LoraPlusError({ code: 'resume/no-checkpoint', message: `no run under ${root} has a checkpoint to resume from`, yamlPath: 'output_dir', hint: 'Pass --run-dir DIR, or start without --resume.' });
+    throw new LoraPlusError({
+      code: 'resume/no-checkpoint',
+      message: `no run under ${root} has a checkpoint to resume from`,
+      yamlPath: 'output_dir',
+      hint: 'Pass --run-dir DIR, or start without --resume.',
+    });
   }
   return candidates.sort((a, b) => fs.statSync(b).mtimeMs - fs.statSync(a).mtimeMs)[0];
 }
 
 export function openRun(config: TrainConfig, dir: string, resumeStep: number | null): RunFolder {
   fs.mkdirSync(dir, { recursive: true });
-  writeFileAtomic(path.join(dir, CONFIG_FILE), `# The config as run (defaults filled, paths resolved).\n${stringify(config)}`);
+  writeFileAtomic(
+    path.join(dir, CONFIG_FILE),
+    `# The config as run (defaults filled, paths resolved).\n${stringify(config)}`,
+  );
   const metrics = path.join(dir, METRICS_FILE);
   if (resumeStep === null) writeFileAtomic(metrics, '');
   else truncateAfter(metrics, resumeStep);

@@ -83,7 +83,10 @@ function parseLines(text: string, out: EngineEvent[]): void {
 }
 
 /** The engine's RunSummary, reduced to what the page's header shows (the protocol cannot import the engine). */
-export function toDashboardSummary(s: RunSummary, live: { status: DashboardStatus; error: string | null }): DashboardSummary {
+export function toDashboardSummary(
+  s: RunSummary,
+  live: { status: DashboardStatus; error: string | null },
+): DashboardSummary {
   const c = s.config ?? {};
   const section = (k: string) => (isObject(c[k]) ? (c[k] as Record<string, unknown>) : {});
   const num = (v: unknown) => (typeof v === 'number' ? v : undefined);
@@ -92,9 +95,26 @@ export function toDashboardSummary(s: RunSummary, live: { status: DashboardStatu
   // An end event in the file decides; without one, what the host knows of the process (live, quiet, crashed).
   const status = s.status === 'running' || s.status === 'interrupted' ? live.status : s.status;
   return {
-    name: s.name, runDir: s.dir, status, step: s.step, totalSteps: s.totalSteps, lastLoss: s.lastLoss,
-    checkpoints: s.checkpoints.length, finalAdapter: s.finalAdapter, error: s.error ?? live.error,
-    config: s.config ? { model: str(c.model), task: str(c.task), r: num(lora.r), lora_alpha: num(lora.lora_alpha), learning_rate: num(training.learning_rate), loraplus_lr_ratio: num(training.loraplus_lr_ratio), device: str(c.device) } : null,
+    name: s.name,
+    runDir: s.dir,
+    status,
+    step: s.step,
+    totalSteps: s.totalSteps,
+    lastLoss: s.lastLoss,
+    checkpoints: s.checkpoints.length,
+    finalAdapter: s.finalAdapter,
+    error: s.error ?? live.error,
+    config: s.config
+      ? {
+          model: str(c.model),
+          task: str(c.task),
+          r: num(lora.r),
+          lora_alpha: num(lora.lora_alpha),
+          learning_rate: num(training.learning_rate),
+          loraplus_lr_ratio: num(training.loraplus_lr_ratio),
+          device: str(c.device),
+        }
+      : null,
   };
 }
 

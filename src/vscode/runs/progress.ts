@@ -20,20 +20,29 @@ export class RunProgress implements vscode.Disposable {
   /** Shows the notification for a run just started; resolves when the run ends. */
   track(run: LiveRun): void {
     void vscode.window.withProgress(
-      { location: vscode.ProgressLocation.Notification, title: `LoRA+ ${path.basename(run.configFile)}`, cancellable: true },
+      {
+        location: vscode.ProgressLocation.Notification,
+        title: `LoRA+ ${path.basename(run.configFile)}`,
+        cancellable: true,
+      },
       async (progress, token) => {
         token.onCancellationRequested(() => void this.runs.stop(run));
         let done = 0;
         const sub = this.runs.onEvent(({ event }) => {
           if (run.last !== event) return; // another run's event
-          if (event.type === 'run_start') progress.report({ message: `starting on ${event.backend} (${event.device})` });
+          if (event.type === 'run_start')
+            progress.report({ message: `starting on ${event.backend} (${event.device})` });
           if (event.type === 'step') {
             const total = this.starts.get(run.runDir ?? '')?.total_steps ?? event.step;
             const pct = (100 * event.step) / total;
-            progress.report({ increment: pct - done, message: `step ${event.step}/${total} · loss ${event.loss.toFixed(4)}` });
+            progress.report({
+              increment: pct - done,
+              message: `step ${event.step}/${total} · loss ${event.loss.toFixed(4)}`,
+            });
             done = pct;
           }
-          if (event.type === 'eval') progress.report({ message: `eval @ ${event.step}: loss ${event.loss.toFixed(4)}` });
+          if (event.type === 'eval')
+            progress.report({ message: `eval @ ${event.step}: loss ${event.loss.toFixed(4)}` });
         });
         try {
           await run.ended;

@@ -67,13 +67,39 @@ export class RunManager implements vscode.Disposable {
       env: { ...process.env, ELECTRON_RUN_AS_NODE: '1' },
     });
     let settle!: (v: Awaited<LiveRun['ended']>) => void;
-    const run: LiveRun = { configFile, runDir: opts.runDir ?? null, child, last: null, stopping: false, ended: new Promise((r) => (settle = r)) };
+    const run: LiveRun = {
+      configFile,
+      runDir: opts.runDir ?? null,
+      child,
+      last: null,
+      stopping: false,
+      ended: new Promise((r) => (settle = r)),
+    };
     this.live.add(run);
     const tag = () => path.basename(run.runDir ?? configFile);
-    child.stdout?.on('data', (d: Buffer) => d.toString().split('\n').filter(Boolean).forEach((l) => this.log(`[${tag()}] ${l}`)));
-    child.stderr?.on('data', (d: Buffer) => d.toString().split('\n').filter(Boolean).forEach((l) => this.log(`[${tag()}] ${l}`)));
+    child.stdout?.on('data', (d: Buffer) =>
+      d
+        .toString()
+        .split('\n')
+        .filter(Boolean)
+        .forEach((l) => this.log(`[${tag()}] ${l}`)),
+    );
+    child.stderr?.on('data', (d: Buffer) =>
+      d
+        .toString()
+        .split('\n')
+        .filter(Boolean)
+        .forEach((l) => this.log(`[${tag()}] ${l}`)),
+    );
     // The engine's lines in the output channel, as the CLI prints them without a terminal (plain, every ~2 s).
-    const lines = { isTTY: false, write: (s: string) => s.split('\n').filter(Boolean).forEach((l) => this.log(`[${tag()}] ${l}`)) };
+    const lines = {
+      isTTY: false,
+      write: (s: string) =>
+        s
+          .split('\n')
+          .filter(Boolean)
+          .forEach((l) => this.log(`[${tag()}] ${l}`)),
+    };
     const render = createRenderer(lines as unknown as NodeJS.WriteStream);
     let outcome: Awaited<LiveRun['ended']> | null = null;
     child.on('message', (m: ChildToHost) => {
@@ -90,7 +116,11 @@ export class RunManager implements vscode.Disposable {
       const result = outcome ?? {
         status: 'failed' as const,
         runDir: run.runDir,
-        error: { code: 'run/crashed', message: `the training process ended unexpectedly (${signal ?? `exit code ${code}`})`, hint: 'See the LoRA+ output channel; resume from the last checkpoint once fixed.' },
+        error: {
+          code: 'run/crashed',
+          message: `the training process ended unexpectedly (${signal ?? `exit code ${code}`})`,
+          hint: 'See the LoRA+ output channel; resume from the last checkpoint once fixed.',
+        },
       };
       if (result.error && run.last?.type !== 'end') this.log(`[${tag()}] error: ${formatError(result.error)}`);
       settle(result);

@@ -8,7 +8,19 @@ import * as vscode from 'vscode';
 import { METRICS_FILE } from '../../engine/runs/writer';
 import { isRunDir, summarizeRun, type RunSummary } from '../../engine/runs/summary';
 import type { RunManager } from './run-manager';
-import { applyStep, childItems, isEngineRun, runDirOfFile, runItem, sortRuns, statusExpires, withStatus, type ChildItemData, type ItemData, type RunItemData } from './tree-model';
+import {
+  applyStep,
+  childItems,
+  isEngineRun,
+  runDirOfFile,
+  runItem,
+  sortRuns,
+  statusExpires,
+  withStatus,
+  type ChildItemData,
+  type ItemData,
+  type RunItemData,
+} from './tree-model';
 
 export type RunNode =
   | { kind: 'run'; dir: string; runDir: string; summary: RunSummary; item: RunItemData }
@@ -66,7 +78,9 @@ export class RunTree implements vscode.TreeDataProvider<RunNode>, vscode.Disposa
         } else this.markDirty(dir, true);
       }),
       vscode.workspace.onDidChangeWorkspaceFolders(() => this.refresh()),
-      vscode.workspace.onDidChangeConfiguration((e) => e.affectsConfiguration('loraplus.runs.exclude') && this.refresh()),
+      vscode.workspace.onDidChangeConfiguration(
+        (e) => e.affectsConfiguration('loraplus.runs.exclude') && this.refresh(),
+      ),
     );
     this.scanning = this.scan();
   }
@@ -76,7 +90,9 @@ export class RunTree implements vscode.TreeDataProvider<RunNode>, vscode.Disposa
   getTreeItem(node: RunNode): vscode.TreeItem {
     const item = treeItem(node.item);
     if (node.kind === 'run') {
-      item.collapsibleState = node.item.collapsible ? vscode.TreeItemCollapsibleState.Collapsed : vscode.TreeItemCollapsibleState.None;
+      item.collapsibleState = node.item.collapsible
+        ? vscode.TreeItemCollapsibleState.Collapsed
+        : vscode.TreeItemCollapsibleState.None;
       item.command = { command: 'loraplus.openDashboard', title: 'Open Dashboard', arguments: [node] };
     } else item.resourceUri = vscode.Uri.file(node.dir);
     return item;
@@ -87,7 +103,13 @@ export class RunTree implements vscode.TreeDataProvider<RunNode>, vscode.Disposa
       await this.scanning;
       const all = this.allRuns();
       const several = new Set(all.map((s) => path.dirname(s.dir))).size > 1;
-      return all.map((s) => ({ kind: 'run', dir: s.dir, runDir: s.dir, summary: s, item: runItem(s, several ? folderLabel(path.dirname(s.dir)) : undefined) }));
+      return all.map((s) => ({
+        kind: 'run',
+        dir: s.dir,
+        runDir: s.dir,
+        summary: s,
+        item: runItem(s, several ? folderLabel(path.dirname(s.dir)) : undefined),
+      }));
     }
     if (node.kind !== 'run') return [];
     return childItems(node.summary).map((c) => ({ kind: c.kind, dir: c.dir, runDir: node.dir, step: c.step, item: c }));
@@ -174,7 +196,8 @@ export class RunTree implements vscode.TreeDataProvider<RunNode>, vscode.Disposa
   /** A folder deleted or moved away: the runs in it go. */
   private folderGone(p: string): void {
     const gone = path.resolve(p);
-    for (const dir of [...this.summaries.keys(), ...this.foreign]) if (dir === gone || dir.startsWith(gone + path.sep)) this.markDirty(dir, false);
+    for (const dir of [...this.summaries.keys(), ...this.foreign])
+      if (dir === gone || dir.startsWith(gone + path.sep)) this.markDirty(dir, false);
   }
 
   /** Reads `dir` again soon. An unknown folder means a new run: from this window (`trusted`) or one to find again. */
@@ -244,12 +267,17 @@ export class RunTree implements vscode.TreeDataProvider<RunNode>, vscode.Disposa
     clearTimeout(this.expiryTimer);
     if (this.disposed) return;
     const now = this.clock();
-    const times = [...this.summaries.values()].map((s) => statusExpires(s, this.alive(s.dir), now)).filter((t): t is number => t !== null);
+    const times = [...this.summaries.values()]
+      .map((s) => statusExpires(s, this.alive(s.dir), now))
+      .filter((t): t is number => t !== null);
     if (!times.length) return;
-    this.expiryTimer = setTimeout(() => {
-      this.scheduleExpiry();
-      this.fireNow();
-    }, Math.min(...times) - now + 1000);
+    this.expiryTimer = setTimeout(
+      () => {
+        this.scheduleExpiry();
+        this.fireNow();
+      },
+      Math.min(...times) - now + 1000,
+    );
   }
 }
 
@@ -268,4 +296,3 @@ function treeItem(d: ItemData): vscode.TreeItem {
   item.contextValue = d.contextValue;
   return item;
 }
-

@@ -63,7 +63,10 @@ export function statusExpires(s: RunSummary, alive: boolean, now: number): numbe
  */
 export function isEngineRun(s: RunSummary): boolean {
   const c = s.config;
-  return s.start !== null || (c !== null && typeof c.model === 'string' && typeof c.lora === 'object' && typeof c.training === 'object');
+  return (
+    s.start !== null ||
+    (c !== null && typeof c.model === 'string' && typeof c.lora === 'object' && typeof c.training === 'object')
+  );
 }
 
 /** A live step, folded into the summary without re-reading metrics.jsonl. */
@@ -81,7 +84,9 @@ export function startedAt(s: RunSummary): number {
 
 /** Newest first; ties by name, so the order never flickers while runs write. */
 export function sortRuns(runs: RunSummary[]): RunSummary[] {
-  return [...runs].sort((a, b) => startedAt(b) - startedAt(a) || a.name.localeCompare(b.name) || a.dir.localeCompare(b.dir));
+  return [...runs].sort(
+    (a, b) => startedAt(b) - startedAt(a) || a.name.localeCompare(b.name) || a.dir.localeCompare(b.dir),
+  );
 }
 
 // ---- Figures --------------------------------------------------------------------------------------------------------
@@ -99,7 +104,8 @@ export function fmtLoss(x: number | null | undefined): string {
 /** An eval's headline figure: accuracy (classification), perplexity (causal LM), else its loss. */
 export function fmtEvalHeadline(e: Pick<EvalEvent, 'loss' | 'accuracy' | 'perplexity'>): string {
   if (typeof e.accuracy === 'number') return `acc ${(e.accuracy * 100).toFixed(1)}%`;
-  if (typeof e.perplexity === 'number') return `ppl ${e.perplexity >= 1000 ? e.perplexity.toExponential(2) : e.perplexity.toFixed(1)}`;
+  if (typeof e.perplexity === 'number')
+    return `ppl ${e.perplexity >= 1000 ? e.perplexity.toExponential(2) : e.perplexity.toFixed(1)}`;
   return `eval loss ${fmtLoss(e.loss)}`;
 }
 
@@ -114,7 +120,15 @@ export function fmtSteps(s: RunSummary): string {
 }
 
 /** What the run trained with: from its run_start, else (it failed before one) from its config.yaml. */
-export function runSettings(s: RunSummary): { model: string | null; task: string | null; r: number | null; alpha: number | null; ratio: number | null; lrA: number | null; lrB: number | null } {
+export function runSettings(s: RunSummary): {
+  model: string | null;
+  task: string | null;
+  r: number | null;
+  alpha: number | null;
+  ratio: number | null;
+  lrA: number | null;
+  lrB: number | null;
+} {
   const cfg = s.config ?? {};
   const lora = record(cfg.lora);
   const training = record(cfg.training);
@@ -155,7 +169,9 @@ export function runItem(s: RunSummary, where?: string): RunItemData {
   const figures = [s.status, fmtSteps(s)];
   if (s.bestEval) figures.push(fmtEvalHeadline(s.bestEval));
   else if (s.lastLoss !== null) figures.push(`loss ${fmtLoss(s.lastLoss)}`);
-  const hyper = [set.ratio !== null ? `λ${fmtNumber(set.ratio)}` : '', set.r !== null ? `r${set.r}` : ''].filter(Boolean).join(' ');
+  const hyper = [set.ratio !== null ? `λ${fmtNumber(set.ratio)}` : '', set.r !== null ? `r${set.r}` : '']
+    .filter(Boolean)
+    .join(' ');
   if (hyper) figures.push(hyper);
   if (where) figures.push(where);
   return {
@@ -164,7 +180,8 @@ export function runItem(s: RunSummary, where?: string): RunItemData {
     description: figures.join(' · '),
     tooltip: runTooltip(s),
     icon: statusIcon(s.status),
-    contextValue: s.status === 'running' ? CONTEXT.runRunning : s.status === 'finished' ? CONTEXT.runFinished : CONTEXT.runIdle,
+    contextValue:
+      s.status === 'running' ? CONTEXT.runRunning : s.status === 'finished' ? CONTEXT.runFinished : CONTEXT.runIdle,
     collapsible: s.checkpoints.length > 0 || s.finalAdapter !== null,
   };
 }
@@ -177,7 +194,10 @@ export function runTooltip(s: RunSummary): string {
   row('model', set.model !== null ? `${md(path.basename(set.model))}${st ? ` (${md(st.model_type)})` : ''}` : null);
   row('task', set.task !== null ? md(set.task) : null);
   row('backend', st ? `${md(st.backend)} on ${md(st.device)}${st.threads > 1 ? `, ${st.threads} threads` : ''}` : null);
-  row('steps', `${s.step}${s.totalSteps ? ` of ${s.totalSteps}` : ''}${s.lastLoss !== null ? `, last loss ${fmtLoss(s.lastLoss)}` : ''}`);
+  row(
+    'steps',
+    `${s.step}${s.totalSteps ? ` of ${s.totalSteps}` : ''}${s.lastLoss !== null ? `, last loss ${fmtLoss(s.lastLoss)}` : ''}`,
+  );
   row('best eval', s.bestEval ? `${fmtEval(s.bestEval)} at step ${s.bestEval.step}` : null);
   row('LoRA', set.r !== null ? `r ${set.r}${set.alpha !== null ? `, α ${fmtNumber(set.alpha)}` : ''}` : null);
   row('λ (loraplus_lr_ratio)', set.ratio !== null ? fmtNumber(set.ratio) : null);

@@ -27,7 +27,10 @@ describe('merge targets', () => {
     assert.equal(resolveAdapterDir(finished), path.join(finished, 'final'));
     const stopped = run(false, [5, 20, 10]);
     assert.equal(resolveAdapterDir(stopped), path.join(stopped, 'checkpoints', 'step-20'));
-    assert.equal(resolveAdapterDir(path.join(stopped, 'checkpoints', 'step-5')), path.join(stopped, 'checkpoints', 'step-5'));
+    assert.equal(
+      resolveAdapterDir(path.join(stopped, 'checkpoints', 'step-5')),
+      path.join(stopped, 'checkpoints', 'step-5'),
+    );
     assert.throws(() => resolveAdapterDir(path.join(STORIES, 'model.safetensors')), /bare safetensors file/);
   });
 
@@ -39,10 +42,13 @@ describe('merge targets', () => {
     assert.equal(defaultMergeOut(loose), `${loose}-merged`);
   });
 
-  it('the base model: the adapter\'s base_model_name_or_path, else the run\'s model; a Hub id is found nowhere', () => {
+  it("the base model: the adapter's base_model_name_or_path, else the run's model; a Hub id is found nowhere", () => {
     assert.deepEqual(locateBase(saved(llamaAdapter(STORIES, 3))), { named: STORIES, dir: STORIES });
     const r = run(true, []); // its adapter names no base
     assert.deepEqual(locateBase(path.join(r, 'final')), { named: STORIES, dir: STORIES });
-    assert.deepEqual(locateBase(saved(llamaAdapter('karpathy/stories260k', 4))), { named: 'karpathy/stories260k', dir: null });
+    assert.deepEqual(locateBase(saved(llamaAdapter('karpathy/stories260k', 4))), {
+      named: 'karpathy/stories260k',
+      dir: null,
+    });
   });
 });

@@ -12,13 +12,32 @@ import { train } from '../../../src/engine/train/train';
 import type { EngineEvent, EvalEvent, StepEvent } from '../../../src/protocol/events';
 import { SST2, STORIES, tempDir, useBackend } from '../../helpers/shared';
 
-function config(dir: string, name: string, training: Record<string, unknown>, evalData: string | null = path.join(SST2, 'dev.tsv')) {
-  return configFromObject({
-    model: STORIES, task: 'causal-lm', device: 'wasm', output_dir: 'runs', run_name: name,
-    data: { train: path.join(SST2, 'dev.tsv'), eval: evalData, text_field: 'sentence', max_length: 32, max_train_samples: 32, max_eval_samples: 8 },
-    lora: { r: 4, lora_alpha: 8, target_modules: ['q_proj', 'v_proj'] },
-    training: { learning_rate: 1e-3, loraplus_lr_ratio: 16, batch_size: 4, max_steps: 4, ...training },
-  }, dir);
+function config(
+  dir: string,
+  name: string,
+  training: Record<string, unknown>,
+  evalData: string | null = path.join(SST2, 'dev.tsv'),
+) {
+  return configFromObject(
+    {
+      model: STORIES,
+      task: 'causal-lm',
+      device: 'wasm',
+      output_dir: 'runs',
+      run_name: name,
+      data: {
+        train: path.join(SST2, 'dev.tsv'),
+        eval: evalData,
+        text_field: 'sentence',
+        max_length: 32,
+        max_train_samples: 32,
+        max_eval_samples: 8,
+      },
+      lora: { r: 4, lora_alpha: 8, target_modules: ['q_proj', 'v_proj'] },
+      training: { learning_rate: 1e-3, loraplus_lr_ratio: 16, batch_size: 4, max_steps: 4, ...training },
+    },
+    dir,
+  );
 }
 
 const evals = (events: EngineEvent[]) => events.filter((e): e is EvalEvent => e.type === 'eval');
@@ -37,14 +56,21 @@ describe('summarizeRun', () => {
     // Stopped after step 3 (checkpoints at 2, by save_every, and at 3, by the stop), then resumed to the end.
     const cfg = config(root, 'resumed', { eval_every: 2, save_every: 2 });
     const stop = new AbortController();
-    await train(cfg, (e) => {
-      session1.push(e);
-      if (e.type === 'step' && e.step === 3) stop.abort();
-    }, stop.signal);
+    await train(
+      cfg,
+      (e) => {
+        session1.push(e);
+        if (e.type === 'step' && e.step === 3) stop.abort();
+      },
+      stop.signal,
+    );
     resumed = path.join(root, 'runs', 'resumed');
     await train(cfg, (e) => session2.push(e), undefined, { runDir: resumed, resume: true });
     // lr·λ overflows float32 at step 2: an error, failed, the step-1 checkpoint kept.
-    await train(config(root, 'diverged', { learning_rate: 1e38, warmup_steps: 4, save_every: 1, max_grad_norm: 0 }, null), (e) => failedEvents.push(e)).catch(() => {});
+    await train(
+      config(root, 'diverged', { learning_rate: 1e38, warmup_steps: 4, save_every: 1, max_grad_norm: 0 }, null),
+      (e) => failedEvents.push(e),
+    ).catch(() => {});
     diverged = path.join(root, 'runs', 'diverged');
   });
 
@@ -61,7 +87,13 @@ describe('summarizeRun', () => {
     const lowest = evals(all).reduce((a, b) => (b.loss < a.loss ? b : a));
     assert.deepEqual(s.bestEval, lowest);
     assert.deepEqual(s.lastEval, evals(session2).at(-1));
-    assert.deepEqual(s.checkpoints.map((c) => [c.step, c.eval?.loss ?? null]), [[2, evals(session1).find((e) => e.step === 2)!.loss], [3, null]]);
+    assert.deepEqual(
+      s.checkpoints.map((c) => [c.step, c.eval?.loss ?? null]),
+      [
+        [2, evals(session1).find((e) => e.step === 2)!.loss],
+        [3, null],
+      ],
+    );
     assert.equal(s.finalAdapter, path.join(resumed, 'final'));
     assert.equal(s.error, null);
     assert.equal(s.config?.run_name, 'resumed', 'config.yaml as run');
@@ -72,7 +104,7 @@ describe('summarizeRun', () => {
     assert.ok(session1.some((e) => e.type === 'end' && e.status === 'stopped'));
     const fromStream = summarizeEvents(resumed, [...session1, ...session2]);
     const fromFile = summarizeRun(resumed);
-    assert.equal(fromStream.status, 'finished', 'the second run_start clears the first session\'s end');
+    assert.equal(fromStream.status, 'finished', "the second run_start clears the first session's end");
     assert.deepEqual({ ...fromStream, updated: 0 }, { ...fromFile, updated: 0 });
   });
 
@@ -83,7 +115,10 @@ describe('summarizeRun', () => {
     assert.equal(s.status, 'failed');
     assert.equal(s.error, err.error.message);
     assert.equal(s.step, 1);
-    assert.deepEqual(s.checkpoints.map((c) => c.step), [1]);
+    assert.deepEqual(
+      s.checkpoints.map((c) => c.step),
+      [1],
+    );
     assert.equal(s.finalAdapter, null);
     assert.equal(s.bestEval, null);
     const again = summarizeEvents(diverged, [...failedEvents, ...session2]);
@@ -106,7 +141,10 @@ describe('summarizeRun', () => {
     const events = readMetrics(resumed);
     const at = events.findIndex((e) => e.type === 'eval');
     const bad = { ...(events[at] as EvalEvent), step: 0, loss: NaN, perplexity: NaN };
-    fs.writeFileSync(path.join(dir, 'metrics.jsonl'), [...events.slice(0, at), bad, ...events.slice(at)].map((e) => JSON.stringify(e)).join('\n'));
+    fs.writeFileSync(
+      path.join(dir, 'metrics.jsonl'),
+      [...events.slice(0, at), bad, ...events.slice(at)].map((e) => JSON.stringify(e)).join('\n'),
+    );
     const s = summarizeRun(dir);
     assert.equal(s.bestEval?.loss, summarizeRun(resumed).bestEval?.loss);
     assert.ok(Number.isFinite(s.bestEval?.loss));
@@ -117,14 +155,28 @@ describe('summarizeRun', () => {
     fs.mkdirSync(torn);
     const text = fs.readFileSync(path.join(resumed, 'metrics.jsonl'), 'utf8');
     const lines = text.trim().split('\n');
-    fs.writeFileSync(path.join(torn, 'metrics.jsonl'), `${lines.slice(0, -2).join('\n')}\n${lines.at(-2)!.slice(0, 30)}`);
+    fs.writeFileSync(
+      path.join(torn, 'metrics.jsonl'),
+      `${lines.slice(0, -2).join('\n')}\n${lines.at(-2)!.slice(0, 30)}`,
+    );
     const s = summarizeRun(torn, false);
     assert.equal(s.status, 'interrupted', 'the end event was torn off');
     assert.equal(s.step, 4);
 
     const foreign = path.join(root, 'other-tool');
     fs.mkdirSync(foreign);
-    fs.writeFileSync(path.join(foreign, 'metrics.jsonl'), ['{"epoch": 1, "loss": 0.5}', 'null', '42', '"text"', '{"type": "eval", "step": "x", "loss": 1}', '{"type": "error"}', '{"type": "end", "status": "finished"}'].join('\n'));
+    fs.writeFileSync(
+      path.join(foreign, 'metrics.jsonl'),
+      [
+        '{"epoch": 1, "loss": 0.5}',
+        'null',
+        '42',
+        '"text"',
+        '{"type": "eval", "step": "x", "loss": 1}',
+        '{"type": "error"}',
+        '{"type": "end", "status": "finished"}',
+      ].join('\n'),
+    );
     const f = summarizeRun(foreign);
     assert.equal(f.start, null);
     assert.equal(f.config, null);
@@ -140,7 +192,10 @@ describe('summarizeRun', () => {
     fs.mkdirSync(path.join(copy, 'checkpoints', 'step-9.tmp-123'));
     fs.rmSync(path.join(copy, 'final', 'adapter_config.json'));
     const s = summarizeRun(copy);
-    assert.deepEqual(s.checkpoints.map((c) => c.step), [2]);
+    assert.deepEqual(
+      s.checkpoints.map((c) => c.step),
+      [2],
+    );
     assert.equal(s.finalAdapter, null);
   });
 });

@@ -22,12 +22,19 @@ describe('MetricsTail', () => {
     const tail = new MetricsTail(path.join(runDir, 'metrics.jsonl'));
     const seen: EngineEvent[] = [];
     let resets = 0;
-    const config = configFromObject({
-      model: STORIES, task: 'causal-lm', device: 'wasm', output_dir: path.join(dir, 'runs'), run_name: 'followed',
-      data: { train: path.join(SST2, 'dev.tsv'), text_field: 'sentence', max_length: 32, max_train_samples: 24 },
-      lora: { r: 2, lora_alpha: 4, target_modules: ['q_proj'] },
-      training: { learning_rate: 1e-3, batch_size: 4, max_steps: 3, save_every: 2 },
-    }, dir);
+    const config = configFromObject(
+      {
+        model: STORIES,
+        task: 'causal-lm',
+        device: 'wasm',
+        output_dir: path.join(dir, 'runs'),
+        run_name: 'followed',
+        data: { train: path.join(SST2, 'dev.tsv'), text_field: 'sentence', max_length: 32, max_train_samples: 24 },
+        lora: { r: 2, lora_alpha: 4, target_modules: ['q_proj'] },
+        training: { learning_rate: 1e-3, batch_size: 4, max_steps: 3, save_every: 2 },
+      },
+      dir,
+    );
     // The engine appends each event to the file before it calls onEvent: read the tail at every event, as the host does.
     await train(config, () => {
       const r = tail.read();
@@ -37,7 +44,10 @@ describe('MetricsTail', () => {
     seen.push(...tail.read().events);
     assert.equal(resets, 0);
     assert.deepEqual(seen, readMetrics(runDir));
-    assert.deepEqual(seen.map((e) => e.type).filter((t) => t !== 'step'), ['run_start', 'checkpoint', 'checkpoint', 'end']);
+    assert.deepEqual(
+      seen.map((e) => e.type).filter((t) => t !== 'step'),
+      ['run_start', 'checkpoint', 'checkpoint', 'end'],
+    );
   });
 
   it('returns only whole lines, also when a multi-byte character straddles a read chunk', () => {
@@ -75,15 +85,52 @@ describe('MetricsTail', () => {
 describe('toDashboardSummary', () => {
   it('takes the header’s config from config.yaml and the status from the file, or else from the process', () => {
     const dir = tempDir();
-    fs.writeFileSync(path.join(dir, 'config.yaml'), 'model: /models/stories260k\ntask: causal-lm\ndevice: wasm\nlora:\n  r: 4\n  lora_alpha: 8\ntraining:\n  learning_rate: 0.002\n  loraplus_lr_ratio: 16\n');
-    const events: EngineEvent[] = [{ type: 'step', step: 1, epoch: 0, loss: 2.5, lr: {}, grad_norm: 1, tokens_per_s: 1, tokens_seen: 1, elapsed_s: 1, modules: [] }];
+    fs.writeFileSync(
+      path.join(dir, 'config.yaml'),
+      'model: /models/stories260k\ntask: causal-lm\ndevice: wasm\nlora:\n  r: 4\n  lora_alpha: 8\ntraining:\n  learning_rate: 0.002\n  loraplus_lr_ratio: 16\n',
+    );
+    const events: EngineEvent[] = [
+      {
+        type: 'step',
+        step: 1,
+        epoch: 0,
+        loss: 2.5,
+        lr: {},
+        grad_norm: 1,
+        tokens_per_s: 1,
+        tokens_seen: 1,
+        elapsed_s: 1,
+        modules: [],
+      },
+    ];
     const running = toDashboardSummary(summarizeEvents(dir, events, true), { status: 'running', error: null });
-    assert.deepEqual(running.config, { model: '/models/stories260k', task: 'causal-lm', r: 4, lora_alpha: 8, learning_rate: 0.002, loraplus_lr_ratio: 16, device: 'wasm' });
+    assert.deepEqual(running.config, {
+      model: '/models/stories260k',
+      task: 'causal-lm',
+      r: 4,
+      lora_alpha: 8,
+      learning_rate: 0.002,
+      loraplus_lr_ratio: 16,
+      device: 'wasm',
+    });
     assert.equal(running.status, 'running');
     assert.equal(running.lastLoss, 2.5);
-    const crashed = toDashboardSummary(summarizeEvents(dir, events, true), { status: 'failed', error: 'the training process ended unexpectedly' });
+    const crashed = toDashboardSummary(summarizeEvents(dir, events, true), {
+      status: 'failed',
+      error: 'the training process ended unexpectedly',
+    });
     assert.deepEqual([crashed.status, crashed.error], ['failed', 'the training process ended unexpectedly']);
-    const ended: EngineEvent = { type: 'end', status: 'stopped', step: 1, elapsed_s: 1, final_adapter: null, last_checkpoint: null };
-    assert.equal(toDashboardSummary(summarizeEvents(dir, [...events, ended]), { status: 'running', error: null }).status, 'stopped');
+    const ended: EngineEvent = {
+      type: 'end',
+      status: 'stopped',
+      step: 1,
+      elapsed_s: 1,
+      final_adapter: null,
+      last_checkpoint: null,
+    };
+    assert.equal(
+      toDashboardSummary(summarizeEvents(dir, [...events, ended]), { status: 'running', error: null }).status,
+      'stopped',
+    );
   });
 });

@@ -12,25 +12,36 @@ import { installVscodeStub } from '../vscode-stub';
 
 installVscodeStub();
 // eslint-disable-next-line @typescript-eslint/no-require-imports
-const { RunManager } = require('../../../src/vscode/runs/run-manager') as typeof import('../../../src/vscode/runs/run-manager');
+const { RunManager } =
+  require('../../../src/vscode/runs/run-manager') as typeof import('../../../src/vscode/runs/run-manager');
 
 /** An "extension folder" whose dist/engine-child.js loads src/cli/child.ts through tsx (no build needed). */
 function extensionDir(): string {
   const dir = tempDir();
   fs.mkdirSync(path.join(dir, 'dist'));
   const child = path.resolve(__dirname, '..', '..', '..', 'src', 'cli', 'child.ts');
-  fs.writeFileSync(path.join(dir, 'dist', 'engine-child.js'), `require(${JSON.stringify(require.resolve('tsx/cjs'))});\nrequire(${JSON.stringify(child)});\n`);
+  fs.writeFileSync(
+    path.join(dir, 'dist', 'engine-child.js'),
+    `require(${JSON.stringify(require.resolve('tsx/cjs'))});\nrequire(${JSON.stringify(child)});\n`,
+  );
   return dir;
 }
 
 function config(dir: string, name: string, maxSteps: number): string {
   const file = path.join(dir, `${name}.lora.yaml`);
-  fs.writeFileSync(file, stringify({
-    model: STORIES, task: 'causal-lm', device: 'wasm', output_dir: 'runs', run_name: name,
-    data: { train: path.join(SST2, 'dev.tsv'), text_field: 'sentence', max_length: 32, max_train_samples: 64 },
-    lora: { r: 4, lora_alpha: 8, target_modules: ['q_proj', 'v_proj'] },
-    training: { learning_rate: 1e-3, batch_size: 4, max_steps: maxSteps, log_every: 1 },
-  }));
+  fs.writeFileSync(
+    file,
+    stringify({
+      model: STORIES,
+      task: 'causal-lm',
+      device: 'wasm',
+      output_dir: 'runs',
+      run_name: name,
+      data: { train: path.join(SST2, 'dev.tsv'), text_field: 'sentence', max_length: 32, max_train_samples: 64 },
+      lora: { r: 4, lora_alpha: 8, target_modules: ['q_proj', 'v_proj'] },
+      training: { learning_rate: 1e-3, batch_size: 4, max_steps: maxSteps, log_every: 1 },
+    }),
+  );
   return file;
 }
 
@@ -63,12 +74,23 @@ describe('RunManager', () => {
     const [longDir, shortDir] = [path.join(dir, 'runs', 'long'), path.join(dir, 'runs', 'short')];
     assert.deepEqual([a.runDir, b.runDir], [longDir, shortDir]);
     assert.deepEqual([...seen.keys()].sort(), [longDir, shortDir]);
-    for (const [runDir, events] of seen) assert.ok(events.every((e) => e.type !== 'run_start' || e.run_dir === runDir), 'events carry their own run folder');
+    for (const [runDir, events] of seen)
+      assert.ok(
+        events.every((e) => e.type !== 'run_start' || e.run_dir === runDir),
+        'events carry their own run folder',
+      );
     assert.equal(seen.get(shortDir)!.filter((e) => e.type === 'step').length, 6);
     const longCheckpoints = listCheckpoints(longDir);
-    assert.ok(longCheckpoints.length === 1 && longCheckpoints[0].step < 500, 'the stopped run left a resumable checkpoint');
+    assert.ok(
+      longCheckpoints.length === 1 && longCheckpoints[0].step < 500,
+      'the stopped run left a resumable checkpoint',
+    );
     assert.equal(manager.runs().length, 0);
-    assert.ok(lines.some((l) => l.startsWith('[long] stopped at step')) && lines.some((l) => l.startsWith('[short] finished at step 6')), lines.join('\n'));
+    assert.ok(
+      lines.some((l) => l.startsWith('[long] stopped at step')) &&
+        lines.some((l) => l.startsWith('[short] finished at step 6')),
+      lines.join('\n'),
+    );
     manager.dispose();
   });
 });

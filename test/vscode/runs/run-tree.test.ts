@@ -40,23 +40,32 @@ function open(fake = new FakeRuns(), clock: () => number = Date.now) {
     const nodes = await tree.getChildren();
     return nodes.map((n) => ({ node: n, item: tree.getTreeItem(n) as unknown as TreeItem }));
   };
-  const changed = (ms = 10_000) => new Promise<void>((resolve, reject) => {
-    const t = setTimeout(() => reject(new Error('the tree did not change')), ms);
-    const d = tree.onDidChangeTreeData(() => (clearTimeout(t), d.dispose(), resolve()));
-  });
+  const changed = (ms = 10_000) =>
+    new Promise<void>((resolve, reject) => {
+      const t = setTimeout(() => reject(new Error('the tree did not change')), ms);
+      const d = tree.onDidChangeTreeData(() => (clearTimeout(t), d.dispose(), resolve()));
+    });
   return { tree, fake, roots, changed, fired: () => fired };
 }
 
 const RUN_FILES = '**/{metrics.jsonl,checkpoints/**,final/**}';
 const watcher = (glob = RUN_FILES) => stub.watchers.filter((w) => !w.disposed && w.glob === glob).at(-1)!;
 const fileUri = (p: string) => ({ scheme: 'file', fsPath: p, toString: () => p });
-const byName = async (t: ReturnType<typeof open>, name: string) => (await t.roots()).find((r) => r.node.dir.endsWith(`${path.sep}${name}`));
+const byName = async (t: ReturnType<typeof open>, name: string) =>
+  (await t.roots()).find((r) => r.node.dir.endsWith(`${path.sep}${name}`));
 
 /** A copy of a run folder without its end event, last written `ago` ms before now (a run still going, or killed). */
 function unended(from: string, to: string, ago: number): string {
   fs.cpSync(from, to, { recursive: true });
   const file = path.join(to, 'metrics.jsonl');
-  fs.writeFileSync(file, fs.readFileSync(file, 'utf8').split('\n').filter((l) => l && !l.includes('"type":"end"')).join('\n') + '\n');
+  fs.writeFileSync(
+    file,
+    fs
+      .readFileSync(file, 'utf8')
+      .split('\n')
+      .filter((l) => l && !l.includes('"type":"end"'))
+      .join('\n') + '\n',
+  );
   const t = new Date(Date.now() - ago);
   fs.utimesSync(file, t, t);
   return to;
@@ -73,26 +82,60 @@ describe('RunTree (the run explorer provider)', () => {
     ws = tempDir();
     stub.root = ws;
     stub.settings.set('loraplus.runs.exclude', '**/node_modules/**');
-    const config = (name: string, task: string, maxSteps: number) => configFromObject({
-      model: STORIES, task, device: 'wasm', output_dir: 'runs', run_name: name,
-      data: { train: path.join(SST2, 'dev.tsv'), eval: path.join(SST2, 'dev.tsv'), text_field: 'sentence', max_length: 32, max_train_samples: 32, max_eval_samples: 8 },
-      lora: { r: 4, lora_alpha: 8, target_modules: ['q_proj', 'v_proj'] },
-      training: { learning_rate: 1e-3, loraplus_lr_ratio: 16, batch_size: 4, max_steps: maxSteps, eval_every: 2, save_every: 2 },
-    }, ws);
+    const config = (name: string, task: string, maxSteps: number) =>
+      configFromObject(
+        {
+          model: STORIES,
+          task,
+          device: 'wasm',
+          output_dir: 'runs',
+          run_name: name,
+          data: {
+            train: path.join(SST2, 'dev.tsv'),
+            eval: path.join(SST2, 'dev.tsv'),
+            text_field: 'sentence',
+            max_length: 32,
+            max_train_samples: 32,
+            max_eval_samples: 8,
+          },
+          lora: { r: 4, lora_alpha: 8, target_modules: ['q_proj', 'v_proj'] },
+          training: {
+            learning_rate: 1e-3,
+            loraplus_lr_ratio: 16,
+            batch_size: 4,
+            max_steps: maxSteps,
+            eval_every: 2,
+            save_every: 2,
+          },
+        },
+        ws,
+      );
     finished = (await train(config('finished', 'sequence-classification', 4), () => {})).runDir;
     const stop = new AbortController();
-    stopped = (await train(config('stopped', 'causal-lm', 8), (e) => e.type === 'step' && e.step === 2 && stop.abort(), stop.signal)).runDir;
+    stopped = (
+      await train(
+        config('stopped', 'causal-lm', 8),
+        (e) => e.type === 'step' && e.step === 2 && stop.abort(),
+        stop.signal,
+      )
+    ).runDir;
     // Not runs: a copy inside node_modules (excluded by the setting), and another tool's metrics.jsonl.
     fs.cpSync(finished, path.join(ws, 'node_modules', 'pkg', 'hidden'), { recursive: true });
     fs.mkdirSync(path.join(ws, 'logs'));
     fs.writeFileSync(path.join(ws, 'logs', 'metrics.jsonl'), '{"epoch": 1, "loss": 0.5}\n');
   });
 
-  it('shows the workspace\'s runs newest first, with status, menus, the dashboard on click, and their children', async () => {
+  it("shows the workspace's runs newest first, with status, menus, the dashboard on click, and their children", async () => {
     const t = open();
     const roots = await t.roots();
-    assert.deepEqual(roots.map((r) => r.item.label), ['stopped', 'finished']);
-    assert.deepEqual(t.tree.allRuns().map((s) => s.name), ['stopped', 'finished']);
+    assert.deepEqual(
+      roots.map((r) => r.item.label),
+      ['stopped', 'finished'],
+    );
+    assert.deepEqual(
+      t.tree.allRuns().map((s) => s.name),
+      ['stopped', 'finished'],
+    );
     const [s, f] = roots;
     assert.match(s.item.description!, /^stopped · step 2\/8 · ppl \d+\.\d · λ16 r4$/);
     assert.match(f.item.description!, /^finished · step 4\/4 · acc \d+\.\d% · λ16 r4$/);
@@ -100,20 +143,39 @@ describe('RunTree (the run explorer provider)', () => {
     assert.equal(f.item.collapsibleState, 1);
     assert.equal(f.item.iconPath?.id, 'pass');
     assert.match(f.item.tooltip!.value, /stories260k \(llama\)/);
-    assert.deepEqual(f.item.command, { command: 'loraplus.openDashboard', title: 'Open Dashboard', arguments: [f.node] });
+    assert.deepEqual(f.item.command, {
+      command: 'loraplus.openDashboard',
+      title: 'Open Dashboard',
+      arguments: [f.node],
+    });
     assert.equal((f.node as { runDir: string }).runDir, finished, 'the handlers read .runDir and .dir');
 
     const kids = await t.tree.getChildren(f.node);
     const items = kids.map((k) => t.tree.getTreeItem(k) as unknown as TreeItem);
-    assert.deepEqual(items.map((i) => [i.label, i.contextValue]), [['step 2', CONTEXT.checkpoint], ['final adapter', CONTEXT.adapter]]);
-    assert.deepEqual(kids.map((k) => [k.dir, k.runDir]), [[path.join(finished, 'checkpoints', 'step-2'), finished], [path.join(finished, 'final'), finished]]);
+    assert.deepEqual(
+      items.map((i) => [i.label, i.contextValue]),
+      [
+        ['step 2', CONTEXT.checkpoint],
+        ['final adapter', CONTEXT.adapter],
+      ],
+    );
+    assert.deepEqual(
+      kids.map((k) => [k.dir, k.runDir]),
+      [
+        [path.join(finished, 'checkpoints', 'step-2'), finished],
+        [path.join(finished, 'final'), finished],
+      ],
+    );
     assert.equal(items[0].resourceUri?.fsPath, kids[0].dir);
     assert.deepEqual(await t.tree.getChildren(kids[0]), []);
     t.tree.dispose();
-    assert.ok(stub.watchers.every((w) => w.disposed), 'dispose() ends the file watcher');
+    assert.ok(
+      stub.watchers.every((w) => w.disposed),
+      'dispose() ends the file watcher',
+    );
   });
 
-  it('follows the files: a new run folder appears, a quiet run turns interrupted, a deleted one goes, other tools\' files stay out', async () => {
+  it("follows the files: a new run folder appears, a quiet run turns interrupted, a deleted one goes, other tools' files stay out", async () => {
     let now = Date.now(); // the tree's clock: stands still unless the test moves it
     const t = open(undefined, () => now);
     await t.roots();
@@ -146,7 +208,10 @@ describe('RunTree (the run explorer provider)', () => {
     const gone = t.changed();
     watcher().delete.fire(fileUri(path.join(cli, 'metrics.jsonl')));
     await gone;
-    assert.deepEqual((await t.roots()).map((r) => r.item.label), ['stopped', 'finished']);
+    assert.deepEqual(
+      (await t.roots()).map((r) => r.item.label),
+      ['stopped', 'finished'],
+    );
 
     // Folders moved as a whole: one event for the folder, none for the files in it.
     const moved = path.join(ws, 'archive');
@@ -155,7 +220,10 @@ describe('RunTree (the run explorer provider)', () => {
     watcher('**/*').create.fire(fileUri(moved));
     await came;
     assert.deepEqual((await t.roots()).map((r) => r.item.label).sort(), ['finished', 'finished', 'stopped', 'stopped']);
-    assert.ok((await t.roots()).some((r) => r.item.description!.endsWith(' · archive')), 'runs in several folders name their folder');
+    assert.ok(
+      (await t.roots()).some((r) => r.item.description!.endsWith(' · archive')),
+      'runs in several folders name their folder',
+    );
     // A run at the top of the workspace folder is named by the folder's name.
     const top = unended(stopped, path.join(ws, 'top'), 3600_000);
     const added = t.changed();
@@ -168,11 +236,14 @@ describe('RunTree (the run explorer provider)', () => {
     const went = t.changed();
     watcher('**/*').delete.fire(fileUri(moved));
     await went;
-    assert.deepEqual((await t.roots()).map((r) => r.item.label), ['stopped', 'finished']);
+    assert.deepEqual(
+      (await t.roots()).map((r) => r.item.label),
+      ['stopped', 'finished'],
+    );
     t.tree.dispose();
   });
 
-  it('follows this window\'s live run: running while alive, steps redrawn at most once a second', async () => {
+  it("follows this window's live run: running while alive, steps redrawn at most once a second", async () => {
     const fake = new FakeRuns();
     const t = open(fake);
     const live = unended(stopped, path.join(ws, 'runs', 'live'), 3600_000);
@@ -188,7 +259,12 @@ describe('RunTree (the run explorer provider)', () => {
     assert.equal(item.iconPath?.id, 'sync~spin');
 
     const before = t.fired();
-    const step = JSON.parse(fs.readFileSync(path.join(live, 'metrics.jsonl'), 'utf8').split('\n').find((l) => l.includes('"type":"step"'))!) as StepEvent;
+    const step = JSON.parse(
+      fs
+        .readFileSync(path.join(live, 'metrics.jsonl'), 'utf8')
+        .split('\n')
+        .find((l) => l.includes('"type":"step"'))!,
+    ) as StepEvent;
     for (let n = 3; n <= 7; n++) fake.events.fire({ runDir: live, event: { ...step, step: n, loss: 1 / n } });
     await new Promise((r) => setTimeout(r, 1500));
     assert.equal(t.fired() - before, 1, 'five steps, one redraw');

@@ -10,25 +10,61 @@ import { train } from '../../../src/engine/train/train';
 import type { EngineEvent, EvalEvent, StepEvent } from '../../../src/protocol/events';
 import { CONTEXT } from '../../../src/vscode/command-table';
 import {
-  applyStep, childItems, decideStatus, fmtEval, fmtEvalHeadline, isEngineRun, RECENT_MS, runDirOfFile, runItem, sortRuns, statusExpires, withStatus,
+  applyStep,
+  childItems,
+  decideStatus,
+  fmtEval,
+  fmtEvalHeadline,
+  isEngineRun,
+  RECENT_MS,
+  runDirOfFile,
+  runItem,
+  sortRuns,
+  statusExpires,
+  withStatus,
 } from '../../../src/vscode/runs/tree-model';
 import { SST2, STORIES, tempDir, useBackend } from '../../helpers/shared';
 
 const STATUS_WORDS = ['running', 'finished', 'stopped', 'failed', 'interrupted'];
 
-function config(dir: string, name: string, task: string, training: Record<string, unknown>, data: Record<string, unknown> = {}) {
-  return configFromObject({
-    model: STORIES, task, device: 'wasm', output_dir: 'runs', run_name: name,
-    data: { train: path.join(SST2, 'dev.tsv'), eval: path.join(SST2, 'dev.tsv'), text_field: 'sentence', max_length: 32, max_train_samples: 32, max_eval_samples: 16, ...data },
-    lora: { r: 4, lora_alpha: 8, target_modules: ['q_proj', 'v_proj'] },
-    training: { learning_rate: 1e-3, loraplus_lr_ratio: 16, batch_size: 4, max_steps: 4, ...training },
-  }, dir);
+function config(
+  dir: string,
+  name: string,
+  task: string,
+  training: Record<string, unknown>,
+  data: Record<string, unknown> = {},
+) {
+  return configFromObject(
+    {
+      model: STORIES,
+      task,
+      device: 'wasm',
+      output_dir: 'runs',
+      run_name: name,
+      data: {
+        train: path.join(SST2, 'dev.tsv'),
+        eval: path.join(SST2, 'dev.tsv'),
+        text_field: 'sentence',
+        max_length: 32,
+        max_train_samples: 32,
+        max_eval_samples: 16,
+        ...data,
+      },
+      lora: { r: 4, lora_alpha: 8, target_modules: ['q_proj', 'v_proj'] },
+      training: { learning_rate: 1e-3, loraplus_lr_ratio: 16, batch_size: 4, max_steps: 4, ...training },
+    },
+    dir,
+  );
 }
 
-interface Made { dir: string; events: EngineEvent[] }
+interface Made {
+  dir: string;
+  events: EngineEvent[];
+}
 const evals = (m: Made) => m.events.filter((e): e is EvalEvent => e.type === 'eval');
 const lowest = (m: Made) => evals(m).reduce((a, b) => (b.loss < a.loss ? b : a));
-const item = (dir: string, alive = false, now = Date.now()) => runItem(withStatus(summarizeRun(dir, alive), alive, now));
+const item = (dir: string, alive = false, now = Date.now()) =>
+  runItem(withStatus(summarizeRun(dir, alive), alive, now));
 
 describe('run explorer tree model', () => {
   const runs: Record<'finished' | 'stopped' | 'diverged' | 'broken' | 'torn', Made> = {} as never;
@@ -39,10 +75,14 @@ describe('run explorer tree model', () => {
     const trainInto = async (name: keyof typeof runs, cfg: ReturnType<typeof config>, stopAt?: number) => {
       const events: EngineEvent[] = [];
       const stop = new AbortController();
-      await train(cfg, (e) => {
-        events.push(e);
-        if (e.type === 'step' && e.step === stopAt) stop.abort();
-      }, stop.signal).catch(() => {});
+      await train(
+        cfg,
+        (e) => {
+          events.push(e);
+          if (e.type === 'step' && e.step === stopAt) stop.abort();
+        },
+        stop.signal,
+      ).catch(() => {});
       runs[name] = { dir: path.join(root, 'runs', name), events };
     };
     // A classifier with an eval and a checkpoint every 2 steps: finished, with step-2 and final/.
@@ -50,7 +90,16 @@ describe('run explorer tree model', () => {
     // A causal LM stopped after step 2 (the eval at step 2 runs first), leaving a checkpoint at step 2.
     await trainInto('stopped', config(root, 'stopped', 'causal-lm', { eval_every: 2, max_steps: 8 }), 2);
     // lr·λ overflows float32 at step 2: an error event, failed, the step-1 checkpoint kept.
-    await trainInto('diverged', config(root, 'diverged', 'causal-lm', { learning_rate: 1e38, warmup_steps: 4, save_every: 1, max_grad_norm: 0 }, { eval: null }));
+    await trainInto(
+      'diverged',
+      config(
+        root,
+        'diverged',
+        'causal-lm',
+        { learning_rate: 1e38, warmup_steps: 4, save_every: 1, max_grad_norm: 0 },
+        { eval: null },
+      ),
+    );
     // Its training data vanished after the config was checked: failed before any run_start.
     fs.copyFileSync(path.join(SST2, 'dev.tsv'), path.join(root, 'gone.tsv'));
     const broken = config(root, 'broken', 'causal-lm', {}, { train: 'gone.tsv', eval: null });
@@ -62,7 +111,10 @@ describe('run explorer tree model', () => {
     fs.copyFileSync(path.join(runs.finished.dir, 'config.yaml'), path.join(torn, 'config.yaml'));
     const lines = fs.readFileSync(path.join(runs.finished.dir, 'metrics.jsonl'), 'utf8').split('\n');
     const upTo = lines.findIndex((l) => l.includes('"type":"checkpoint"'));
-    fs.writeFileSync(path.join(torn, 'metrics.jsonl'), `${lines.slice(0, upTo + 1).join('\n')}\n${lines[upTo + 1].slice(0, 40)}`);
+    fs.writeFileSync(
+      path.join(torn, 'metrics.jsonl'),
+      `${lines.slice(0, upTo + 1).join('\n')}\n${lines[upTo + 1].slice(0, 40)}`,
+    );
     const hourAgo = new Date(Date.now() - 3600_000);
     fs.utimesSync(path.join(torn, 'metrics.jsonl'), hourAgo, hourAgo);
     runs.torn = { dir: torn, events: runs.finished.events.slice(0, upTo + 1) };
@@ -77,14 +129,32 @@ describe('run explorer tree model', () => {
     assert.equal(it0.contextValue, CONTEXT.runFinished);
     assert.deepEqual(it0.icon, { id: 'pass', color: 'testing.iconPassed' });
     assert.ok(it0.collapsible);
-    for (const want of ['stories260k (llama)', 'sequence-classification', 'wasm on', 'steps: 4 of 4', `best eval: ${fmtEval(best)} at step ${best.step}`, 'r 4, α 8', 'λ (loraplus_lr_ratio): 16', 'lr: A 0.001, B 0.016']) {
+    for (const want of [
+      'stories260k (llama)',
+      'sequence-classification',
+      'wasm on',
+      'steps: 4 of 4',
+      `best eval: ${fmtEval(best)} at step ${best.step}`,
+      'r 4, α 8',
+      'λ (loraplus_lr_ratio): 16',
+      'lr: A 0.001, B 0.016',
+    ]) {
       assert.ok(it0.tooltip.includes(want), `tooltip lacks ${want}:\n${it0.tooltip}`);
     }
 
     const kids = childItems(s);
-    assert.deepEqual(kids.map((k) => [k.label, k.kind, k.contextValue]), [['step 2', 'checkpoint', CONTEXT.checkpoint], ['final adapter', 'adapter', CONTEXT.adapter]]);
+    assert.deepEqual(
+      kids.map((k) => [k.label, k.kind, k.contextValue]),
+      [
+        ['step 2', 'checkpoint', CONTEXT.checkpoint],
+        ['final adapter', 'adapter', CONTEXT.adapter],
+      ],
+    );
     const at2 = evals(runs.finished).find((e) => e.step === 2)!;
-    assert.equal(kids[0].description, `acc ${(at2.accuracy! * 100).toFixed(1)}% · loss ${at2.loss.toFixed(4)}${best.step === 2 ? ' · best' : ''}`);
+    assert.equal(
+      kids[0].description,
+      `acc ${(at2.accuracy! * 100).toFixed(1)}% · loss ${at2.loss.toFixed(4)}${best.step === 2 ? ' · best' : ''}`,
+    );
     assert.ok(fs.existsSync(path.join(kids[0].dir, 'adapter_model.safetensors')));
     const at4 = evals(runs.finished).find((e) => e.step === 4)!;
     assert.equal(kids[1].description, `step 4 · ${fmtEval(at4)}`);
@@ -95,10 +165,16 @@ describe('run explorer tree model', () => {
     const s = summarizeRun(runs.stopped.dir, false);
     const at2 = evals(runs.stopped).find((e) => e.step === 2)!;
     assert.equal(s.status, 'stopped');
-    assert.match(runItem(s).description, new RegExp(`^stopped · step 2/8 · ppl ${lowest(runs.stopped).perplexity!.toFixed(1)} · λ16 r4$`));
+    assert.match(
+      runItem(s).description,
+      new RegExp(`^stopped · step 2/8 · ppl ${lowest(runs.stopped).perplexity!.toFixed(1)} · λ16 r4$`),
+    );
     assert.deepEqual(runItem(s).icon, { id: 'debug-pause' });
     const kids = childItems(s);
-    assert.deepEqual(kids.map((k) => k.label), ['step 2']);
+    assert.deepEqual(
+      kids.map((k) => k.label),
+      ['step 2'],
+    );
     assert.match(kids[0].description, new RegExp(`^ppl ${at2.perplexity!.toFixed(1)} · loss ${at2.loss.toFixed(4)}`));
   });
 
@@ -109,12 +185,15 @@ describe('run explorer tree model', () => {
     assert.match(diverged.description, /^failed · step 1\/4 · loss \d+\.\d{4} · λ16 r4$/);
     assert.ok(diverged.tooltip.includes('**error:**') && diverged.tooltip.includes('became'), diverged.tooltip);
     assert.deepEqual(diverged.icon, { id: 'error', color: 'testing.iconFailed' });
-    assert.deepEqual(childItems(summarizeRun(runs.diverged.dir)).map((k) => [k.label, k.description]), [['step 1', '']]);
+    assert.deepEqual(
+      childItems(summarizeRun(runs.diverged.dir)).map((k) => [k.label, k.description]),
+      [['step 1', '']],
+    );
 
     const s = summarizeRun(runs.broken.dir, false);
     assert.equal(s.start, null, 'it failed before run_start');
     assert.ok(isEngineRun(s), 'config.yaml marks it as a run');
-    assert.ok(!isEngineRun({ ...s, config: { model: 'x', epochs: 3 } }), 'another tool\'s config.yaml does not');
+    assert.ok(!isEngineRun({ ...s, config: { model: 'x', epochs: 3 } }), "another tool's config.yaml does not");
     const broken = runItem(s);
     assert.equal(broken.description, 'failed · step 0 · λ16 r4');
     assert.equal(broken.collapsible, false);
@@ -146,7 +225,10 @@ describe('run explorer tree model', () => {
   it('every description starts with its status word; ids are distinct', () => {
     const items = Object.values(runs).map((m) => item(m.dir));
     for (const i of items) assert.ok(STATUS_WORDS.includes(i.description.split(' · ')[0]), i.description);
-    assert.deepEqual(items.map((i) => i.description.split(' · ')[0]), ['finished', 'stopped', 'failed', 'failed', 'interrupted']);
+    assert.deepEqual(
+      items.map((i) => i.description.split(' · ')[0]),
+      ['finished', 'stopped', 'failed', 'failed', 'interrupted'],
+    );
     assert.equal(new Set(items.map((i) => i.id)).size, items.length, 'each run keeps its own id (expansion state)');
   });
 
@@ -155,7 +237,11 @@ describe('run explorer tree model', () => {
     const order = sortRuns(all).map((s) => s.name);
     // torn copies finished's run_start, so they tie and go by name; broken never started: its file's time counts.
     assert.deepEqual(order, ['broken', 'diverged', 'stopped', 'finished', 'torn']);
-    assert.deepEqual(sortRuns([...all].reverse()).map((s) => s.name), order, 'independent of the input order');
+    assert.deepEqual(
+      sortRuns([...all].reverse()).map((s) => s.name),
+      order,
+      'independent of the input order',
+    );
 
     const stopped = summarizeRun(runs.stopped.dir, true);
     const step = { ...(runs.stopped.events.find((e) => e.type === 'step') as StepEvent), step: 3, loss: 1.25 };
