@@ -2,8 +2,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { customOp, linear, loraLinear, trainableLinear, type FrozenLinear } from '../adapters/lora';
 import type { Activation } from './activations';
-import { LoraPlusError } from '../protocol/errors';
-import type { Adapters, BatchTensors, Task } from './types';
+import type { Adapters } from './types';
 
 /** Runs module `path` on x [N, in] → [N, out]: fully trained if it is in modules_to_save, else frozen (+ LoRA). */
 export function applyLinear(
@@ -211,61 +210,7 @@ export function geluTanh(x: tf.Tensor): tf.Tensor {
   return tf.mul(tf.mul(x, 0.5), tf.add(1, tf.tanh(inner)));
 }
 
-/**
- * The two heads of the decoder families (llama, gpt2) on final hidden states [B, T, H]: the LM head's logits
- * [B, T, V], or `score` on each row's last non-padding token [B, L].
- */
-export function decoderLogits(
-  hidden: tf.Tensor3D,
-  batch: BatchTensors,
-  linears: ReadonlyMap<string, FrozenLinear>,
-  a: Adapters,
-  task: Task,
-): tf.Tensor {
-  const [b, t, hs] = hidden.shape;
-  if (task === 'sequence-classification')
-    return applyLinear('score', lastTokenHidden(hidden, batch.attentionMask), linears, a);
-  const logits = applyLinear('lm_head', tf.reshape(hidden, [b * t, hs]) as tf.Tensor2D, linears, a); // [N, V]
-  return tf.reshape(logits, [b, t, logits.shape[1]]);
-}
-
-/** Mean cross-entropy of the decoder heads: next-token over non-padding positions, or over the batch's labels. */
-export function decoderLoss(
-  hidden: tf.Tensor3D,
-  batch: BatchTensors,
-  linears: ReadonlyMap<string, FrozenLinear>,
-  a: Adapters,
-  task: Task,
-): tf.Scalar {
-  if (task === 'sequence-classification') {
-    if (!batch.labels) throw new Error('internal: classification batch without labels');
-    const logits = decoderLogits(hidden, batch, linears, a, task) as tf.Tensor2D;
-    return crossEntropy(logits, batch.labels, tf.onesLike(batch.labels).asType('float32') as tf.Tensor1D);
-  }
-  // Positions 0…T−2 predict tokens 1…T−1; padding labels are not counted.
-  const [b, t, hs] = hidden.shape;
-  const h = tf.reshape(tf.slice(hidden, [0, 0, 0], [b, t - 1, hs]), [b * (t - 1), hs]) as tf.Tensor2D;
-  const logits = applyLinear('lm_head', h, linears, a); // [N', V]
-  const labels = tf.reshape(tf.slice(batch.inputIds, [0, 1], [b, t - 1]), [-1]) as tf.Tensor1D;
-  const weights = tf.reshape(
-    tf.cast(tf.slice(batch.attentionMask, [0, 1], [b, t - 1]), 'float32'),
-    [-1],
-  ) as tf.Tensor1D;
-  return crossEntropy(logits, labels, weights);
-}
-
 /** The MLP activation a config names (activations.ts). */
 export function activation(act: Activation, x: tf.Tensor2D): tf.Tensor2D {
   return (act === 'gelu' ? gelu(x) : act === 'gelu_tanh' ? geluTanh(x) : tf.relu(x)) as tf.Tensor2D;
-}
-
-/** Learned position embeddings end at `maxPositions`: a longer batch is the config's max_length, said so. */
-export function requireFits(t: number, maxPositions: number, modelType: string): void {
-  if (t <= maxPositions) return;
-  throw new LoraPlusError({
-    code: 'model/sequence-too-long',
-    message: `a batch is ${t} tokens long but ${modelType} has position embeddings for ${maxPositions}`,
-    yamlPath: 'data.max_length',
-    hint: `Set data.max_length to ${maxPositions} or less.`,
-  });
 }

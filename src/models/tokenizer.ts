@@ -50,7 +50,9 @@ export function loadTokenizer(modelDir: string, modelConfig?: SpecialTokenIds): 
       code: 'model/no-tokenizer',
       message: `${modelDir} has no tokenizer.json`,
       file: modelDir,
-      hint: "Copy tokenizer.json from the model's Hub repository into this folder (for a model that only ships tokenizer.model, run `AutoTokenizer.from_pretrained(dir).save_pretrained(dir)` in Python once to write it).",
+      hint:
+        "Copy tokenizer.json from the model's Hub repository into this folder (for a model that only ships " +
+        'tokenizer.model, run `AutoTokenizer.from_pretrained(dir).save_pretrained(dir)` in Python once to write it).',
     });
   }
   applyLlamaSpecialFlags(spec, config);
@@ -64,7 +66,9 @@ export function loadTokenizer(modelDir: string, modelConfig?: SpecialTokenIds): 
         code: 'model/bad-tokenizer',
         message: `could not build the tokenizer (${(err as Error).message})`,
         file: jsonFile,
-        hint: 'Re-download tokenizer.json from the Hub; this tokenizer type may not be supported by @huggingface/tokenizers.',
+        hint:
+          'Re-download tokenizer.json from the Hub; ' +
+          'this tokenizer type may not be supported by @huggingface/tokenizers.',
       },
       { cause: err },
     );
@@ -92,7 +96,8 @@ export function loadTokenizer(modelDir: string, modelConfig?: SpecialTokenIds): 
     encode(text, opts = {}) {
       const addSpecial = opts.addSpecialTokens ?? true;
       const pieces = opts.pair === undefined ? template.single : template.pair;
-      const core = (s: string) => tok.encode(s, { add_special_tokens: false }).ids; // each text on its own, as Rust does
+      // Each text on its own, as Rust does.
+      const core = (s: string) => tok.encode(s, { add_special_tokens: false }).ids;
       let a = core(text);
       let b = opts.pair === undefined ? null : core(opts.pair);
       if (opts.maxLength !== undefined) {
@@ -200,7 +205,8 @@ function assemble(
 /**
  * HF tokenizers' `longest_first` truncation (utils/truncation.rs) of the texts' ids to `budget` ids in all: a single
  * text keeps its first `budget`; of a pair, the shorter stays whole if the longer can take the rest, else both are
- * cut to half (the longer one, or the second if they are as long, gets the odd id). Tokens are removed from the end (direction right).
+ * cut to half (the longer one, or the second if they are as long, gets the odd id). Tokens are removed from the end
+ * (direction right).
  */
 export function truncateLongestFirst(a: number[], b: number[] | null, budget: number): [number[], number[] | null] {
   const max = Math.max(0, budget);
