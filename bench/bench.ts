@@ -48,7 +48,8 @@ function parseArgs(argv: string[]): Options {
     const bad = xs.filter((x) => !allowed.includes(x as T));
     if (!xs.length || bad.length)
       usage(
-        `${what} must be a comma-separated list of ${allowed.join(', ')}${bad.length ? ` (got ${bad.join(', ')})` : ''}`,
+        `${what} must be a comma-separated list of ${allowed.join(', ')}` +
+          (bad.length ? ` (got ${bad.join(', ')})` : ''),
       );
     return xs as T[];
   };
@@ -153,11 +154,13 @@ async function main(o: Options): Promise<void> {
         logRow(r);
         if (isMeasured(r) && r.profile) {
           log(
-            `bench:   slowest kernels of one step (${r.model}, ${rowLabel(r)}; tensor memory peaked at ${r.profilePeakMB} MB):`,
+            `bench:   slowest kernels of one step (${r.model}, ${rowLabel(r)}; ` +
+              `tensor memory peaked at ${r.profilePeakMB} MB):`,
           );
           for (const k of r.profile)
             log(
-              `bench:     ${k.kernel.padEnd(48)} ${k.ms.toFixed(1).padStart(9)} ms  ${String(k.calls).padStart(5)} calls`,
+              `bench:     ${k.kernel.padEnd(48)} ${k.ms.toFixed(1).padStart(9)} ms  ` +
+                `${String(k.calls).padStart(5)} calls`,
             );
         }
       }

@@ -18,34 +18,41 @@ export function report(rows: Row[], models: ModelId[], torch: TorchCheck, elapse
   const out = (s: string) => process.stdout.write(s);
   const targets = evaluateTargets(rows, models);
   if (json) {
-    out(
-      `${JSON.stringify({ machine: machine(), pytorch: torch.ok ? torch.version : null, results: rows, targets, elapsed_s: round1(elapsed) }, null, 2)}\n`,
-    );
+    const pytorch = torch.ok ? torch.version : null;
+    const result = { machine: machine(), pytorch, results: rows, targets, elapsed_s: round1(elapsed) };
+    out(`${JSON.stringify(result, null, 2)}\n`);
     return;
   }
   const lora = models
-    .map(
-      (m) =>
-        `${m}: ${SPECS[m].targets.join(',')}${SPECS[m].task === 'sequence-classification' ? ' + fresh head in full' : ''}`,
-    )
+    .map((m) => {
+      const head = SPECS[m].task === 'sequence-classification' ? ' + fresh head in full' : '';
+      return `${m}: ${SPECS[m].targets.join(',')}${head}`;
+    })
     .join('; ');
   out(
-    `\n${machine()}; LoRA r=8 α=16 (${lora}); LoRA+ AdamW (λ=16); ${WARMUP} warm-up steps, median of the timed steps\n\n`,
+    `\n${machine()}; LoRA r=8 α=16 (${lora}); LoRA+ AdamW (λ=16); ` +
+      `${WARMUP} warm-up steps, median of the timed steps\n\n`,
   );
   out(`${renderTable(rows)}\n`);
   const measured = rows.filter(isMeasured);
   const short = measured.filter((r) => r.side === 'tfjs' && r.warmup < WARMUP);
   for (const r of short)
     out(
-      `\n${r.model} / ${rowLabel(r)}: a step takes over ${SLOW_STEP_MS / 1000} s, so ${r.warmup} warm-up and ${r.steps} timed steps.\n`,
+      `\n${r.model} / ${rowLabel(r)}: a step takes over ${SLOW_STEP_MS / 1000} s, ` +
+        `so ${r.warmup} warm-up and ${r.steps} timed steps.\n`,
     );
   if (!torch.ok) out(`\nPyTorch: ${torch.why}\n`);
   else
     out(
-      `\nPyTorch ${torch.version}: plain torch (Llama: bench/torch_llama_lora.py; GPT-2, BERT: bench/torch_gpt2_bert_lora.py), torch.set_num_threads(n), OMP/OpenBLAS threads = n, OMP_WAIT_POLICY=PASSIVE.\n`,
+      `\nPyTorch ${torch.version}: plain torch ` +
+        '(Llama: bench/torch_llama_lora.py; GPT-2, BERT: bench/torch_gpt2_bert_lora.py), ' +
+        'torch.set_num_threads(n), OMP/OpenBLAS threads = n, OMP_WAIT_POLICY=PASSIVE.\n',
     );
   if (torch.ok)
-    out('"vs PyTorch" = tokens/s ÷ PyTorch tokens/s at the same thread count (GPU rows: PyTorch on every CPU core).\n');
+    out(
+      '"vs PyTorch" = tokens/s ÷ PyTorch tokens/s at the same thread count ' +
+        '(GPU rows: PyTorch on every CPU core).\n',
+    );
   const skipped = rows.filter((r): r is Skipped => !isMeasured(r) && r.side === 'tfjs');
   if (skipped.length) {
     out('\nSkipped:\n');
@@ -54,7 +61,8 @@ export function report(rows: Row[], models: ModelId[], torch: TorchCheck, elapse
   // The issue's targets are for the two Llama rows only; the gpt2 and bert-base rows have none.
   if (targets.length)
     out(
-      `\nTargets (issue): wasm ≥ 0.5× PyTorch tokens/s on stories260k, ≥ 0.3× on gpt2-small; peak memory ≤ 2× PyTorch's.\n`,
+      '\nTargets (issue): wasm ≥ 0.5× PyTorch tokens/s on stories260k, ≥ 0.3× on gpt2-small; ' +
+        "peak memory ≤ 2× PyTorch's.\n",
     );
   for (const t of targets) out(`  ${t.met === null ? 'n/a ' : t.met ? 'MET ' : 'MISS'}  ${t.what}: ${t.detail}\n`);
   for (const r of measured) {
@@ -63,9 +71,8 @@ export function report(rows: Row[], models: ModelId[], torch: TorchCheck, elapse
   }
   const contended = measured.filter((r) => (r.otherCpu ?? 0) >= 0.2);
   if (contended.length) {
-    out(
-      `\nOther processes were using the CPU during ${contended.length} row(s), which slows them: ${contended.map((r) => `${r.model} / ${rowLabel(r)} (${r.otherCpu} cores)`).join(', ')}.\n`,
-    );
+    const which = contended.map((r) => `${r.model} / ${rowLabel(r)} (${r.otherCpu} cores)`).join(', ');
+    out(`\nOther processes were using the CPU during ${contended.length} row(s), which slows them: ${which}.\n`);
   }
   out(`\n(${round1(elapsed)} s in all)\n`);
 }
@@ -111,12 +118,16 @@ function evaluateTargets(rows: Row[], models: ModelId[]): Target[] {
     const allNote = !all
       ? ''
       : wAll
-        ? `; ${(wAll.tokensPerS / all.tokensPerS).toFixed(2)}× at ${cores()} threads each, ${wAll.tokensPerS} vs ${all.tokensPerS} tokens/s`
-        : `; ${(w.tokensPerS / all.tokensPerS).toFixed(2)}× PyTorch on all ${cores()} cores, ${all.tokensPerS} tokens/s`;
+        ? `; ${(wAll.tokensPerS / all.tokensPerS).toFixed(2)}× at ${cores()} threads each, ` +
+          `${wAll.tokensPerS} vs ${all.tokensPerS} tokens/s`
+        : `; ${(w.tokensPerS / all.tokensPerS).toFixed(2)}× PyTorch on all ${cores()} cores, ` +
+          `${all.tokensPerS} tokens/s`;
     out.push({
       what: `wasm throughput on ${model} ≥ ${goal}× PyTorch`,
       met: ratio >= goal,
-      detail: `${ratio.toFixed(2)}× (${w.tokensPerS} vs ${t.tokensPerS} tokens/s, ${w.threads} vs ${t.threads} thread${t.threads === 1 ? '' : 's'}${allNote})`,
+      detail:
+        `${ratio.toFixed(2)}× (${w.tokensPerS} vs ${t.tokensPerS} tokens/s, ` +
+        `${w.threads} vs ${t.threads} thread${t.threads === 1 ? '' : 's'}${allNote})`,
     });
     const mem = w.peakRssMB / t.peakRssMB;
     out.push({
@@ -174,5 +185,6 @@ function renderTable(rows: Row[]): string {
 
 function machine(): string {
   const cpu = os.cpus()[0]?.model.trim() ?? 'unknown CPU';
-  return `${cores()} × ${cpu}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.versions.node}, tfjs ${tf.version.tfjs}`;
+  const memory = `${(os.totalmem() / 2 ** 30).toFixed(0)} GiB`;
+  return `${cores()} × ${cpu}, ${memory}, Node ${process.versions.node}, tfjs ${tf.version.tfjs}`;
 }

@@ -5,7 +5,7 @@
 // A wasm row runs at the thread count the parent put in LORAPLUS_WASM_THREADS (read by selectBackend).
 import * as fs from 'node:fs';
 import * as tf from '@tensorflow/tfjs';
-import { selectBackend, type Device } from '../src/engine/backend/select';
+import { selectBackend } from '../src/engine/backend/select';
 import { AdamW, loraplusGroups } from '../src/engine/train/optimizer';
 import { Rng } from '../src/engine/data/rng';
 import { Trainables } from '../src/engine/train/trainables';
@@ -25,6 +25,7 @@ import {
   type ModelId,
 } from './models';
 import { cores, firstLine, median, RESULT_TAG, round1, round2, type Measured, type Row } from './rows';
+import type { Device } from '../src/protocol/merge';
 
 export interface WorkerOptions {
   backend: Backend;
@@ -69,7 +70,8 @@ export async function worker(o: WorkerOptions): Promise<void> {
           : null;
   if (asked !== null && threads !== asked) {
     skip(
-      `wasm ran ${threads} thread${threads === 1 ? '' : 's'}, not the ${asked} that ${WASM_THREADS_ENV}=${asked} asked for`,
+      `wasm ran ${threads} thread${threads === 1 ? '' : 's'}, ` +
+        `not the ${asked} that ${WASM_THREADS_ENV}=${asked} asked for`,
     );
     return;
   }

@@ -150,8 +150,9 @@ if (!opts['no-check']) checkUnpacked();
 const mb = (n) => `${(n / 2 ** 20).toFixed(1)} MB`;
 const stagedBytes = listFiles(STAGE).reduce((s, f) => s + fs.statSync(path.join(STAGE, f)).size, 0);
 console.log(
-  `packaged ${path.relative(process.cwd(), OUT) || OUT}: ${mb(fs.statSync(OUT).size)} (${entries.length} files, ${mb(stagedBytes)} unpacked; ` +
-    `${shippedPackages.size} runtime packages) in ${((Date.now() - t0) / 1000).toFixed(1)} s`,
+  `packaged ${path.relative(process.cwd(), OUT) || OUT}: ${mb(fs.statSync(OUT).size)} ` +
+    `(${entries.length} files, ${mb(stagedBytes)} unpacked; ${shippedPackages.size} runtime packages) ` +
+    `in ${((Date.now() - t0) / 1000).toFixed(1)} s`,
 );
 
 // ---- helpers ------------------------------------------------------------------------------------------------------
@@ -162,12 +163,13 @@ function checkUnpacked() {
   try {
     execFileSync('unzip', ['-q', OUT, '-d', dir]);
     const child = path.join(dir, 'extension', 'dist', 'engine-child.js');
+    const root = JSON.stringify(dir); // as a string literal in the script
     const script = `
       const req = require('node:module').createRequire(${JSON.stringify(child)});
       const tf = req('@tensorflow/tfjs');
       const wasm = req('@tensorflow/tfjs-backend-wasm');
       const wasmDir = require('node:path').dirname(req.resolve('@tensorflow/tfjs-backend-wasm/package.json'));
-      if (!wasmDir.startsWith(${JSON.stringify(dir)})) throw new Error('tfjs-backend-wasm resolved outside the package: ' + wasmDir);
+      if (!wasmDir.startsWith(${root})) throw new Error('tfjs-backend-wasm resolved outside the package: ' + wasmDir);
       wasm.setWasmPaths(wasmDir + '/dist/');
       req('yaml').parse('a: 1');
       req('@huggingface/tokenizers');
@@ -186,10 +188,12 @@ function checkUnpacked() {
       });
     } catch (err) {
       fail(
-        `the unpacked package cannot load its runtime packages (a file pruned too much?):\n${err.stderr || err.message}`,
+        'the unpacked package cannot load its runtime packages (a file pruned too much?):\n' +
+          `${err.stderr || err.message}`,
       );
     }
-    const dawn = `extension/dist/node_modules/webgpu/dist/${process.platform}-${process.platform === 'darwin' ? 'universal' : process.arch}/dawn.node`;
+    const arch = process.platform === 'darwin' ? 'universal' : process.arch;
+    const dawn = `extension/dist/node_modules/webgpu/dist/${process.platform}-${arch}/dawn.node`;
     if (!fs.existsSync(path.join(dir, dawn))) fail(`${dawn} is not in the package`);
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });

@@ -32,7 +32,8 @@ let status = unit.length ? nodeTest(unit, 2) : 0;
 
 if (e2e.length && process.env.LORAPLUS_E2E !== '1') {
   console.log(
-    `e2e: skipped ${e2e.length} end-to-end test file(s) (set LORAPLUS_E2E=1 to run them: bash test/e2e/setup.sh, then LORAPLUS_E2E=1 node scripts/run-tests.mjs test/e2e)`,
+    `e2e: skipped ${e2e.length} end-to-end test file(s) (set LORAPLUS_E2E=1 to run them: ` +
+      'bash test/e2e/setup.sh, then LORAPLUS_E2E=1 node scripts/run-tests.mjs test/e2e)',
   );
 } else if (e2e.length) {
   // The e2e tests install the extension package: build it from the current sources first.

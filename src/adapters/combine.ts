@@ -1,22 +1,26 @@
 // Combining several LoRA adapters of one base model into one, as PEFT's LoraModel.add_weighted_adapter does.
-// For adapters i with weights wᵢ, scalings sᵢ (alpha/r) and pairs (Aᵢ [rᵢ, in], Bᵢ [out, rᵢ]), ΔWᵢ = sᵢ·Bᵢ·Aᵢ:
+// For adapters i with weights wᵢ, scalings sᵢ (alpha/r) and pairs (Aᵢ [rᵢ, in], Bᵢ [out, rᵢ]),
+// ΔWᵢ = sᵢ·Bᵢ·Aᵢ:
 //
-//   cat     A = [w₁s₁A₁; w₂s₂A₂; …] (rows), B = [B₁ B₂ …] (columns), r = Σ rᵢ.  B·A = Σ wᵢ·ΔWᵢ exactly.
-//   linear  A = Σ √(wᵢsᵢ)·Aᵢ, B = Σ √(wᵢsᵢ)·Bᵢ, all rᵢ equal, r = rᵢ. This is PEFT's formula and it is NOT Σ wᵢ·ΔWᵢ
-//           when the adapters differ: B·A = Σᵢⱼ √(wᵢsᵢ wⱼsⱼ)·Bᵢ·Aⱼ has cross terms Bᵢ·Aⱼ. It is exact for one adapter
-//           (a re-weighting) or identical ones; negative wᵢsᵢ have no square root, so they are refused.
-//   svd     Σ wᵢ·ΔWᵢ re-factored to rank k (svd_rank, default max rᵢ): its top k singular triplets, B = U·diag(S),
-//           A = Vᵀ, with PEFT's optional clamp of both to the `svd_clamp` quantile of their values. Exact when
-//           k ≥ Σ rᵢ; else the best rank-k approximation. PEFT's svd multiplies each ΔWᵢ by sᵢ once more
-//           (get_delta_weight already includes sᵢ, and it weights by wᵢ·sᵢ): here the weighted ΔW is Σ wᵢ·ΔWᵢ, the
-//           same sum `cat` realises; the two agree when every scaling is 1.
+//   cat     A = [w₁s₁A₁; w₂s₂A₂; …] (rows), B = [B₁ B₂ …] (columns), r = Σ rᵢ.
+//           B·A = Σ wᵢ·ΔWᵢ exactly.
+//   linear  A = Σ √(wᵢsᵢ)·Aᵢ, B = Σ √(wᵢsᵢ)·Bᵢ, all rᵢ equal, r = rᵢ. This is PEFT's formula
+//           and it is NOT Σ wᵢ·ΔWᵢ when the adapters differ: B·A = Σᵢⱼ √(wᵢsᵢ wⱼsⱼ)·Bᵢ·Aⱼ
+//           has cross terms Bᵢ·Aⱼ. It is exact for one adapter (a re-weighting) or identical ones;
+//           negative wᵢsᵢ have no square root, so they are refused.
+//   svd     Σ wᵢ·ΔWᵢ re-factored to rank k (svd_rank, default max rᵢ): its top k singular triplets,
+//           B = U·diag(S), A = Vᵀ, with PEFT's optional clamp of both to the `svd_clamp` quantile of
+//           their values. Exact when k ≥ Σ rᵢ; else the best rank-k approximation. PEFT's svd
+//           multiplies each ΔWᵢ by sᵢ once more (get_delta_weight already includes sᵢ, and it weights
+//           by wᵢ·sᵢ): here the weighted ΔW is Σ wᵢ·ΔWᵢ, the same sum `cat` realises; the two agree
+//           when every scaling is 1.
 //
 // The new adapter gets PEFT's config: adapter 0's, with r = lora_alpha = the new rank (scaling 1) and use_rslora
 // false (PEFT's fix for rsLoRA sources, which otherwise came out scaled by √r), target_modules the union. A module
 // some adapters lack takes the others' pairs (PEFT skips the missing ones). A module of lower rank than r is padded
 // with zero rows/columns, as PEFT's `cat` does; where rank_pattern sources make a module's rank exceed PEFT's r, r
-// grows to it (rather than a rank_pattern entry). modules_to_save (e.g. a classification head) are not LoRA: each parameter is
-// taken from the one adapter that has it; two adapters training the same module are refused, as in PEFT.
+// grows to it (rather than a rank_pattern entry). modules_to_save (e.g. a classification head) are not LoRA: each
+// parameter is taken from the one adapter that has it; two adapters training the same module are refused, as in PEFT.
 // Math in Float64 on host arrays; the result is float32, as adapters are stored.
 import { LoraPlusError } from '../protocol/errors';
 import {
@@ -29,9 +33,7 @@ import {
 } from './peft';
 import type { HostTensor } from './safetensors';
 import { lowRankSvd, matrix, truncateSvd } from './svd';
-
-export type Combination = 'linear' | 'cat' | 'svd';
-export const COMBINATIONS: readonly Combination[] = ['linear', 'cat', 'svd'];
+import type { Combination } from '../protocol/merge';
 
 export interface CombineOptions {
   combination: Combination;
@@ -91,7 +93,9 @@ export function combineAdapters(adapters: Adapter[], o: CombineOptions): Adapter
       if (owner.has(param)) {
         throw new LoraPlusError({
           code: 'combine/modules-to-save-conflict',
-          message: `adapters ${owner.get(param)! + 1} and ${i + 1} both train '${param}' in full (modules_to_save); such weights cannot be combined`,
+          message:
+            `adapters ${owner.get(param)! + 1} and ${i + 1} both train '${param}' in full (modules_to_save); ` +
+            'such weights cannot be combined',
           hint: 'Combine adapters of which at most one trains each head (PEFT refuses this too).',
         });
       }
@@ -138,8 +142,9 @@ export function weightedDelta(adapters: Adapter[], weights: number[], module: st
 }
 
 /**
- * How far a combined adapter is from Σ wᵢ·ΔWᵢ, probed rather than formed (O((out + in)·r) per module, so it is cheap
- * on large models): max over modules of ‖ΔW·x − Σ wᵢ·ΔWᵢ·x‖∞ / ‖Σ wᵢ·ΔWᵢ·x‖∞ for a fixed pseudo-random x.
+ * How far a combined adapter is from Σ wᵢ·ΔWᵢ, probed rather than formed (O((out + in)·r) per module, so it
+ * is cheap on large models): max over modules of ‖ΔW·x − Σ wᵢ·ΔWᵢ·x‖∞ / ‖Σ wᵢ·ΔWᵢ·x‖∞
+ * for a fixed pseudo-random x.
  * About 1e-7 for `cat` (float32 storage); large for `linear` of different adapters.
  */
 export function combinationError(combined: Adapter, adapters: Adapter[], weights: number[]): number {
@@ -183,7 +188,9 @@ function partsOf(adapters: Adapter[], weights: number[], module: string): Part[]
     if (parts.length && (parts[0].out !== out || parts[0].inF !== inF)) {
       throw new LoraPlusError({
         code: 'combine/shape-mismatch',
-        message: `module '${module}' is [${out} × ${inF}] in adapter ${i + 1} but [${parts[0].out} × ${parts[0].inF}] in an earlier one`,
+        message:
+          `module '${module}' is [${out} × ${inF}] in adapter ${i + 1} ` +
+          `but [${parts[0].out} × ${parts[0].inF}] in an earlier one`,
         hint: 'Combine only adapters trained on the same base model.',
       });
     }
@@ -228,9 +235,10 @@ function linearPair(parts: Part[], module: string): LoraPair {
   const B = new Float64Array(out * k);
   for (const p of parts) {
     if (p.coef < 0) {
+      const negative = `module '${module}' has weight·scaling ${p.coef} < 0`;
       throw new LoraPlusError({
         code: 'combine/negative-weight',
-        message: `linear combination takes √(weight·scaling), and module '${module}' has weight·scaling ${p.coef} < 0`,
+        message: `linear combination takes √(weight·scaling), and ${negative}`,
         hint: 'Use --combination cat or svd for negative weights.',
       });
     }
@@ -243,7 +251,8 @@ function linearPair(parts: Part[], module: string): LoraPair {
 
 function svdPair(parts: Part[], r: number, clamp: number | null): LoraPair {
   const { out, inF } = parts[0];
-  // Σ wᵢsᵢ·Bᵢ·Aᵢ = [B₁ B₂ …]·[w₁s₁A₁; w₂s₂A₂; …]: the SVD of that product, from its factors.
+  // Σ wᵢsᵢ·Bᵢ·Aᵢ = [B₁ B₂ …]·[w₁s₁A₁; w₂s₂A₂; …]:
+  // the SVD of that product, from its factors.
   const cat = catPair(parts, 0);
   const kk = cat.A.shape[0];
   const res = truncateSvd(lowRankSvd(matrix(cat.B.data, out, kk), matrix(cat.A.data, kk, inF)), r);

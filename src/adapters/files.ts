@@ -1,7 +1,7 @@
-// Atomic file writes: a crash or a full disk mid-write leaves the old file (or none), never half a checkpoint.
-// Write a temp file beside the target, fsync it, then rename over the target (atomic within one folder).
+// Atomic writes: a crash or a full disk mid-write leaves the old file or folder (or none), never half a checkpoint.
+// Write a temp file or folder beside the target, then rename it over the target (atomic within one folder).
 import { randomBytes } from 'node:crypto';
-import { closeSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 
 export function writeFileAtomic(path: string, data: Buffer | string): void {
@@ -30,6 +30,48 @@ export function writeFileAtomic(path: string, data: Buffer | string): void {
 /** Pretty JSON (2 spaces) with a trailing newline, written atomically. */
 export function writeJsonAtomic(path: string, value: unknown): void {
   writeFileAtomic(path, `${JSON.stringify(value, null, 2)}\n`);
+}
+
+/**
+ * Writes the folder `dir` as a whole: `write` fills `<dir>.tmp-<pid>`, which one rename then puts in place. An older
+ * `dir` is moved aside to `<dir>.old-<pid>` first and removed after. If `write` throws, the temp folder is removed.
+ */
+export function writeDirAtomic(dir: string, write: (tmp: string) => void): void {
+  const tmp = startDir(dir);
+  try {
+    write(tmp);
+  } catch (err) {
+    rmSync(tmp, { recursive: true, force: true });
+    throw err;
+  }
+  finishDir(tmp, dir);
+}
+
+/** writeDirAtomic for a `write` that is async (a merge computes its tensors on the backend). */
+export async function writeDirAtomicAsync(dir: string, write: (tmp: string) => Promise<void>): Promise<void> {
+  const tmp = startDir(dir);
+  try {
+    await write(tmp);
+  } catch (err) {
+    rmSync(tmp, { recursive: true, force: true });
+    throw err;
+  }
+  finishDir(tmp, dir);
+}
+
+// `<dir>.tmp-<pid>` and `<dir>.old-<pid>`: the run explorer and a cancelled merge know these names.
+function startDir(dir: string): string {
+  const tmp = `${dir}.tmp-${process.pid}`;
+  rmSync(tmp, { recursive: true, force: true });
+  mkdirSync(tmp, { recursive: true });
+  return tmp;
+}
+
+function finishDir(tmp: string, dir: string): void {
+  const old = `${dir}.old-${process.pid}`;
+  if (existsSync(dir)) renameSync(dir, old);
+  renameSync(tmp, dir);
+  rmSync(old, { recursive: true, force: true });
 }
 
 // Persist the rename itself. Best effort: Windows cannot open a folder for fsync, and the data is already safe.

@@ -15,7 +15,7 @@ export interface FrozenLinear {
   outFeatures: number;
   wT: tf.Tensor2D; // [in, out]
   bias: tf.Tensor1D | null; // [out]
-  /** The checkpoint stores this weight [in, out] (GPT-2's Conv1D; PEFT's fan_in_fan_out): saved copies use that layout. */
+  /** The checkpoint stores this weight [in, out] (GPT-2's Conv1D; PEFT's fan_in_fan_out): saved copies use it. */
   fanInFanOut: boolean;
 }
 
@@ -165,10 +165,10 @@ export function trainableLinear(x: tf.Tensor2D, l: TrainableLinear): tf.Tensor2D
 
 /**
  * dx = dy·W [N, in] for dy [N, out], from Wᵀ, as plain 2-D products (the wasm fast path). With few rows,
- * N·(in + out) < in·out, as (Wᵀ·dyᵀ)ᵀ: transposing dy and the result moves less than transposing W, and XNNPACK packs
- * dyᵀ rather than W (measured on GPT-2-small's MLP at N = 254: 57 ms vs 99 ms; its 50257-wide head: 1.06 s, faster
- * than 1.6 s with a stored W). Otherwise as dy·W with W transposed for this product. The tidy disposes the transient
- * copies, and tfjs-wasm frees XNNPACK's packed copy of a right-hand side with its tensor.
+ * N·(in + out) < in·out, as (Wᵀ·dyᵀ)ᵀ: transposing dy and the result moves less than transposing W, and
+ * XNNPACK packs dyᵀ rather than W (measured on GPT-2-small's MLP at N = 254: 57 ms vs 99 ms; its 50257-wide
+ * head: 1.06 s, faster than 1.6 s with a stored W). Otherwise as dy·W with W transposed for this product. The tidy
+ * disposes the transient copies, and tfjs-wasm frees XNNPACK's packed copy of a right-hand side with its tensor.
  */
 function inputGrad(dy: tf.Tensor2D, base: FrozenLinear): tf.Tensor2D {
   const [n, out] = dy.shape;

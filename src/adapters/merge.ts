@@ -15,7 +15,8 @@ export function mergeWeight(
   const [out, inF] = fanInFanOut ? [w.shape[1], w.shape[0]] : w.shape;
   if (A.shape[1] !== inF || B.shape[0] !== out || A.shape[0] !== B.shape[1]) {
     throw new Error(
-      `cannot merge: W [${w.shape}]${fanInFanOut ? ' (stored [in, out])' : ''} with lora_A [${A.shape}] and lora_B [${B.shape}]`,
+      `cannot merge: W [${w.shape}]${fanInFanOut ? ' (stored [in, out])' : ''} ` +
+        `with lora_A [${A.shape}] and lora_B [${B.shape}]`,
     );
   }
   const merged = tf.tidy(() => {

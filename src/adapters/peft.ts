@@ -6,6 +6,7 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { LoraPlusError } from '../protocol/errors';
+import { isObject } from '../protocol/json';
 import { writeJsonAtomic } from './files';
 import { readSafetensors, writeSafetensors, type HostTensor } from './safetensors';
 
@@ -398,7 +399,3 @@ const shapeError = (message: string, file: string): LoraPlusError =>
 
 const fmt = (v: unknown): string => JSON.stringify(v) ?? String(v);
 const isFiniteNumber = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
-
-function isObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}

@@ -7,6 +7,7 @@ import { closeSync, existsSync, fstatSync, openSync, readdirSync, readSync, stat
 import { endianness } from 'node:os';
 import { join } from 'node:path';
 import { LoraPlusError } from '../protocol/errors';
+import { isObject } from '../protocol/json';
 import { writeFileAtomic } from './files';
 
 /** A tensor on the host. Float data is always float32 and int data int32, whatever the file stored.
@@ -440,8 +441,4 @@ function loadSharded(modelDir: string, indexFile: string): Map<string, HostTenso
 
 export function numel(shape: readonly number[]): number {
   return shape.reduce((a, b) => a * b, 1);
-}
-
-function isObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
 }

@@ -1,35 +1,49 @@
-// The entry of a run's child process (dist/engine-child.js), forked by the extension host: it receives one 'start'
-// message, trains, forwards every engine event over IPC, and exits. 'stop', a closed IPC channel (the host went away)
-// and SIGTERM all abort the run the same way the CLI's Ctrl-C does: a checkpoint first, then the end.
+// The engine process (dist/engine-child.js), forked by the extension host: it receives one request (train, merge,
+// compare or evaluate; src/protocol/host.ts), does it, answers `{id, result}` or `{id, error}`, and exits. Training
+// forwards every engine event; the others send their progress lines. 'stop', a closed IPC channel (the host went
+// away) and SIGTERM abort a run the way the CLI's Ctrl-C does: a checkpoint first, then the end.
 import * as path from 'node:path';
-import { toErrorInfo } from '../protocol/errors';
-import type { ChildToHost, HostToChild } from '../protocol/host';
 import { requireCheckedConfig } from '../engine/checks/config';
+import { compare, evaluateAdapters } from '../engine/compare/compare';
+import { mergeAdapters } from '../engine/merge/merge';
 import { train } from '../engine/train/train';
+import { toErrorInfo } from '../protocol/errors';
+import type { EngineMethod, EngineRequest, EngineRequests, EngineToHost, HostToEngine } from '../protocol/host';
 
 const controller = new AbortController();
-let runDir: string | null = null;
+let busy = false;
 
-function send(m: ChildToHost): void {
+function send(m: EngineToHost): void {
   if (process.connected) process.send!(m);
 }
 
-async function run(m: Extract<HostToChild, { type: 'start' }>): Promise<void> {
+type Handler<M extends EngineMethod> = (
+  params: EngineRequests[M]['params'],
+  id: number,
+) => Promise<EngineRequests[M]['result']>;
+
+const HANDLERS: { [M in EngineMethod]: Handler<M> } = {
+  train: async (p, id) => {
+    const config = requireCheckedConfig(path.resolve(p.configFile));
+    const onEvent = (event: Parameters<Parameters<typeof train>[1]>[0]) => send({ type: 'event', id, event });
+    const r = await train(config, onEvent, controller.signal, { runDir: p.runDir, resume: p.resume });
+    return { status: r.status, runDir: r.runDir };
+  },
+  merge: (p, id) => mergeAdapters({ ...p, log: (line) => send({ type: 'log', id, line }) }),
+  compare: async (p) => compare(p.paths, { pairs: p.pairs, grid: p.grid }),
+  evaluate: (p) => evaluateAdapters(p.adapters, path.resolve(p.evalConfig), p.device),
+};
+
+async function handle(m: EngineRequest): Promise<void> {
+  if (busy) return; // one request per process
+  busy = true;
   try {
-    const config = requireCheckedConfig(path.resolve(m.configFile));
-    const r = await train(
-      config,
-      (event) => {
-        if (event.type === 'run_start') runDir = event.run_dir;
-        send({ type: 'event', event });
-      },
-      controller.signal,
-      { runDir: m.runDir, resume: m.resume },
-    );
-    send({ type: 'done', status: r.status, runDir: r.runDir });
+    const handler = HANDLERS[m.method] as Handler<EngineMethod>;
+    const result = await handler(m.params, m.id);
+    send({ type: 'response', id: m.id, result } as EngineToHost);
     process.exitCode = 0;
   } catch (err) {
-    send({ type: 'failed', error: toErrorInfo(err), runDir });
+    send({ type: 'response', id: m.id, error: toErrorInfo(err) });
     process.exitCode = 1;
   } finally {
     // Let IPC flush, then leave even if a backend keeps handles open (wasm threads, Dawn).
@@ -38,8 +52,8 @@ async function run(m: Extract<HostToChild, { type: 'start' }>): Promise<void> {
   }
 }
 
-process.on('message', (m: HostToChild) => {
-  if (m.type === 'start') void run(m);
+process.on('message', (m: HostToEngine) => {
+  if (m.type === 'request') void handle(m);
   else if (m.type === 'stop') controller.abort();
 });
 process.on('disconnect', () => controller.abort());

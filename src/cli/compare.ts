@@ -1,15 +1,20 @@
-// `loraplus compare A B [...]`: runs, checkpoints and PEFT adapter folders side by side (src/engine/compare/compare.ts).
+// `loraplus compare A B [...]`: runs, checkpoints and PEFT adapter folders side by side
+// (src/engine/compare/compare.ts).
 // --json prints the whole CompareReport for scripts; otherwise a readable summary: the config keys that differ,
 // metrics, per-module ‖ΔW‖_F and effective rank, and the mean subspace similarity of each pair.
 import { parseArgs } from 'node:util';
 import type { CompareReport, ConfigValue } from '../protocol/compare';
 import { formatError, LoraPlusError } from '../protocol/errors';
-import type { Device } from '../engine/backend/select';
 import { compare, evaluateItems } from '../engine/compare/compare';
+import type { Device } from '../protocol/merge';
 
-export const COMPARE_USAGE = `  loraplus compare A B [...] [--json] [--eval] [--eval-config CONFIG] [--device D] [--pairs all|first] [--grid]
-                                                       runs, checkpoints or adapter folders side by side: configs,
-                                                       metrics, ΔW spectra, subspace similarity; --eval evaluates each`;
+// Under main's usage, each command's description starts at this column.
+const COLUMN = ' '.repeat(55);
+export const COMPARE_USAGE = [
+  '  loraplus compare A B [...] [--json] [--eval] [--eval-config CONFIG] [--device D] [--pairs all|first] [--grid]',
+  `${COLUMN}runs, checkpoints or adapter folders side by side: configs,`,
+  `${COLUMN}metrics, ΔW spectra, subspace similarity; --eval evaluates each`,
+].join('\n');
 
 export async function cmdCompare(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
@@ -53,11 +58,11 @@ export function formatReport(r: CompareReport): string {
   const labels = r.items.map((it) => it.label);
   const out: string[] = [];
   out.push(`Comparing ${r.items.length} item${r.items.length === 1 ? '' : 's'}:`);
-  r.items.forEach((it, i) =>
-    out.push(
-      `  [${i + 1}] ${it.label}  (${it.kind}${it.status ? `, ${it.status}` : ''}${it.step !== null ? `, step ${it.step}` : ''})  ${it.adapter_dir}`,
-    ),
-  );
+  r.items.forEach((it, i) => {
+    const status = it.status ? `, ${it.status}` : '';
+    const step = it.step !== null ? `, step ${it.step}` : '';
+    out.push(`  [${i + 1}] ${it.label}  (${it.kind}${status}${step})  ${it.adapter_dir}`);
+  });
 
   const differs = r.differs.filter((k) => k !== 'run_name');
   out.push(
@@ -111,7 +116,8 @@ export function formatReport(r: CompareReport): string {
     for (const p of r.similarity) {
       const skipped = p.skipped.length ? `, ${p.skipped.length} not shared` : '';
       out.push(
-        `  ${labels[p.a]} vs ${labels[p.b]}: ΔW ${num(p.mean.delta)} · lora_A ${num(p.mean.A)} over ${p.modules.length} module${p.modules.length === 1 ? '' : 's'}${skipped}`,
+        `  ${labels[p.a]} vs ${labels[p.b]}: ΔW ${num(p.mean.delta)} · lora_A ${num(p.mean.A)} ` +
+          `over ${p.modules.length} module${p.modules.length === 1 ? '' : 's'}${skipped}`,
       );
     }
   }
@@ -121,10 +127,11 @@ export function formatReport(r: CompareReport): string {
     for (const e of r.evals) {
       const label = labels[e.item];
       if ('error' in e) out.push(`  ${label}: error: ${formatError(e.error)}`);
-      else
-        out.push(
-          `  ${label}: loss ${e.loss.toFixed(4)}${e.perplexity !== undefined ? ` · perplexity ${e.perplexity.toFixed(3)}` : ''}${e.accuracy !== undefined ? ` · accuracy ${(100 * e.accuracy).toFixed(2)}%` : ''} (${e.examples} examples)`,
-        );
+      else {
+        const perplexity = e.perplexity !== undefined ? ` · perplexity ${e.perplexity.toFixed(3)}` : '';
+        const accuracy = e.accuracy !== undefined ? ` · accuracy ${(100 * e.accuracy).toFixed(2)}%` : '';
+        out.push(`  ${label}: loss ${e.loss.toFixed(4)}${perplexity}${accuracy} (${e.examples} examples)`);
+      }
     }
   }
   return out.join('\n');

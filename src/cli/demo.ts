@@ -11,13 +11,14 @@ import { loadAdapter } from '../adapters/peft';
 import { configFromObject } from '../config/load';
 import type { TrainConfig } from '../config/schema';
 import { formatError, toErrorInfo } from '../protocol/errors';
-import { selectBackend, type Device } from '../engine/backend/select';
+import { selectBackend } from '../engine/backend/select';
 import { generate } from '../engine/train/generate';
 import { createRenderer, fmtTime } from '../engine/runs/render';
 import { Rng } from '../engine/data/rng';
 import { buildModel, openModelFolder } from '../engine/train/session';
 import { train, type TrainResult } from '../engine/train/train';
 import { Trainables } from '../engine/train/trainables';
+import type { Device } from '../protocol/merge';
 
 const { values: opt } = parseArgs({
   options: {
@@ -147,22 +148,23 @@ async function main(): Promise<void> {
 
   say('\n══ Results (SST-2 dev set)');
   const curve = (r: TrainResult) => r.evals.map((e) => `${e.step}: ${e.result.perplexity?.toFixed(2)}`).join(' · ');
-  say(
-    `causal LM perplexity, LoRA+ λ=16   ${metric(plus, 'perplexity', 'first').toFixed(2)} → ${metric(plus, 'perplexity', 'last').toFixed(2)}   (by step ${curve(plus)})`,
-  );
-  if (plain)
-    say(
-      `causal LM perplexity, LoRA  λ=1    ${metric(plain, 'perplexity', 'first').toFixed(2)} → ${metric(plain, 'perplexity', 'last').toFixed(2)}   (by step ${curve(plain)})`,
-    );
+  const perplexity = (r: TrainResult, at: 'first' | 'last') => metric(r, 'perplexity', at).toFixed(2);
+  const perplexities = (r: TrainResult) =>
+    `${perplexity(r, 'first')} → ${perplexity(r, 'last')}   (by step ${curve(r)})`;
+  say(`causal LM perplexity, LoRA+ λ=16   ${perplexities(plus)}`);
+  if (plain) say(`causal LM perplexity, LoRA  λ=1    ${perplexities(plain)}`);
   say(`greedy sample before: "${before}"`);
   say(`greedy sample after:  "${after}"`);
-  say(
-    `sentiment accuracy, LoRA+ λ=16     ${(100 * metric(cls, 'accuracy', 'first')).toFixed(1)}% (fresh head) → ${(100 * metric(cls, 'accuracy', 'last')).toFixed(1)}%`,
-  );
+  const accuracy = (at: 'first' | 'last') => `${(100 * metric(cls, 'accuracy', at)).toFixed(1)}%`;
+  say(`sentiment accuracy, LoRA+ λ=16     ${accuracy('first')} (fresh head) → ${accuracy('last')}`);
   say(`adapters: ${plus.finalAdapter}, ${cls.finalAdapter}`);
   const runs = path.dirname(plus.runDir);
+  const rel = (p: string) => path.relative(process.cwd(), p);
   say(
-    `next: loraplus compare ${path.relative(process.cwd(), runs)}/* · loraplus merge --adapter ${path.relative(process.cwd(), plus.runDir)} --out ${path.relative(process.cwd(), runs)}/merged · or open this folder in VS Code with LoRA+ Studio: the runs, their dashboards and the A/B view are in the LoRA+ sidebar`,
+    `next: loraplus compare ${rel(runs)}/* · ` +
+      `loraplus merge --adapter ${rel(plus.runDir)} --out ${rel(runs)}/merged · ` +
+      'or open this folder in VS Code with LoRA+ Studio: ' +
+      'the runs, their dashboards and the A/B view are in the LoRA+ sidebar',
   );
 }
 

@@ -12,7 +12,7 @@ import { loadAdapter } from '../adapters/peft';
 import { formatProblem } from '../config/load';
 import type { HFConfig } from '../models/types';
 import { formatError, LoraPlusError, toErrorInfo } from '../protocol/errors';
-import { selectBackend, type Device } from '../engine/backend/select';
+import { selectBackend } from '../engine/backend/select';
 import { checkConfigFile, requireCheckedConfig } from '../engine/checks/config';
 import { cmdCompare, COMPARE_USAGE } from './compare';
 import { evaluate } from '../engine/train/evaluate';
@@ -23,6 +23,7 @@ import { Rng } from '../engine/data/rng';
 import { buildModel, loadEvalData, openModelFolder, padId } from '../engine/train/session';
 import { train } from '../engine/train/train';
 import { Trainables } from '../engine/train/trainables';
+import type { Device } from '../protocol/merge';
 
 const USAGE = `loraplus: LoRA+ fine-tuning of Hugging Face checkpoints on TensorFlow.js
 
@@ -145,10 +146,13 @@ async function cmdEval(argv: string[]): Promise<number> {
           backend: backend.backend,
         }),
       );
-    else
+    else {
+      const perplexity = r.perplexity !== undefined ? ` · perplexity ${r.perplexity.toFixed(3)}` : '';
+      const accuracy = r.accuracy !== undefined ? ` · accuracy ${(100 * r.accuracy).toFixed(2)}%` : '';
       console.log(
-        `${adapterDir ?? 'base model'} on ${r.examples} examples: loss ${r.loss.toFixed(4)}${r.perplexity !== undefined ? ` · perplexity ${r.perplexity.toFixed(3)}` : ''}${r.accuracy !== undefined ? ` · accuracy ${(100 * r.accuracy).toFixed(2)}%` : ''}`,
+        `${adapterDir ?? 'base model'} on ${r.examples} examples: loss ${r.loss.toFixed(4)}${perplexity}${accuracy}`,
       );
+    }
     return 0;
   } finally {
     weights?.dispose();
@@ -237,10 +241,13 @@ async function cmdInfo(argv: string[]): Promise<number> {
       return 0;
     }
     console.log(
-      `${info.model}\n  ${info.model_type} (family ${info.family}, built as ${task}) · ${info.parameters.toLocaleString('en-US')} parameters · vocab ${info.vocab_size} · ${info.max_positions} positions`,
+      `${info.model}\n  ${info.model_type} (family ${info.family}, built as ${task}) · ` +
+        `${info.parameters.toLocaleString('en-US')} parameters · ` +
+        `vocab ${info.vocab_size} · ${info.max_positions} positions`,
     );
     console.log(
-      `  default LoRA targets: ${info.default_target_modules.join(', ')}\n  LoRA can target (target_modules): ${suffixes.join(', ')}, or all-linear`,
+      `  default LoRA targets: ${info.default_target_modules.join(', ')}\n` +
+        `  LoRA can target (target_modules): ${suffixes.join(', ')}, or all-linear`,
     );
     for (const l of linears) console.log(`    ${l.name}  [${l.out} × ${l.in}]${l.bias ? ' + bias' : ''}`);
     return 0;

@@ -1,15 +1,19 @@
 // `loraplus merge`: adapters → a merged Hugging Face model folder (or a combined PEFT adapter), checked against
 // base + adapter before it is written. Progress goes to stderr; --json prints one summary object on stdout.
 import { parseArgs } from 'node:util';
-import { COMBINATIONS, type Combination } from '../adapters/combine';
 import { LoraPlusError } from '../protocol/errors';
-import type { Device } from '../engine/backend/select';
+import { COMBINATIONS, type Combination, type Device } from '../protocol/merge';
 import { DEFAULT_TOLERANCE } from '../engine/merge/check';
 import { mergeAdapters } from '../engine/merge/merge';
 
-export const MERGE_USAGE = `  loraplus merge --adapter DIR [--adapter DIR --weight W ...] --out DIR [--as model|adapter] [--combination linear|cat|svd]
-                                                       merge adapter(s) into a model folder, checked against base + adapter
-                                                       (loraplus merge --help for every option)`;
+// Under main's usage, each command's description starts at this column.
+const COLUMN = ' '.repeat(55);
+export const MERGE_USAGE = [
+  '  loraplus merge --adapter DIR [--adapter DIR --weight W ...] --out DIR [--as model|adapter] ' +
+    '[--combination linear|cat|svd]',
+  `${COLUMN}merge adapter(s) into a model folder, checked against base + adapter`,
+  `${COLUMN}(loraplus merge --help for every option)`,
+].join('\n');
 
 const MERGE_HELP = `loraplus merge --adapter DIR [--adapter DIR --weight W ...] --out DIR [options]
 
@@ -89,9 +93,10 @@ export async function cmdMerge(argv: string[]): Promise<number> {
   if (json) console.log(JSON.stringify(summary));
   else {
     const c = summary.merge_check;
-    console.log(
-      `${summary.out}: ${summary.as === 'model' ? 'merged model' : 'combined adapter'} (${summary.files.length} files)${c.max_abs_diff !== null ? ` · max |Δlogits| ${c.max_abs_diff.toExponential(2)}` : ''} · check ${c.passed ? 'passed' : 'FAILED (written with --force)'}`,
-    );
+    const what = summary.as === 'model' ? 'merged model' : 'combined adapter';
+    const diff = c.max_abs_diff !== null ? ` · max |Δlogits| ${c.max_abs_diff.toExponential(2)}` : '';
+    const check = c.passed ? 'passed' : 'FAILED (written with --force)';
+    console.log(`${summary.out}: ${what} (${summary.files.length} files)${diff} · check ${check}`);
   }
   return summary.ok ? 0 : 3; // 3: written with --force although the check failed
 }

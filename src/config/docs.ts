@@ -22,7 +22,9 @@ export interface KeyDocs {
   markdown: string; // all of it, for a hover
 }
 
-/** Docs for the key at `path` (`['training', 'loraplus_lr_ratio']`); list indices are ignored. Undefined when unknown. */
+/**
+ * Docs for the key at `path` (`['training', 'loraplus_lr_ratio']`); list indices are ignored. Undefined when unknown.
+ */
 export function docsFor(path: readonly Segment[]): KeyDocs | undefined {
   const segments = path.filter((s): s is string => typeof s === 'string');
   const spec = specAt(segments);
@@ -55,7 +57,8 @@ export function docsFor(path: readonly Segment[]): KeyDocs | undefined {
 export interface Completion {
   label: string; // the key or value
   kind: 'key' | 'section' | 'value';
-  insertText: string; // `learning_rate: 0.0002`; a section brings its required keys (`data:\n  train: path/to/train.jsonl`)
+  // `learning_rate: 0.0002`; a section brings its required keys (`data:\n  train: path/to/train.jsonl`)
+  insertText: string;
   detail: string; // type and default, one line
   documentation: string; // Markdown
   preselect?: boolean; // the default among values

@@ -15,7 +15,8 @@ export type FixValue = string | number | boolean | null | string[];
  * - replaceKey: rename the key the problem points at (a typo);
  * - moveKey: move the key and its value to `to`, a full path that may rename it (`learning_rate` at the top level);
  * - setValue: replace the value (or list item) at the problem's path;
- * - addKey: insert the key at `path` with `value` (`text` is the line, `key: value`), creating missing sections on the way;
+ * - addKey: insert the key at `path` with `value` (`text` is the line, `key: value`), creating missing sections on
+ *   the way;
  * - removeKey: delete the key and its value (a value that is ignored, or null where the default is wanted).
  */
 export type Fix =
@@ -33,7 +34,8 @@ export interface Problem {
   yamlPath: string; // the same as text: `lora.target_modules[2]`
   hint?: string;
   at: 'key' | 'value' | 'parent'; // what to underline: the key, its value, or (missing key) the enclosing mapping
-  suggestions?: string[]; // quick-fix candidates: a key name, a dotted path for a key at the wrong level, allowed values
+  // Quick-fix candidates: a key name, a dotted path for a key at the wrong level, allowed values.
+  suggestions?: string[];
   fix?: Fix;
 }
 

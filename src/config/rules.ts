@@ -10,7 +10,9 @@ type Report = (p: ProblemInit) => void;
 /** λ from 2^0 to 2^8 is the range LoRA+ is used in; outside it is most likely a slip. */
 const RATIO_USUAL_MAX = 256;
 const RATIO_START = 16;
-/** lora_alpha / r (or / √r): 1 or 2 is the usual scale; beyond these the update is scaled like a wrong learning rate. */
+/**
+ * lora_alpha / r (or / √r): 1 or 2 is the usual scale; beyond these the update is scaled like a wrong learning rate.
+ */
 const SCALE_FAR_BELOW = 1 / 8;
 const SCALE_FAR_ABOVE = 8;
 const RANK_USUAL_MAX = 256;
@@ -50,7 +52,8 @@ function checkRatio(training: Obj, report: Report): void {
     report({
       severity: 'error',
       code: 'config/loraplus-ratio-below-1',
-      message: `loraplus_lr_ratio λ = ${ratio} is below 1: lora_B would learn slower than lora_A, the opposite of LoRA+`,
+      message:
+        `loraplus_lr_ratio λ = ${ratio} is below 1: ` + 'lora_B would learn slower than lora_A, the opposite of LoRA+',
       path,
       at: 'value',
       hint: `Use λ ≥ 1; ${RATIO_START} is the usual start (1 is plain LoRA).`,
@@ -105,10 +108,14 @@ function checkAdapterScale(lora: Obj, written: (path: readonly string[]) => bool
   report({
     severity: 'warning',
     code: 'config/adapter-scale-unusual',
-    message: `${formula} = ${alpha} / ${rslora ? `√${r}` : r} = ${Math.round(scale * 1000) / 1000} scales the update ${scale > 1 ? 'up' : 'down'} far from the usual 1 to 2`,
+    message:
+      `${formula} = ${alpha} / ${rslora ? `√${r}` : r} = ${Math.round(scale * 1000) / 1000} ` +
+      `scales the update ${scale > 1 ? 'up' : 'down'} far from the usual 1 to 2`,
     path: alphaWritten ? ['lora', 'lora_alpha'] : ['lora', 'r'],
     at: 'value',
-    hint: `The usual choice is lora_alpha = ${rslora ? '2·√r' : '2·r'} (${usual} here); the scale multiplies the update like a learning rate.`,
+    hint:
+      `The usual choice is lora_alpha = ${rslora ? '2·√r' : '2·r'} (${usual} here); ` +
+      'the scale multiplies the update like a learning rate.',
     fix: alphaWritten
       ? { kind: 'setValue', title: `Set lora_alpha to ${usual}`, value: usual }
       : addKeyFix(`Set lora_alpha to ${usual}`, ['lora', 'lora_alpha'], usual),
@@ -137,7 +144,9 @@ function settleStepsAndEpochs(training: Obj, report: Report): void {
       report({
         severity: 'warning',
         code: 'config/warmup-too-long',
-        message: `warmup_steps (${warmup}) is not below max_steps (${steps}): the learning rate never finishes warming up`,
+        message:
+          `warmup_steps (${warmup}) is not below max_steps (${steps}): ` +
+          'the learning rate never finishes warming up',
         path: ['training', 'warmup_steps'],
         at: 'value',
         fix: { kind: 'setValue', title: `Set warmup_steps to ${tenth} (a tenth of max_steps)`, value: tenth },
@@ -165,7 +174,8 @@ function checkEval(out: Obj, data: Obj, training: Obj, report: Report): void {
     report({
       severity: 'warning',
       code: 'config/no-eval-data',
-      message: `eval_every is ${every} but there is no evaluation data: data.eval is not set and data.eval_fraction is 0`,
+      message:
+        `eval_every is ${every} but there is no evaluation data: ` + 'data.eval is not set and data.eval_fraction is 0',
       path: ['training', 'eval_every'],
       at: 'value',
       hint: 'Set data.eval to a file, or data.eval_fraction to hold out part of the training rows.',

@@ -4,14 +4,18 @@
 
 interface Common {
   description: string; // one sentence, shown on hover and in the JSON Schema
-  docs?: string; // Markdown shown under the description on hover (the JSON Schema's markdownDescription): why, usual values
-  placeholder?: string; // required keys have no default: the value a quick fix or completion writes, for the user to edit
+  // Markdown shown under the description on hover (the JSON Schema's markdownDescription): why, usual values
+  docs?: string;
+  // Required keys have no default: the value a quick fix or completion writes, for the user to edit.
+  placeholder?: string;
   nullable?: boolean; // `null` is an accepted value (it always means "pick for me" / "none")
   required?: boolean; // no default: the user must write it
   aliases?: readonly string[]; // names people bring from Hugging Face / PEFT; only used for "did you mean"
 }
 
-/** Numbers also accept strings that are valid JS numbers (`"2e-4"`), so a quoted or YAML-1.1-style value still works. */
+/**
+ * Numbers also accept strings that are valid JS numbers (`"2e-4"`), so a quoted or YAML-1.1-style value still works.
+ */
 export interface NumberSpec extends Common {
   kind: 'number' | 'integer';
   default?: number | null;
@@ -77,9 +81,10 @@ export const schema = {
       description:
         'A Hugging Face model folder (config.json, model.safetensors, tokenizer.json), relative to this file.',
       docs:
-        'A folder as downloaded from the Hub: `config.json` (its `model_type` picks the architecture: llama, mistral, qwen2, gpt2, bert, roberta, distilbert), ' +
-        'the weights as `model.safetensors` or shards listed in `model.safetensors.index.json`, and `tokenizer.json`. ' +
-        'Run `loraplus info MODEL` to list the layers LoRA can target.',
+        'A folder as downloaded from the Hub: `config.json` (its `model_type` picks the architecture: ' +
+        'llama, mistral, qwen2, gpt2, bert, roberta, distilbert), the weights as `model.safetensors` or shards ' +
+        'listed in `model.safetensors.index.json`, and `tokenizer.json`. Run `loraplus info MODEL` to list the ' +
+        'layers LoRA can target.',
     },
     task: {
       kind: 'enum',
@@ -89,8 +94,9 @@ export const schema = {
       description:
         'causal-lm trains next-token prediction on text; sequence-classification trains a label head on text (pairs).',
       docs:
-        'Encoders (bert, roberta, distilbert) have no language-model head and only support `sequence-classification`. ' +
-        'For classification a head missing from the checkpoint (`score`, `classifier`) is created fresh and trained in full (`lora.modules_to_save`).',
+        'Encoders (bert, roberta, distilbert) have no language-model head and only support ' +
+        '`sequence-classification`. For classification a head missing from the checkpoint (`score`, `classifier`) ' +
+        'is created fresh and trained in full (`lora.modules_to_save`).',
     },
     device: {
       kind: 'enum',
@@ -123,8 +129,9 @@ export const schema = {
           placeholder: 'path/to/train.jsonl',
           description: 'The training data file (JSONL, CSV or TSV), relative to this file.',
           docs:
-            '`.tsv` and `.csv` need a header row naming the columns; `.jsonl` holds one JSON object per line, `.json` one array of objects; ' +
-            '`.txt` makes every non-empty line a row with the field `text`. Rows that already hold `input_ids` are used as they are.',
+            '`.tsv` and `.csv` need a header row naming the columns; `.jsonl` holds one JSON object per line, ' +
+            '`.json` one array of objects; `.txt` makes every non-empty line a row with the field `text`. ' +
+            'Rows that already hold `input_ids` are used as they are.',
         },
         eval: {
           kind: 'path',
@@ -154,7 +161,8 @@ export const schema = {
           nullable: true,
           default: null,
           description:
-            'Column with the second text of a pair (sequence-classification, e.g. sentence2 for MRPC/RTE, hypothesis for MNLI); null for single texts.',
+            'Column with the second text of a pair (sequence-classification, e.g. sentence2 for MRPC/RTE, ' +
+            'hypothesis for MNLI); null for single texts.',
         },
         label_field: {
           kind: 'string',
@@ -176,10 +184,12 @@ export const schema = {
           default: 128,
           aliases: ['max_seq_length', 'seq_len', 'block_size'],
           description:
-            "Examples are truncated to this many tokens, special tokens included; a pair loses tokens from its longer text first (Hugging Face's longest_first).",
+            'Examples are truncated to this many tokens, special tokens included; a pair loses tokens from its ' +
+            "longer text first (Hugging Face's longest_first).",
           docs:
-            'For `causal-lm` the text is concatenated and cut into blocks of exactly this many tokens (as `run_clm.py` does). ' +
-            "It cannot exceed the positions the model was trained with (`max_position_embeddings`, GPT-2's `n_positions`); memory grows with it.",
+            'For `causal-lm` the text is concatenated and cut into blocks of exactly this many tokens (as ' +
+            '`run_clm.py` does). It cannot exceed the positions the model was trained with ' +
+            "(`max_position_embeddings`, GPT-2's `n_positions`); memory grows with it.",
         },
         max_train_samples: {
           kind: 'integer',
@@ -208,8 +218,9 @@ export const schema = {
           aliases: ['rank', 'lora_r'],
           description: 'Rank of the adapter matrices A (r×in) and B (out×r).',
           docs:
-            'The adapter adds (lora_alpha / r)·B·A to each target weight W (out×in), so it trains r·(in + out) numbers per layer instead of in·out. ' +
-            'Usual ranks are 4 to 64; a rank above min(in, out) of a layer adds nothing.',
+            'The adapter adds (lora_alpha / r)·B·A to each target weight W (out×in), so it trains r·(in + out) ' +
+            'numbers per layer instead of in·out. Usual ranks are 4 to 64; a rank above min(in, out) ' +
+            'of a layer adds nothing.',
         },
         lora_alpha: {
           kind: 'number',
@@ -219,8 +230,9 @@ export const schema = {
           aliases: ['alpha'],
           description: 'Scale: the update is multiplied by lora_alpha / r (or lora_alpha / √r with use_rslora).',
           docs:
-            'The usual choice is lora_alpha = r or 2r (a scale of 1 or 2). The scale multiplies the update like a learning rate would, ' +
-            'so when you change r keep lora_alpha / r fixed (or use `use_rslora`) to keep a tuned learning rate.',
+            'The usual choice is lora_alpha = r or 2r (a scale of 1 or 2). The scale multiplies the update like a ' +
+            'learning rate would, so when you change r keep lora_alpha / r fixed (or use `use_rslora`) ' +
+            'to keep a tuned learning rate.',
         },
         lora_dropout: {
           kind: 'number',
@@ -239,10 +251,12 @@ export const schema = {
           default: null,
           aliases: ['target_layers', 'modules'],
           description:
-            "Module names (or name suffixes) that get an adapter, or all-linear; null uses the model family's default (attention projections).",
+            "Module names (or name suffixes) that get an adapter, or all-linear; null uses the model family's " +
+            'default (attention projections).',
           docs:
-            "PEFT's matching: `q_proj` adapts every module named `q_proj` or ending in `.q_proj`. Defaults: llama family `[q_proj, v_proj]`, " +
-            'gpt2 `[c_attn]`, bert/roberta `[query, value]`, distilbert `[q_lin, v_lin]`. `all-linear` adapts every Linear layer except the output head. ' +
+            "PEFT's matching: `q_proj` adapts every module named `q_proj` or ending in `.q_proj`. Defaults: " +
+            'llama family `[q_proj, v_proj]`, gpt2 `[c_attn]`, bert/roberta `[query, value]`, distilbert ' +
+            '`[q_lin, v_lin]`. `all-linear` adapts every Linear layer except the output head. ' +
             'Only Linear layers can be adapted here (no embeddings). `loraplus info MODEL` lists the names.',
         },
         use_rslora: {
@@ -280,10 +294,12 @@ export const schema = {
           default: 2e-4,
           aliases: ['lr'],
           description:
-            'η: the learning rate of lora_A (and of modules_to_save); lora_B uses η·loraplus_lr_ratio. Write 2e-4 or 0.0002.',
+            'η: the learning rate of lora_A (and of modules_to_save); lora_B uses η·loraplus_lr_ratio. ' +
+            'Write 2e-4 or 0.0002.',
           docs:
-            'With LoRA+ the effective learning rate of lora_B is η·λ, so η is usually a little lower than for plain LoRA ' +
-            '(PEFT suggests about half of a tuned LoRA rate). If the loss spikes or a classifier collapses to one class, lower η before λ.',
+            'With LoRA+ the effective learning rate of lora_B is η·λ, so η is usually a little lower than for ' +
+            'plain LoRA (PEFT suggests about half of a tuned LoRA rate). If the loss spikes or a classifier ' +
+            'collapses to one class, lower η before λ.',
         },
         loraplus_lr_ratio: {
           kind: 'number',
@@ -292,15 +308,19 @@ export const schema = {
           default: 16,
           aliases: ['lr_ratio', 'loraplus_ratio', 'ratio'],
           description:
-            'λ: the lora_B learning rate is learning_rate·λ (LoRA+, Hayou et al. 2024); 2^4 = 16 is the usual start; 1 is plain LoRA.',
+            'λ: the lora_B learning rate is learning_rate·λ (LoRA+, Hayou et al. 2024); ' +
+            '2^4 = 16 is the usual start; 1 is plain LoRA.',
           docs:
-            '**LoRA+** (Hayou, Ghosh and Yu, *LoRA+: Efficient Low Rank Adaptation of Large Models*, ICML 2024) trains B with a larger learning rate ' +
-            'than A: λ = lr_B / lr_A. B starts at zero and A at random, and with one shared learning rate B learns too slowly as models get wider; ' +
-            'the paper shows λ ≫ 1 is needed for efficient feature learning and reports up to 2× faster fine-tuning and 1–2% better accuracy ' +
-            'at the same cost as LoRA.\n\n' +
-            '- λ = 2^4 = 16 is the usual start; harder tasks (the model must change its features more) want a larger λ. Values outside 2^0..2^8 are unusual.\n' +
+            '**LoRA+** (Hayou, Ghosh and Yu, *LoRA+: Efficient Low Rank Adaptation of Large Models*, ICML 2024) ' +
+            'trains B with a larger learning rate than A: λ = lr_B / lr_A. B starts at zero and A at random, ' +
+            'and with one shared learning rate B learns too slowly as models get wider; ' +
+            'the paper shows λ ≫ 1 is needed for efficient feature learning and reports up to 2× faster ' +
+            'fine-tuning and 1–2% better accuracy at the same cost as LoRA.\n\n' +
+            '- λ = 2^4 = 16 is the usual start; harder tasks (the model must change its features more) ' +
+            'want a larger λ. Values outside 2^0..2^8 are unusual.\n' +
             '- λ = 1 is plain LoRA; λ < 1 makes B learn slower than A, the opposite of LoRA+.\n' +
-            "- lora_B and 1-D tensors (biases, norms) train at learning_rate·λ, as in PEFT's `create_loraplus_optimizer`.",
+            "- lora_B and 1-D tensors (biases, norms) train at learning_rate·λ, as in PEFT's " +
+            '`create_loraplus_optimizer`.',
         },
         loraplus_lr_embedding: {
           kind: 'number',
@@ -308,8 +328,9 @@ export const schema = {
           default: 1e-6,
           description: 'Learning rate for LoRA adapters on embedding layers (LoRA+ keeps these small).',
           docs:
-            "PEFT's `loraplus_lr_embedding` (default 1e-6): LoRA+ gives the A and B of adapters on embedding layers this learning rate instead of " +
-            'learning_rate and learning_rate·λ. It only matters when `target_modules` names an embedding layer.',
+            "PEFT's `loraplus_lr_embedding` (default 1e-6): LoRA+ gives the A and B of adapters on embedding layers " +
+            'this learning rate instead of learning_rate and learning_rate·λ. It only matters when ' +
+            '`target_modules` names an embedding layer.',
         },
         weight_decay: {
           kind: 'number',
@@ -346,7 +367,9 @@ export const schema = {
           default: 8,
           aliases: ['per_device_train_batch_size', 'train_batch_size', 'batchsize'],
           description: 'Examples per forward/backward pass.',
-          docs: 'The effective batch of one optimiser step is batch_size × gradient_accumulation_steps; it should be well below the number of training examples.',
+          docs:
+            'The effective batch of one optimiser step is batch_size × gradient_accumulation_steps; ' +
+            'it should be well below the number of training examples.',
         },
         gradient_accumulation_steps: {
           kind: 'integer',
@@ -408,7 +431,9 @@ export const schema = {
           default: 0,
           aliases: ['eval_steps'],
           description: 'Evaluate every N steps; 0 = only at the end.',
-          docs: 'Needs evaluation data: `data.eval`, or `data.eval_fraction` > 0 to hold out part of the training rows.',
+          docs:
+            'Needs evaluation data: `data.eval`, ' +
+            'or `data.eval_fraction` > 0 to hold out part of the training rows.',
         },
         save_every: {
           kind: 'integer',

@@ -1,6 +1,6 @@
 // The YAML that "LoRA+: New Training Config" writes: a complete, commented config with sensible defaults, so a
-// first run works as written and every line says what to change. Pure text: the command (src/vscode/editor/new-config.ts)
-// reads the model and data and passes what it found here; this layer reads no files.
+// first run works as written and every line says what to change. Pure text: the command
+// (src/vscode/editor/new-config.ts) reads the model and data and passes what it found here; this layer reads no files.
 import * as path from 'node:path';
 import { yamlValue } from './problem';
 import type { TrainConfig } from './schema';
@@ -38,7 +38,8 @@ export function configTemplate(c: TemplateChoices): string {
   const hasEval = evalFile !== null || fraction > 0;
   const out: string[] = [
     '# LoRA+ Studio training config. Run it with "LoRA+: Start Training" (or `loraplus train <this file>`).',
-    "# Paths are relative to this file's folder. Hover a key for what it does; Ctrl+Space lists the keys not written here.",
+    "# Paths are relative to this file's folder. " +
+      'Hover a key for what it does; Ctrl+Space lists the keys not written here.',
     line('loraplus: 1', 'marks this YAML as a LoRA+ config'),
     line(
       `model: ${yamlValue(rel(c.model))}`,

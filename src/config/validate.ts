@@ -6,6 +6,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { isObject } from '../protocol/json';
 import { configKeys, describeBounds, describeType } from './keys';
 import type { KeyInfo } from './keys';
 import { addKeyFix, problem, toYamlPath } from './problem';
@@ -37,7 +38,7 @@ const KEY_ONLY = new Set(['config/unknown-key', 'config/wrong-level']);
 export function validateConfig(doc: unknown, ctx: ValidateContext = {}): ValidateResult {
   const problems: Problem[] = [];
   const report: Report = (p) => problems.push(problem(p));
-  if (doc !== null && doc !== undefined && !isObj(doc)) {
+  if (doc !== null && doc !== undefined && !isObject(doc)) {
     report({
       severity: 'error',
       code: 'config/not-a-mapping',
@@ -64,7 +65,7 @@ export function validateConfig(doc: unknown, ctx: ValidateContext = {}): Validat
 function isWritten(doc: unknown, at: readonly string[]): boolean {
   let node = doc;
   for (const seg of at) {
-    if (!isObj(node) || !Object.hasOwn(node, seg)) return false;
+    if (!isObject(node) || !Object.hasOwn(node, seg)) return false;
     node = node[seg];
   }
   return true;
@@ -76,8 +77,8 @@ type Ctx = Required<Pick<ValidateContext, 'configDir'>> & ValidateContext;
 
 function checkObject(spec: ObjectSpec, value: unknown, at: Segment[], ctx: Ctx, report: Report): Obj {
   // `data:` with nothing under it parses as null; treat it like an empty section.
-  const given: Obj = value === undefined || value === null ? {} : isObj(value) ? value : {};
-  if (value !== undefined && value !== null && !isObj(value)) {
+  const given: Obj = value === undefined || value === null ? {} : isObject(value) ? value : {};
+  if (value !== undefined && value !== null && !isObject(value)) {
     report({
       severity: 'error',
       code: 'config/type',
@@ -180,7 +181,9 @@ function checkValue(s: Exclude<Spec, ObjectSpec>, v: unknown, at: Segment[], ctx
       report({
         severity: 'error',
         code: 'config/enum',
-        message: `${key} must be one of ${s.values.map((x) => `'${x}'`).join(', ')}, got ${describeValue(v)}${close ? `; did you mean '${close}'?` : ''}`,
+        message:
+          `${key} must be one of ${s.values.map((x) => `'${x}'`).join(', ')}, ` +
+          `got ${describeValue(v)}${close ? `; did you mean '${close}'?` : ''}`,
         path: at,
         at: 'value',
         suggestions: close ? [close, ...s.values.filter((x) => x !== close)] : [...s.values],
@@ -311,7 +314,10 @@ function checkPath(s: PathSpec, v: string, at: Segment[], ctx: Ctx, report: Repo
 
 let allKeys: KeyInfo[] | undefined;
 
-/** Suggests a sibling with a close name, or the same (or close) name elsewhere in the schema: the key at the wrong level. */
+/**
+ * Suggests a sibling with a close name, or the same (or close) name elsewhere in the schema: the key at the wrong
+ * level.
+ */
 function unknownKey(key: string, parent: Segment[], spec: ObjectSpec, report: Report): void {
   allKeys ??= configKeys();
   const here = [...parent, key];
@@ -321,7 +327,8 @@ function unknownKey(key: string, parent: Segment[], spec: ObjectSpec, report: Re
   for (const info of allKeys) {
     const sibling = toYamlPath(info.segments.slice(0, -1)) === toYamlPath(parent);
     const d = Math.min(...[info.key, ...(info.spec.aliases ?? [])].map((n) => distance(norm(key), norm(n))));
-    const score = d + (sibling ? 0 : 0.5); // a close sibling beats a far-away key, an exact name elsewhere beats a typo here
+    // A close sibling beats a far-away key, an exact name elsewhere beats a typo here.
+    const score = d + (sibling ? 0 : 0.5);
     if (d <= limit && (!best || score < best.score)) best = { info, score, sibling };
   }
   if (best?.sibling) {
@@ -336,13 +343,14 @@ function unknownKey(key: string, parent: Segment[], spec: ObjectSpec, report: Re
       fix,
     });
   } else if (best) {
+    const target = toYamlPath(best.info.segments.slice(0, -1)) || 'the top level';
     report({
       severity: 'error',
       code: 'config/wrong-level',
       message: `unknown key '${key}' ${where}; did you mean ${best.info.path}?`,
       path: here,
       at: 'key',
-      hint: `Move it under ${toYamlPath(best.info.segments.slice(0, -1)) || 'the top level'}${best.info.key === key ? '' : ` as ${best.info.key}`}.`,
+      hint: `Move it under ${target}${best.info.key === key ? '' : ` as ${best.info.key}`}.`,
       suggestions: [best.info.path],
       fix: { kind: 'moveKey', title: `Move to ${best.info.path}`, to: best.info.segments },
     });
@@ -388,10 +396,6 @@ export function distance(a: string, b: string): number {
 }
 
 // ---- Small helpers ----
-
-function isObj(v: unknown): v is Obj {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
 
 function last(at: Segment[]): Segment {
   return at.length ? at[at.length - 1] : 'config';

@@ -1,7 +1,10 @@
 // What `loraplus compare A B [...] --json` prints and the compare webview draws: plain JSON data, no classes, so
 // the engine (child process), the extension host and the webview all read the same report. Items are indexed
 // by their position in `items`; every per-item array (curves, modules, evals) is in the same order.
+// The messages between the host and the compare webview are at the end: two typed maps (name → payload) like the
+// dashboard's, each message carrying the protocol version, each side checking what it receives.
 import type { ErrorInfo } from './errors';
+import { isObject } from './json';
 
 export type CompareItemKind = 'run' | 'checkpoint' | 'adapter';
 
@@ -33,7 +36,8 @@ export interface CompareItem {
   adapter_dir: string; // the adapter folder whose weights are compared
   step: number | null; // the checkpoint's step, or the run's last step
   status: string | null; // the run's status word (finished, stopped, failed, interrupted, running)
-  config: Record<string, ConfigValue>; // dotted keys (training.learning_rate); adapters without a run: from adapter_config.json
+  /** Dotted keys (training.learning_rate); for an adapter without a run, from its adapter_config.json. */
+  config: Record<string, ConfigValue>;
   metrics: CompareMetrics | null; // null for a bare adapter folder
   adapter: {
     r: number;
@@ -109,6 +113,9 @@ export interface EvalOutcome {
   backend: string;
 }
 
+/** One adapter's evaluation, or why it failed; `item` indexes the compared items (or the adapters asked for). */
+export type ItemEval = (EvalOutcome & { item: number }) | { item: number; error: ErrorInfo };
+
 export interface CompareReport {
   version: 1;
   created: string; // ISO time
@@ -119,23 +126,153 @@ export interface CompareReport {
   modules: ModuleStat[][]; // per item
   similarity: PairSimilarity[]; // per pair (all pairs, or each against the first)
   eval_config: string | null; // the config whose data.eval an evaluation uses (null: none of the items has one)
-  evals?: ((EvalOutcome & { item: number }) | { item: number; error: ErrorInfo })[]; // with --eval
+  evals?: ItemEval[]; // with --eval
   definitions: Record<string, string>; // what each figure is, for readers of the JSON
 }
 
 // ---- webview messages -----------------------------------------------------------------------------------------
 
-/** Host → compare webview. */
-export type HostToCompare =
-  | { type: 'report'; report: CompareReport }
-  | { type: 'reportError'; error: ErrorInfo } // the report could not be computed
-  | { type: 'evalResult'; item: number; result: EvalOutcome }
-  | { type: 'evalError'; item: number; error: ErrorInfo };
+// The webview sends `ready` first (again after every reload: hidden panels lose their page); the host answers by
+// replaying what it has posted so far (the report or its error, then the evaluations). `runEval` asks for one item's
+// evaluation, answered by `evalResult` or `evalError`.
+export const COMPARE_PROTOCOL = 1;
 
-/** Compare webview → host. `ready` first; the host posts the report after it. */
-export type CompareToHost = { type: 'ready' } | { type: 'runEval'; item: number };
+/** Host → compare webview, by name. */
+export interface HostMessages {
+  report: { report: CompareReport };
+  reportError: { error: ErrorInfo }; // the report could not be computed
+  evalResult: { item: number; result: EvalOutcome };
+  evalError: { item: number; error: ErrorInfo };
+}
+
+/** Compare webview → host, by name. */
+export interface WebviewMessages {
+  ready: Record<string, never>;
+  runEval: { item: number }; // an index into the report's items
+}
+
+/** One message of a map: `{v, type, ...payload}`. */
+export type CompareMessage<M, K extends keyof M = keyof M> = K extends keyof M
+  ? { v: typeof COMPARE_PROTOCOL; type: K } & M[K]
+  : never;
+export type HostToCompare = CompareMessage<HostMessages>;
+export type CompareToHost = CompareMessage<WebviewMessages>;
+
+export function hostMessage<K extends keyof HostMessages>(
+  type: K,
+  payload: HostMessages[K],
+): CompareMessage<HostMessages, K> {
+  return { v: COMPARE_PROTOCOL, type, ...payload } as CompareMessage<HostMessages, K>;
+}
+
+export function webviewMessage<K extends keyof WebviewMessages>(
+  type: K,
+  payload: WebviewMessages[K],
+): CompareMessage<WebviewMessages, K> {
+  return { v: COMPARE_PROTOCOL, type, ...payload } as CompareMessage<WebviewMessages, K>;
+}
 
 /** What the webview keeps with vscode.setState (and the body's data-state): enough for the serializer to recompute. */
 export interface CompareState {
   paths: string[];
+}
+
+// ---- guards: what arrives over postMessage (or from a saved state) is unknown until checked ----------------------
+// Shallow but real: the shapes the page indexes into (arrays per item, numbers it formats); the figures themselves
+// are the engine's to get right.
+
+type Obj = Record<string, unknown>;
+const isStr = (x: unknown): x is string => typeof x === 'string';
+const isNum = (x: unknown): x is number => typeof x === 'number';
+const isIndex = (x: unknown): x is number => Number.isInteger(x) && (x as number) >= 0;
+const isOptNum = (x: unknown) => x === undefined || isNum(x);
+const isStrs = (x: unknown): x is string[] => Array.isArray(x) && x.every(isStr);
+
+export function isErrorInfo(x: unknown): x is ErrorInfo {
+  return isObject(x) && isStr(x.code) && isStr(x.message);
+}
+
+function isEvalOutcome(x: unknown): x is EvalOutcome {
+  return (
+    isObject(x) &&
+    isNum(x.loss) &&
+    isNum(x.examples) &&
+    isStr(x.data) &&
+    isStr(x.backend) &&
+    isOptNum(x.accuracy) &&
+    isOptNum(x.perplexity)
+  );
+}
+
+function isItem(x: unknown): x is CompareItem {
+  return (
+    isObject(x) &&
+    isStr(x.path) &&
+    isStr(x.label) &&
+    isStr(x.adapter_dir) &&
+    isObject(x.config) &&
+    (x.metrics === null || isObject(x.metrics)) &&
+    isObject(x.adapter)
+  );
+}
+
+function isPair(x: unknown, items: number): x is PairSimilarity {
+  return (
+    isObject(x) &&
+    isIndex(x.a) &&
+    isIndex(x.b) &&
+    x.a < items &&
+    x.b < items &&
+    Array.isArray(x.modules) &&
+    x.modules.every(isObject) &&
+    isStrs(x.skipped) &&
+    isObject(x.mean)
+  );
+}
+
+/** A version-1 report whose per-item arrays have one entry per item. */
+export function isCompareReport(x: unknown): x is CompareReport {
+  if (!isObject(x) || x.version !== 1 || !Array.isArray(x.items) || !x.items.every(isItem)) return false;
+  const n = x.items.length;
+  const perItem = (a: unknown, ok: (v: unknown) => boolean) => Array.isArray(a) && a.length === n && a.every(ok);
+  return (
+    isStrs(x.config_keys) &&
+    isStrs(x.differs) &&
+    perItem(x.curves, (c) => c === null || isObject(c)) &&
+    perItem(x.modules, (ms) => Array.isArray(ms) && ms.every(isObject)) &&
+    Array.isArray(x.similarity) &&
+    x.similarity.every((p) => isPair(p, n)) &&
+    (x.eval_config === null || isStr(x.eval_config)) &&
+    (x.evals === undefined || Array.isArray(x.evals)) &&
+    isObject(x.definitions)
+  );
+}
+
+export function isCompareState(x: unknown): x is CompareState {
+  return isObject(x) && Array.isArray(x.paths) && x.paths.length > 0 && x.paths.every((p) => isStr(p) && p !== '');
+}
+
+const HOST_CHECKS: { [K in keyof HostMessages]: (m: Obj) => boolean } = {
+  report: (m) => isCompareReport(m.report),
+  reportError: (m) => isErrorInfo(m.error),
+  evalResult: (m) => isIndex(m.item) && isEvalOutcome(m.result),
+  evalError: (m) => isIndex(m.item) && isErrorInfo(m.error),
+};
+
+const WEBVIEW_CHECKS: { [K in keyof WebviewMessages]: (m: Obj) => boolean } = {
+  ready: () => true,
+  runEval: (m) => isIndex(m.item),
+};
+
+function check<M>(checks: { [K in keyof M]: (m: Obj) => boolean }, x: unknown): boolean {
+  if (!isObject(x) || x.v !== COMPARE_PROTOCOL || !isStr(x.type) || !Object.hasOwn(checks, x.type)) return false;
+  return checks[x.type as keyof M](x);
+}
+
+export function isHostToCompare(x: unknown): x is HostToCompare {
+  return check(HOST_CHECKS, x);
+}
+
+export function isCompareToHost(x: unknown): x is CompareToHost {
+  return check(WEBVIEW_CHECKS, x);
 }

@@ -1,25 +1,22 @@
 // Messages between the extension host and a run's dashboard webview, as two typed maps (name → payload). The
 // webview sends `ready` first; the host answers with `init` (every event so far, read from metrics.jsonl), then
-// `events` batches (coalesced, at most ~10 a second) and `status` changes. A reload or a hidden-then-shown panel
+// `events` batches (coalesced, at most ~10 a second) and `summary` changes (status, checkpoints on disk). A reload or a hidden-then-shown panel
 // sends `ready` again and gets a fresh `init`. Every message carries the protocol version, and each side checks what
 // it receives with the guards below (a webview can outlive an extension update).
-import type { EngineEvent } from './events';
+import { RUN_STATUSES, type EngineEvent, type RunStatus } from './events';
 
-export const DASHBOARD_PROTOCOL = 1;
-
-/** The status words of the run explorer (src/engine/runs/summary.ts RunStatus). */
-export const RUN_STATUSES = ['running', 'finished', 'stopped', 'failed', 'interrupted'] as const;
-export type DashboardStatus = (typeof RUN_STATUSES)[number];
+export const DASHBOARD_PROTOCOL = 2;
 
 /** What the header needs before (or without) a run_start event: read from the run folder's files. */
 export interface DashboardSummary {
   name: string; // the run folder's name
   runDir: string;
-  status: DashboardStatus;
+  status: RunStatus;
   step: number;
   totalSteps: number | null;
   lastLoss: number | null;
-  checkpoints: number;
+  elapsed: number | null; // seconds, as the run's last step or end event says
+  checkpoints: number; // on disk
   finalAdapter: string | null;
   error: string | null; // the error message of a failed run
   config: {
@@ -49,7 +46,7 @@ export const PACKED_FIELDS = ['grad_A', 'grad_B', 'delta_A', 'delta_B', 'out_A',
 export interface HostMessages {
   init: { runDir: string; summary: DashboardSummary; events: EngineEvent[]; packed?: PackedModules };
   events: { events: EngineEvent[]; packed?: PackedModules };
-  status: { status: DashboardStatus; error: string | null };
+  summary: { summary: DashboardSummary }; // the run's status, figures or checkpoints changed
   missing: { runDir: string; message: string }; // the run folder is gone (restored after a reload, or deleted)
 }
 
@@ -86,7 +83,7 @@ const isObj = (x: unknown): x is Obj => typeof x === 'object' && x !== null && !
 const isStr = (x: unknown): x is string => typeof x === 'string';
 const isNumOrNull = (x: unknown) => x === null || typeof x === 'number';
 
-export function isStatus(x: unknown): x is DashboardStatus {
+export function isStatus(x: unknown): x is RunStatus {
   return (RUN_STATUSES as readonly unknown[]).includes(x);
 }
 
@@ -104,6 +101,7 @@ function isSummary(x: unknown): x is DashboardSummary {
     typeof x.step === 'number' &&
     isNumOrNull(x.totalSteps) &&
     isNumOrNull(x.lastLoss) &&
+    typeof x.checkpoints === 'number' &&
     (x.config === null || isObj(x.config))
   );
 }
@@ -133,7 +131,7 @@ function isPacked(x: unknown, events: EngineEvent[]): boolean {
 const HOST_CHECKS: { [K in keyof HostMessages]: (m: Obj) => boolean } = {
   init: (m) => isStr(m.runDir) && isSummary(m.summary) && isEvents(m.events) && isPacked(m.packed, m.events),
   events: (m) => isEvents(m.events) && isPacked(m.packed, m.events),
-  status: (m) => isStatus(m.status) && (m.error === null || isStr(m.error)),
+  summary: (m) => isSummary(m.summary),
   missing: (m) => isStr(m.runDir) && isStr(m.message),
 };
 

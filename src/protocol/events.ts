@@ -94,5 +94,12 @@ export interface ErrorEvent {
   error: ErrorInfo;
 }
 
+/**
+ * A run's status, everywhere (explorer, dashboard, status bar): what its end event says, else running while a
+ * process writes it, else interrupted (killed, or the machine slept). Decided once, in src/engine/runs/summary.ts.
+ */
+export const RUN_STATUSES = ['running', 'finished', 'stopped', 'failed', 'interrupted'] as const;
+export type RunStatus = (typeof RUN_STATUSES)[number];
+
 export type EngineEvent = RunStartEvent | StepEvent | EvalEvent | CheckpointEvent | LogEvent | EndEvent | ErrorEvent;
 export type EventSink = (event: EngineEvent) => void;

@@ -1,14 +1,63 @@
-// Messages between the extension host and a run's child process (Node IPC: `child_process.fork` + `process.send`).
-// The child runs the engine's `train(config, onEvent, signal)` and forwards every event; the host never imports
-// TensorFlow.js, so a crash or an out-of-memory in training never takes the extension host down.
+// Messages between the extension host and the engine process (dist/engine-child.js, Node IPC: `child_process.fork`
+// + `process.send`). The host never loads TensorFlow.js: training, merging, comparing and evaluating all run in an
+// engine process, one request per process, so a crash or an out-of-memory there never takes the editor down. A
+// request carries an id and gets `{id, result}` or `{id, error}` (the engine's structured error); while it works,
+// the engine sends training events and progress lines tagged with the same id.
+import type { CompareReport, ItemEval } from './compare';
 import type { ErrorInfo } from './errors';
 import type { EngineEvent } from './events';
+import type { Device, MergeRequest, MergeSummary } from './merge';
 
-/** Host → child: what to run, then (maybe) a request to stop. */
-export type HostToChild = { type: 'start'; configFile: string; runDir?: string; resume: boolean } | { type: 'stop' }; // save a checkpoint, then end (the engine's AbortSignal)
+export interface TrainRequest {
+  configFile: string;
+  runDir?: string; // default: <output_dir>/<run_name>
+  resume: boolean; // continue from the run's newest checkpoint
+}
 
-/** Child → host: the engine's events, then how it ended. */
-export type ChildToHost =
-  | { type: 'event'; event: EngineEvent }
-  | { type: 'done'; status: 'finished' | 'stopped'; runDir: string }
-  | { type: 'failed'; error: ErrorInfo; runDir: string | null };
+export interface CompareRequest {
+  paths: string[];
+  pairs?: 'all' | 'first';
+  grid?: boolean;
+}
+
+/** Evaluates adapter folders on the eval set of `evalConfig`, each with its own r, lora_alpha and head. */
+export interface EvaluateRequest {
+  adapters: string[];
+  evalConfig: string;
+  device?: Device;
+}
+
+/** Each method's parameters and result. */
+export interface EngineRequests {
+  train: { params: TrainRequest; result: { status: 'finished' | 'stopped'; runDir: string } };
+  merge: { params: MergeRequest; result: MergeSummary };
+  compare: { params: CompareRequest; result: CompareReport };
+  evaluate: { params: EvaluateRequest; result: ItemEval[] };
+}
+
+export type EngineMethod = keyof EngineRequests;
+
+export type EngineRequest = {
+  [M in EngineMethod]: { type: 'request'; id: number; method: M; params: EngineRequests[M]['params'] };
+}[EngineMethod];
+
+/** Host → engine: one request, then perhaps a stop (training saves a checkpoint first: the engine's AbortSignal). */
+export type HostToEngine = EngineRequest | { type: 'stop' };
+
+/** Engine → host: what happens while a request runs, then its answer. */
+export type EngineToHost =
+  | { type: 'event'; id: number; event: EngineEvent } // a training run's events
+  | { type: 'log'; id: number; line: string } // progress of a merge, a comparison or an evaluation
+  | EngineResponse;
+
+export type EngineResponse =
+  | {
+      [M in EngineMethod]: { type: 'response'; id: number; result: EngineRequests[M]['result'] };
+    }[EngineMethod]
+  | { type: 'response'; id: number; error: ErrorInfo };
+
+export function isEngineToHost(m: unknown): m is EngineToHost {
+  if (typeof m !== 'object' || m === null) return false;
+  const { type, id } = m as { type?: unknown; id?: unknown };
+  return typeof id === 'number' && (type === 'event' || type === 'log' || type === 'response');
+}

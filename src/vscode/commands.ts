@@ -8,7 +8,7 @@ import { checkConfigFile } from '../engine/checks/config';
 import { isRunDir } from '../engine/runs/summary';
 import { formatError } from '../protocol/errors';
 import type { CommandId } from './command-table';
-import { compareCheckpoints } from './panels/compare';
+import { compareCheckpoints } from './compare-command';
 import { mergeAdapter } from './merge';
 import { newConfig } from './editor/new-config';
 import type { RunNode } from './runs/run-tree';
@@ -86,8 +86,8 @@ async function startTraining(s: Studio, arg: unknown, resume: boolean): Promise<
   const run = s.runs.start(configFile, { resume, runDir });
   s.output.appendLine(`${resume ? 'resuming' : 'starting'} ${configFile}`);
   s.progress.track(run);
-  const opened = s.runs.onEvent(({ event, runDir: dir }) => {
-    if (event.type !== 'run_start' || run.runDir !== dir) return;
+  const opened = s.feeds.onDidChange(({ runDir: dir, events }) => {
+    if (!run.runDir || path.resolve(run.runDir) !== dir || !events.some((e) => e.type === 'run_start')) return;
     opened.dispose();
     if (vscode.workspace.getConfiguration('loraplus').get<boolean>('openDashboardOnStart', true))
       s.dashboards.open(dir);
@@ -95,7 +95,6 @@ async function startTraining(s: Studio, arg: unknown, resume: boolean): Promise<
   const result = await run.ended;
   opened.dispose();
   if (s.runs.disposed) return; // the window closed: the run saved a checkpoint and ended; nothing left to show
-  s.tree.refresh();
   if (result.status === 'failed') {
     const log = 'Open Log';
     const pick = await vscode.window.showErrorMessage(

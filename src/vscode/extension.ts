@@ -5,6 +5,7 @@ import { RUNS_VIEW } from './command-table';
 import { ComparePanels } from './panels/compare';
 import { registerConfigEditor } from './editor/editor';
 import { Dashboards } from './panels/dashboard';
+import { RunFeeds } from './runs/feeds';
 import { RunProgress } from './runs/progress';
 import { RunManager } from './runs/run-manager';
 import { RunTree, type RunNode } from './runs/run-tree';
@@ -13,27 +14,19 @@ import type { Studio } from './studio';
 export function activate(context: vscode.ExtensionContext): void {
   const output = vscode.window.createOutputChannel('LoRA+');
   const runs = new RunManager(context.extensionPath, (line) => output.appendLine(line));
-  const progress = new RunProgress(runs);
-  const tree = new RunTree(runs);
+  const feeds = new RunFeeds(runs);
+  const progress = new RunProgress(feeds);
+  const tree = new RunTree(feeds);
   const treeView = vscode.window.createTreeView<RunNode>(RUNS_VIEW, {
     treeDataProvider: tree,
     canSelectMany: true,
     showCollapseAll: true,
   });
-  const dashboards = new Dashboards(context.extensionUri, runs);
+  const dashboards = new Dashboards(context.extensionUri, feeds);
   const compare = new ComparePanels(context.extensionUri);
-  const studio: Studio = { context, output, runs, progress, tree, treeView, dashboards, compare };
-  context.subscriptions.push(
-    output,
-    runs,
-    progress,
-    tree,
-    treeView,
-    dashboards,
-    compare,
-    registerConfigEditor(),
-    ...registerCommands(studio),
-  );
+  const studio: Studio = { context, output, runs, feeds, progress, tree, treeView, dashboards, compare };
+  const services = [output, runs, feeds, progress, tree, treeView, dashboards, compare];
+  context.subscriptions.push(...services, registerConfigEditor(), ...registerCommands(studio));
 }
 
 export function deactivate(): void {}

@@ -1,13 +1,14 @@
 // "LoRA+: Merge Adapter into Model": picks an adapter (a run's final/ adapter or a checkpoint from the run explorer,
-// or any PEFT adapter folder), asks where the merged model goes, and runs `dist/cli.js merge … --json` in a child
-// process (the extension host never loads TensorFlow.js), its progress streamed to the output channel and a
-// notification. The result says how far the merged model's logits are from base + adapter.
-import { fork } from 'node:child_process';
+// or any PEFT adapter folder), asks where the merged model goes, and asks an engine process for the merge (the
+// extension host never loads TensorFlow.js), its progress streamed to the output channel and a notification. The
+// result says how far the merged model's logits are from base + adapter.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import type { MergeSummary } from '../engine/merge/merge';
 import { defaultMergeOut, locateBase, resolveAdapterDir, runOf } from '../engine/runs/adapter-dirs';
+import { formatError } from '../protocol/errors';
+import type { MergeRequest } from '../protocol/merge';
+import { startEngine } from './engine-process';
 import type { Studio } from './studio';
 import { requireTrust } from './trust';
 
@@ -23,7 +24,7 @@ export async function mergeAdapter(s: Studio, target?: string): Promise<void> {
     return;
   }
   // The base model: the one the adapter names, else the user says where it is (Python adapters name Hub ids).
-  const args = ['merge', '--adapter', adapterDir];
+  const request: MergeRequest = { adapters: [adapterDir], out: '' };
   const base = locateBase(adapterDir);
   if (!base.dir) {
     const picked = await vscode.window.showOpenDialog({
@@ -36,7 +37,7 @@ export async function mergeAdapter(s: Studio, target?: string): Promise<void> {
         : 'LoRA+: the adapter does not name its base model. Which model folder?',
     });
     if (!picked?.length) return;
-    args.push('--base', picked[0].fsPath);
+    request.base = picked[0].fsPath;
   }
   const out = await vscode.window.showInputBox({
     title: 'LoRA+: Merge Adapter into Model',
@@ -46,12 +47,12 @@ export async function mergeAdapter(s: Studio, target?: string): Promise<void> {
     validateInput: validateOut,
   });
   if (!out) return;
-  args.push('--out', path.resolve(out), '--json');
+  request.out = path.resolve(out);
   const run = runOf(adapterDir);
   const name = run
     ? `${path.basename(run.dir)}${path.basename(adapterDir) === 'final' ? '' : ` (${path.basename(adapterDir)})`}`
     : path.basename(adapterDir);
-  await runMerge(s, args, path.resolve(out), name);
+  await runMerge(s, request, name);
 }
 
 function validateOut(value: string): string | undefined {
@@ -106,41 +107,44 @@ async function pickAdapter(s: Studio): Promise<string | undefined> {
   return folder?.[0]?.fsPath;
 }
 
-// ---- the child process ----------------------------------------------------------------------------------------------
+// ---- the engine process --------------------------------------------------------------------------------------------
 
-interface CliResult {
-  code: number | null;
-  stdout: string;
-  error: string | null; // the CLI's `error: …` line
-}
-
-async function runMerge(s: Studio, args: string[], out: string, name: string): Promise<void> {
-  s.output.appendLine(`merging: loraplus ${args.join(' ')}`);
-  const result = await vscode.window.withProgress(
+async function runMerge(s: Studio, request: MergeRequest, name: string): Promise<void> {
+  s.output.appendLine(`merging ${request.adapters.join(', ')} into ${request.out}${request.force ? ' (--force)' : ''}`);
+  const outcome = await vscode.window.withProgress(
     { location: vscode.ProgressLocation.Notification, title: `LoRA+: merging ${name}`, cancellable: true },
-    (progress, token) => runCli(s, args, out, (line) => progress.report({ message: line }), token),
+    async (progress, token) => {
+      const cwd = vscode.workspace.workspaceFolders?.[0]?.uri.fsPath ?? path.dirname(request.out);
+      const call = startEngine(s.context.extensionPath, 'merge', request, {
+        cwd,
+        onLog: (line) => {
+          s.output.appendLine(line);
+          progress.report({ message: line });
+        },
+        onOutput: (line) => s.output.appendLine(line),
+      });
+      const cancel = token.onCancellationRequested(() => call.cancel());
+      const o = await call.outcome;
+      cancel.dispose();
+      // The engine writes into <out>.tmp-<pid> and renames at the end: a cancelled merge leaves only that.
+      if (!o.ok && o.cancelled) fs.rmSync(`${request.out}.tmp-${call.child.pid}`, { recursive: true, force: true });
+      return o;
+    },
   );
-  s.tree.refresh();
-  if (result === null) return; // cancelled
+  if (!outcome.ok && outcome.cancelled) return void s.output.appendLine('merge cancelled');
   const log = 'Open Log';
-  if (result.code !== 0 && result.code !== 3) {
-    const message = result.error ?? `the merge exited with code ${result.code}`;
-    const retry = /merge check failed/.test(message) ? 'Write Anyway' : undefined;
-    const pick = await vscode.window.showErrorMessage(`LoRA+: ${message}`, ...(retry ? [retry] : []), log);
-    if (pick === log) s.output.show(true);
-    if (retry && pick === retry) await runMerge(s, [...args, '--force'], out, name);
-    return;
-  }
-  let summary: MergeSummary;
-  try {
-    summary = JSON.parse(result.stdout.trim().split('\n').at(-1) ?? '') as MergeSummary;
-  } catch {
-    void vscode.window.showErrorMessage(
-      'LoRA+: the merge finished but its summary could not be read; see the log.',
+  if (!outcome.ok) {
+    const retry = outcome.error.code === 'merge/check-failed' ? 'Write Anyway' : undefined;
+    const pick = await vscode.window.showErrorMessage(
+      `LoRA+: ${formatError(outcome.error)}`,
+      ...(retry ? [retry] : []),
       log,
     );
+    if (pick === log) s.output.show(true);
+    if (retry && pick === retry) await runMerge(s, { ...request, force: true }, name);
     return;
   }
+  const summary = outcome.result;
   const c = summary.merge_check;
   const diff =
     c.max_abs_diff !== null ? `max |Δlogits| ${c.max_abs_diff.toExponential(2)} vs base + adapter` : 'adapter written';
@@ -154,53 +158,4 @@ async function runMerge(s: Studio, args: string[], out: string, name: string): P
   if (pick === reveal) await vscode.commands.executeCommand('revealFileInOS', vscode.Uri.file(summary.out));
   if (pick === readme)
     await vscode.commands.executeCommand('markdown.showPreview', vscode.Uri.file(path.join(summary.out, 'README.md')));
-}
-
-/** Runs dist/cli.js; stderr lines go to the output channel and `onLine`. Resolves null when cancelled. */
-function runCli(
-  s: Studio,
-  args: string[],
-  out: string,
-  onLine: (line: string) => void,
-  token: vscode.CancellationToken,
-): Promise<CliResult | null> {
-  const cwd = vscode.workspace.workspaceFolders?.[0]?.uri.fsPath ?? path.dirname(out);
-  return new Promise((resolve) => {
-    const child = fork(path.join(s.context.extensionPath, 'dist', 'cli.js'), args, {
-      cwd,
-      stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
-      execArgv: [],
-      env: { ...process.env, ELECTRON_RUN_AS_NODE: '1' },
-    });
-    const stdout: Buffer[] = [];
-    let error: string | null = null;
-    let partial = '';
-    child.stdout!.on('data', (b: Buffer) => stdout.push(b));
-    child.stderr!.on('data', (b: Buffer) => {
-      const lines = (partial + b.toString('utf8')).split('\n');
-      partial = lines.pop() ?? '';
-      for (const line of lines) {
-        s.output.appendLine(line);
-        if (line.startsWith('error: ')) error = line.slice('error: '.length);
-        else onLine(line);
-      }
-    });
-    const cancel = token.onCancellationRequested(() => child.kill());
-    child.on('error', (err) => {
-      cancel.dispose();
-      resolve({ code: 1, stdout: '', error: `could not start the merge: ${err.message}` });
-    });
-    child.on('exit', (code, signal) => {
-      cancel.dispose();
-      if (partial) s.output.appendLine(partial);
-      if (signal || token.isCancellationRequested) {
-        // The CLI writes into <out>.tmp-<pid> and renames at the end: a cancelled merge leaves only that.
-        fs.rmSync(`${out}.tmp-${child.pid}`, { recursive: true, force: true });
-        s.output.appendLine('merge cancelled');
-        resolve(null);
-        return;
-      }
-      resolve({ code, stdout: Buffer.concat(stdout).toString('utf8'), error });
-    });
-  });
 }

@@ -3,6 +3,7 @@
 import type * as vscode from 'vscode';
 import type { ComparePanels } from './panels/compare';
 import type { Dashboards } from './panels/dashboard';
+import type { RunFeeds } from './runs/feeds';
 import type { RunProgress } from './runs/progress';
 import type { RunManager } from './runs/run-manager';
 import type { RunNode, RunTree } from './runs/run-tree';
@@ -11,6 +12,7 @@ export interface Studio {
   readonly context: vscode.ExtensionContext;
   readonly output: vscode.OutputChannel;
   readonly runs: RunManager;
+  readonly feeds: RunFeeds; // one model of each run, for every view
   readonly progress: RunProgress;
   readonly tree: RunTree;
   readonly treeView: vscode.TreeView<RunNode>;

@@ -1,5 +1,6 @@
-// The run's child process as the extension host drives it (src/vscode/runs/run-manager.ts): IPC start → events → done;
-// stop → a checkpoint, then 'stopped'; a bad config → 'failed' with the config's own error, and no run folder.
+// The engine process as the extension host drives it (src/vscode/engine-process.ts): a train request → events →
+// {id, result}; stop → a checkpoint, then 'stopped'; a bad config → {id, error} with the config's own error, and no
+// run folder.
 import assert from 'node:assert/strict';
 import { fork } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -7,7 +8,7 @@ import * as path from 'node:path';
 import { describe, it } from 'node:test';
 import { stringify } from 'yaml';
 import { listCheckpoints } from '../../src/engine/runs/checkpoints';
-import type { ChildToHost, HostToChild } from '../../src/protocol/host';
+import type { EngineToHost, HostToEngine } from '../../src/protocol/host';
 import { SST2, STORIES, tempDir } from '../helpers/shared';
 
 const CHILD = path.resolve(__dirname, '..', '..', 'src', 'cli', 'child.ts');
@@ -30,49 +31,50 @@ function writeConfig(dir: string, maxSteps: number, extra: Record<string, unknow
   return file;
 }
 
-/** Forks the child, sends `start`, collects its messages; `onMessage` may send more (e.g. stop). */
+/** Forks the engine process, sends a train request, collects its messages; `onMessage` may send more (e.g. stop). */
 function runChild(
-  start: HostToChild,
-  onMessage?: (m: ChildToHost, send: (m: HostToChild) => void) => void,
-): Promise<{ messages: ChildToHost[]; code: number | null }> {
+  params: { configFile: string; resume: boolean },
+  onMessage?: (m: EngineToHost, send: (m: HostToEngine) => void) => void,
+): Promise<{ messages: EngineToHost[]; code: number | null }> {
   const child = fork(CHILD, [], {
     execArgv: ['--import', 'tsx'],
     stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
     env: { ...process.env, LORAPLUS_WASM_THREADS: '1' },
   });
-  const messages: ChildToHost[] = [];
-  child.on('message', (m: ChildToHost) => {
+  const messages: EngineToHost[] = [];
+  child.on('message', (m: EngineToHost) => {
     messages.push(m);
     onMessage?.(m, (x) => child.connected && child.send(x));
   });
-  child.send(start);
+  child.send({ type: 'request', id: 7, method: 'train', params } satisfies HostToEngine);
   return new Promise((resolve) => child.on('exit', (code) => resolve({ messages, code })));
 }
 
 describe('engine child process', () => {
   it('trains, forwards every engine event over IPC, and reports done', async () => {
     const dir = tempDir();
-    const { messages, code } = await runChild({ type: 'start', configFile: writeConfig(dir, 3), resume: false });
+    const { messages, code } = await runChild({ configFile: writeConfig(dir, 3), resume: false });
     assert.equal(code, 0);
     const events = messages.flatMap((m) => (m.type === 'event' ? [m.event] : []));
     assert.deepEqual([events[0].type, events.at(-1)!.type], ['run_start', 'end']);
     assert.equal(events.filter((e) => e.type === 'step').length, 3);
     const done = messages.at(-1)!;
-    assert.deepEqual(done, { type: 'done', status: 'finished', runDir: path.join(dir, 'runs', 'child') });
+    assert.deepEqual(done, {
+      type: 'response',
+      id: 7,
+      result: { status: 'finished', runDir: path.join(dir, 'runs', 'child') },
+    });
   });
 
   it('stops on request after saving a resumable checkpoint', async () => {
     const dir = tempDir();
-    const { messages, code } = await runChild(
-      { type: 'start', configFile: writeConfig(dir, 200), resume: false },
-      (m, send) => {
-        if (m.type === 'event' && m.event.type === 'step' && m.event.step === 2) send({ type: 'stop' });
-      },
-    );
+    const { messages, code } = await runChild({ configFile: writeConfig(dir, 200), resume: false }, (m, send) => {
+      if (m.type === 'event' && m.event.type === 'step' && m.event.step === 2) send({ type: 'stop' });
+    });
     assert.equal(code, 0);
     const done = messages.at(-1)!;
-    assert.equal(done.type, 'done');
-    assert.equal(done.type === 'done' && done.status, 'stopped');
+    assert.equal(done.type, 'response');
+    assert.equal(done.type === 'response' && 'result' in done && (done.result as { status: string }).status, 'stopped');
     const checkpoints = listCheckpoints(path.join(dir, 'runs', 'child'));
     assert.ok(
       checkpoints.length === 1 && checkpoints[0].step >= 2 && checkpoints[0].step < 200,
@@ -83,14 +85,13 @@ describe('engine child process', () => {
   it('fails with the config error, and creates no run folder, when the config is bad', async () => {
     const dir = tempDir();
     const { messages, code } = await runChild({
-      type: 'start',
       configFile: writeConfig(dir, 3, { loraplus_lr_ratio: 0.5 }),
       resume: false,
     });
     assert.equal(code, 1);
     const last = messages.at(-1)!;
-    assert.equal(last.type, 'failed');
-    assert.match(last.type === 'failed' ? last.error.message : '', /loraplus_lr_ratio/);
+    assert.equal(last.type === 'response' && 'error' in last, true);
+    assert.match(last.type === 'response' && 'error' in last ? last.error.message : '', /loraplus_lr_ratio/);
     assert.equal(fs.existsSync(path.join(dir, 'runs')), false);
   });
 });

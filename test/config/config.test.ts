@@ -102,7 +102,10 @@ describe('good configs', () => {
     'a classification config over the shared model and SST-2',
     { skip: !existsSync(shared) || !existsSync(sst2) },
     () => {
-      const yaml = `loraplus: 1\nmodel: ${shared}\ntask: sequence-classification\ndata:\n  train: ${sst2}\n  text_field: sentence\n  labels: [0, 1]\nlora:\n  target_modules: all-linear\ntraining:\n  max_steps: 20\n`;
+      const yaml =
+        `loraplus: 1\nmodel: ${shared}\ntask: sequence-classification\n` +
+        `data:\n  train: ${sst2}\n  text_field: sentence\n  labels: [0, 1]\n` +
+        'lora:\n  target_modules: all-linear\ntraining:\n  max_steps: 20\n';
       const r = load(yaml);
       assert.deepEqual(r.problems, []);
       assert.equal(r.config?.model, shared);
@@ -298,7 +301,8 @@ describe('throwing forms and formatting', () => {
     const [p] = loadConfigFile(file).problems;
     assert.equal(
       formatProblem(file, p),
-      `${file}:5:22: hint: loraplus_lr_ratio λ = 1: this is plain LoRA (lora_A and lora_B share one learning rate) (at training.loraplus_lr_ratio) LoRA+ uses λ > 1; 16 is the usual start.`,
+      `${file}:5:22: hint: loraplus_lr_ratio λ = 1: this is plain LoRA (lora_A and lora_B share one learning rate) ` +
+        '(at training.loraplus_lr_ratio) LoRA+ uses λ > 1; 16 is the usual start.',
     );
   });
 

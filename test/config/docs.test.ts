@@ -72,7 +72,17 @@ describe('completions', () => {
 
   test('at a cursor: the section it is in, keys or values, and what is already there', () => {
     const text =
-      'model: m\ntask: \ndata:\n  train: t\n  \nlora:\n  target_modules:\n  - q_proj\n  - \ntraining:\n  lr_scheduler: c\n';
+      'model: m\n' +
+      'task: \n' +
+      'data:\n' +
+      '  train: t\n' +
+      '  \n' +
+      'lora:\n' +
+      '  target_modules:\n' +
+      '  - q_proj\n' +
+      '  - \n' +
+      'training:\n' +
+      '  lr_scheduler: c\n';
     const at = (line: number, col: number): number =>
       text
         .split('\n')

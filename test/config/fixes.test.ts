@@ -70,7 +70,8 @@ describe('fixes carry data the editor needs', () => {
       value: 'path/to/train.jsonl',
       text: 'train: path/to/train.jsonl',
     });
-    assert.equal(fixed, 'model: ./model\ndata:\n  train: path/to/train.jsonl\n  text_field: sentence\n'); // schema order: train first
+    // Schema order: train first.
+    assert.equal(fixed, 'model: ./model\ndata:\n  train: path/to/train.jsonl\n  text_field: sentence\n');
     assert.equal(p.yamlPath, 'data.train');
     const noSection = fixOf('# my run\nmodel: ./model\ntask: causal-lm\nlora:\n  r: 4\n', 'config/missing-key').fixed;
     assert.equal(
@@ -158,7 +159,8 @@ describe('fixes carry data the editor needs', () => {
   test('a flow mapping gets the fix but no edits (the editor offers none)', () => {
     const { fix, fixed } = fixOf('model: ./model\ndata: {train: train.jsonl, eval_fraction: 0.9}\n', 'config/range');
     assert.equal(fix?.kind, 'setValue');
-    assert.equal(fixed, 'model: ./model\ndata: {train: train.jsonl, eval_fraction: 0.5}\n'); // a value can still be replaced
+    // A value can still be replaced.
+    assert.equal(fixed, 'model: ./model\ndata: {train: train.jsonl, eval_fraction: 0.5}\n');
     const missing = fixOf('model: ./model\ndata: {text_field: x}\n', 'config/missing-key');
     assert.equal(missing.fix?.kind, 'addKey');
     assert.equal(missing.p.edits, undefined);

@@ -3,7 +3,8 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { selectBackend, type Device } from '../../src/engine/backend/select';
+import { selectBackend } from '../../src/engine/backend/select';
+import type { Device } from '../../src/protocol/merge';
 
 export const SHARED = path.resolve(__dirname, '..', '..', '..', 'shared');
 export const STORIES = path.join(SHARED, 'models', 'stories260k');

@@ -24,6 +24,7 @@ const summary: DashboardSummary = {
   step: 3,
   totalSteps: 10,
   lastLoss: 2.5,
+  elapsed: 12,
   checkpoints: 1,
   finalAdapter: null,
   error: null,
@@ -62,7 +63,7 @@ describe('dashboard protocol', () => {
     const sent = [
       hostMessage('init', { runDir: '/runs/run-1', summary, events }),
       hostMessage('events', { events }),
-      hostMessage('status', { status: 'failed', error: 'the loss became NaN' }),
+      hostMessage('summary', { summary: { ...summary, status: 'failed', error: 'the loss became NaN' } }),
       hostMessage('missing', { runDir: '/runs/gone', message: 'The run folder no longer exists' }),
     ];
     for (const m of sent) {
@@ -96,7 +97,7 @@ describe('dashboard protocol', () => {
       ],
       [
         'a status word the explorer does not use',
-        { v: DASHBOARD_PROTOCOL, type: 'status', status: 'done', error: null },
+        { v: DASHBOARD_PROTOCOL, type: 'summary', summary: { ...summary, status: 'done' } },
       ],
       ['summary without status', { ...init, summary: { ...summary, status: undefined } }],
       ['null', null],

@@ -1,5 +1,5 @@
-// "LoRA+: Merge Adapter into Model" under a scripted `vscode` stub, running the real CLI in a child process (a
-// dist/cli.js shim that loads src/ through tsx): the palette's pick, a Python adapter whose base is a Hub id, a
+// "LoRA+: Merge Adapter into Model" under a scripted `vscode` stub, running the real engine process (a
+// dist/engine-child.js shim that loads src/ through tsx): the palette's pick, a Python adapter whose base is a Hub id, a
 // refused merge written anyway, and the untrusted-workspace refusal.
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
@@ -13,20 +13,20 @@ installMergeStub();
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const { mergeAdapter } = require('../../src/vscode/merge') as typeof import('../../src/vscode/merge');
 
-/** An extension folder whose dist/cli.js runs src/cli/main.ts. */
-function extensionWithCli(): string {
+/** An extension folder whose dist/engine-child.js runs src/cli/child.ts (the engine process) through tsx. */
+function extensionWithEngine(): string {
   const dir = tempDir();
   fs.mkdirSync(path.join(dir, 'dist'));
   const tsx = require.resolve('tsx/cjs');
-  const cli = path.resolve(__dirname, '..', '..', 'src', 'cli', 'main.ts');
+  const child = path.resolve(__dirname, '..', '..', 'src', 'cli', 'child.ts');
   fs.writeFileSync(
-    path.join(dir, 'dist', 'cli.js'),
-    `require(${JSON.stringify(tsx)});\nrequire(${JSON.stringify(cli)}).main(process.argv.slice(2)).then((c) => (process.exitCode = c));\n`,
+    path.join(dir, 'dist', 'engine-child.js'),
+    `require(${JSON.stringify(tsx)});\nrequire(${JSON.stringify(child)});\n`,
   );
   return dir;
 }
 
-const EXT = extensionWithCli();
+const EXT = extensionWithEngine();
 
 function studio(runs: unknown[] = []) {
   const log: string[] = [];

@@ -15,8 +15,10 @@ import {
   availableCurves,
   cellAt,
   configRows,
+  curveColumns,
   heatColor,
   heatmap,
+  itemColors,
   metricRows,
   moduleRows,
   sparkHeights,
@@ -132,6 +134,23 @@ describe('compare webview model', () => {
     assert.deepEqual(alignedCurves(report, 'eval_loss', 'step').x, [2, 4, 99]);
     assert.deepEqual(alignedCurves(report, 'eval_loss', 'tokens_seen').x, [200, 400]);
     assert.deepEqual(availableCurves(report), ['loss', 'eval_loss', 'perplexity']);
+  });
+
+  it('curve columns for the line chart: typed, NaN where an item has no point', () => {
+    const c = curveColumns(report, 'loss', 'step');
+    assert.equal(c.n, 4);
+    assert.deepEqual([...c.x], [1, 2, 3, 4]);
+    assert.ok(c.ys.every((y) => y instanceof Float64Array && y.length === c.n));
+    assert.deepEqual(
+      [...c.ys[1]].map((v) => (Number.isNaN(v) ? null : v)),
+      [4.9, null, 4.7, null],
+    );
+    assert.equal(curveColumns(report, 'accuracy', 'step').ys[0].every(Number.isNaN), true);
+  });
+
+  it('item colours cycle through the theme palette', () => {
+    assert.deepEqual(itemColors(['#a', '#b'], 3), ['#a', '#b', '#a']);
+    assert.deepEqual(itemColors(['#a'], 0), []);
   });
 
   it('module rows in layer order (2 before 10), with a shared σ scale per row', () => {

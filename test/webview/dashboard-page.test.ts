@@ -11,11 +11,10 @@ import { after, before, describe, it } from 'node:test';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { configFromObject } from '../../src/config/load';
 import { readMetrics } from '../../src/engine/runs/writer';
-import { summarizeEvents } from '../../src/engine/runs/summary';
+import { dashboardSummary, summarizeEvents } from '../../src/engine/runs/summary';
 import { train } from '../../src/engine/train/train';
-import { hostMessage, packModules } from '../../src/protocol/dashboard';
+import { DASHBOARD_PROTOCOL, hostMessage, packModules } from '../../src/protocol/dashboard';
 import type { EngineEvent, RunStartEvent, StepEvent } from '../../src/protocol/events';
-import { toDashboardSummary } from '../../src/vscode/runs/feed';
 import { SST2, STORIES, tempDir, useBackend } from '../helpers/shared';
 import { installWebviewStub, Uri } from '../vscode/webview-stub';
 
@@ -129,12 +128,14 @@ describe(
 
     it('says ready and saves its run folder for the serializer', async () => {
       await page.waitForFunction(() => (globalThis as unknown as Page$).__posted.length > 0);
-      assert.deepEqual(await page.evaluate(() => (globalThis as unknown as Page$).__posted), [{ v: 1, type: 'ready' }]);
+      assert.deepEqual(await page.evaluate(() => (globalThis as unknown as Page$).__posted), [
+        { v: DASHBOARD_PROTOCOL, type: 'ready' },
+      ]);
       assert.deepEqual(await page.evaluate(() => (globalThis as unknown as Page$).__state), { runDir });
     });
 
     it('shows a finished run: status, last loss and step, the loss chart and a module × step heatmap', async () => {
-      const summary = toDashboardSummary(summarizeEvents(runDir, events), { status: 'running', error: null });
+      const summary = dashboardSummary(summarizeEvents(runDir, events));
       await post(hostMessage('init', { runDir, summary, ...packModules(events) }));
       const steps = events.filter((e): e is StepEvent => e.type === 'step');
       const last = steps.at(-1)!;
@@ -164,11 +165,12 @@ describe(
       assert.deepEqual(errors, []);
     });
 
-    it('updates live from event batches and status messages', async () => {
+    it('updates live from event batches and summary messages', async () => {
       const last = events.filter((e): e is StepEvent => e.type === 'step').at(-1)!;
       const next: StepEvent = { ...last, step: last.step + 1, loss: 1.23456789 };
       await post(hostMessage('events', { events: [next] }));
-      await post(hostMessage('status', { status: 'running', error: null }));
+      const summary = dashboardSummary(summarizeEvents(runDir, [...events, next]));
+      await post(hostMessage('summary', { summary: { ...summary, status: 'running' } }));
       await page.waitForFunction(
         () =>
           (globalThis as unknown as Page$).document.querySelector('#last-step')?.textContent === String(5) &&

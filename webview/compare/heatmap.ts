@@ -1,8 +1,10 @@
 // The subspace-similarity heatmap (a canvas): for one pair of items, φ per layer × module kind, or per module ×
 // top-i directions, with a hover readout. Clicking a module shows its full φ(i, j) grid when the report has grids.
+// Labels take the theme's colours, so a theme switch repaints both canvases (setTheme).
 import type { CompareReport, ModuleSimilarity } from '../../src/protocol/compare';
+import { h } from '../shared/dom';
 import { sig3 } from '../shared/format';
-import { el, themeColor } from './dom';
+import type { Theme } from '../shared/theme';
 import { cellAt, heatColor, heatmap, pairLabel, type Basis, type Heatmap, type HeatView } from './model';
 
 interface Box {
@@ -16,14 +18,15 @@ interface Box {
 
 export class SimilarityView {
   readonly root: HTMLElement;
-  private readonly canvas = el('canvas', { id: 'similarity-heatmap' });
-  private readonly readout = el(
-    'p',
-    { id: 'similarity-readout', className: 'readout' },
-    'Hover a cell for its value; click one for its φ(i, j) grid.',
-  );
-  private readonly summary = el('p', { className: 'note' });
-  private readonly gridBox = el('div', { id: 'similarity-grid-box' });
+  private readonly canvas = h('canvas', { id: 'similarity-heatmap' });
+  private readonly readout = h('p', {
+    id: 'similarity-readout',
+    class: 'readout',
+    text: 'Hover a cell for its value; click one for its φ(i, j) grid.',
+  });
+  private readonly summary = h('p', { class: 'note' });
+  private readonly gridBox = h('div', { id: 'similarity-grid-box' });
+  private grid: { m: ModuleSimilarity; basis: Basis; pair: number } | null = null; // the φ(i, j) grid shown
   private pair = 0;
   private basis: Basis = 'delta';
   private view: HeatView = 'layer-kind';
@@ -33,35 +36,35 @@ export class SimilarityView {
     if (this.root.clientWidth !== this.lastWidth) this.draw(); // heights follow from the draw itself
   });
 
-  constructor(private readonly report: CompareReport) {
+  constructor(
+    private readonly report: CompareReport,
+    private theme: Theme,
+  ) {
     const pairs = report.similarity;
     const select = <T extends string>(id: string, options: [T, string][], set: (v: T) => void) => {
-      const s = el('select', { id }, ...options.map(([v, label]) => el('option', { value: v }, label)));
+      const s = h(
+        'select',
+        { id },
+        options.map(([v, label]) => h('option', { text: label, attrs: { value: v } })),
+      );
       s.addEventListener('change', () => {
         set(s.value as T);
         this.draw();
       });
       return s;
     };
-    const controls = el('div', { className: 'controls' });
-    if (pairs.length > 1)
-      controls.append(
-        el(
-          'label',
-          {},
+    const controls = h('div', { class: 'controls' }, [
+      pairs.length > 1 &&
+        h('label', {}, [
           'pair ',
           select(
             'similarity-pair',
             pairs.map((p, i) => [String(i), pairLabel(report, p)]),
             (v) => (this.pair = Number(v)),
           ),
-        ),
-        ' ',
-      );
-    controls.append(
-      el(
-        'label',
-        { title: report.definitions.phi },
+        ]),
+      pairs.length > 1 && ' ',
+      h('label', { title: report.definitions.phi }, [
         'directions of ',
         select<Basis>(
           'similarity-basis',
@@ -71,11 +74,9 @@ export class SimilarityView {
           ],
           (v) => (this.basis = v),
         ),
-      ),
+      ]),
       ' ',
-      el(
-        'label',
-        {},
+      h('label', {}, [
         'view ',
         select<HeatView>(
           'similarity-view',
@@ -85,37 +86,27 @@ export class SimilarityView {
           ],
           (v) => (this.view = v),
         ),
-      ),
-    );
+      ]),
+    ]);
     this.canvas.dataset.layers = '0';
     this.canvas.addEventListener('mousemove', (e) => this.hover(e));
     this.canvas.addEventListener('click', (e) => this.showGrid(e));
-    const legend = el(
-      'div',
-      { className: 'legend' },
-      el('span', {}, '0'),
-      el('span', { className: 'ramp' }),
-      el('span', {}, '1'),
-    );
-    (legend.children[1] as HTMLElement).style.background =
-      `linear-gradient(to right, ${[0, 0.25, 0.5, 0.75, 1].map(heatColor).join(', ')})`;
+    const ramp = h('span', { class: 'ramp' });
+    ramp.style.background = `linear-gradient(to right, ${[0, 0.25, 0.5, 0.75, 1].map(heatColor).join(', ')})`;
+    const legend = h('div', { class: 'legend' }, [h('span', { text: '0' }), ramp, h('span', { text: '1' })]);
     this.root = pairs.length
-      ? el(
-          'div',
-          {},
+      ? h('div', {}, [
           controls,
           this.summary,
-          el('div', { className: 'heat-wrap' }, this.canvas),
+          h('div', { class: 'heat-wrap' }, [this.canvas]),
           legend,
           this.readout,
           this.gridBox,
-        )
-      : el(
-          'div',
-          {},
-          el('p', { className: 'note' }, "Compare two or more items to see how alike their adapters' directions are."),
+        ])
+      : h('div', {}, [
+          h('p', { class: 'note', text: "Compare two or more items to see how alike their adapters' directions are." }),
           this.canvas,
-        );
+        ]);
     this.resize.observe(this.root);
   }
 
@@ -126,12 +117,19 @@ export class SimilarityView {
     this.canvas.dataset.layers = String(hm.rows.length);
     this.canvas.dataset.cols = String(hm.cols.length);
     const mean = p.mean[this.basis];
+    const shared = `${p.modules.length} shared module${p.modules.length === 1 ? '' : 's'}`;
     this.summary.textContent =
-      `${pairLabel(this.report, p)}: mean φ ${mean === null ? '– (a ΔW is zero)' : sig3(mean)} over ${p.modules.length} shared module${p.modules.length === 1 ? '' : 's'}` +
+      `${pairLabel(this.report, p)}: mean φ ${mean === null ? '– (a ΔW is zero)' : sig3(mean)} over ${shared}` +
       (p.skipped.length ? `; not shared: ${p.skipped.join(', ')}` : '') +
       '. 1 = the same directions; about r/in for unrelated ones.';
     this.lastWidth = this.root.clientWidth;
-    this.current = { hm, box: paint(this.canvas, hm, Math.max(240, (this.lastWidth || 640) - 4)) };
+    this.current = { hm, box: paint(this.canvas, hm, Math.max(240, (this.lastWidth || 640) - 4), this.theme) };
+  }
+
+  setTheme(theme: Theme): void {
+    this.theme = theme;
+    this.draw();
+    if (this.grid) this.drawGrid(this.grid.m, this.grid.basis, this.grid.pair);
   }
 
   private hover(e: MouseEvent): void {
@@ -147,18 +145,23 @@ export class SimilarityView {
         ? `${hm.rows[c.row]} · ${hm.cols[c.col]}: φ(${m ? `${m.r1}, ${m.r2}` : 'r1, r2'})`
         : `${hm.rows[c.row]}, top ${hm.cols[c.col]}: φ(${hm.cols[c.col]}, ${hm.cols[c.col]})`;
     const where = module && this.view === 'layer-kind' ? `  [${module}]` : '';
-    this.readout.textContent = `${what} = ${v === null ? (module ? '– (a ΔW is zero)' : '– (no such module)') : v.toFixed(4)}${where}`;
+    const value = v === null ? (module ? '– (a ΔW is zero)' : '– (no such module)') : v.toFixed(4);
+    this.readout.textContent = `${what} = ${value}${where}`;
   }
 
   private showGrid(e: MouseEvent): void {
     if (!this.current) return;
     const c = cellAt(e.offsetX, e.offsetY, this.current.box);
     const m = c && this.moduleInfo(this.current.hm.modules[c.row][c.col]);
-    if (!m) return;
-    const grid = m[this.basis].grid;
+    if (m) this.drawGrid(m, this.basis, this.pair);
+  }
+
+  private drawGrid(m: ModuleSimilarity, basis: Basis, pairIndex: number): void {
+    this.grid = { m, basis, pair: pairIndex };
+    const grid = m[basis].grid;
     if (!grid) {
       this.gridBox.replaceChildren(
-        el('p', { className: 'note' }, `${m.module}: the report has no φ(i, j) grid (the CLI adds it with --grid).`),
+        h('p', { class: 'note', text: `${m.module}: the report has no φ(i, j) grid (the CLI adds it with --grid).` }),
       );
       return;
     }
@@ -168,16 +171,17 @@ export class SimilarityView {
       values: grid,
       modules: grid.map((row) => row.map(() => m.module)),
     };
-    const canvas = el('canvas', { id: 'similarity-grid' });
+    const canvas = h('canvas', { id: 'similarity-grid' });
+    const pair = this.report.similarity[pairIndex];
+    const [a, b] = [this.report.items[pair.a].label, this.report.items[pair.b].label];
     this.gridBox.replaceChildren(
-      el(
-        'p',
-        { className: 'note' },
-        `${m.module}: φ(i, j) for the top i directions of ${this.report.items[this.report.similarity[this.pair].a].label} (rows) and the top j of ${this.report.items[this.report.similarity[this.pair].b].label} (columns)`,
-      ),
+      h('p', {
+        class: 'note',
+        text: `${m.module}: φ(i, j) for the top i directions of ${a} (rows) and the top j of ${b} (columns)`,
+      }),
       canvas,
     );
-    paint(canvas, hm, Math.min(this.root.clientWidth || 640, 80 + 40 * hm.cols.length));
+    paint(canvas, hm, Math.min(this.root.clientWidth || 640, 80 + 40 * hm.cols.length), this.theme);
   }
 
   private moduleInfo(module: string | null): ModuleSimilarity | undefined {
@@ -190,9 +194,9 @@ export class SimilarityView {
 }
 
 /** Draws a heatmap into the canvas at `width` CSS pixels; returns where the cells are. */
-function paint(canvas: HTMLCanvasElement, hm: Heatmap, width: number): Box {
+function paint(canvas: HTMLCanvasElement, hm: Heatmap, width: number, theme: Theme): Box {
   const ctx = canvas.getContext('2d')!;
-  const font = `11px ${themeColor('--vscode-font-family', 'sans-serif')}`;
+  const font = `11px ${getComputedStyle(document.body).fontFamily || 'sans-serif'}`;
   ctx.font = font;
   const left = Math.ceil(Math.max(40, ...hm.rows.map((r) => ctx.measureText(r).width))) + 8;
   const top = 18;
@@ -208,8 +212,7 @@ function paint(canvas: HTMLCanvasElement, hm: Heatmap, width: number): Box {
   ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
   ctx.font = font;
   ctx.textBaseline = 'middle';
-  const fg = themeColor('--vscode-foreground', '#ccc');
-  const empty = themeColor('--vscode-editorWidget-border', 'rgba(128,128,128,0.3)');
+  const [fg, empty] = [theme.fg, theme.grid]; // labels; the outline of a cell without a value
   ctx.fillStyle = fg;
   ctx.textAlign = 'center';
   hm.cols.forEach((c, j) => ctx.fillText(fit(ctx, c, cellW - 2), left + (j + 0.5) * cellW, top / 2));

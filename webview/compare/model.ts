@@ -1,5 +1,5 @@
 // The compare webview's data shaping, DOM-free (tested in test/webview/compare-model.test.ts): table rows from the
-// report, curves aligned on one x axis for uPlot, heatmap grids, and the colour ramp.
+// report, item colours, curves aligned on one x axis for the line chart, heatmap grids, and the colour ramp.
 import type { CompareCurves, CompareReport, ConfigValue, ModuleStat, PairSimilarity } from '../../src/protocol/compare';
 
 // ---- tables -----------------------------------------------------------------------------------------------------
@@ -66,6 +66,11 @@ export function sparkHeights(sigma: number[], max: number): number[] {
   return sigma.map((s) => (max > 0 && s > 0 ? Math.max(0.02, s / max) : 0));
 }
 
+/** One colour per item from the theme's series palette, cycled. */
+export function itemColors(palette: string[], n: number): string[] {
+  return Array.from({ length: n }, (_, i) => palette[i % palette.length]);
+}
+
 // ---- curves -----------------------------------------------------------------------------------------------------
 
 export type CurveKind = 'loss' | 'eval_loss' | 'accuracy' | 'perplexity';
@@ -102,6 +107,16 @@ export function alignedCurves(
   );
   const x = [...new Set(perItem.flatMap((m) => [...m.keys()]))].sort((a, b) => a - b);
   return { x, ys: perItem.map((m) => x.map((v) => m.get(v) ?? null)) };
+}
+
+/** alignedCurves as the line chart takes it: typed columns, NaN where an item has no point (a gap it spans). */
+export function curveColumns(
+  report: CompareReport,
+  kind: CurveKind,
+  axis: Axis,
+): { x: Float64Array; n: number; ys: Float64Array[] } {
+  const { x, ys } = alignedCurves(report, kind, axis);
+  return { x: Float64Array.from(x), n: x.length, ys: ys.map((y) => Float64Array.from(y, (v) => v ?? NaN)) };
 }
 
 // ---- similarity heatmap -----------------------------------------------------------------------------------------

@@ -1,7 +1,7 @@
 // The A/B figures of a run as module × logged-step matrices (DOM-free), and the stall check. LoRA writes a module's
-// update as ΔW = scaling·B·A; LoRA+ trains B at λ times A's learning rate so that both halves keep learning. Each
-// step event reports, per module, ‖∇A‖, ‖∇B‖, the applied updates ‖ΔA‖, ‖ΔB‖ and (newer runs) the output change due
-// to each side: out_A = ‖scaling·B·ΔA‖, out_B = ‖scaling·ΔB·A‖.
+// update as ΔW = scaling·B·A; LoRA+ trains B at λ times A's learning rate so that both halves keep learning.
+// Each step event reports, per module, ‖∇A‖, ‖∇B‖, the applied updates ‖ΔA‖, ‖ΔB‖ and
+// (newer runs) the output change due to each side: out_A = ‖scaling·B·ΔA‖, out_B = ‖scaling·ΔB·A‖.
 import { PACKED_FIELDS } from '../../src/protocol/dashboard';
 import type { ModuleStats } from '../../src/protocol/events';
 import { Column } from '../shared/series';
@@ -35,7 +35,8 @@ export class AbMatrices {
   private raw: Record<RawKey, Float32Array> = emptyRaw();
   private readonly rowOf = new Map<string, number>();
   private packedNames: readonly string[] | null = null;
-  private prefix: { q: AbQuantity; rows: number; done: number; sum: Float64Array; count: Uint32Array } | null = null; // see logPrefix
+  // See logPrefix.
+  private prefix: { q: AbQuantity; rows: number; done: number; sum: Float64Array; count: Uint32Array } | null = null;
   /** Whether any step carried out_A/out_B (else the output ratio is unavailable). */
   hasOutput = false;
 
@@ -138,8 +139,8 @@ export class AbMatrices {
   }
 
   /**
-   * The storage behind `q`, for tight loops: value at (row, col) = num[col·rows + row] / den[…] (den null: num alone).
-   * Valid until the next push.
+   * The storage behind `q`, for tight loops: value at (row, col) = num[col·rows + row] / den[…]
+   * (den null: num alone). Valid until the next push.
    */
   source(q: AbQuantity): { num: Float32Array; den: Float32Array | null; rows: number } {
     const r = this.raw;
@@ -186,7 +187,9 @@ function emptyRaw(): Record<RawKey, Float32Array> {
 
 // ---- stalls ------------------------------------------------------------------------------------------------------
 
-/** A module whose A or B side has (nearly) stopped moving: its median ‖ΔB‖/‖ΔA‖ over the recent logged steps. */
+/**
+ * A module whose A or B side has (nearly) stopped moving: its median ‖ΔB‖/‖ΔA‖ over the recent logged steps.
+ */
 export interface Stall {
   module: string;
   side: 'A' | 'B';
@@ -199,10 +202,10 @@ export const STALL_WINDOW = 50; // logged steps
 const MIN_SAMPLES = 3;
 
 /**
- * B stalls when its updates are STALL_FACTOR× smaller than A's. A stalls when its updates are STALL_FACTOR× smaller
- * than B's beyond what λ asks for (LoRA+ makes A's steps about λ× smaller on purpose; with Adam ‖ΔB‖/‖ΔA‖ ≈ λ for
- * square-ish modules). Steps where a gradient is exactly zero are skipped: with PEFT's init B = 0, so ∇A = Bᵀ·… is
- * zero on the first step, which is how LoRA starts, not a stall.
+ * B stalls when its updates are STALL_FACTOR× smaller than A's. A stalls when its updates are STALL_FACTOR×
+ * smaller than B's beyond what λ asks for (LoRA+ makes A's steps about λ× smaller on purpose; with Adam
+ * ‖ΔB‖/‖ΔA‖ ≈ λ for square-ish modules). Steps where a gradient is exactly zero are skipped: with PEFT's
+ * init B = 0, so ∇A = Bᵀ·… is zero on the first step, which is how LoRA starts, not a stall.
  */
 export function detectStalls(ab: AbMatrices, lambda: number, factor = STALL_FACTOR, window = STALL_WINDOW): Stall[] {
   const out: Stall[] = [];

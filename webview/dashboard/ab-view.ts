@@ -141,10 +141,8 @@ export class AbView {
         })),
       };
       this.lines.respec(spec, this.theme);
-      setText(
-        this.linesTitle,
-        `${AB_INFO[this.quantity].label}: ${rows.length ? 'the modules picked on the map' : 'click rows of the map to draw their lines'}`,
-      );
+      const which = rows.length ? 'the modules picked on the map' : 'click rows of the map to draw their lines';
+      setText(this.linesTitle, `${AB_INFO[this.quantity].label}: ${which}`);
     }
     this.lines.setData({ x: ab.steps.data, n: ab.cols, ys: rows.map(([, r]) => ab.row(this.quantity, r)) });
   }
@@ -158,8 +156,12 @@ export class AbView {
       const worst = these.reduce((a, b) => (side === 'B' ? (b.ratio < a.ratio ? b : a) : b.ratio > a.ratio ? b : a));
       const what =
         side === 'B'
-          ? `${side} stalls in ${these.length} of ${modules} modules: its updates are ${STALL_FACTOR}× or more smaller than A's (median ‖ΔB‖/‖ΔA‖ down to ${sig3(worst.ratio)} over the last ${STALL_WINDOW} logged steps). Raise loraplus_lr_ratio or the learning rate, and check lora_B is in the B group below.`
-          : `A stalls in ${these.length} of ${modules} modules: ‖ΔB‖/‖ΔA‖ reaches ${times(worst.ratio)}, over ${STALL_FACTOR}× what λ = ${this.lambda} asks for. Lower loraplus_lr_ratio.`;
+          ? `${side} stalls in ${these.length} of ${modules} modules: ` +
+            `its updates are ${STALL_FACTOR}× or more smaller than A's ` +
+            `(median ‖ΔB‖/‖ΔA‖ down to ${sig3(worst.ratio)} over the last ${STALL_WINDOW} logged steps). ` +
+            'Raise loraplus_lr_ratio or the learning rate, and check lora_B is in the B group below.'
+          : `A stalls in ${these.length} of ${modules} modules: ‖ΔB‖/‖ΔA‖ reaches ${times(worst.ratio)}, ` +
+            `over ${STALL_FACTOR}× what λ = ${this.lambda} asks for. Lower loraplus_lr_ratio.`;
       this.stallBox.append(
         h('p', { text: `⚠ ${what}` }),
         h('p', { class: 'muted', text: these.map((s) => shortModule(s.module)).join(', ') }),
@@ -170,9 +172,17 @@ export class AbView {
   private drawExplanation(model: RunModel): void {
     const λ = this.lambda;
     const text = [
-      `LoRA adds scaling·B·A to each target weight. A starts random and B at zero, so on the first step only B moves (A's gradient is zero until B is not). LoRA+ trains B at λ = ${λ} times A's learning rate, because with equal rates B learns too slowly in wide layers.`,
-      `In balanced training both halves keep moving. With Adam, ‖ΔB‖/‖ΔA‖ settles near λ (${λ}) for square-ish modules, and the output change due to B's update, ‖s·ΔB·A‖, stays comparable to the one due to A's, ‖s·B·ΔA‖ (ratio within a decade or two of 1 once B has grown).`,
-      `A side stalls when its updates fall far behind: this view flags B when ‖ΔB‖ is ${STALL_FACTOR}× smaller than ‖ΔA‖, and A when ‖ΔA‖ is ${STALL_FACTOR}× smaller than λ asks for. Gradients (‖∇A‖, ‖∇B‖) show where the loss pulls; updates (‖ΔA‖, ‖ΔB‖) what the optimizer did.`,
+      'LoRA adds scaling·B·A to each target weight. A starts random and B at zero, ' +
+        "so on the first step only B moves (A's gradient is zero until B is not). " +
+        `LoRA+ trains B at λ = ${λ} times A's learning rate, ` +
+        'because with equal rates B learns too slowly in wide layers.',
+      `In balanced training both halves keep moving. With Adam, ‖ΔB‖/‖ΔA‖ settles near λ (${λ}) ` +
+        "for square-ish modules, and the output change due to B's update, ‖s·ΔB·A‖, " +
+        "stays comparable to the one due to A's, ‖s·B·ΔA‖ (ratio within a decade or two of 1 once B has grown).",
+      `A side stalls when its updates fall far behind: this view flags B when ‖ΔB‖ is ${STALL_FACTOR}× ` +
+        `smaller than ‖ΔA‖, and A when ‖ΔA‖ is ${STALL_FACTOR}× smaller than λ asks for. ` +
+        'Gradients (‖∇A‖, ‖∇B‖) show where the loss pulls; ' +
+        'updates (‖ΔA‖, ‖ΔB‖) what the optimizer did.',
     ];
     if (model.ab.cols === 0) text.push('No A/B figures yet: they arrive with the first logged step.');
     const key = text.join('\n');
@@ -195,12 +205,17 @@ export class AbView {
     const sorted = [...groups].sort((a, b) => order.indexOf(a.name) - order.indexOf(b.name));
     this.groupList.replaceChildren(
       h('p', {
-        text: "LoRA+ (PEFT's create_loraplus_optimizer) trains every lora_B matrix and every 1-D trainable tensor (biases, norms) at B's rate, λ × lr; lora_A and other matrices stay at lr; embeddings get their own rate.",
+        text:
+          "LoRA+ (PEFT's create_loraplus_optimizer) trains every lora_B matrix and every 1-D trainable tensor " +
+          "(biases, norms) at B's rate, λ × lr; " +
+          'lora_A and other matrices stay at lr; embeddings get their own rate.',
       }),
       ...sorted.map((g) => {
         const details = h('details', {}, [
           h('summary', {
-            text: `${g.name}: ${g.params.length} tensor${g.params.length === 1 ? '' : 's'}, lr ${sig3(g.lr)}, weight decay ${sig3(g.weight_decay)}`,
+            text:
+              `${g.name}: ${g.params.length} tensor${g.params.length === 1 ? '' : 's'}, ` +
+              `lr ${sig3(g.lr)}, weight decay ${sig3(g.weight_decay)}`,
           }),
           h(
             'ul',

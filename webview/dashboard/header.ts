@@ -2,7 +2,8 @@
 // backend and device), and the live figures (#last-step, #last-loss, eval, tokens/s, elapsed). Before the run_start
 // event arrives (or in a run folder without one) the config comes from the run's config.yaml via the summary.
 import '@vscode-elements/elements/dist/vscode-badge/index.js';
-import type { DashboardStatus, DashboardSummary } from '../../src/protocol/dashboard';
+import type { DashboardSummary } from '../../src/protocol/dashboard';
+import type { RunStatus } from '../../src/protocol/events';
 import { h, setText } from '../shared/dom';
 import { count, duration, fixed4, sig3 } from '../shared/format';
 import type { RunModel } from './model';
@@ -58,12 +59,13 @@ export class Header {
     ]);
   }
 
-  draw(model: RunModel, summary: DashboardSummary, status: DashboardStatus, error: string | null): void {
+  draw(model: RunModel, summary: DashboardSummary, status: RunStatus, error: string | null): void {
     setText(this.title, model.start?.run_name ?? summary.name);
     setText(this.status, status);
     this.status.className = `status status-${status}`;
     this.drawFacts(model, summary);
-    // Why the backend is not the fastest one, and the engine's latest warnings (e.g. a classification head created fresh).
+    // Why the backend is not the fastest one, and the engine's latest warnings (e.g. a classification head created
+    // fresh).
     const warnings = model.logs
       .filter((l) => l.level === 'warning')
       .slice(-3)
@@ -81,16 +83,18 @@ export class Header {
     if (this.loss.dataset.value !== json) this.loss.dataset.value = json;
     const e = model.evals;
     const metric = model.evalMetric;
+    const metricFig = () =>
+      metric === 'accuracy' ? `${(e.accuracy.at(-1) * 100).toFixed(1)}%` : sig3(e.perplexity.at(-1));
     setText(
       this.evalFig,
-      e.x.length
-        ? `${fixed4(e.loss.at(-1))}${metric ? ` · ${metric} ${metric === 'accuracy' ? `${(e.accuracy.at(-1) * 100).toFixed(1)}%` : sig3(e.perplexity.at(-1))}` : ''} @ ${e.x.at(-1)}`
-        : '–',
+      e.x.length ? `${fixed4(e.loss.at(-1))}${metric ? ` · ${metric} ${metricFig()}` : ''} @ ${e.x.at(-1)}` : '–',
     );
     setText(this.speed, s.x.length ? count(s.tokensPerS.at(-1)) : '–');
     setText(this.tokens, s.x.length ? count(s.tokensSeen.at(-1)) : '–');
-    setText(this.elapsed, s.x.length ? duration(s.elapsed.at(-1)) : '–');
-    setText(this.checkpoints, String(model.checkpoints.filter((c) => c.kind === 'checkpoint').length));
+    // One clock and the checkpoints on disk, as the run's feed says (the same figures as the explorer and the log).
+    const elapsed = summary.elapsed ?? (s.x.length ? s.elapsed.at(-1) : null);
+    setText(this.elapsed, elapsed !== null ? duration(elapsed) : '–');
+    setText(this.checkpoints, String(summary.checkpoints));
     const done = total && last !== null ? Math.min(1, last / total) : 0;
     this.bar.style.width = `${(done * 100).toFixed(2)}%`;
     setText(this.error, error ?? model.error ?? '');

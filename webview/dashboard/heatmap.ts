@@ -135,7 +135,8 @@ export class Heatmap {
       }
       if (r % every && !input.selected.has(m)) return;
       ctx.fillStyle = input.selected.has(m) ? t.fg : t.muted;
-      ctx.font = `${input.selected.has(m) ? 'bold ' : ''}10px ${getComputedStyle(document.body).fontFamily || 'sans-serif'}`;
+      const family = getComputedStyle(document.body).fontFamily || 'sans-serif';
+      ctx.font = `${input.selected.has(m) ? 'bold ' : ''}10px ${family}`;
       ctx.fillText(`${stall ? `${stall} stalls · ` : ''}${shortModule(m)}`, LABEL_W - 8, y);
     });
 

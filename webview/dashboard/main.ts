@@ -2,7 +2,7 @@
 // status changes. Events go into the RunModel as they arrive; drawing is throttled to one frame per ~200 ms, so a
 // live run updates a few times a second whatever the event rate. vscode.setState({runDir}) lets the webview
 // serializer restore the panel after a reload.
-import type { DashboardStatus, DashboardSummary, HostToDashboard, PackedModules } from '../../src/protocol/dashboard';
+import type { DashboardSummary, HostToDashboard, PackedModules } from '../../src/protocol/dashboard';
 import { isHostToDashboard, packedValues, webviewMessage } from '../../src/protocol/dashboard';
 import { h } from '../shared/dom';
 import { onThemeChange, readTheme } from '../shared/theme';
@@ -12,6 +12,7 @@ import { Charts } from './charts';
 import './dashboard.css';
 import { Header } from './header';
 import { RunModel } from './model';
+import type { RunStatus } from '../../src/protocol/events';
 
 interface State {
   runDir: string;
@@ -22,7 +23,7 @@ const DRAW_EVERY_MS = 200;
 class Dashboard {
   private model = new RunModel();
   private summary: DashboardSummary | null = null;
-  private status: DashboardStatus = 'running';
+  private status: RunStatus = 'running';
   private error: string | null = null;
   private drawn = -1; // model.version last drawn
   private pending = false;
@@ -68,8 +69,8 @@ class Dashboard {
       case 'events':
         this.model.ingest(m.events, unpack(m.packed));
         return this.schedule(false);
-      case 'status':
-        [this.status, this.error] = [m.status, m.error];
+      case 'summary':
+        [this.summary, this.status, this.error] = [m.summary, m.summary.status, m.summary.error];
         return this.schedule(true);
       case 'missing':
         this.main.hidden = true;

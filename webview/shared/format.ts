@@ -42,7 +42,10 @@ export function times(r: number): string {
   return r >= 1 ? `×${sig3(r)}` : `÷${sig3(1 / r)}`;
 }
 
-/** model.layers.3.self_attn.q_proj → "3.q_proj" (rows of the heatmap need short names; the full one is in the tooltip). */
+/**
+ * model.layers.3.self_attn.q_proj → "3.q_proj" (rows of the heatmap need short names; the full one is in the
+ * tooltip).
+ */
 export function shortModule(name: string): string {
   const parts = name.split('.');
   const layer = parts.findIndex((p) => /^\d+$/.test(p));

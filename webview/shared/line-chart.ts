@@ -22,6 +22,7 @@ export interface ChartSpec {
   y2?: { log?: boolean }; // a second y axis on the right, for series with scale 'y2'
   height?: number;
   format?: (v: number) => string; // legend and tick labels
+  x?: { label: string; format?: (v: number) => string }; // default: 'step', shown as it is
 }
 
 /** Series sharing one non-decreasing x; only the first n points count. */
@@ -72,6 +73,12 @@ export class LineChart {
     this.render();
   }
 
+  /** Back to the whole x range (after a switch of the x quantity, the old range means nothing). */
+  resetZoom(): void {
+    this.zoom = null;
+    this.render();
+  }
+
   destroy(): void {
     this.resize.disconnect();
     this.plot?.destroy();
@@ -94,6 +101,7 @@ export class LineChart {
     if (this.width <= 0) return; // hidden: built when it gets a size
     const t = this.theme;
     const fmt = this.spec.format ?? sig3;
+    const xFmt = this.spec.x?.format;
     const font = `11px ${getComputedStyle(document.body).fontFamily || 'sans-serif'}`;
     const axis = (scale: string, side: 0 | 1 | 2 | 3, grid: boolean): uPlot.Axis => ({
       scale,
@@ -103,7 +111,10 @@ export class LineChart {
       size: side === 2 ? 36 : 56,
       grid: { show: grid, stroke: withAlpha(t.grid, 0.6), width: 1 },
       ticks: { stroke: withAlpha(t.grid, 0.6), width: 1, size: 4 },
-      values: side === 2 ? undefined : (_u, vals) => vals.map((v) => (v === null ? '' : sig3(v))),
+      values:
+        side === 2
+          ? xFmt && ((_u, vals) => vals.map((v) => (v === null ? '' : xFmt(v))))
+          : (_u, vals) => vals.map((v) => (v === null ? '' : sig3(v))),
     });
     const opts: uPlot.Options = {
       width: this.width,
@@ -115,7 +126,13 @@ export class LineChart {
       },
       axes: [axis('x', 2, true), axis('y', 3, true), ...(this.spec.y2 ? [axis('y2', 1, false)] : [])],
       series: [
-        { label: 'step', value: (u, v, _s, idx) => String(v ?? (idx === null ? (lastValue(u.data[0]) ?? '–') : '–')) },
+        {
+          label: this.spec.x?.label ?? 'step',
+          value: (u, v, _s, idx) => {
+            const shown = v ?? (idx === null ? lastValue(u.data[0]) : null);
+            return shown === null ? '–' : (xFmt ?? String)(shown);
+          },
+        },
         ...this.spec.series.map<uPlot.Series>((s) => ({
           label: s.label,
           stroke: s.color,
@@ -138,8 +155,7 @@ export class LineChart {
         drag: { x: true, y: false, setScale: false },
         bind: {
           dblclick: () => () => {
-            this.zoom = null;
-            this.render();
+            this.resetZoom();
             return null;
           },
         },

@@ -52,8 +52,10 @@ export function onThemeChange(cb: () => void): () => void {
 /** `#rrggbb` (or rgb()) with an alpha, for faded raw lines under their smoothed curve. */
 export function withAlpha(color: string, alpha: number): string {
   const hex = /^#([0-9a-f]{6})$/i.exec(color);
-  if (hex)
-    return `rgba(${parseInt(hex[1].slice(0, 2), 16)}, ${parseInt(hex[1].slice(2, 4), 16)}, ${parseInt(hex[1].slice(4, 6), 16)}, ${alpha})`;
+  if (hex) {
+    const [r, g, b] = [0, 2, 4].map((i) => parseInt(hex[1].slice(i, i + 2), 16));
+    return `rgba(${r}, ${g}, ${b}, ${alpha})`;
+  }
   const short = /^#([0-9a-f]{3})$/i.exec(color);
   if (short) return withAlpha(`#${[...short[1]].map((c) => c + c).join('')}`, alpha);
   const rgb = /^rgba?\(([^)]+)\)$/.exec(color);

@@ -15,7 +15,9 @@ export function vscodeApi<S>(): VsCodeApi<S> {
   return api as VsCodeApi<S>;
 }
 
-/** The page's state: <body data-state> JSON first (a fresh panel), then the state saved by setState (a restored one). */
+/**
+ * The page's state: <body data-state> JSON first (a fresh panel), then the state saved by setState (a restored one).
+ */
 export function initialState<S>(): S | undefined {
   const raw = document.body.dataset.state;
   if (raw) {

@@ -7,8 +7,8 @@ import * as path from 'node:path';
 import { LoraPlusError } from '../../protocol/errors';
 import { installWasmBatchMatMul } from './wasm-matmul';
 import { startWasmBackend } from './wasm-threads';
+import type { Device } from '../../protocol/merge';
 
-export type Device = 'auto' | 'cuda' | 'webgpu' | 'wasm' | 'cpu';
 type Concrete = Exclude<Device, 'auto'>;
 
 export interface BackendInfo {

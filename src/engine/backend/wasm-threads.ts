@@ -18,6 +18,7 @@ import * as fs from 'node:fs';
 import { createRequire } from 'node:module';
 import * as path from 'node:path';
 import { Worker as NodeWorker, type TransferListItem, type WorkerOptions } from 'node:worker_threads';
+import { writeFileAtomic } from '../../adapters/files';
 
 export const WASM_THREADS_ENV = 'LORAPLUS_WASM_THREADS';
 
@@ -164,11 +165,7 @@ function mainScriptFile(text: string): string {
 function writeScript(text: string): string {
   const hash = crypto.createHash('sha256').update(text).digest('hex').slice(0, 16);
   const file = path.join(osModule.tmpdir(), `tfjs-wasm-${hash}.js`);
-  if (!fs.existsSync(file)) {
-    const tmp = `${file}.${process.pid}.${crypto.randomBytes(4).toString('hex')}.tmp`;
-    fs.writeFileSync(tmp, text);
-    fs.renameSync(tmp, file);
-  }
+  if (!fs.existsSync(file)) writeFileAtomic(file, text);
   return file;
 }
 

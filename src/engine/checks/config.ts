@@ -61,7 +61,9 @@ function checkTask(config: TrainConfig, m: ModelSummary, written: Written, repor
   report({
     severity: 'error',
     code: 'config/task-unsupported',
-    message: `${m.config.model_type} has no ${head} head: it cannot train ${config.task} (it supports ${tasks.join(', ')})`,
+    message:
+      `${m.config.model_type} has no ${head} head: ` +
+      `it cannot train ${config.task} (it supports ${tasks.join(', ')})`,
     path: taskWritten ? ['task'] : ['model'],
     at: 'value',
     ...(taskWritten ? {} : { hint: `task is ${config.task} by default; set task: ${fit}.` }),
@@ -99,12 +101,14 @@ function checkModules(config: TrainConfig, m: ModelSummary, written: Written, re
         ? `'${name}' is an embedding layer (${embedding}); LoRA here adapts Linear layers only`
         : trained
           ? `'${name}' is trained in full (${trained} is in modules_to_save), so it gets no adapter`
-          : `no Linear layer of this ${m.config.model_type} model is named '${name}'${close ? `; did you mean '${close}'?` : ''}`,
+          : `no Linear layer of this ${m.config.model_type} model is named '${name}'` +
+            (close ? `; did you mean '${close}'?` : ''),
       path: ['lora', list, i],
       at: 'value',
       hint: trained
         ? 'Remove it from target_modules, or from modules_to_save to train it with an adapter instead.'
-        : `This model's Linear layers: ${suffixes.join(', ')} (or all-linear). \`loraplus info ${m.dir}\` lists them in full.`,
+        : `This model's Linear layers: ${suffixes.join(', ')} (or all-linear). ` +
+          `\`loraplus info ${m.dir}\` lists them in full.`,
       ...(close ? { suggestions: [close], fix: { kind: 'setValue', title: `Change to ${close}`, value: close } } : {}),
     });
   };
@@ -140,7 +144,9 @@ function checkModules(config: TrainConfig, m: ModelSummary, written: Written, re
     report({
       severity: 'warning',
       code: 'config/rank-above-layer',
-      message: `r = ${r} is more than the ${limit} that ${smallest.n} [${smallest.dims.join(' × ')}] allows: a rank above min(in, out) adds parameters, not capacity`,
+      message:
+        `r = ${r} is more than the ${limit} that ${smallest.n} [${smallest.dims.join(' × ')}] allows: ` +
+        'a rank above min(in, out) adds parameters, not capacity',
       path: ['lora', 'r'],
       at: written(['lora', 'r']) ? 'value' : 'parent',
       fix: setOrAdd(written, ['lora', 'r'], limit, `Set r to ${limit}`),
@@ -159,8 +165,10 @@ function checkPositions(config: TrainConfig, m: ModelSummary, written: Written, 
     severity: learned ? 'error' : 'warning',
     code: 'config/max-length-beyond-positions',
     message: learned
-      ? `${what} is more than the ${max} positions this ${m.config.model_type} model has: positions past ${max} have no embedding`
-      : `${what} is beyond the ${max} positions this ${m.config.model_type} model was trained on (max_position_embeddings); quality drops past them`,
+      ? `${what} is more than the ${max} positions this ${m.config.model_type} model has: ` +
+        `positions past ${max} have no embedding`
+      : `${what} is beyond the ${max} positions this ${m.config.model_type} model was trained on ` +
+        '(max_position_embeddings); quality drops past them',
     path: ['data', 'max_length'],
     at: isWritten ? 'value' : 'parent',
     fix: setOrAdd(written, ['data', 'max_length'], max, `Set max_length to ${max}`),
@@ -210,7 +218,9 @@ function checkData(config: TrainConfig, written: Written, report: Report): void 
       report({
         severity: 'error',
         code: 'config/missing-column',
-        message: `the training data has no column '${name}'${isWritten ? '' : ` (the default ${key})`}${close ? `; did you mean '${close}'?` : ''}`,
+        message:
+          `the training data has no column '${name}'${isWritten ? '' : ` (the default ${key})`}` +
+          (close ? `; did you mean '${close}'?` : ''),
         path: ['data', key],
         at: isWritten ? 'value' : 'parent',
         hint: `Its columns: ${t.columns.join(', ')}.`,
@@ -257,7 +267,9 @@ function checkDataSize(config: TrainConfig, rows: number, written: Written, repo
   report({
     severity: 'warning',
     code: 'config/batch-larger-than-data',
-    message: `one optimiser step takes batch_size × gradient_accumulation_steps = ${b} × ${g} = ${b * g} examples, more than the ${n} training examples`,
+    message:
+      'one optimiser step takes batch_size × gradient_accumulation_steps = ' +
+      `${b} × ${g} = ${b * g} examples, more than the ${n} training examples`,
     path: ['training', where],
     at: written(['training', where]) ? 'value' : 'parent',
     hint: 'Lower batch_size or gradient_accumulation_steps, or add data.',

@@ -16,6 +16,7 @@ import { normalizeLlamaKeys } from '../../models/llama/weights';
 import { FAMILIES, type Family } from '../../models/registry';
 import type { HFConfig } from '../../models/types';
 import { LoraPlusError } from '../../protocol/errors';
+import { isObject } from '../../protocol/json';
 import { readRows, SUPPORTED_EXTENSIONS } from '../data/rows';
 
 /** A problem with the folder or file itself, reported at the config key that names it. */
@@ -176,14 +177,18 @@ function missingWeights(dir: string): never {
     throw new LoraPlusError({
       code: 'weights/pytorch-format',
       message: `${dir} has ${torch.join(', ')} but no model.safetensors; only safetensors weights can be read`,
-      hint: 'Convert it once in Python: `AutoModel.from_pretrained(dir).save_pretrained(dir, safe_serialization=True)`.',
+      hint:
+        'Convert it once in Python: ' +
+        '`AutoModel.from_pretrained(dir).save_pretrained(dir, safe_serialization=True)`.',
     });
   }
   if (files.includes('adapter_config.json')) {
     throw new LoraPlusError({
       code: 'weights/is-adapter',
       message: `${dir} is a PEFT adapter folder, not a base model`,
-      hint: 'Point model at the base model (base_model_name_or_path in adapter_config.json), and this folder at lora.init_adapter.',
+      hint:
+        'Point model at the base model (base_model_name_or_path in adapter_config.json), ' +
+        'and this folder at lora.init_adapter.',
     });
   }
   throw new LoraPlusError({
@@ -212,8 +217,8 @@ function readHeader(file: string): Record<string, unknown> {
     const json = Buffer.alloc(len);
     fs.readSync(fd, json, 0, len, 8);
     const header: unknown = JSON.parse(json.toString('utf8'));
-    if (!header || typeof header !== 'object' || Array.isArray(header)) throw bad('the header is not a JSON object');
-    return header as Record<string, unknown>;
+    if (!isObject(header)) throw bad('the header is not a JSON object');
+    return header;
   } catch (err) {
     if (err instanceof SyntaxError) throw bad(`the header is not valid JSON (${err.message})`);
     throw err;
@@ -279,7 +284,7 @@ function peekBigFile(file: string, ext: string): DataSummary {
     const sample = first.slice(0, SAMPLE_ROWS).flatMap((l) => {
       try {
         const v: unknown = JSON.parse(l);
-        return v && typeof v === 'object' && !Array.isArray(v) ? [Object.keys(v)] : [];
+        return isObject(v) ? [Object.keys(v)] : [];
       } catch {
         return []; // the last, cut-off line of the sample
       }

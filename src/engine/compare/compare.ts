@@ -7,9 +7,9 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { loadAdapter, loraScaling, moduleLoraParams, type Adapter } from '../../adapters/peft';
 import { lowRankSvd, matrix, type SvdResult } from '../../adapters/svd';
-import type { CompareReport, EvalOutcome, ModuleSimilarity, PairSimilarity } from '../../protocol/compare';
+import type { CompareReport, EvalOutcome, ItemEval, ModuleSimilarity, PairSimilarity } from '../../protocol/compare';
 import { LoraPlusError, toErrorInfo } from '../../protocol/errors';
-import { selectBackend, type Device } from '../backend/select';
+import { selectBackend } from '../backend/select';
 import { requireCheckedConfig } from '../checks/config';
 import { describeItem, diffConfigs, locateItem, uniqueLabels } from './items';
 import { deltaSvd, moduleStat, NUMERICAL_RANK_TOL, subspaceSimilarity } from './stats';
@@ -18,6 +18,7 @@ import { CONFIG_FILE } from '../runs/writer';
 import { Rng } from '../data/rng';
 import { buildModel, loadEvalData, openModelFolder, padId } from '../train/session';
 import { Trainables } from '../train/trainables';
+import type { Device } from '../../protocol/merge';
 
 export interface CompareOptions {
   pairs?: 'all' | 'first'; // every pair of items (default), or each item against the first
@@ -27,14 +28,20 @@ export interface CompareOptions {
 
 export const DEFINITIONS: Record<string, string> = {
   delta_w:
-    'ΔW = scaling · lora_B · lora_A [out, in], scaling = lora_alpha / r (lora_alpha / √r with use_rslora), per module after rank_pattern/alpha_pattern',
+    'ΔW = scaling · lora_B · lora_A [out, in], scaling = lora_alpha / r ' +
+    '(lora_alpha / √r with use_rslora), per module after rank_pattern/alpha_pattern',
   sigma:
-    'singular values of ΔW, descending, computed from the factors (QR of B and Aᵀ, then the SVD of the r×r core) in float64',
+    'singular values of ΔW, descending, computed from the factors ' +
+    '(QR of B and Aᵀ, then the SVD of the r×r core) in float64',
   norm: '‖ΔW‖_F = √(Σ σ²)',
   effective_rank: 'exp(H(p)), H the Shannon entropy of p = σ / Σσ (Roy & Vetterli 2007); between 1 and r, 0 for ΔW = 0',
   numerical_rank: `number of σ above ${NUMERICAL_RANK_TOL} · σ_max`,
   energy_rank_90: 'least k whose top-k σ² hold 90% of ‖ΔW‖_F²',
-  phi: 'subspace similarity of Hu et al. 2021 (LoRA, §7): φ(i, j) = ‖U_iᵀ V_j‖_F² / min(i, j) ∈ [0, 1], U_i and V_j the top-i and top-j right-singular vectors of the two adapters (delta: of ΔW; A: of lora_A); phi is φ(r1, r2); 1 for identical subspaces, about max(i, j)/in for unrelated random ones; null when a ΔW is zero',
+  phi:
+    'subspace similarity of Hu et al. 2021 (LoRA, §7): φ(i, j) = ‖U_iᵀ V_j‖_F² / min(i, j) ∈ [0, 1], ' +
+    'U_i and V_j the top-i and top-j right-singular vectors of the two adapters (delta: of ΔW; A: of lora_A); ' +
+    'phi is φ(r1, r2); 1 for identical subspaces, about max(i, j)/in for unrelated random ones; ' +
+    'null when a ΔW is zero',
   metrics:
     "as of the item's step: the last training loss and eval at or before it, and the best (lowest-loss) eval up to it",
 };
@@ -151,8 +158,6 @@ function evalConfigOf(runDirs: (string | null)[], override?: string): string | n
 
 // ---- evaluation ---------------------------------------------------------------------------------------------------
 
-export type ItemEval = NonNullable<CompareReport['evals']>[number];
-
 /**
  * Evaluates each item's adapter (or those listed in `only`) on the eval set of `report.eval_config` (or
  * `opts.evalConfig`), with one base model built once. Each adapter loads with its own r, lora_alpha and
@@ -167,20 +172,41 @@ export async function evaluateItems(
     throw new LoraPlusError({
       code: 'compare/no-eval-config',
       message: 'none of the compared items is a run with a config.yaml, so there is no eval set to use',
-      hint: 'Pass --eval-config CONFIG (a training config whose data.eval names the eval set and whose model is the base model).',
+      hint:
+        'Pass --eval-config CONFIG (a training config whose data.eval ' +
+        'names the eval set and whose model is the base model).',
     });
   }
+  const items = opts.only ?? report.items.map((_, k) => k);
+  const evals = await evaluateAdapters(
+    items.map((i) => report.items[i].adapter_dir),
+    configFile,
+    opts.device,
+  );
+  return evals.map((e) => ({ ...e, item: items[e.item] }));
+}
+
+/**
+ * Evaluates adapter folders on the eval set of a training config, with one base model built once; `item` in the
+ * result indexes `adapterDirs`. Each adapter loads with its own r, lora_alpha and modules_to_save (a classification
+ * head it saved replaces the fresh one). A failing adapter gets its error; the others still run.
+ */
+export async function evaluateAdapters(
+  adapterDirs: string[],
+  configFile: string,
+  device?: Device,
+): Promise<ItemEval[]> {
   const config = requireCheckedConfig(configFile);
-  const backend = await selectBackend(opts.device ?? config.device);
+  const backend = await selectBackend(device ?? config.device);
   const folder = openModelFolder(config.model);
   const data = loadEvalData(config, folder.tokenizer);
   const model = buildModel(folder, config.task, data.labels.length, new Rng(config.training.seed));
   const out: ItemEval[] = [];
   try {
-    for (const i of opts.only ?? report.items.map((_, k) => k)) {
+    for (const [i, dir] of adapterDirs.entries()) {
       let weights: Trainables | null = null;
       try {
-        weights = Trainables.fromAdapter(model, folder.family, loadAdapter(report.items[i].adapter_dir));
+        weights = Trainables.fromAdapter(model, folder.family, loadAdapter(dir));
         const r = await evaluate(model, data.eval, padId(folder), config.training.batch_size, weights);
         const outcome: EvalOutcome = { ...r, data: config.data.eval ?? config.data.train, backend: backend.backend };
         out.push({ item: i, ...outcome });

@@ -14,6 +14,7 @@ import type {
 } from '../../protocol/compare';
 import { LoraPlusError } from '../../protocol/errors';
 import type { EngineEvent, EvalEvent, StepEvent } from '../../protocol/events';
+import { isObject } from '../../protocol/json';
 import { readMetrics } from '../runs/writer';
 import { isRunDir, summarizeEvents, type RunSummary } from '../runs/summary';
 
@@ -27,7 +28,8 @@ export interface ItemLocation {
 }
 
 const WHAT_TO_PASS =
-  'Pass a run folder (with metrics.jsonl), a checkpoint folder (runs/NAME/checkpoints/step-N) or a PEFT adapter folder (adapter_config.json + adapter_model.safetensors).';
+  'Pass a run folder (with metrics.jsonl), a checkpoint folder (runs/NAME/checkpoints/step-N) ' +
+  'or a PEFT adapter folder (adapter_config.json + adapter_model.safetensors).';
 
 /** Finds what `p` names, or says what is wrong with it (what, where, what to do). */
 export function locateItem(p: string): ItemLocation {
@@ -163,7 +165,7 @@ export function flattenConfig(
 ): Record<string, ConfigValue> {
   for (const [k, v] of Object.entries(obj)) {
     const key = prefix ? `${prefix}.${k}` : k;
-    if (v && typeof v === 'object' && !Array.isArray(v)) flattenConfig(v as Record<string, unknown>, key, out);
+    if (isObject(v)) flattenConfig(v, key, out);
     else out[key] = (v === undefined ? null : v) as ConfigValue;
   }
   return out;
@@ -178,7 +180,9 @@ export function diffConfigs(configs: Record<string, ConfigValue>[]): { keys: str
 
 const TASKS: Record<string, string> = { CAUSAL_LM: 'causal-lm', SEQ_CLS: 'sequence-classification' };
 
-/** An adapter folder without a run: its adapter_config.json under the training config's names, so the table lines up. */
+/**
+ * An adapter folder without a run: its adapter_config.json under the training config's names, so the table lines up.
+ */
 function adapterConfigAsRun(cfg: AdapterConfig): Record<string, ConfigValue> {
   const out: Record<string, ConfigValue> = {
     model: cfg.base_model_name_or_path,

@@ -1,5 +1,6 @@
 // The adapter statistics `loraplus compare` reports, on host matrices in Float64 (src/adapters/svd.ts):
-//   - the spectrum of ΔW = scaling · B [out, r] · A [r, in], from the factors (the [out, in] product is never formed);
+//   - the spectrum of ΔW = scaling · B [out, r] · A [r, in], from the factors (the [out, in] product is never
+//     formed);
 //   - three ranks of that spectrum (see `spectrumStats`);
 //   - the subspace similarity of Hu et al. 2021 (LoRA, §7) between two adapters' top right-singular directions.
 import type { LoraPair } from '../../adapters/peft';
@@ -12,7 +13,10 @@ export const NUMERICAL_RANK_TOL = 1e-3;
 /** The energy fraction of `energy_rank_90`. */
 export const ENERGY_FRACTION = 0.9;
 
-/** SVD of ΔW = scaling · B·A of one LoRA pair: s [k], vt [k, in] (right-singular vectors as rows), k = min(r, out, in). */
+/**
+ * SVD of ΔW = scaling · B·A of one LoRA pair: s [k], vt [k, in] (right-singular vectors as rows),
+ * k = min(r, out, in).
+ */
 export function deltaSvd(pair: LoraPair, scaling: number): SvdResult {
   const [r, inF] = pair.A.shape;
   const out = pair.B.shape[0];
@@ -59,9 +63,9 @@ export function effectiveRank(sigma: ArrayLike<number>): number {
 }
 
 /**
- * Hu et al.'s φ(i, j) = ‖U_iᵀ V_j‖_F² / min(i, j) for every 1 ≤ i ≤ k1, 1 ≤ j ≤ k2, where U_i is the top-i rows of
- * vt1 [k1, n] and V_j the top-j rows of vt2 [k2, n] (orthonormal rows, most important first). φ is 1 when one
- * span contains the other and about max(i, j)/n for unrelated random subspaces. Returns [k1][k2].
+ * Hu et al.'s φ(i, j) = ‖U_iᵀ V_j‖_F² / min(i, j) for every 1 ≤ i ≤ k1, 1 ≤ j ≤ k2, where U_i is the
+ * top-i rows of vt1 [k1, n] and V_j the top-j rows of vt2 [k2, n] (orthonormal rows, most important first).
+ * φ is 1 when one span contains the other and about max(i, j)/n for unrelated random subspaces. Returns [k1][k2].
  */
 export function subspaceGrid(vt1: Matrix, vt2: Matrix): number[][] {
   if (vt1.cols !== vt2.cols) throw new Error(`subspaceGrid: directions in ${vt1.cols} vs ${vt2.cols} dimensions`);
@@ -93,7 +97,9 @@ export function subspaceSimilarity(a: SvdResult, b: SvdResult, grid: boolean): S
   return out;
 }
 
-/** Where a module sits, for the layer × module-kind heatmap: model.layers.3.self_attn.q_proj → 3, self_attn.q_proj. */
+/**
+ * Where a module sits, for the layer × module-kind heatmap: model.layers.3.self_attn.q_proj → 3, self_attn.q_proj.
+ */
 export function moduleLocation(module: string): { layer: number | null; kind: string } {
   const m = /(?:^|\.)(\d+)\.(.+)$/.exec(module);
   return m ? { layer: Number(m[1]), kind: m[2] } : { layer: null, kind: module };

@@ -100,7 +100,9 @@ export function buildClassification(rows: Row[], tok: TextTokenizer, o: ClsOptio
       // Only the special tokens are left, and they alone are longer than max_length (e.g. RoBERTa's 4 for a pair).
       throw new LoraPlusError({
         code: 'data/max-length-too-short',
-        message: `max_length ${o.maxLength} cannot hold the ${e.ids.length} special tokens the tokenizer adds${pair === undefined ? '' : ' to a pair'}`,
+        message:
+          `max_length ${o.maxLength} cannot hold ` +
+          `the ${e.ids.length} special tokens the tokenizer adds${pair === undefined ? '' : ' to a pair'}`,
         file: o.file,
         yamlPath: 'data.max_length',
         hint: `Set data.max_length to at least ${e.ids.length + 2}.`,
@@ -113,7 +115,9 @@ export function buildClassification(rows: Row[], tok: TextTokenizer, o: ClsOptio
 
 const INT = /^-?\d+$/;
 
-/** Label names from the data: distinct values, sorted numerically when all are numbers (0, 1, 2, …), else as strings. */
+/**
+ * Label names from the data: distinct values, sorted numerically when all are numbers (0, 1, 2, …), else as strings.
+ */
 export function collectLabels(rows: Row[], o: Pick<ClsOptions, 'labelField' | 'file'>): string[] {
   const values = [...new Set(rows.map((row, i) => rawLabel(row, i, o)))];
   const numeric = values.every((v) => v !== '' && Number.isFinite(Number(v)));
@@ -127,7 +131,9 @@ function labelIndex(row: Row, i: number, labels: string[], o: ClsOptions): numbe
   if (INT.test(v) && Number(v) >= 0 && Number(v) < labels.length) return Number(v); // an index into data.labels
   throw new LoraPlusError({
     code: 'data/unknown-label',
-    message: `label '${v}' (field '${o.labelField}' of ${rowName(row, i)}) is not one of the labels [${labels.join(', ')}]`,
+    message:
+      `label '${v}' (field '${o.labelField}' of ${rowName(row, i)}) ` +
+      `is not one of the labels [${labels.join(', ')}]`,
     file: o.file,
     line: lineOf(row),
     hint: `Use one of those labels or its index 0..${labels.length - 1}, or add '${v}' to data.labels.`,
@@ -150,9 +156,10 @@ function rowName(row: Row, i: number): string {
 function field(row: Row, name: string, i: number, file: string, yamlPath: string): unknown {
   if (row[name] !== undefined && row[name] !== null) return row[name];
   const fields = Object.keys(row);
+  const known = fields.length ? fields.join(', ') : '(none)';
   throw new LoraPlusError({
     code: 'data/missing-field',
-    message: `${rowName(row, i)} has no field '${name}'; its fields are: ${fields.length ? fields.join(', ') : '(none)'}`,
+    message: `${rowName(row, i)} has no field '${name}'; its fields are: ${known}`,
     file,
     line: lineOf(row),
     yamlPath,
@@ -177,7 +184,9 @@ function badValue(row: Row, i: number, file: string, name: string, v: unknown, e
   const shown = JSON.stringify(v) ?? String(v);
   return new LoraPlusError({
     code: 'data/bad-value',
-    message: `field '${name}' of ${rowName(row, i)} should be ${expected} but is ${shown.length > 60 ? `${shown.slice(0, 60)}…` : shown}`,
+    message:
+      `field '${name}' of ${rowName(row, i)} should be ${expected} ` +
+      `but is ${shown.length > 60 ? `${shown.slice(0, 60)}…` : shown}`,
     file,
     line: lineOf(row),
   });
@@ -185,7 +194,9 @@ function badValue(row: Row, i: number, file: string, name: string, v: unknown, e
 
 // ---- splits, order, batches ------------------------------------------------------------------------------
 
-/** A seeded random eval split; both parts keep the file's order. The same (items, fraction, seed) → the same split. */
+/**
+ * A seeded random eval split; both parts keep the file's order. The same (items, fraction, seed) → the same split.
+ */
 export function splitEval<T>(items: T[], fraction: number, seed: number): { train: T[]; eval: T[] } {
   if (!(fraction >= 0 && fraction < 1)) {
     throw new LoraPlusError({

@@ -3,6 +3,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { LoraPlusError } from '../../protocol/errors';
+import { isObject } from '../../protocol/json';
 
 export type Row = Record<string, unknown>;
 
@@ -62,7 +63,9 @@ function lines(text: string): string[] {
   return text.split(/\r?\n/);
 }
 
-/** Tab-separated with a header row and no quoting (GLUE's files). Cells are trimmed: GLUE keeps a space before the tab. */
+/**
+ * Tab-separated with a header row and no quoting (GLUE's files). Cells are trimmed: GLUE keeps a space before the tab.
+ */
 function readTsv(text: string, file: string): Row[] {
   const all = lines(text);
   const header = all[0].split('\t').map((h) => h.trim());
@@ -249,10 +252,6 @@ function readJsonArray(text: string, file: string): Row[] {
 /** Plain text: every non-empty line is one row `{ text }`. */
 function readTxt(text: string): Row[] {
   return lines(text).flatMap((l, i) => (l.trim() === '' ? [] : [withLine({ text: l }, i + 1)]));
-}
-
-function isObject(v: unknown): v is Row {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
 function describe(v: unknown): string {

@@ -85,20 +85,6 @@ export function compareLogits(merged: Float32Array, reference: Float32Array): Lo
   return { max_abs_diff: maxAbs, max_rel_diff: scale > 0 ? maxAbs / scale : maxAbs, nonfinite, logits: merged.length };
 }
 
-/** The check's outcome, as printed, written to merge_info.json and returned as JSON. */
-export interface MergeCheck {
-  passed: boolean;
-  tolerance: number;
-  max_abs_diff: number | null; // null for --as adapter (no merged model)
-  max_rel_diff: number | null;
-  logits: number;
-  probe: string; // e.g. "3 × 16 tokens"
-  backend: string;
-  nonfinite_tensors: string[]; // merged tensors holding NaN/Inf
-  combination_error: number | null; // ‖ΔW·x − Σ wᵢΔWᵢ·x‖∞ relative, probed; null for a single adapter
-  failures: string[]; // why it failed, one sentence each
-}
-
 /** Counts NaN/Inf values. */
 export function countNonFinite(values: ArrayLike<number>): number {
   let n = 0;

@@ -5,41 +5,25 @@
 // merged tensor holds NaN/Inf. Steps: resolve inputs → combine → reference logits → write → check → rename.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { combinationError, combineAdapters, type Combination } from '../../adapters/combine';
+import { combinationError, combineAdapters } from '../../adapters/combine';
+import { writeDirAtomicAsync } from '../../adapters/files';
 import { ADAPTER_CONFIG_FILE, loadAdapter, loraScaling, saveAdapter, type Adapter } from '../../adapters/peft';
 import type { Task } from '../../models/types';
 import { LoraPlusError } from '../../protocol/errors';
-import { selectBackend, type Device } from '../backend/select';
+import type { MergeInfo, MergeRequest, MergeSummary, OutDtype } from '../../protocol/merge';
+import { selectBackend } from '../backend/select';
 import { collectLabels, readRows } from '../data/datasets';
 import { compareLogits, countNonFinite, DEFAULT_TOLERANCE, probeBatch, probeLogits } from './check';
-import { mergedConfig, planMergedTensors, type OutDtype } from './plan';
-import { adapterEntry, CHECK_FAILED_MARK, MERGE_INFO_FILE, writeMergeReport, type MergeInfo } from './report';
+import { mergedConfig, planMergedTensors } from './plan';
+import { adapterEntry, CHECK_FAILED_MARK, MERGE_INFO_FILE, writeMergeReport } from './report';
 import { locateBase, resolveAdapterDir, runOf, type RunConfig } from '../runs/adapter-dirs';
-import { copyTokenizerFiles, listStoredTensors, parseShardSize, renameIntoPlace, writeShards } from './write';
+import { copyTokenizerFiles, listStoredTensors, parseShardSize, writeShards } from './write';
 import { Rng } from '../data/rng';
 import { buildModel, openModelFolder, padId, type ModelFolder } from '../train/session';
 import { Trainables } from '../train/trainables';
 
-export interface MergeOptions {
-  adapters: string[]; // adapter folders, checkpoint folders or run folders (final/, else the newest checkpoint)
-  weights?: number[]; // one per adapter (default 1 each)
-  base?: string | null; // default: the adapters' base_model_name_or_path, else their run's model
-  out: string;
-  combination?: Combination; // several adapters (default linear, as the CLI); one adapter is always linear
-  svdRank?: number | null;
-  svdClamp?: number | null;
-  as?: 'model' | 'adapter';
-  maxShardSize?: string | number; // default "5GB", as transformers
-  tolerance?: number; // max |Δlogits| allowed (default 1e-4)
-  force?: boolean; // write even when the check fails, marked MERGE_CHECK_FAILED
-  device?: Device; // backend for the check (default wasm: full float32 on the CPU)
-  dtype?: OutDtype; // auto: each tensor in the checkpoint's dtype; float32: every float tensor in float32
+export interface MergeOptions extends MergeRequest {
   log?: (line: string) => void;
-}
-
-export interface MergeSummary extends MergeInfo {
-  ok: boolean; // the check passed (false only with force)
-  out: string;
 }
 
 const CAT_EXACT = 1e-5; // `cat` is exact: only float32 rounding separates it from Σ wᵢ·ΔWᵢ
@@ -60,8 +44,11 @@ export async function mergeAdapters(o: MergeOptions): Promise<MergeSummary> {
   const runs = dirs.map((d) => runOf(d));
   dirs.forEach((d, i) => {
     const c = adapters[i].config;
+    const saved = [...adapters[i].modulesToSave.keys()];
     log(
-      `adapter ${d}: ${adapters[i].lora.size} LoRA modules, r=${c.r}, lora_alpha=${c.lora_alpha}, scaling ${loraScaling(c).toPrecision(4)}${adapters[i].modulesToSave.size ? `, modules_to_save: ${[...adapters[i].modulesToSave.keys()].join(', ')}` : ''} · weight ${weights[i]}`,
+      `adapter ${d}: ${adapters[i].lora.size} LoRA modules, r=${c.r}, lora_alpha=${c.lora_alpha}, ` +
+        `scaling ${loraScaling(c).toPrecision(4)}${saved.length ? `, modules_to_save: ${saved.join(', ')}` : ''} ` +
+        `· weight ${weights[i]}`,
     );
   });
   const base = resolveBase(o.base ?? null, dirs, runs, as === 'model');
@@ -77,44 +64,45 @@ export async function mergeAdapters(o: MergeOptions): Promise<MergeSummary> {
   const combErr = adapters.length > 1 ? combinationError(combined, adapters, weights) : null;
   if (combination)
     log(
-      `combined ${adapters.length} adapter(s) with ${combination}: r=${combined.config.r}, lora_alpha=${combined.config.lora_alpha}${combErr !== null ? `, distance from Σ wᵢ·ΔWᵢ ${combErr.toExponential(2)}` : ''}`,
+      `combined ${adapters.length} adapter(s) with ${combination}: ` +
+        `r=${combined.config.r}, lora_alpha=${combined.config.lora_alpha}` +
+        (combErr !== null ? `, distance from Σ wᵢ·ΔWᵢ ${combErr.toExponential(2)}` : ''),
     );
   const badModules = [...combined.lora]
     .filter(([, p]) => countNonFinite(p.A.data) + countNonFinite(p.B.data) > 0)
     .map(([m]) => m);
 
   const backend = await selectBackend(o.device ?? 'wasm');
-  const tmp = `${out}.tmp-${process.pid}`;
-  fs.rmSync(tmp, { recursive: true, force: true });
-  fs.mkdirSync(tmp, { recursive: true });
-  try {
-    const info: MergeInfo = {
-      tool: 'loraplus merge',
-      created: new Date().toISOString(),
-      as,
-      base,
-      task: null,
-      adapters: dirs.map((d, i) => adapterEntry(d, weights[i], adapters[i].config)),
-      combination,
-      r: combined.config.r,
-      lora_alpha: combined.config.lora_alpha,
-      dtype,
-      files: [],
-      head: null,
-      rekeyed: false,
-      merge_check: {
-        passed: false,
-        tolerance,
-        max_abs_diff: null,
-        max_rel_diff: null,
-        logits: 0,
-        probe: '',
-        backend: backend.name,
-        nonfinite_tensors: [],
-        combination_error: combErr,
-        failures: [],
-      },
-    };
+  const info: MergeInfo = {
+    tool: 'loraplus merge',
+    created: new Date().toISOString(),
+    as,
+    base,
+    task: null,
+    adapters: dirs.map((d, i) => adapterEntry(d, weights[i], adapters[i].config)),
+    combination,
+    r: combined.config.r,
+    lora_alpha: combined.config.lora_alpha,
+    dtype,
+    files: [],
+    head: null,
+    rekeyed: false,
+    merge_check: {
+      passed: false,
+      tolerance,
+      max_abs_diff: null,
+      max_rel_diff: null,
+      logits: 0,
+      probe: '',
+      backend: backend.name,
+      nonfinite_tensors: [],
+      combination_error: combErr,
+      failures: [],
+    },
+  };
+  const check = info.merge_check;
+  // Written into <out>.tmp-<pid>, renamed to `out` only when the check passes (or with --force).
+  await writeDirAtomicAsync(out, async (tmp) => {
     let lowPrecision = false; // merged weights rounded to float16/bfloat16
     if (as === 'adapter') writeAdapter(tmp, combined, info);
     else
@@ -123,10 +111,10 @@ export async function mergeAdapters(o: MergeOptions): Promise<MergeSummary> {
         maxShard: parseShardSize(o.maxShardSize ?? '5GB'),
         log,
       });
-    const check = info.merge_check;
     if (combination === 'cat' && combErr !== null && combErr > CAT_EXACT)
       check.failures.push(
-        `the cat combination differs from Σ wᵢ·ΔWᵢ by ${combErr.toExponential(2)} (relative), expected ≤ ${CAT_EXACT}`,
+        'the cat combination differs from Σ wᵢ·ΔWᵢ by ' +
+          `${combErr.toExponential(2)} (relative), expected ≤ ${CAT_EXACT}`,
       );
     // NaN/Inf first: it is the cause when the logits are NaN too. Named by the adapter's module, else the tensor.
     const merged = check.nonfinite_tensors.filter((k) => !badModules.some((m) => k.startsWith(`${m}.`)));
@@ -134,27 +122,29 @@ export async function mergeAdapters(o: MergeOptions): Promise<MergeSummary> {
       check.failures.unshift(`NaN/Inf in ${[...badModules.map((m) => `${m} (lora_A/lora_B)`), ...merged].join(', ')}`);
     if (as === 'adapter') check.nonfinite_tensors.push(...badModules.map((m) => `${m}.lora_A/lora_B`));
     check.passed = check.failures.length === 0;
-    log(
-      `check: ${check.max_abs_diff !== null ? `max |Δlogits| ${check.max_abs_diff.toExponential(2)} (relative ${check.max_rel_diff!.toExponential(2)}), tolerance ${tolerance.toExponential(0)} · ` : ''}${check.passed ? 'passed' : `FAILED: ${check.failures.join('; ')}`}`,
-    );
+    const diffs =
+      check.max_abs_diff === null
+        ? ''
+        : `max |Δlogits| ${check.max_abs_diff.toExponential(2)} (relative ${check.max_rel_diff!.toExponential(2)}), ` +
+          `tolerance ${tolerance.toExponential(0)} · `;
+    log(`check: ${diffs}${check.passed ? 'passed' : `FAILED: ${check.failures.join('; ')}`}`);
     if (!check.passed && !o.force) {
+      const fix =
+        badModules.length || check.nonfinite_tensors.length
+          ? 'The adapter holds NaN/Inf (training diverged): merge an earlier checkpoint'
+          : `Raise --tolerance${lowPrecision ? ', or write float32 weights with --dtype float32' : ''}`;
       throw new LoraPlusError({
         code: 'merge/check-failed',
         message: `the merge check failed: ${check.failures.join('; ')}; nothing was written`,
         file: out,
-        hint: `${badModules.length || check.nonfinite_tensors.length ? 'The adapter holds NaN/Inf (training diverged): merge an earlier checkpoint' : `Raise --tolerance${lowPrecision ? ', or write float32 weights with --dtype float32' : ''}`}. --force writes the folder anyway, marked ${CHECK_FAILED_MARK}.`,
+        hint: `${fix}. --force writes the folder anyway, marked ${CHECK_FAILED_MARK}.`,
       });
     }
     writeMergeReport(tmp, info);
     info.files = [...info.files, 'README.md', MERGE_INFO_FILE];
-    fs.mkdirSync(path.dirname(out), { recursive: true });
-    renameIntoPlace(tmp, out);
-    log(`wrote ${out}${check.passed ? '' : ` (${CHECK_FAILED_MARK})`}`);
-    return { ...info, ok: check.passed, out };
-  } catch (err) {
-    fs.rmSync(tmp, { recursive: true, force: true });
-    throw err;
-  }
+  });
+  log(`wrote ${out}${check.passed ? '' : ` (${CHECK_FAILED_MARK})`}`);
+  return { ...info, ok: check.passed, out };
 }
 
 // ---- the two outputs ------------------------------------------------------------------------------------------------
@@ -204,7 +194,9 @@ async function writeModel(
     if (ref.headCreated && ![...combined.modulesToSave.keys()].some((k) => k.startsWith(`${ref.head}.`))) {
       throw new LoraPlusError({
         code: 'merge/no-head',
-        message: `the adapter is a sequence classifier, but neither it nor the base model holds a trained '${ref.head}' head`,
+        message:
+          'the adapter is a sequence classifier, ' +
+          `but neither it nor the base model holds a trained '${ref.head}' head`,
         file: base,
         hint: `Train with the head in modules_to_save (the default), or merge into a base model that has the head.`,
       });
@@ -217,9 +209,9 @@ async function writeModel(
       weights.dispose();
     }
     const plan = planMergedTensors(folder, listStoredTensors(base), combined, ref, o.dtype);
-    o.log(
-      `writing ${plan.tensors.length} tensors (${plan.merged.length} merged${plan.added.length + plan.replaced.length ? `, head ${[...plan.added, ...plan.replaced].join(', ')}` : ''})`,
-    );
+    const headKeys = [...plan.added, ...plan.replaced];
+    const head = headKeys.length ? `, head ${headKeys.join(', ')}` : '';
+    o.log(`writing ${plan.tensors.length} tensors (${plan.merged.length} merged${head})`);
     info.files = writeShards(dir, plan.tensors, o.maxShard);
     lowPrecision = plan.tensors.some((t) => plan.merged.includes(t.key) && (t.dtype === 'F16' || t.dtype === 'BF16'));
     check.nonfinite_tensors.push(...plan.nonfinite);
@@ -254,7 +246,8 @@ async function writeModel(
     if (diff.nonfinite) check.failures.push(`${diff.nonfinite} of ${diff.logits} merged logits are NaN/Inf`);
     if (diff.max_abs_diff > check.tolerance)
       check.failures.push(
-        `merged logits differ from base + adapter by up to ${diff.max_abs_diff.toExponential(2)} > tolerance ${check.tolerance}`,
+        'merged logits differ from base + adapter by up to ' +
+          `${diff.max_abs_diff.toExponential(2)} > tolerance ${check.tolerance}`,
       );
   } finally {
     merged.dispose();
@@ -293,7 +286,9 @@ function resolveBase(
         code: 'merge/base-not-found',
         message: '--base is not a model folder (no config.json)',
         file: d,
-        hint: 'Point --base at the Hugging Face folder of the base model (config.json, model.safetensors, tokenizer files).',
+        hint:
+          'Point --base at the Hugging Face folder of the base model ' +
+          '(config.json, model.safetensors, tokenizer files).',
       });
     return d;
   }
@@ -306,9 +301,12 @@ function resolveBase(
       code: 'merge/base-not-found',
       file: dirs[missing],
       message: named
-        ? `${ADAPTER_CONFIG_FILE} names the base model '${named}', which is not a model folder here (a Hub id, or a path on another machine)`
+        ? `${ADAPTER_CONFIG_FILE} names the base model '${named}', which is not a model folder here ` +
+          '(a Hub id, or a path on another machine)'
         : `${ADAPTER_CONFIG_FILE} does not name its base model`,
-      hint: 'Pass --base MODEL_DIR: the local folder of that base model (config.json, model.safetensors, tokenizer files).',
+      hint:
+        'Pass --base MODEL_DIR: ' +
+        'the local folder of that base model (config.json, model.safetensors, tokenizer files).',
     });
   }
   const distinct = [...new Set(found.map((f) => f.dir!))];
@@ -316,7 +314,9 @@ function resolveBase(
     throw new LoraPlusError({
       code: 'merge/base-mismatch',
       message: `the adapters name different base models: ${distinct.join(', ')}`,
-      hint: 'Adapters can only be combined on the same base model; pass --base MODEL_DIR if these are copies of one model.',
+      hint:
+        'Adapters can only be combined on the same base model; ' +
+        'pass --base MODEL_DIR if these are copies of one model.',
     });
   }
   return distinct[0];

@@ -11,11 +11,10 @@ import { normalizeGpt2Keys } from '../../models/gpt2/weights';
 import { normalizeLlamaKeys } from '../../models/llama/weights';
 import type { HFConfig, Model, Task } from '../../models/types';
 import { LoraPlusError } from '../../protocol/errors';
+import type { OutDtype } from '../../protocol/merge';
 import { countNonFinite } from './check';
 import { decodeFloats, encodeFloats, isFloatDtype, readStoredBytes, type OutTensor, type StoredTensor } from './write';
 import type { ModelFolder } from '../train/session';
-
-export type OutDtype = 'auto' | 'float32';
 
 export interface MergePlan {
   tensors: OutTensor[];
@@ -62,11 +61,13 @@ export function planMergedTensors(
       throw new LoraPlusError({
         code: tied ? 'merge/tied-head' : 'merge/missing-weight',
         message: tied
-          ? `the adapter trains LoRA on '${module}', which this checkpoint ties to the token embedding (it has no ${name}); merging it would untie the head`
+          ? `the adapter trains LoRA on '${module}', which this checkpoint ties to the token embedding ` +
+            `(it has no ${name}); merging it would untie the head`
           : `the adapter has LoRA weights for '${module}', but the base checkpoint has no weight for it`,
         file: folder.dir,
         hint: tied
-          ? 'Use the adapter with the base model unmerged (loraplus generate --adapter), or train without lm_head in target_modules.'
+          ? 'Use the adapter with the base model unmerged (loraplus generate --adapter), ' +
+            'or train without lm_head in target_modules.'
           : 'Use the base model the adapter was trained on (--base).',
       });
     }
@@ -169,8 +170,17 @@ function bytesOf(dtype: string): number {
 
 // ---- config.json ------------------------------------------------------------------------------------------------
 
-const HEAD_SUFFIX =
-  /(ForCausalLM|LMHeadModel|ForMaskedLM|ForSequenceClassification|ForPreTraining|ForTokenClassification|ForQuestionAnswering|Model)$/;
+const HEADS = [
+  'ForCausalLM',
+  'LMHeadModel',
+  'ForMaskedLM',
+  'ForSequenceClassification',
+  'ForPreTraining',
+  'ForTokenClassification',
+  'ForQuestionAnswering',
+  'Model',
+];
+const HEAD_SUFFIX = new RegExp(`(${HEADS.join('|')})$`);
 const CLASS_PREFIX: Record<string, string> = {
   llama: 'Llama',
   mistral: 'Mistral',

@@ -2,36 +2,11 @@
 // combination, r, lora_alpha, loraplus_lr_ratio, the equivalence check) and merge_info.json (the same as data).
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { Combination } from '../../adapters/combine';
 import type { AdapterConfig } from '../../adapters/peft';
-import type { MergeCheck } from './check';
+import type { MergeInfo } from '../../protocol/merge';
 
 export const MERGE_INFO_FILE = 'merge_info.json';
 export const CHECK_FAILED_MARK = 'MERGE_CHECK_FAILED';
-
-export interface MergeInfo {
-  tool: string;
-  created: string;
-  as: 'model' | 'adapter';
-  base: string | null;
-  task: string | null;
-  adapters: {
-    path: string;
-    weight: number;
-    r: number;
-    lora_alpha: number;
-    use_rslora: boolean;
-    loraplus_lr_ratio: number | null;
-  }[];
-  combination: Combination | null; // null: one adapter at weight 1, merged as it is
-  r: number;
-  lora_alpha: number;
-  dtype: string;
-  files: string[];
-  head: { added: string[]; replaced: string[]; labels: string[] | null } | null;
-  rekeyed: boolean;
-  merge_check: MergeCheck;
-}
 
 export function adapterEntry(dir: string, weight: number, c: AdapterConfig): MergeInfo['adapters'][number] {
   return {
@@ -70,7 +45,8 @@ function readme(i: MergeInfo): string {
     '',
     ...(failed
       ? [
-          `> **${CHECK_FAILED_MARK}**: the equivalence check failed and this folder was written only because of \`--force\`.`,
+          `> **${CHECK_FAILED_MARK}**: ` +
+            'the equivalence check failed and this folder was written only because of `--force`.',
           ...c.failures.map((f) => `> - ${f}`),
           '',
         ]
@@ -92,29 +68,32 @@ function readme(i: MergeInfo): string {
     '',
   ];
   if (i.head && (i.head.added.length || i.head.replaced.length)) {
-    lines.push(
-      `Trained head (modules_to_save) merged in: ${[...i.head.added, ...i.head.replaced].map((k) => `\`${k}\``).join(', ')}${i.head.labels ? `; labels: ${i.head.labels.join(', ')}` : ''}.`,
-      '',
-    );
+    const keys = [...i.head.added, ...i.head.replaced].map((k) => `\`${k}\``).join(', ');
+    const labels = i.head.labels ? `; labels: ${i.head.labels.join(', ')}` : '';
+    lines.push(`Trained head (modules_to_save) merged in: ${keys}${labels}.`, '');
   }
   if (i.rekeyed)
     lines.push(
-      'The base checkpoint stored the bare base model; its keys are written with the model prefix so that transformers loads the head.',
+      'The base checkpoint stored the bare base model; ' +
+        'its keys are written with the model prefix so that transformers loads the head.',
       '',
     );
   lines.push('## Equivalence check', '');
   if (c.max_abs_diff !== null) {
     lines.push(
-      `A fixed probe batch (${c.probe}) was run through the base model with the adapter and through this merged model on ${c.backend}:`,
+      `A fixed probe batch (${c.probe}) was run through the base model ` +
+        `with the adapter and through this merged model on ${c.backend}:`,
       '',
-      `- max |Δlogits| = ${fmt(c.max_abs_diff)} (relative to the largest logit: ${fmt(c.max_rel_diff ?? 0)}), tolerance ${fmt(c.tolerance)}`,
+      `- max |Δlogits| = ${fmt(c.max_abs_diff)} (relative to the largest logit: ` +
+        `${fmt(c.max_rel_diff ?? 0)}), tolerance ${fmt(c.tolerance)}`,
     );
   } else {
     lines.push('The written adapter was read back and compared with the combination computed in memory.');
   }
   if (c.combination_error !== null)
     lines.push(
-      `- combined ΔW vs Σ wᵢ·ΔWᵢ (probed, relative): ${fmt(c.combination_error)}${i.combination === 'linear' ? " (PEFT's linear combination is not the weighted sum when adapters differ)" : ''}`,
+      `- combined ΔW vs Σ wᵢ·ΔWᵢ (probed, relative): ${fmt(c.combination_error)}` +
+        (i.combination === 'linear' ? " (PEFT's linear combination is not the weighted sum when adapters differ)" : ''),
     );
   lines.push(
     `- NaN/Inf in merged tensors: ${c.nonfinite_tensors.length ? c.nonfinite_tensors.join(', ') : 'none'}`,
@@ -122,12 +101,14 @@ function readme(i: MergeInfo): string {
     '',
   );
   if (i.as === 'model') {
+    const autoClass =
+      i.task === 'sequence-classification' ? 'AutoModelForSequenceClassification' : 'AutoModelForCausalLM';
     lines.push(
       '## Use',
       '',
       '```python',
       'from transformers import AutoModel, AutoTokenizer',
-      `model = AutoModel.from_pretrained("path/to/this/folder")  # or the ${i.task === 'sequence-classification' ? 'AutoModelForSequenceClassification' : 'AutoModelForCausalLM'} class`,
+      `model = AutoModel.from_pretrained("path/to/this/folder")  # or the ${autoClass} class`,
       '```',
       '',
     );

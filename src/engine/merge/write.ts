@@ -162,7 +162,8 @@ function floatToF16(x: number): number {
   if (a < 2 ** -24 / 2) return sign; // below half the smallest subnormal
   let exp = Math.floor(Math.log2(a));
   if (2 ** exp > a) exp--; // log2 rounding at powers of two
-  if (exp < -14) return sign | roundEven(a / 2 ** -24); // subnormal: units of 2^-24 (a carry into 0x400 is the smallest normal)
+  // Subnormal: units of 2^-24 (a carry into 0x400 is the smallest normal).
+  if (exp < -14) return sign | roundEven(a / 2 ** -24);
   const man = roundEven((a / 2 ** exp - 1) * 1024);
   return man === 1024 ? sign | ((exp + 16) << 10) : sign | ((exp + 15) << 10) | man; // a carry bumps the exponent
 }
@@ -175,7 +176,10 @@ function roundEven(v: number): number {
 
 // ---- sizes and shards ---------------------------------------------------------------------------------------------
 
-/** transformers' convert_file_size_to_int: "5GB" = 5·10⁹ bytes, "5GiB" = 5·2³⁰, "200MB", "100KB", or a byte count. */
+/**
+ * transformers' convert_file_size_to_int: "5GB" = 5·10⁹ bytes, "5GiB" = 5·2³⁰, "200MB", "100KB",
+ * or a byte count.
+ */
 export function parseShardSize(size: string | number): number {
   if (typeof size === 'number') return size;
   const m = /^\s*(\d+(?:\.\d+)?)\s*([KMGT]i?B|B)?\s*$/i.exec(size);
@@ -237,9 +241,8 @@ function writeShard(file: string, tensors: OutTensor[]): void {
   const parts: string[] = [];
   let offset = 0;
   for (const t of tensors) {
-    parts.push(
-      `${JSON.stringify(t.key)}:${JSON.stringify({ dtype: t.dtype, shape: t.shape, data_offsets: [offset, offset + t.byteLength] })}`,
-    );
+    const entry = { dtype: t.dtype, shape: t.shape, data_offsets: [offset, offset + t.byteLength] };
+    parts.push(`${JSON.stringify(t.key)}:${JSON.stringify(entry)}`);
     offset += t.byteLength;
   }
   parts.push('"__metadata__":{"format":"pt"}');
@@ -280,12 +283,4 @@ export function copyTokenizerFiles(from: string, to: string): string[] {
     }
   }
   return copied;
-}
-
-/** Replaces `dir` by the finished `tmp` folder with one rename (the old `dir`, if any, is removed afterwards). */
-export function renameIntoPlace(tmp: string, dir: string): void {
-  const old = `${dir}.old-${process.pid}`;
-  if (fs.existsSync(dir)) fs.renameSync(dir, old);
-  fs.renameSync(tmp, dir);
-  fs.rmSync(old, { recursive: true, force: true });
 }

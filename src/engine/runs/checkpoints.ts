@@ -3,7 +3,7 @@
 // leaves a half checkpoint where resume would find it.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { writeJsonAtomic } from '../../adapters/files';
+import { writeDirAtomic, writeJsonAtomic } from '../../adapters/files';
 import { loadAdapter, saveAdapter, type Adapter } from '../../adapters/peft';
 import { readSafetensors, writeSafetensors, type HostTensor } from '../../adapters/safetensors';
 import { LoraPlusError } from '../../protocol/errors';
@@ -24,18 +24,6 @@ export interface TrainerState {
 export interface Checkpoint {
   dir: string;
   step: number;
-}
-
-/** Writes `dir` as a whole: into `dir.tmp-<pid>` first, then one rename (replacing an older `dir`). */
-export function writeDirAtomic(dir: string, write: (tmp: string) => void): void {
-  const tmp = `${dir}.tmp-${process.pid}`;
-  fs.rmSync(tmp, { recursive: true, force: true });
-  fs.mkdirSync(tmp, { recursive: true });
-  write(tmp);
-  const old = `${dir}.old-${process.pid}`;
-  if (fs.existsSync(dir)) fs.renameSync(dir, old);
-  fs.renameSync(tmp, dir);
-  fs.rmSync(old, { recursive: true, force: true });
 }
 
 export function saveCheckpoint(

@@ -1,12 +1,8 @@
-// What the dashboard host reads from a run folder, free of `vscode` so plain Node tests it. MetricsTail follows a
-// run's metrics.jsonl as it grows: each read returns the complete lines appended since the last one. The engine
-// appends one JSON line per event (src/engine/runs/writer.ts), so a line is whole once its newline is there; a partly
+// Following a run's metrics.jsonl as it grows (the run feed reads it through this): each read returns the complete
+// lines appended since the last one. The engine appends one JSON line per event (src/engine/runs/writer.ts), so a line is whole once its newline is there; a partly
 // written last line waits for the next read. A resumed run rewrites the file (atomic replace, shorter): that shows
-// as a new inode or a smaller size, and the read starts over with `reset`. toDashboardSummary turns the engine's
-// RunSummary into the header's DashboardSummary.
+// as a new inode or a smaller size, and the read starts over with `reset`.
 import * as fs from 'node:fs';
-import type { RunSummary } from '../../engine/runs/summary';
-import type { DashboardStatus, DashboardSummary } from '../../protocol/dashboard';
 import type { EngineEvent } from '../../protocol/events';
 
 const CHUNK = 8 * 1024 * 1024; // read big files in pieces: a 100,000-step run's file can be hundreds of MB
@@ -46,12 +42,26 @@ export class MetricsTail {
     this.ino = st.ino;
     if (st.size === this.offset) return { events: [], reset };
     const events: EngineEvent[] = [];
+    this.offset = this.parse(this.offset, st.size, events);
+    return { events, reset };
+  }
+
+  /** The events before the read position: what a reader that starts now has not had from this tail's reads. */
+  history(): EngineEvent[] {
+    const events: EngineEvent[] = [];
+    if (this.offset > 0) this.parse(0, this.offset, events);
+    return events;
+  }
+
+  /** Parses the whole lines in [from, to) into `out`; returns the offset after the last whole line. */
+  private parse(from: number, to: number, out: EngineEvent[]): number {
+    let offset = from;
     const fd = fs.openSync(this.file, 'r');
     try {
       let carry = Buffer.alloc(0); // bytes of a line that continues into the next chunk
-      while (this.offset + carry.length < st.size) {
-        const start = this.offset + carry.length;
-        const buf = Buffer.alloc(Math.min(this.chunkBytes, st.size - start));
+      while (offset + carry.length < to) {
+        const start = offset + carry.length;
+        const buf = Buffer.alloc(Math.min(this.chunkBytes, to - start));
         const n = fs.readSync(fd, buf, 0, buf.length, start);
         if (n <= 0) break;
         const bytes = carry.length ? Buffer.concat([carry, buf.subarray(0, n)]) : buf.subarray(0, n);
@@ -60,14 +70,14 @@ export class MetricsTail {
           carry = bytes;
           continue;
         }
-        parseLines(bytes.toString('utf8', 0, end), events);
-        this.offset += end + 1;
+        parseLines(bytes.toString('utf8', 0, end), out);
+        offset += end + 1;
         carry = bytes.subarray(end + 1);
       }
     } finally {
       fs.closeSync(fd);
     }
-    return { events, reset };
+    return offset;
   }
 }
 
@@ -80,44 +90,4 @@ function parseLines(text: string, out: EngineEvent[]): void {
       // A line torn by a crash (then appended after on resume): skip it, as readMetrics does for a torn last line.
     }
   }
-}
-
-/** The engine's RunSummary, reduced to what the page's header shows (the protocol cannot import the engine). */
-export function toDashboardSummary(
-  s: RunSummary,
-  live: { status: DashboardStatus; error: string | null },
-): DashboardSummary {
-  const c = s.config ?? {};
-  const section = (k: string) => (isObject(c[k]) ? (c[k] as Record<string, unknown>) : {});
-  const num = (v: unknown) => (typeof v === 'number' ? v : undefined);
-  const str = (v: unknown) => (typeof v === 'string' ? v : undefined);
-  const [lora, training] = [section('lora'), section('training')];
-  // An end event in the file decides; without one, what the host knows of the process (live, quiet, crashed).
-  const status = s.status === 'running' || s.status === 'interrupted' ? live.status : s.status;
-  return {
-    name: s.name,
-    runDir: s.dir,
-    status,
-    step: s.step,
-    totalSteps: s.totalSteps,
-    lastLoss: s.lastLoss,
-    checkpoints: s.checkpoints.length,
-    finalAdapter: s.finalAdapter,
-    error: s.error ?? live.error,
-    config: s.config
-      ? {
-          model: str(c.model),
-          task: str(c.task),
-          r: num(lora.r),
-          lora_alpha: num(lora.lora_alpha),
-          learning_rate: num(training.learning_rate),
-          loraplus_lr_ratio: num(training.loraplus_lr_ratio),
-          device: str(c.device),
-        }
-      : null,
-  };
-}
-
-function isObject(x: unknown): x is Record<string, unknown> {
-  return typeof x === 'object' && x !== null && !Array.isArray(x);
 }

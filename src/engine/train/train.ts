@@ -15,9 +15,9 @@ import {
   loadCheckpoint,
   pruneCheckpoints,
   saveCheckpoint,
-  writeDirAtomic,
   type TrainerState,
 } from '../runs/checkpoints';
+import { writeDirAtomic } from '../../adapters/files';
 import { epochOrder } from '../data/datasets';
 import { evaluate, type EvalResult } from './evaluate';
 import { AdamW, clipGradients, loraplusGroups } from './optimizer';

@@ -1,30 +1,18 @@
-// One dashboard webview per run (viewType loraplus.dashboard, title "LoRA+ <run name>"). The run folder's
-// metrics.jsonl is the one source of what the page shows: on `ready` the panel reads it whole (`init`), then follows
-// its growth (MetricsTail) and forwards new events at most ~10 times a second. Events of runs this window started
-// (RunManager.onEvent) only say "read now", which keeps live runs snappy without ever sending an event twice; runs
-// started elsewhere (the CLI in a terminal) are followed through fs.watch and a 1 s poll. A serializer restores
-// panels after a reload from the state the page saved ({runDir}).
+// One dashboard webview per run (viewType loraplus.dashboard, title "LoRA+ <run name>"). What the page shows comes
+// from the run's feed (runs/feeds.ts: its metrics.jsonl, read once for every view): on `ready` every event read so
+// far (`init`), then the feed's new events and summary changes as they come (at most ~10 times a second). A
+// serializer restores panels after a reload from the state the page saved ({runDir}).
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import { summarizeEvents } from '../../engine/runs/summary';
-import { METRICS_FILE } from '../../engine/runs/writer';
-import {
-  hostMessage,
-  isDashboardToHost,
-  packModules,
-  type DashboardStatus,
-  type HostMessages,
-} from '../../protocol/dashboard';
+import { dashboardSummary } from '../../engine/runs/summary';
+import { hostMessage, isDashboardToHost, packModules, type HostMessages } from '../../protocol/dashboard';
 import type { EngineEvent } from '../../protocol/events';
-import { MetricsTail, toDashboardSummary } from '../runs/feed';
-import type { LiveRun, RunManager } from '../runs/run-manager';
-import { RECENT_MS } from '../runs/tree-model';
+import { isObject } from '../../protocol/json';
+import type { RunChange, RunFeeds } from '../runs/feeds';
 import { webviewHtml, webviewOptions } from './html';
 
 export const DASHBOARD_VIEW = 'loraplus.dashboard';
-const FLUSH_MS = 100; // at most ~10 messages a second
-const POLL_MS = 1000; // fs.watch can miss appends on some file systems; a stat a second catches them
 const CHUNK_EVENTS = 5000; // a long run's init goes in pieces, so no single message is huge
 
 export class Dashboards implements vscode.Disposable {
@@ -34,7 +22,7 @@ export class Dashboards implements vscode.Disposable {
 
   constructor(
     readonly extensionUri: vscode.Uri,
-    readonly runs: RunManager,
+    readonly feeds: RunFeeds,
   ) {
     this.serializer = vscode.window.registerWebviewPanelSerializer(DASHBOARD_VIEW, {
       deserializeWebviewPanel: async (panel, state: unknown) => {
@@ -63,7 +51,7 @@ export class Dashboards implements vscode.Disposable {
   }
 
   private adopt(panel: vscode.WebviewPanel, runDir: string | null): void {
-    const p: DashboardPanel = new DashboardPanel(panel, runDir, this.extensionUri, this.runs, () => {
+    const p: DashboardPanel = new DashboardPanel(panel, runDir, this.extensionUri, this.feeds, () => {
       this.owned.delete(p);
       if (runDir && this.panels.get(runDir) === p) this.panels.delete(runDir);
     });
@@ -78,30 +66,20 @@ export class Dashboards implements vscode.Disposable {
   }
 }
 
-/** One panel: owns its webview, its file watcher and timers, and its subscriptions. */
+/** One panel: owns its webview and its subscriptions; its run comes from the run's feed. */
 class DashboardPanel implements vscode.Disposable {
-  private readonly tail: MetricsTail | null;
   private readonly subscriptions: vscode.Disposable[] = [];
-  private watcher: fs.FSWatcher | null = null;
-  private poll: NodeJS.Timeout | null = null;
-  private flushTimer: NodeJS.Timeout | null = null;
-  private lastSize = -1;
-  private mtime = 0; // of metrics.jsonl: a run from elsewhere counts as running while it keeps changing
   private ready = false;
   private disposed = false;
-  private ended: Extract<EngineEvent, { type: 'end' }>['status'] | null = null;
-  private crashed: string | null = null; // this window's run exited without an end event
-  private sent: { status: DashboardStatus; error: string | null } | null = null;
-  private live: LiveRun | undefined;
+  private sent = ''; // the summary last posted, as JSON
 
   constructor(
     readonly panel: vscode.WebviewPanel,
     private readonly runDir: string | null,
     extensionUri: vscode.Uri,
-    private readonly runs: RunManager,
+    private readonly feeds: RunFeeds,
     private readonly onDispose: () => void,
   ) {
-    this.tail = runDir ? new MetricsTail(path.join(runDir, METRICS_FILE)) : null;
     panel.title = runDir ? `LoRA+ ${path.basename(runDir)}` : 'LoRA+ Dashboard';
     panel.iconPath = vscode.Uri.joinPath(extensionUri, 'media', 'icon.svg');
     panel.webview.options = webviewOptions(extensionUri);
@@ -116,25 +94,13 @@ class DashboardPanel implements vscode.Disposable {
       // Hidden panels lose their page (retainContextWhenHidden is off); a shown one reloads and says `ready` again.
       panel.onDidChangeViewState(() => (this.ready &&= panel.visible)),
       panel.onDidDispose(() => this.dispose()),
-      runs.onEvent((e) => runDir && path.resolve(e.runDir) === runDir && this.schedule()),
-      runs.onDidChange(() => this.liveChanged()),
     );
-    if (runDir) this.follow(runDir);
-    this.live = runDir ? runs.find(runDir) : undefined;
-    void this.watchCrash();
-  }
-
-  private follow(runDir: string): void {
-    try {
-      this.watcher = fs.watch(runDir, (_kind, name) => (!name || name.toString() === METRICS_FILE) && this.schedule());
-      this.watcher.on('error', () => this.watcher?.close());
-    } catch {
-      this.watcher = null; // no folder (yet): the poll below still notices it appearing
+    if (runDir) {
+      this.subscriptions.push(
+        feeds.follow(runDir),
+        feeds.onDidChange((c) => c.runDir === runDir && this.changed(c)),
+      );
     }
-    this.poll = setInterval(() => {
-      if (this.sizeNow() !== this.lastSize) this.schedule();
-      else this.sendStatus(); // a quiet run from elsewhere turns interrupted after RECENT_MS
-    }, POLL_MS);
   }
 
   private receive(m: unknown): void {
@@ -149,9 +115,10 @@ class DashboardPanel implements vscode.Disposable {
     }
   }
 
+  /** Everything so far: the events the feed has read (later ones come as `events`) and the header's summary. */
   private init(): void {
     const dir = this.runDir;
-    if (!dir || !this.tail) return;
+    if (!dir) return;
     if (!fs.existsSync(dir)) {
       this.ready = false;
       void this.post('missing', {
@@ -161,88 +128,29 @@ class DashboardPanel implements vscode.Disposable {
       return;
     }
     this.ready = true;
-    const events = this.tail.readAll();
-    this.lastSize = this.sizeNow();
-    this.ended = null;
-    this.noteEnds(events);
-    const summary = toDashboardSummary(summarizeEvents(dir, events, this.alive()), this.status());
-    this.sent = { status: summary.status, error: summary.error };
+    const events = this.feeds.history(dir);
+    const summary = dashboardSummary(this.feeds.summary(dir));
+    this.sent = JSON.stringify(summary);
     void this.post('init', { runDir: dir, summary, ...packModules(events.slice(0, CHUNK_EVENTS)) });
-    for (let i = CHUNK_EVENTS; i < events.length; i += CHUNK_EVENTS)
+    this.postEvents(events.slice(CHUNK_EVENTS));
+  }
+
+  private changed(c: RunChange): void {
+    if (!this.ready || this.disposed) return;
+    if (c.reset || !fs.existsSync(c.runDir)) return this.init(); // rewritten (a resume), or deleted: start over
+    this.postEvents(c.events);
+    const summary = dashboardSummary(c.summary);
+    const json = JSON.stringify(summary);
+    if (json !== this.sent) {
+      this.sent = json;
+      void this.post('summary', { summary });
+    }
+  }
+
+  /** In pieces, so no single message is huge. */
+  private postEvents(events: EngineEvent[]): void {
+    for (let i = 0; i < events.length; i += CHUNK_EVENTS)
       void this.post('events', packModules(events.slice(i, i + CHUNK_EVENTS)));
-  }
-
-  /** Reads the file's new lines soon (coalesced: at most one read per FLUSH_MS). */
-  private schedule(): void {
-    if (this.flushTimer || this.disposed) return;
-    this.flushTimer = setTimeout(() => {
-      this.flushTimer = null;
-      this.flush();
-    }, FLUSH_MS);
-  }
-
-  private flush(): void {
-    if (!this.ready || !this.tail || this.disposed) return;
-    if (this.runDir && !fs.existsSync(this.runDir)) return this.init(); // deleted while open: say so
-    const { events, reset } = this.tail.read();
-    this.lastSize = this.sizeNow();
-    if (reset) return this.init(); // rewritten (a resume): start the page over
-    if (events.length) {
-      this.noteEnds(events);
-      for (let i = 0; i < events.length; i += CHUNK_EVENTS)
-        void this.post('events', packModules(events.slice(i, i + CHUNK_EVENTS)));
-    }
-    this.sendStatus();
-  }
-
-  private noteEnds(events: EngineEvent[]): void {
-    for (const e of events) {
-      if (e.type === 'run_start') [this.ended, this.crashed] = [null, null];
-      else if (e.type === 'end') this.ended = e.status;
-    }
-  }
-
-  /** true: this window is training it; undefined: unknown (another process may be), as summarizeRun reads it. */
-  private alive(): boolean | undefined {
-    return this.live ? true : undefined;
-  }
-
-  /** The run explorer's rule (tree-model.ts decideStatus): the end event, else running while trained or changing. */
-  private status(): { status: DashboardStatus; error: string | null } {
-    if (this.ended) return { status: this.ended, error: null };
-    if (this.crashed) return { status: 'failed', error: this.crashed };
-    return { status: this.live || Date.now() - this.mtime < RECENT_MS ? 'running' : 'interrupted', error: null };
-  }
-
-  private sendStatus(): void {
-    const now = this.status();
-    if (!this.ready || (this.sent && this.sent.status === now.status && this.sent.error === now.error)) return;
-    this.sent = now;
-    void this.post('status', now);
-  }
-
-  private liveChanged(): void {
-    if (!this.runDir) return;
-    const live = this.runs.find(this.runDir);
-    if (live && live !== this.live) {
-      this.live = live;
-      void this.watchCrash();
-    }
-    this.schedule();
-  }
-
-  /** A run of this window that exits without writing an end event crashed: the page should not say "running". */
-  private async watchCrash(): Promise<void> {
-    const run = this.live;
-    if (!run) return;
-    const result = await run.ended;
-    if (this.disposed || run !== this.live) return;
-    this.live = undefined;
-    this.flush(); // the end event, if the engine wrote one, comes first
-    if (!this.ended)
-      this.crashed =
-        result.error?.message ?? `the run ended (${result.status}) without writing its end to ${METRICS_FILE}`;
-    this.sendStatus();
   }
 
   private async openFile(relative: string): Promise<void> {
@@ -260,29 +168,11 @@ class DashboardPanel implements vscode.Disposable {
     return this.disposed ? Promise.resolve(false) : this.panel.webview.postMessage(hostMessage(type, payload));
   }
 
-  /** The size of metrics.jsonl (-1: missing); notes its mtime. */
-  private sizeNow(): number {
-    try {
-      const st = fs.statSync(this.tail!.file);
-      this.mtime = st.mtimeMs;
-      return st.size;
-    } catch {
-      return -1;
-    }
-  }
-
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
-    this.watcher?.close();
-    if (this.poll) clearInterval(this.poll);
-    if (this.flushTimer) clearTimeout(this.flushTimer);
     for (const d of this.subscriptions) d.dispose();
     this.onDispose();
     this.panel.dispose();
   }
-}
-
-function isObject(x: unknown): x is Record<string, unknown> {
-  return typeof x === 'object' && x !== null && !Array.isArray(x);
 }

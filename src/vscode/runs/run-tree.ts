@@ -1,22 +1,18 @@
 // The run explorer: every run folder under the workspace (a folder with a metrics.jsonl the engine wrote), with its
 // checkpoints and final adapter. What an item shows comes from tree-model.ts; this file finds the runs and keeps them
-// current: file changes (CLI runs in a terminal, deletes), this window's runs (start, end, live steps) and time (a
-// quiet run without an end turns from running to interrupted).
+// current: which folders are runs (a workspace search, then file and folder events), and each run as its feed says
+// (feeds.ts: the one model of a run that the dashboards and the status bar share).
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
+import { isEngineRun, isRunDir, type RunSummary } from '../../engine/runs/summary';
 import { METRICS_FILE } from '../../engine/runs/writer';
-import { isRunDir, summarizeRun, type RunSummary } from '../../engine/runs/summary';
-import type { RunManager } from './run-manager';
+import type { RunChange, RunFeeds } from './feeds';
 import {
-  applyStep,
   childItems,
-  isEngineRun,
   runDirOfFile,
   runItem,
   sortRuns,
-  statusExpires,
-  withStatus,
   type ChildItemData,
   type ItemData,
   type RunItemData,
@@ -30,32 +26,22 @@ export type RunNode =
 const WATCH_GLOB = '**/{metrics.jsonl,checkpoints/**,final/**}';
 // A folder deleted, moved or copied as a whole is one event for the folder alone: this watcher sees those.
 const FOLDER_GLOB = '**/*';
-const BATCH_MS = 500; // file events are gathered this long before the folders they touch are read again
+const BATCH_MS = 500; // folder events are gathered this long before the runs are searched for again
 const STEP_FIRE_MS = 1000; // live steps redraw the tree at most this often
 
 export class RunTree implements vscode.TreeDataProvider<RunNode>, vscode.Disposable {
   private readonly changed = new vscode.EventEmitter<RunNode | undefined>();
   readonly onDidChangeTreeData = this.changed.event;
 
-  /** Run folder (resolved) → its summary as last read; the status is decided again at each use (tree-model). */
-  private summaries = new Map<string, RunSummary>();
+  private dirs = new Set<string>(); // the run folders found (resolved)
   private foreign = new Set<string>(); // folders with another tool's metrics.jsonl: read again on change, not shown
   private scanning: Promise<void>;
-  private rescan = false; // a file event named an unknown folder: find the runs again
-  private readonly dirty = new Set<string>(); // known runs to read again
-  private readonly nextRead = new Map<string, number>(); // a big metrics.jsonl is read again less often
-  private liveDirs = new Set<string>();
-  private flushTimer: NodeJS.Timeout | undefined;
+  private rescanTimer: NodeJS.Timeout | undefined;
   private fireTimer: NodeJS.Timeout | undefined;
-  private expiryTimer: NodeJS.Timeout | undefined;
   private readonly subscriptions: vscode.Disposable[] = [];
   private disposed = false;
 
-  /** `clock`: what "now" is when deciding whether a quiet run still runs (tests pass their own). */
-  constructor(
-    private readonly runs: RunManager,
-    private readonly clock: () => number = Date.now,
-  ) {
+  constructor(private readonly feeds: RunFeeds) {
     const watcher = vscode.workspace.createFileSystemWatcher(WATCH_GLOB);
     const touched = (uri: vscode.Uri) => this.touched(uri.fsPath);
     const folders = vscode.workspace.createFileSystemWatcher(FOLDER_GLOB, false, true, false);
@@ -67,16 +53,8 @@ export class RunTree implements vscode.TreeDataProvider<RunNode>, vscode.Disposa
       folders,
       folders.onDidCreate((uri) => this.folderCame(uri.fsPath)),
       folders.onDidDelete((uri) => this.folderGone(uri.fsPath)),
-      runs.onDidChange(() => this.liveChanged()),
-      runs.onEvent(({ runDir, event }) => {
-        const dir = path.resolve(runDir);
-        const known = this.summaries.get(dir);
-        if (event.type === 'step' && known) {
-          // Every step: fold it in, redraw at most once a second; metrics.jsonl is not read again for it.
-          this.summaries.set(dir, applyStep(known, event, this.clock()));
-          this.fireSoon();
-        } else this.markDirty(dir, true);
-      }),
+      feeds.onDidChange((c) => this.runChanged(c)),
+      feeds.runs.onDidChange(() => this.liveRunsChanged()),
       vscode.workspace.onDidChangeWorkspaceFolders(() => this.refresh()),
       vscode.workspace.onDidChangeConfiguration(
         (e) => e.affectsConfiguration('loraplus.runs.exclude') && this.refresh(),
@@ -124,59 +102,46 @@ export class RunTree implements vscode.TreeDataProvider<RunNode>, vscode.Disposa
 
   /** Every run found, newest first, with its status as of now. */
   allRuns(): RunSummary[] {
-    const now = this.clock();
-    return sortRuns([...this.summaries.values()].map((s) => withStatus(s, this.alive(s.dir), now)));
+    return sortRuns([...this.dirs].map((dir) => this.feeds.summary(dir)));
   }
 
   dispose(): void {
     this.disposed = true;
-    for (const t of [this.flushTimer, this.fireTimer, this.expiryTimer]) clearTimeout(t);
+    for (const t of [this.rescanTimer, this.fireTimer]) clearTimeout(t);
     for (const d of this.subscriptions) d.dispose();
     this.changed.dispose();
   }
 
-  // ---- Finding and reading runs -------------------------------------------------------------------------------------
+  // ---- Finding runs -------------------------------------------------------------------------------------------------
 
   private async scan(): Promise<void> {
     const exclude = vscode.workspace.getConfiguration('loraplus').get<string>('runs.exclude') || undefined;
     const files = await vscode.workspace.findFiles('**/metrics.jsonl', exclude, 5000).then(undefined, () => []);
     const dirs = new Set(files.map((f) => path.resolve(path.dirname(f.fsPath))));
-    for (const r of this.runs.runs()) if (r.runDir) dirs.add(path.resolve(r.runDir)); // also outside the workspace
-    const next = new Map<string, RunSummary>();
-    this.foreign = new Set();
+    for (const r of this.feeds.runs.runs()) if (r.runDir) dirs.add(path.resolve(r.runDir)); // also outside the workspace
+    const [runs, foreign] = [new Set<string>(), new Set<string>()];
     for (const dir of dirs) {
-      const s = this.read(dir);
-      if (s) next.set(dir, s);
-      else this.foreign.add(dir);
+      this.feeds.forget(dir); // read afresh
+      (this.isRun(dir) ? runs : foreign).add(dir);
     }
-    this.summaries = next;
-    this.rescan = false;
-    this.dirty.clear();
-    this.scheduleExpiry();
+    [this.dirs, this.foreign] = [runs, foreign];
   }
 
-  /** The folder's summary, or null when it is no (longer a) run. */
-  private read(dir: string): RunSummary | null {
-    const t0 = Date.now();
+  private isRun(dir: string): boolean {
     try {
-      const s = summarizeRun(dir, this.alive(dir));
-      return isEngineRun(s) ? s : null;
+      return isEngineRun(this.feeds.summary(dir));
     } catch {
-      return null; // a folder deleted while being read, or a foreign file: not a run
-    } finally {
-      const took = Date.now() - t0;
-      this.nextRead.set(dir, Date.now() + 10 * took); // a 100 ms read waits at least a second before the next
+      return false; // a folder deleted while being read, or a foreign file: not a run
     }
   }
 
-  private alive(dir: string): boolean {
-    return this.runs.find(dir) !== undefined;
-  }
-
+  /** A run's file changed: the feed reads it; an unknown folder means a new run somewhere: find the runs again. */
   private touched(file: string): void {
     const dir = runDirOfFile(file);
-    if (!dir || this.alive(dir)) return; // this window's runs are followed through their events
-    this.markDirty(path.resolve(dir), false);
+    if (!dir) return;
+    const resolved = path.resolve(dir);
+    if (this.dirs.has(resolved) || this.foreign.has(resolved)) this.feeds.changed(resolved);
+    else this.rescanSoon();
   }
 
   /** A run folder (or a folder of runs) moved or copied in: find the runs again. */
@@ -184,73 +149,62 @@ export class RunTree implements vscode.TreeDataProvider<RunNode>, vscode.Disposa
     if (runDirOfFile(p)) return; // the run watcher has it
     try {
       const holdsRun = (d: string) => fs.existsSync(path.join(d, METRICS_FILE));
-      if (holdsRun(p) || (fs.statSync(p).isDirectory() && fs.readdirSync(p).some((n) => holdsRun(path.join(p, n))))) {
-        this.rescan = true;
-        this.flushSoon(BATCH_MS);
-      }
+      const holds =
+        holdsRun(p) || (fs.statSync(p).isDirectory() && fs.readdirSync(p).some((n) => holdsRun(path.join(p, n))));
+      if (holds) this.rescanSoon();
     } catch {
       // gone again already
     }
   }
 
-  /** A folder deleted or moved away: the runs in it go. */
+  /** A folder deleted or moved away: the runs in it go (at once: a folder event stands for all its files). */
   private folderGone(p: string): void {
     const gone = path.resolve(p);
-    for (const dir of [...this.summaries.keys(), ...this.foreign])
-      if (dir === gone || dir.startsWith(gone + path.sep)) this.markDirty(dir, false);
-  }
-
-  /** Reads `dir` again soon. An unknown folder means a new run: from this window (`trusted`) or one to find again. */
-  private markDirty(dir: string, trusted: boolean): void {
-    if (this.summaries.has(dir) || this.foreign.has(dir) || trusted) this.dirty.add(dir);
-    else this.rescan = true;
-    this.flushSoon(BATCH_MS);
-  }
-
-  private liveChanged(): void {
-    const now = new Set(this.runs.runs().flatMap((r) => (r.runDir ? [path.resolve(r.runDir)] : [])));
-    for (const dir of new Set([...this.liveDirs, ...now])) this.dirty.add(dir); // started or ended: status changes
-    this.liveDirs = now;
-    this.flushSoon(0);
-  }
-
-  private flushSoon(ms: number): void {
-    if (this.flushTimer) {
-      if (ms > 0) return; // a batch is already waiting
-      clearTimeout(this.flushTimer);
+    let removed = false;
+    for (const dir of [...this.dirs, ...this.foreign]) {
+      if ((dir !== gone && !dir.startsWith(gone + path.sep)) || isRunDir(dir)) continue;
+      this.dirs.delete(dir);
+      this.foreign.delete(dir);
+      this.feeds.forget(dir);
+      removed = true;
     }
-    this.flushTimer = setTimeout(() => void this.flush(), ms);
+    if (removed) this.fireNow();
   }
 
-  private async flush(): Promise<void> {
-    this.flushTimer = undefined;
-    await this.scanning;
-    if (this.disposed) return;
-    if (this.rescan) {
-      this.scanning = this.scan();
-      await this.scanning;
-    }
-    const now = Date.now();
-    let wait = Infinity;
-    for (const dir of [...this.dirty]) {
-      const at = this.nextRead.get(dir) ?? 0;
-      if (at > now && !this.alive(dir) && isRunDir(dir)) {
-        wait = Math.min(wait, at - now); // read it again later (a deleted run goes at once)
-        continue;
+  /** This window started a run (perhaps outside the workspace): it belongs in the list. */
+  private liveRunsChanged(): void {
+    for (const r of this.feeds.runs.runs()) {
+      const dir = r.runDir && path.resolve(r.runDir);
+      if (dir && !this.dirs.has(dir) && this.isRun(dir)) {
+        this.dirs.add(dir);
+        this.fireNow();
       }
-      this.dirty.delete(dir);
-      const s = this.read(dir);
-      if (s) this.summaries.set(dir, s);
-      else this.summaries.delete(dir);
-      if (!s && isRunDir(dir)) this.foreign.add(dir);
-      else this.foreign.delete(dir);
     }
-    if (wait < Infinity) this.flushSoon(Math.max(BATCH_MS, wait));
-    this.scheduleExpiry();
-    this.fireNow();
+  }
+
+  private rescanSoon(): void {
+    this.rescanTimer ??= setTimeout(() => {
+      this.rescanTimer = undefined;
+      if (!this.disposed) this.refresh();
+    }, BATCH_MS);
   }
 
   // ---- Redrawing ----------------------------------------------------------------------------------------------------
+
+  /** A run changed: it may have become (or stopped being) a run; steps redraw at most once a second. */
+  private runChanged(c: RunChange): void {
+    const dir = c.runDir;
+    const known = this.dirs.has(dir) || this.foreign.has(dir);
+    const live = this.feeds.runs.find(dir) !== undefined;
+    if (!known && !live) return;
+    this.dirs.delete(dir);
+    this.foreign.delete(dir);
+    if (isRunDir(dir) || live) (isEngineRun(c.summary) ? this.dirs : this.foreign).add(dir);
+    else this.feeds.forget(dir); // deleted
+    const onlySteps = !c.reset && !c.statusChanged && c.events.every((e) => e.type === 'step');
+    if (onlySteps) this.fireSoon();
+    else this.fireNow();
+  }
 
   private fireNow(): void {
     clearTimeout(this.fireTimer);
@@ -260,24 +214,6 @@ export class RunTree implements vscode.TreeDataProvider<RunNode>, vscode.Disposa
 
   private fireSoon(): void {
     this.fireTimer ??= setTimeout(() => this.fireNow(), STEP_FIRE_MS);
-  }
-
-  /** Redraws when the first quiet run without an end turns from running to interrupted. */
-  private scheduleExpiry(): void {
-    clearTimeout(this.expiryTimer);
-    if (this.disposed) return;
-    const now = this.clock();
-    const times = [...this.summaries.values()]
-      .map((s) => statusExpires(s, this.alive(s.dir), now))
-      .filter((t): t is number => t !== null);
-    if (!times.length) return;
-    this.expiryTimer = setTimeout(
-      () => {
-        this.scheduleExpiry();
-        this.fireNow();
-      },
-      Math.min(...times) - now + 1000,
-    );
   }
 }
 

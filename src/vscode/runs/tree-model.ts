@@ -2,12 +2,9 @@
 // the order of runs, and whether a run without an `end` is still running. No `vscode` import: run-tree.ts turns
 // these into TreeItems, and the tests check them on real run folders.
 import * as path from 'node:path';
-import type { CheckpointSummary, RunStatus, RunSummary } from '../../engine/runs/summary';
-import type { EvalEvent, StepEvent } from '../../protocol/events';
+import type { CheckpointSummary, RunSummary } from '../../engine/runs/summary';
+import type { EvalEvent, RunStatus } from '../../protocol/events';
 import { CONTEXT } from '../command-table';
-
-/** A run with no `end` whose metrics.jsonl changed this recently counts as running (e.g. a CLI run in a terminal). */
-export const RECENT_MS = 2 * 60_000;
 
 export interface ItemIcon {
   id: string; // codicon id, e.g. 'sync~spin'
@@ -31,47 +28,6 @@ export interface ChildItemData extends ItemData {
   kind: 'checkpoint' | 'adapter';
   dir: string;
   step: number;
-}
-
-// ---- Status ---------------------------------------------------------------------------------------------------------
-
-/**
- * The status to show. A run with an `end` event is what that event says. Otherwise it is running while this window
- * trains it (`alive`) or while its metrics.jsonl keeps changing (another process, e.g. `loraplus train` in a
- * terminal), and interrupted once it has been quiet for RECENT_MS (the process was killed or the machine slept).
- */
-export function decideStatus(s: RunSummary, alive: boolean, now: number): RunStatus {
-  if (s.status !== 'running' && s.status !== 'interrupted') return s.status;
-  return alive || now - s.updated < RECENT_MS ? 'running' : 'interrupted';
-}
-
-export function withStatus(s: RunSummary, alive: boolean, now: number): RunSummary {
-  const status = decideStatus(s, alive, now);
-  return status === s.status ? s : { ...s, status };
-}
-
-/** When a quiet run will turn from running to interrupted (null: it will not by time alone). */
-export function statusExpires(s: RunSummary, alive: boolean, now: number): number | null {
-  if (alive || (s.status !== 'running' && s.status !== 'interrupted')) return null;
-  const at = s.updated + RECENT_MS;
-  return at > now ? at : null;
-}
-
-/**
- * A folder is shown as a run when the engine wrote it: a run_start, or (before one, or when it failed first) our
- * config.yaml as run. Other tools write metrics.jsonl and config.yaml too.
- */
-export function isEngineRun(s: RunSummary): boolean {
-  const c = s.config;
-  return (
-    s.start !== null ||
-    (c !== null && typeof c.model === 'string' && typeof c.lora === 'object' && typeof c.training === 'object')
-  );
-}
-
-/** A live step, folded into the summary without re-reading metrics.jsonl. */
-export function applyStep(s: RunSummary, e: StepEvent, now: number): RunSummary {
-  return { ...s, step: Math.max(s.step, e.step), lastLoss: e.loss, updated: now };
 }
 
 // ---- Order ----------------------------------------------------------------------------------------------------------
@@ -119,33 +75,6 @@ export function fmtSteps(s: RunSummary): string {
   return `step ${s.step}${s.totalSteps ? `/${s.totalSteps}` : ''}`;
 }
 
-/** What the run trained with: from its run_start, else (it failed before one) from its config.yaml. */
-export function runSettings(s: RunSummary): {
-  model: string | null;
-  task: string | null;
-  r: number | null;
-  alpha: number | null;
-  ratio: number | null;
-  lrA: number | null;
-  lrB: number | null;
-} {
-  const cfg = s.config ?? {};
-  const lora = record(cfg.lora);
-  const training = record(cfg.training);
-  const groupLr = (name: string) => s.start?.groups.find((g) => g.name === name)?.lr ?? null;
-  const ratio = s.start?.loraplus_lr_ratio ?? num(training.loraplus_lr_ratio);
-  const lrA = groupLr('A') ?? num(training.learning_rate);
-  return {
-    model: s.start?.model ?? str(cfg.model),
-    task: s.start?.task ?? str(cfg.task),
-    r: s.start?.lora.r ?? num(lora.r),
-    alpha: s.start?.lora.lora_alpha ?? num(lora.lora_alpha),
-    ratio,
-    lrA,
-    lrB: groupLr('B') ?? (lrA !== null && ratio !== null ? lrA * ratio : null),
-  };
-}
-
 // ---- Items ----------------------------------------------------------------------------------------------------------
 
 const ICONS: Record<RunStatus, ItemIcon> = {
@@ -165,7 +94,7 @@ export function statusIcon(status: RunStatus): ItemIcon {
  * the figures: "finished · step 300/300 · acc 58.5% · λ16 r8". `where` names its folder when runs live in several.
  */
 export function runItem(s: RunSummary, where?: string): RunItemData {
-  const set = runSettings(s);
+  const set = s.settings;
   const figures = [s.status, fmtSteps(s)];
   if (s.bestEval) figures.push(fmtEvalHeadline(s.bestEval));
   else if (s.lastLoss !== null) figures.push(`loss ${fmtLoss(s.lastLoss)}`);
@@ -187,7 +116,7 @@ export function runItem(s: RunSummary, where?: string): RunItemData {
 }
 
 export function runTooltip(s: RunSummary): string {
-  const set = runSettings(s);
+  const set = s.settings;
   const st = s.start;
   const lines = [`**${md(s.name)}**: ${s.status}`, ''];
   const row = (k: string, v: string | null) => v !== null && lines.push(`- ${k}: ${v}`);
@@ -261,16 +190,4 @@ export function runDirOfFile(file: string): string | null {
 /** Escapes Markdown in text from files (run names, models, error messages), all shown mid-line. */
 function md(text: string): string {
   return text.replace(/[\\`*_[\]<>|~]/g, '\\$&');
-}
-
-function record(v: unknown): Record<string, unknown> {
-  return v && typeof v === 'object' ? (v as Record<string, unknown>) : {};
-}
-
-function num(v: unknown): number | null {
-  return typeof v === 'number' && Number.isFinite(v) ? v : null;
-}
-
-function str(v: unknown): string | null {
-  return typeof v === 'string' ? v : null;
 }

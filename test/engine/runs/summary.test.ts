@@ -74,31 +74,35 @@ describe('summarizeRun', () => {
     diverged = path.join(root, 'runs', 'diverged');
   });
 
-  it('a stopped and resumed run reads as one finished run: steps, evals, checkpoints with their evals, final adapter', () => {
-    const s = summarizeRun(resumed);
-    const all = [...session1, ...session2];
-    const lastStep = all.filter((e): e is StepEvent => e.type === 'step').at(-1)!;
-    assert.equal(s.status, 'finished');
-    assert.equal(s.name, 'resumed');
-    assert.equal(s.step, 4);
-    assert.equal(s.totalSteps, 4);
-    assert.equal(s.start?.start_step, 3, 'the latest session');
-    assert.equal(s.lastLoss, lastStep.loss);
-    const lowest = evals(all).reduce((a, b) => (b.loss < a.loss ? b : a));
-    assert.deepEqual(s.bestEval, lowest);
-    assert.deepEqual(s.lastEval, evals(session2).at(-1));
-    assert.deepEqual(
-      s.checkpoints.map((c) => [c.step, c.eval?.loss ?? null]),
-      [
-        [2, evals(session1).find((e) => e.step === 2)!.loss],
-        [3, null],
-      ],
-    );
-    assert.equal(s.finalAdapter, path.join(resumed, 'final'));
-    assert.equal(s.error, null);
-    assert.equal(s.config?.run_name, 'resumed', 'config.yaml as run');
-    assert.equal(s.updated, fs.statSync(path.join(resumed, 'metrics.jsonl')).mtimeMs);
-  });
+  it(
+    'a stopped and resumed run reads as one finished run: ' +
+      'steps, evals, checkpoints with their evals, final adapter',
+    () => {
+      const s = summarizeRun(resumed);
+      const all = [...session1, ...session2];
+      const lastStep = all.filter((e): e is StepEvent => e.type === 'step').at(-1)!;
+      assert.equal(s.status, 'finished');
+      assert.equal(s.name, 'resumed');
+      assert.equal(s.step, 4);
+      assert.equal(s.totalSteps, 4);
+      assert.equal(s.start?.start_step, 3, 'the latest session');
+      assert.equal(s.lastLoss, lastStep.loss);
+      const lowest = evals(all).reduce((a, b) => (b.loss < a.loss ? b : a));
+      assert.deepEqual(s.bestEval, lowest);
+      assert.deepEqual(s.lastEval, evals(session2).at(-1));
+      assert.deepEqual(
+        s.checkpoints.map((c) => [c.step, c.eval?.loss ?? null]),
+        [
+          [2, evals(session1).find((e) => e.step === 2)!.loss],
+          [3, null],
+        ],
+      );
+      assert.equal(s.finalAdapter, path.join(resumed, 'final'));
+      assert.equal(s.error, null);
+      assert.equal(s.config?.run_name, 'resumed', 'config.yaml as run');
+      assert.equal(s.updated, fs.statSync(path.join(resumed, 'metrics.jsonl')).mtimeMs);
+    },
+  );
 
   it('both sessions as one live event stream (a dashboard across a resume) summarize as the file does', () => {
     assert.ok(session1.some((e) => e.type === 'end' && e.status === 'stopped'));

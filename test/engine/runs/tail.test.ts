@@ -1,4 +1,4 @@
-// What the dashboard host reads from a run folder (src/vscode/runs/feed.ts): following a live run's
+// What the run feeds read from a run folder (src/engine/runs/tail.ts): following a live run's
 // metrics.jsonl yields exactly its events, once each; partial lines wait; a resumed run's rewrite starts over.
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
@@ -6,10 +6,10 @@ import * as path from 'node:path';
 import { describe, it } from 'node:test';
 import { configFromObject } from '../../../src/config/load';
 import { readMetrics } from '../../../src/engine/runs/writer';
-import { summarizeEvents } from '../../../src/engine/runs/summary';
+import { dashboardSummary, summarizeEvents } from '../../../src/engine/runs/summary';
 import { train } from '../../../src/engine/train/train';
 import type { EngineEvent } from '../../../src/protocol/events';
-import { MetricsTail, toDashboardSummary } from '../../../src/vscode/runs/feed';
+import { MetricsTail } from '../../../src/engine/runs/tail';
 import { SST2, STORIES, tempDir, useBackend } from '../../helpers/shared';
 
 const line = (e: unknown) => `${JSON.stringify(e)}\n`;
@@ -82,7 +82,7 @@ describe('MetricsTail', () => {
   });
 });
 
-describe('toDashboardSummary', () => {
+describe('dashboardSummary', () => {
   it('takes the header’s config from config.yaml and the status from the file, or else from the process', () => {
     const dir = tempDir();
     fs.writeFileSync(
@@ -103,7 +103,7 @@ describe('toDashboardSummary', () => {
         modules: [],
       },
     ];
-    const running = toDashboardSummary(summarizeEvents(dir, events, true), { status: 'running', error: null });
+    const running = dashboardSummary(summarizeEvents(dir, events, true));
     assert.deepEqual(running.config, {
       model: '/models/stories260k',
       task: 'causal-lm',
@@ -115,7 +115,10 @@ describe('toDashboardSummary', () => {
     });
     assert.equal(running.status, 'running');
     assert.equal(running.lastLoss, 2.5);
-    const crashed = toDashboardSummary(summarizeEvents(dir, events, true), {
+    // A crash of this window's process is decided by the run feeds (src/vscode/runs/feeds.ts) and reaches the
+    // header as the summary's status and error.
+    const crashed = dashboardSummary({
+      ...summarizeEvents(dir, events, true),
       status: 'failed',
       error: 'the training process ended unexpectedly',
     });
@@ -128,9 +131,6 @@ describe('toDashboardSummary', () => {
       final_adapter: null,
       last_checkpoint: null,
     };
-    assert.equal(
-      toDashboardSummary(summarizeEvents(dir, [...events, ended]), { status: 'running', error: null }).status,
-      'stopped',
-    );
+    assert.equal(dashboardSummary(summarizeEvents(dir, [...events, ended], true)).status, 'stopped');
   });
 });

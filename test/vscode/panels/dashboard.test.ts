@@ -11,12 +11,14 @@ import { train } from '../../../src/engine/train/train';
 import { isHostToDashboard, webviewMessage, type HostToDashboard } from '../../../src/protocol/dashboard';
 import type { EngineEvent, StepEvent } from '../../../src/protocol/events';
 import type { Dashboards as DashboardsType } from '../../../src/vscode/panels/dashboard';
+import type { RunFeeds as RunFeedsType } from '../../../src/vscode/runs/feeds';
 import type { RunEvent, RunManager } from '../../../src/vscode/runs/run-manager';
 import { SST2, STORIES, tempDir, useBackend } from '../../helpers/shared';
 import { EventEmitter, installWebviewStub, stub, Uri, type FakePanel } from '../webview-stub';
 
 installWebviewStub();
 let Dashboards: typeof DashboardsType;
+let RunFeeds: typeof RunFeedsType;
 
 /** This window's runs, as the test says: `live` maps a run folder to its `ended` promise. */
 class FakeRuns {
@@ -30,6 +32,9 @@ class FakeRuns {
   readonly onEvent = this.events.event;
   find(dir: string) {
     return this.live.get(path.resolve(dir));
+  }
+  runs() {
+    return [...this.live.values()];
   }
 }
 
@@ -49,9 +54,11 @@ describe('dashboard host', () => {
   const ext = Uri.file('/ext');
   let runs: FakeRuns;
   let dashboards: DashboardsType;
+  let feeds: RunFeedsType;
 
   before(async () => {
     ({ Dashboards } = await import('../../../src/vscode/panels/dashboard'));
+    ({ RunFeeds } = await import('../../../src/vscode/runs/feeds'));
     await useBackend();
     const dir = tempDir();
     const config = configFromObject(
@@ -70,9 +77,13 @@ describe('dashboard host', () => {
     finished = (await train(config, () => {})).runDir;
     events = readMetrics(finished);
     runs = new FakeRuns();
-    dashboards = new Dashboards(ext as never, runs as unknown as RunManager);
+    feeds = new RunFeeds(runs as unknown as RunManager);
+    dashboards = new Dashboards(ext as never, feeds);
   });
-  after(() => dashboards.dispose());
+  after(() => {
+    dashboards.dispose();
+    feeds.dispose();
+  });
 
   /** A copy of the finished run's folder with only its first `n` events (a run still going, or one from the CLI). */
   function partialRun(n: number): string {
@@ -131,12 +142,12 @@ describe('dashboard host', () => {
       events.slice(3).map((e) => e.type),
       'each event once, in order',
     );
-    assert.deepEqual(await until('status', () => panel.of('status').at(-1)), {
-      v: 1,
-      type: 'status',
-      status: 'finished',
-      error: null,
-    });
+    const end = await until('finished', () =>
+      (panel.of('summary') as Extract<HostToDashboard, { type: 'summary' }>[]).find(
+        (m) => m.summary.status === 'finished',
+      ),
+    );
+    assert.equal(end.summary.error, null);
     panel.dispose();
   });
 
@@ -167,8 +178,12 @@ describe('dashboard host', () => {
     runs.live.delete(path.resolve(dir));
     crash({ status: 'failed', error: { message: 'the training process ended unexpectedly (SIGKILL)' }, runDir: dir });
     runs.changes.fire();
-    const status = await until('failed status', () => panel.of('status').find((m) => m.status === 'failed'));
-    assert.equal(status.error, 'the training process ended unexpectedly (SIGKILL)');
+    const status = await until('failed status', () =>
+      (panel.of('summary') as Extract<HostToDashboard, { type: 'summary' }>[]).find(
+        (m) => m.summary.status === 'failed',
+      ),
+    );
+    assert.equal(status.summary.error, 'the training process ended unexpectedly (SIGKILL)');
     panel.dispose();
   });
 
@@ -206,14 +221,15 @@ describe('dashboard host', () => {
   });
 
   it('dispose closes every panel and drops the serializer and the subscriptions', () => {
-    const d = new Dashboards(ext as never, runs as unknown as RunManager);
-    const before = [runs.events.size, runs.changes.size];
+    const d = new Dashboards(ext as never, feeds);
+    const listeners = () => (feeds as unknown as { emitter: { size: number } }).emitter.size;
+    const before = listeners();
     d.open(finished);
     const panel = stub.panels.at(-1)!;
-    assert.deepEqual([runs.events.size, runs.changes.size], [before[0] + 1, before[1] + 1]);
+    assert.equal(listeners(), before + 1);
     d.dispose();
     assert.ok(panel.isDisposed);
-    assert.deepEqual([runs.events.size, runs.changes.size], before);
+    assert.equal(listeners(), before);
     assert.equal(stub.serializers.has('loraplus.dashboard'), false);
   });
 });

@@ -11,8 +11,8 @@ import { SST2, STORIES, tempDir } from '../../helpers/shared';
 import { installVscodeStub } from '../vscode-stub';
 
 installVscodeStub();
-// eslint-disable-next-line @typescript-eslint/no-require-imports
 const { RunManager } =
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
   require('../../../src/vscode/runs/run-manager') as typeof import('../../../src/vscode/runs/run-manager');
 
 /** An "extension folder" whose dist/engine-child.js loads src/cli/child.ts through tsx (no build needed). */

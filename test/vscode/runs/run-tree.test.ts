@@ -10,12 +10,14 @@ import type { StepEvent } from '../../../src/protocol/events';
 import { CONTEXT } from '../../../src/vscode/command-table';
 import type { RunManager, RunEvent } from '../../../src/vscode/runs/run-manager';
 import type { RunTree as RunTreeType } from '../../../src/vscode/runs/run-tree';
-import { RECENT_MS } from '../../../src/vscode/runs/tree-model';
+import { RECENT_MS } from '../../../src/engine/runs/summary';
+import type { RunFeeds as RunFeedsType } from '../../../src/vscode/runs/feeds';
 import { SST2, STORIES, tempDir, useBackend } from '../../helpers/shared';
 import { EventEmitter, installVscodeStub, stub, type TreeItem } from '../vscode-stub';
 
 installVscodeStub();
 let RunTree: typeof RunTreeType;
+let RunFeeds: typeof RunFeedsType;
 
 /** A RunManager with no processes: the test says which run folders are live and sends their events. */
 class FakeRuns {
@@ -24,16 +26,26 @@ class FakeRuns {
   readonly events = new EventEmitter<RunEvent>();
   readonly onDidChange = this.changes.event;
   readonly onEvent = this.events.event;
+  private readonly handles = new Map<string, { runDir: string; ended: Promise<never> }>();
+  /** A live run's handle; its process never reports an outcome here (the test ends it by removing it). */
+  private handle(runDir: string) {
+    const h = this.handles.get(runDir) ?? { runDir, ended: new Promise<never>(() => {}) };
+    this.handles.set(runDir, h);
+    return h;
+  }
   runs() {
-    return [...this.live].map((runDir) => ({ runDir }));
+    return [...this.live].map((runDir) => this.handle(runDir));
   }
   find(dir: string) {
-    return this.live.has(path.resolve(dir)) ? { runDir: dir } : undefined;
+    return this.live.has(path.resolve(dir)) ? this.handle(path.resolve(dir)) : undefined;
   }
 }
 
 function open(fake = new FakeRuns(), clock: () => number = Date.now) {
-  const tree = new RunTree(fake as unknown as RunManager, clock);
+  const feeds = new RunFeeds(fake as unknown as RunManager, clock);
+  const tree = new RunTree(feeds);
+  const dispose = tree.dispose.bind(tree);
+  tree.dispose = () => (dispose(), feeds.dispose());
   let fired = 0;
   tree.onDidChangeTreeData(() => fired++);
   const roots = async () => {
@@ -78,6 +90,7 @@ describe('RunTree (the run explorer provider)', () => {
 
   before(async () => {
     RunTree = (await import('../../../src/vscode/runs/run-tree')).RunTree;
+    RunFeeds = (await import('../../../src/vscode/runs/feeds')).RunFeeds;
     await useBackend();
     ws = tempDir();
     stub.root = ws;
@@ -199,6 +212,7 @@ describe('RunTree (the run explorer provider)', () => {
     // Another tool writing its metrics.jsonl: that folder is read again, the workspace is not searched again.
     const searches = stub.findCalls;
     const other = t.changed();
+    fs.appendFileSync(path.join(ws, 'logs', 'metrics.jsonl'), '{"epoch": 2, "loss": 0.4}\n');
     watcher().change.fire(fileUri(path.join(ws, 'logs', 'metrics.jsonl')));
     await other;
     assert.equal(stub.findCalls, searches);
@@ -265,16 +279,25 @@ describe('RunTree (the run explorer provider)', () => {
         .split('\n')
         .find((l) => l.includes('"type":"step"'))!,
     ) as StepEvent;
-    for (let n = 3; n <= 7; n++) fake.events.fire({ runDir: live, event: { ...step, step: n, loss: 1 / n } });
+    // As the engine does: each event is appended to metrics.jsonl, then sent to the host.
+    const metrics = path.join(live, 'metrics.jsonl');
+    for (let n = 3; n <= 7; n++) {
+      const event = { ...step, step: n, loss: 1 / n };
+      fs.appendFileSync(metrics, `${JSON.stringify(event)}\n`);
+      fake.events.fire({ runDir: live, event });
+    }
     await new Promise((r) => setTimeout(r, 1500));
     assert.equal(t.fired() - before, 1, 'five steps, one redraw');
     assert.match((await byName(t, 'live'))!.item.description!, /^running · step 7\/8 · /);
 
-    fake.live.delete(live); // the process ended without writing an end: read from the file again
+    // The process is gone without an end, and the file has been quiet since: interrupted at its last step.
+    const quiet = new Date(Date.now() - 3600_000);
+    fs.utimesSync(metrics, quiet, quiet);
+    fake.live.delete(live);
     const ended = t.changed();
     fake.changes.fire();
     await ended;
-    assert.match((await byName(t, 'live'))!.item.description!, /^interrupted · step 2\/8/);
+    assert.match((await byName(t, 'live'))!.item.description!, /^interrupted · step 7\/8/);
     t.tree.dispose();
     fs.rmSync(live, { recursive: true });
   });

@@ -5,24 +5,20 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { before, describe, it } from 'node:test';
 import { configFromObject } from '../../../src/config/load';
-import { summarizeRun, type RunSummary } from '../../../src/engine/runs/summary';
-import { train } from '../../../src/engine/train/train';
-import type { EngineEvent, EvalEvent, StepEvent } from '../../../src/protocol/events';
-import { CONTEXT } from '../../../src/vscode/command-table';
 import {
   applyStep,
-  childItems,
   decideStatus,
-  fmtEval,
-  fmtEvalHeadline,
   isEngineRun,
   RECENT_MS,
-  runDirOfFile,
-  runItem,
-  sortRuns,
   statusExpires,
+  summarizeRun,
   withStatus,
-} from '../../../src/vscode/runs/tree-model';
+  type RunSummary,
+} from '../../../src/engine/runs/summary';
+import { train } from '../../../src/engine/train/train';
+import type { EngineEvent, StepEvent } from '../../../src/protocol/events';
+import { CONTEXT } from '../../../src/vscode/command-table';
+import { childItems, fmtEvalHeadline, runDirOfFile, runItem, sortRuns } from '../../../src/vscode/runs/tree-model';
 import { SST2, STORIES, tempDir, useBackend } from '../../helpers/shared';
 
 const STATUS_WORDS = ['running', 'finished', 'stopped', 'failed', 'interrupted'];
@@ -61,8 +57,6 @@ interface Made {
   dir: string;
   events: EngineEvent[];
 }
-const evals = (m: Made) => m.events.filter((e): e is EvalEvent => e.type === 'eval');
-const lowest = (m: Made) => evals(m).reduce((a, b) => (b.loss < a.loss ? b : a));
 const item = (dir: string, alive = false, now = Date.now()) =>
   runItem(withStatus(summarizeRun(dir, alive), alive, now));
 
@@ -123,9 +117,9 @@ describe('run explorer tree model', () => {
   it('a finished run: status word first, then steps, its best eval accuracy, λ and r; checkpoints and final adapter', () => {
     const s = summarizeRun(runs.finished.dir, false);
     const it0 = runItem(s);
-    const best = lowest(runs.finished);
     assert.equal(it0.label, 'finished');
-    assert.equal(it0.description, `finished · step 4/4 · acc ${(best.accuracy! * 100).toFixed(1)}% · λ16 r4`);
+    // The figures of this seeded run, written out (not computed with the formatters under test).
+    assert.equal(it0.description, 'finished · step 4/4 · acc 43.8% · λ16 r4');
     assert.equal(it0.contextValue, CONTEXT.runFinished);
     assert.deepEqual(it0.icon, { id: 'pass', color: 'testing.iconPassed' });
     assert.ok(it0.collapsible);
@@ -134,7 +128,7 @@ describe('run explorer tree model', () => {
       'sequence-classification',
       'wasm on',
       'steps: 4 of 4',
-      `best eval: ${fmtEval(best)} at step ${best.step}`,
+      'best eval: acc 43.8% · loss 0.7876 at step 4',
       'r 4, α 8',
       'λ (loraplus_lr_ratio): 16',
       'lr: A 0.001, B 0.016',
@@ -150,32 +144,23 @@ describe('run explorer tree model', () => {
         ['final adapter', 'adapter', CONTEXT.adapter],
       ],
     );
-    const at2 = evals(runs.finished).find((e) => e.step === 2)!;
-    assert.equal(
-      kids[0].description,
-      `acc ${(at2.accuracy! * 100).toFixed(1)}% · loss ${at2.loss.toFixed(4)}${best.step === 2 ? ' · best' : ''}`,
-    );
+    assert.equal(kids[0].description, 'acc 37.5% · loss 0.8164');
     assert.ok(fs.existsSync(path.join(kids[0].dir, 'adapter_model.safetensors')));
-    const at4 = evals(runs.finished).find((e) => e.step === 4)!;
-    assert.equal(kids[1].description, `step 4 · ${fmtEval(at4)}`);
+    assert.equal(kids[1].description, 'step 4 · acc 43.8% · loss 0.7876');
     assert.ok(fs.existsSync(path.join(kids[1].dir, 'adapter_config.json')));
   });
 
   it('a stopped run: its stop checkpoint carries the perplexity of the eval at that step', () => {
     const s = summarizeRun(runs.stopped.dir, false);
-    const at2 = evals(runs.stopped).find((e) => e.step === 2)!;
     assert.equal(s.status, 'stopped');
-    assert.match(
-      runItem(s).description,
-      new RegExp(`^stopped · step 2/8 · ppl ${lowest(runs.stopped).perplexity!.toFixed(1)} · λ16 r4$`),
-    );
+    assert.equal(runItem(s).description, 'stopped · step 2/8 · ppl 74.1 · λ16 r4');
     assert.deepEqual(runItem(s).icon, { id: 'debug-pause' });
     const kids = childItems(s);
     assert.deepEqual(
       kids.map((k) => k.label),
       ['step 2'],
     );
-    assert.match(kids[0].description, new RegExp(`^ppl ${at2.perplexity!.toFixed(1)} · loss ${at2.loss.toFixed(4)}`));
+    assert.match(kids[0].description, /^ppl 74\.1 · loss 4\.3058/);
   });
 
   it('failed runs: the error in the tooltip, the kept checkpoint, figures from config.yaml when it never started', () => {

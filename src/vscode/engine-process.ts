@@ -1,0 +1,101 @@
+// The one way the extension host starts the engine: a Node child process (dist/engine-child.js, src/cli/child.ts)
+// that answers one typed request (src/protocol/host.ts). Training, merge, compare and evaluation all go through
+// here, so the host never loads TensorFlow.js and a crash or an out-of-memory in the engine never takes the editor
+// down. The outcome is the engine's answer, or a structured error when the process ended without one.
+import { fork, type ChildProcess } from 'node:child_process';
+import * as path from 'node:path';
+import type { ErrorInfo } from '../protocol/errors';
+import type { EngineEvent } from '../protocol/events';
+import { isEngineToHost, type EngineMethod, type EngineRequests, type HostToEngine } from '../protocol/host';
+
+export type Outcome<M extends EngineMethod> =
+  { ok: true; result: EngineRequests[M]['result'] } | { ok: false; error: ErrorInfo; cancelled: boolean };
+
+export interface EngineCall<M extends EngineMethod> {
+  readonly child: ChildProcess;
+  /** Never rejects: the answer, or why there is none (a crash, a kill, a failed start). */
+  readonly outcome: Promise<Outcome<M>>;
+  /** Asks the engine to stop (training saves a checkpoint first); the outcome still comes. */
+  stop(): void;
+  /** Ends the process now (a merge or comparison nobody waits for any more). */
+  cancel(): void;
+}
+
+export interface EngineHandlers {
+  cwd: string;
+  onEvent?: (event: EngineEvent) => void; // training
+  onLog?: (line: string) => void; // progress of merge, compare, evaluate
+  onOutput?: (line: string) => void; // the process's own stdout/stderr (native libraries, warnings)
+}
+
+let nextId = 1;
+
+export function startEngine<M extends EngineMethod>(
+  extensionPath: string,
+  method: M,
+  params: EngineRequests[M]['params'],
+  h: EngineHandlers,
+): EngineCall<M> {
+  const id = nextId++;
+  const child = fork(path.join(extensionPath, 'dist', 'engine-child.js'), [], {
+    cwd: h.cwd,
+    stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+    execArgv: [], // not the host's own flags (an --inspect of a debugged extension host would clash)
+    env: { ...process.env, ELECTRON_RUN_AS_NODE: '1' },
+  });
+  for (const stream of [child.stdout, child.stderr])
+    stream?.on(
+      'data',
+      lines((l) => h.onOutput?.(l)),
+    );
+  let answer: Outcome<M> | null = null;
+  let cancelled = false;
+  child.on('message', (m: unknown) => {
+    if (!isEngineToHost(m) || m.id !== id) return;
+    if (m.type === 'event') h.onEvent?.(m.event);
+    else if (m.type === 'log') h.onLog?.(m.line);
+    else if ('error' in m) answer = { ok: false, error: m.error, cancelled: false };
+    else answer = { ok: true, result: m.result as EngineRequests[M]['result'] };
+  });
+  const outcome = new Promise<Outcome<M>>((resolve) => {
+    child.on('error', (err) =>
+      resolve({ ok: false, cancelled, error: { code: 'engine/start-failed', message: err.message } }),
+    );
+    child.on('exit', (code, signal) => {
+      if (answer) return resolve(answer);
+      const how = signal ?? `exit code ${code}`;
+      resolve({
+        ok: false,
+        cancelled,
+        error: cancelled
+          ? { code: 'engine/cancelled', message: `the ${method} was cancelled` }
+          : {
+              code: 'engine/crashed',
+              message: `the engine process ended unexpectedly (${how})`,
+              hint: 'See the LoRA+ output channel; a training run resumes from its last checkpoint once fixed.',
+            },
+      });
+    });
+  });
+  const send = (m: HostToEngine) => child.connected && child.send(m);
+  send({ type: 'request', id, method, params } as HostToEngine);
+  return {
+    child,
+    outcome,
+    stop: () => void send({ type: 'stop' }),
+    cancel: () => {
+      cancelled = true;
+      child.kill();
+    },
+  };
+}
+
+/** A 'data' listener that calls `each` once per whole line. */
+function lines(each: (line: string) => void): (chunk: Buffer) => void {
+  let partial = '';
+  return (chunk) => {
+    const parts = (partial + chunk.toString('utf8')).split('\n');
+    partial = parts.pop() ?? '';
+    for (const l of parts) if (l.trim()) each(l);
+  };
+}
