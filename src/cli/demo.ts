@@ -15,7 +15,7 @@ import { selectBackend } from '../engine/backend/select';
 import { generate } from '../engine/train/generate';
 import { createRenderer, fmtTime } from '../engine/runs/render';
 import { Rng } from '../engine/data/rng';
-import { buildModel, openModelFolder } from '../engine/train/session';
+import { buildModel, openModelFolder } from '../engine/train/inputs';
 import { train, type TrainResult } from '../engine/train/train';
 import { Trainables } from '../engine/train/trainables';
 import type { Device } from '../protocol/merge';

@@ -20,7 +20,7 @@ import { generate } from '../engine/train/generate';
 import { cmdMerge, MERGE_USAGE } from './merge';
 import { createRenderer } from '../engine/runs/render';
 import { Rng } from '../engine/data/rng';
-import { buildModel, loadEvalData, openModelFolder, padId } from '../engine/train/session';
+import { buildModel, loadEvalData, openModelFolder, padId } from '../engine/train/inputs';
 import { train } from '../engine/train/train';
 import { Trainables } from '../engine/train/trainables';
 import type { Device } from '../protocol/merge';

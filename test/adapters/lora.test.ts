@@ -16,7 +16,7 @@ import {
 import { mergeWeight } from '../../src/adapters/merge';
 import { loadModelWeights, type HostTensor } from '../../src/adapters/safetensors';
 import { Rng } from '../../src/engine/data/rng';
-import { openModelFolder } from '../../src/engine/train/session';
+import { openModelFolder } from '../../src/engine/train/inputs';
 import { Trainables } from '../../src/engine/train/trainables';
 import { LlamaModel } from '../../src/models/llama/model';
 import { crossEntropy } from '../../src/models/layers';

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { before, describe, it } from 'node:test';
-import { openModelFolder } from '../../src/engine/train/session';
+import { openModelFolder } from '../../src/engine/train/inputs';
 import { STORIES, tempDir, useBackend } from '../helpers/shared';
 import { llamaAdapter, saved } from '../engine/merge/fixtures';
 import { runCli } from '../helpers/cli';

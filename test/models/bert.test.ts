@@ -8,7 +8,7 @@ import * as tf from '@tensorflow/tfjs';
 import { loadAdapter, saveAdapter } from '../../src/adapters/peft';
 import { loadModelWeights, type HostTensor } from '../../src/adapters/safetensors';
 import { Rng } from '../../src/engine/data/rng';
-import { buildModel, openModelFolder } from '../../src/engine/train/session';
+import { buildModel, openModelFolder } from '../../src/engine/train/inputs';
 import { resolveTargets, Trainables, type LoraSettings } from '../../src/engine/train/trainables';
 import { BertModel } from '../../src/models/bert/model';
 import { FAMILIES } from '../../src/models/registry';

@@ -11,7 +11,7 @@ import { loadAdapter, makeAdapterConfig, saveAdapter } from '../../src/adapters/
 import { loadModelWeights, type HostTensor } from '../../src/adapters/safetensors';
 import { configFromObject } from '../../src/config/load';
 import { Rng } from '../../src/engine/data/rng';
-import { buildModel, openModelFolder } from '../../src/engine/train/session';
+import { buildModel, openModelFolder } from '../../src/engine/train/inputs';
 import { train } from '../../src/engine/train/train';
 import { resolveTargets, Trainables, type LoraSettings } from '../../src/engine/train/trainables';
 import { Gpt2Model } from '../../src/models/gpt2/model';

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
 import { loadModelWeights, type HostTensor } from '../../src/adapters/safetensors';
-import { openModelFolder } from '../../src/engine/train/session';
+import { openModelFolder } from '../../src/engine/train/inputs';
 import { LlamaModel } from '../../src/models/llama/model';
 import { NO_ADAPTERS, type HFConfig } from '../../src/models/types';
 import { maxAbsDiff, STORIES, useBackend, values } from '../helpers/shared';

@@ -6,7 +6,7 @@ import * as tf from '@tensorflow/tfjs';
 import { loadModelWeights } from '../../src/adapters/safetensors';
 import { generate } from '../../src/engine/train/generate';
 import { Rng } from '../../src/engine/data/rng';
-import { buildModel, openModelFolder } from '../../src/engine/train/session';
+import { buildModel, openModelFolder } from '../../src/engine/train/inputs';
 import { LlamaModel } from '../../src/models/llama/model';
 import { NO_ADAPTERS } from '../../src/models/types';
 import { maxAbsDiff, readJson, REFERENCE, STORIES, useBackend, values } from '../helpers/shared';

@@ -16,7 +16,7 @@ import { deltaSvd, moduleStat, NUMERICAL_RANK_TOL, subspaceSimilarity } from './
 import { evaluate } from '../train/evaluate';
 import { CONFIG_FILE } from '../runs/writer';
 import { Rng } from '../data/rng';
-import { buildModel, loadEvalData, openModelFolder, padId } from '../train/session';
+import { buildModel, loadEvalData, openModelFolder, padId } from '../train/inputs';
 import { Trainables } from '../train/trainables';
 import type { Device } from '../../protocol/merge';
 

@@ -1,5 +1,5 @@
 // Data sets for training and eval: rows (see rows.ts) → token ids, split off an eval set, the order of each epoch,
-// and batches as flat row-major [batch, seq] arrays. No tensors here: session.ts moves batches to the device.
+// and batches as flat row-major [batch, seq] arrays. No tensors here: train/inputs.ts moves batches to the device.
 import { LoraPlusError } from '../../protocol/errors';
 import type { TextTokenizer } from '../../models/tokenizer';
 import { hashSeed, Rng } from './rng';

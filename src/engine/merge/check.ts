@@ -3,7 +3,7 @@
 // tools (PEFT #2502, #2764); this makes the difference a number printed with every merge.
 import * as tf from '@tensorflow/tfjs';
 import { NO_ADAPTERS, type Adapters, type BatchTensors, type Model, type Task } from '../../models/types';
-import { padId, type ModelFolder } from '../train/session';
+import { padId, type ModelFolder } from '../train/inputs';
 
 export const DEFAULT_TOLERANCE = 1e-4;
 const PROBE_TEXTS = [

@@ -19,7 +19,7 @@ import { adapterEntry, CHECK_FAILED_MARK, MERGE_INFO_FILE, writeMergeReport } fr
 import { locateBase, resolveAdapterDir, runOf, type RunConfig } from '../runs/adapter-dirs';
 import { copyTokenizerFiles, listStoredTensors, parseShardSize, writeShards } from './write';
 import { Rng } from '../data/rng';
-import { buildModel, openModelFolder, padId, type ModelFolder } from '../train/session';
+import { buildModel, openModelFolder, padId, type ModelFolder } from '../train/inputs';
 import { Trainables } from '../train/trainables';
 
 export interface MergeOptions extends MergeRequest {

@@ -14,7 +14,7 @@ import { LoraPlusError } from '../../protocol/errors';
 import type { OutDtype } from '../../protocol/merge';
 import { countNonFinite } from './check';
 import { decodeFloats, encodeFloats, isFloatDtype, readStoredBytes, type OutTensor, type StoredTensor } from './write';
-import type { ModelFolder } from '../train/session';
+import type { ModelFolder } from '../train/inputs';
 
 export interface MergePlan {
   tensors: OutTensor[];

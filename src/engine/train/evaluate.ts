@@ -3,7 +3,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { Adapters, Model } from '../../models/types';
 import { NO_ADAPTERS } from '../../models/types';
-import { collate, datasetSize, disposeBatch, toTensors, type Dataset } from './session';
+import { collate, datasetSize, disposeBatch, toTensors, type Dataset } from './inputs';
 
 export interface EvalResult {
   loss: number;

@@ -34,7 +34,7 @@ import {
   toTensors,
   type DataSplits,
   type ModelFolder,
-} from './session';
+} from './inputs';
 import { Trainables } from './trainables';
 
 /** What one optimizer step measured; `modules` only on logged steps. */

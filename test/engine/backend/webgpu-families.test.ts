@@ -11,7 +11,7 @@ import { before, describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
 import { selectBackend } from '../../../src/engine/backend/select';
 import { Rng } from '../../../src/engine/data/rng';
-import { buildModel, openModelFolder } from '../../../src/engine/train/session';
+import { buildModel, openModelFolder } from '../../../src/engine/train/inputs';
 import { Trainables } from '../../../src/engine/train/trainables';
 import type { Task } from '../../../src/models/types';
 import { maxAbsDiff, SHARED } from '../../helpers/shared';

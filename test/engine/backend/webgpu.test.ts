@@ -6,7 +6,7 @@ import { describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
 import { selectBackend } from '../../../src/engine/backend/select';
 import { Rng } from '../../../src/engine/data/rng';
-import { buildModel, openModelFolder } from '../../../src/engine/train/session';
+import { buildModel, openModelFolder } from '../../../src/engine/train/inputs';
 import { Trainables } from '../../../src/engine/train/trainables';
 import { maxAbsDiff, STORIES } from '../../helpers/shared';
 

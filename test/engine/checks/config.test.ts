@@ -10,7 +10,7 @@ import type { LocatedProblem } from '../../../src/config/load';
 import { checkConfigText, requireCheckedConfig } from '../../../src/engine/checks/config';
 import { inspectData, inspectModel, type ModelSummary } from '../../../src/engine/checks/inspect';
 import { Rng } from '../../../src/engine/data/rng';
-import { buildModel, openModelFolder } from '../../../src/engine/train/session';
+import { buildModel, openModelFolder } from '../../../src/engine/train/inputs';
 import { LoraPlusError } from '../../../src/protocol/errors';
 import { SHARED, SST2, STORIES, tempDir, useBackend } from '../../helpers/shared';
 

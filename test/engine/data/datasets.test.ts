@@ -18,7 +18,7 @@ import {
 import { loadTokenizer } from '../../../src/models/tokenizer';
 import { LoraPlusError, type ErrorInfo } from '../../../src/protocol/errors';
 import { configFromObject } from '../../../src/config/load';
-import { collate, loadData } from '../../../src/engine/train/session';
+import { collate, loadData } from '../../../src/engine/train/inputs';
 import { byteLevelTokenizer } from '../../helpers/byte-level';
 import { SHARED, SST2, STORIES, tempDir } from '../../helpers/shared';
 

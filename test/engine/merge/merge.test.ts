@@ -11,7 +11,7 @@ import { mergeAdapters } from '../../../src/engine/merge/merge';
 import type { MergeSummary } from '../../../src/protocol/merge';
 import { compareLogits, probeBatch, probeLogits } from '../../../src/engine/merge/check';
 import { Rng } from '../../../src/engine/data/rng';
-import { buildModel, openModelFolder } from '../../../src/engine/train/session';
+import { buildModel, openModelFolder } from '../../../src/engine/train/inputs';
 import { Trainables } from '../../../src/engine/train/trainables';
 import type { Task } from '../../../src/models/types';
 import { STORIES, tempDir, useBackend } from '../../helpers/shared';
