@@ -19,6 +19,7 @@ import { buildModel, openModelFolder } from '../engine/train/inputs';
 import { train, type TrainResult } from '../engine/train/train';
 import { Trainables } from '../engine/train/trainables';
 import type { Device } from '../protocol/merge';
+import { isRunDir } from '../engine/runs/summary';
 
 const { values: opt } = parseArgs({
   options: {
@@ -81,7 +82,10 @@ async function run(label: string, config: TrainConfig): Promise<TrainResult> {
     .replace(/[^a-z0-9]+/gi, '-')
     .replace(/^-|-$/g, '')
     .toLowerCase();
-  const r = await train(config, createRenderer(process.stdout), undefined, { runDir: path.join(outDir, slug) });
+  const runDir = path.join(outDir, slug);
+  // The demo starts over: its own earlier run of this part goes (a run folder of the demo's, nothing else).
+  if (isRunDir(runDir)) fs.rmSync(runDir, { recursive: true, force: true });
+  const r = await train(config, createRenderer(process.stdout), undefined, { runDir });
   say(`   done in ${fmtTime((Date.now() - t0) / 1000)}`);
   return r;
 }

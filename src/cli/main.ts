@@ -24,6 +24,7 @@ import { buildModel, loadEvalData, openModelFolder, padId } from '../engine/trai
 import { train } from '../engine/train/train';
 import { Trainables } from '../engine/train/trainables';
 import type { Device } from '../protocol/merge';
+import type { EngineEvent } from '../protocol/events';
 
 const USAGE = `loraplus: LoRA+ fine-tuning of Hugging Face checkpoints on TensorFlow.js
 
@@ -91,10 +92,20 @@ async function cmdTrain(argv: string[]): Promise<number> {
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
+  // A failed run prints its error as an event; main() prints only errors from before the run began.
+  const render = createRenderer();
+  let printed = false;
+  const onEvent = (e: EngineEvent) => {
+    printed ||= e.type === 'error';
+    render(e);
+  };
   try {
     const runDir = values['run-dir'] ? path.resolve(String(values['run-dir'])) : undefined;
-    const r = await train(config, createRenderer(), controller.signal, { runDir, resume: Boolean(values.resume) });
+    const r = await train(config, onEvent, controller.signal, { runDir, resume: Boolean(values.resume) });
     return r.status === 'finished' ? 0 : 130;
+  } catch (err) {
+    if (printed) return 1;
+    throw err;
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);

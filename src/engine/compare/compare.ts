@@ -11,7 +11,8 @@ import type { CompareReport, EvalOutcome, ItemEval, ModuleSimilarity, PairSimila
 import { LoraPlusError, toErrorInfo } from '../../protocol/errors';
 import { selectBackend } from '../backend/select';
 import { requireCheckedConfig } from '../checks/config';
-import { describeItem, diffConfigs, locateItem, uniqueLabels } from './items';
+import { diffConfigs } from '../../config/flatten';
+import { describeItem, locateItem, uniqueLabels } from './items';
 import { deltaSvd, moduleStat, NUMERICAL_RANK_TOL, subspaceSimilarity } from './stats';
 import { evaluate } from '../train/evaluate';
 import { CONFIG_FILE } from '../runs/writer';

@@ -14,9 +14,9 @@ import type {
 } from '../../protocol/compare';
 import { LoraPlusError } from '../../protocol/errors';
 import type { EngineEvent, EvalEvent, StepEvent } from '../../protocol/events';
-import { isObject } from '../../protocol/json';
 import { readMetrics } from '../runs/writer';
 import { isRunDir, summarizeEvents, type RunSummary } from '../runs/summary';
+import { flattenConfig } from '../../config/flatten';
 
 /** Where an item's adapter and run are. */
 export interface ItemLocation {
@@ -156,27 +156,6 @@ export function uniqueLabels(items: CompareItem[]): void {
 }
 
 // ---- configs ------------------------------------------------------------------------------------------------------
-
-/** {lora: {r: 8}} → {'lora.r': 8}; lists stay values. */
-export function flattenConfig(
-  obj: Record<string, unknown>,
-  prefix = '',
-  out: Record<string, ConfigValue> = {},
-): Record<string, ConfigValue> {
-  for (const [k, v] of Object.entries(obj)) {
-    const key = prefix ? `${prefix}.${k}` : k;
-    if (isObject(v)) flattenConfig(v, key, out);
-    else out[key] = (v === undefined ? null : v) as ConfigValue;
-  }
-  return out;
-}
-
-/** Keys of every item in first-seen order, and those whose values are not all equal (missing counts as a value). */
-export function diffConfigs(configs: Record<string, ConfigValue>[]): { keys: string[]; differs: string[] } {
-  const keys = [...new Set(configs.flatMap((c) => Object.keys(c)))];
-  const same = (k: string) => new Set(configs.map((c) => (k in c ? JSON.stringify(c[k]) : '\u0000missing'))).size === 1;
-  return { keys, differs: keys.filter((k) => !same(k)) };
-}
 
 const TASKS: Record<string, string> = { CAUSAL_LM: 'causal-lm', SEQ_CLS: 'sequence-classification' };
 

@@ -6,10 +6,9 @@ import * as path from 'node:path';
 import { saveAdapter } from '../../adapters/peft';
 import { writeDirAtomic } from '../../adapters/files';
 import type { TrainConfig } from '../../config/schema';
-import { LoraPlusError, toErrorInfo } from '../../protocol/errors';
+import { toErrorInfo } from '../../protocol/errors';
 import type { EngineEvent, EventSink } from '../../protocol/events';
-import { listCheckpoints, type Checkpoint } from '../runs/checkpoints';
-import { findRunToResume, openRun, runName } from '../runs/writer';
+import { createRun, findRunToResume, reopenRun } from '../runs/writer';
 import type { EvalResult } from './evaluate';
 import { Trainer } from './trainer';
 
@@ -33,8 +32,10 @@ export async function train(
   signal?: AbortSignal,
   opts: TrainOptions = {},
 ): Promise<TrainResult> {
-  const { runDir, resumeFrom } = locateRun(config, opts);
-  const run = openRun(config, runDir, resumeFrom?.step ?? null);
+  const { run, from: resumeFrom } = opts.resume
+    ? reopenRun(config, findRunToResume(config, opts.runDir))
+    : { run: createRun(config, opts.runDir), from: undefined };
+  const runDir = run.dir;
   const emit = (e: EngineEvent) => {
     run.emit(e);
     onEvent(e);
@@ -99,23 +100,6 @@ export async function train(
     throw err;
   } finally {
     trainer?.dispose();
+    run.close();
   }
-}
-
-/** The run folder (a new one, or the one to resume) and the checkpoint a resume starts from. */
-function locateRun(config: TrainConfig, opts: TrainOptions): { runDir: string; resumeFrom?: Checkpoint } {
-  const runDir = path.resolve(
-    opts.resume ? findRunToResume(config, opts.runDir) : (opts.runDir ?? path.join(config.output_dir, runName(config))),
-  );
-  if (!opts.resume) return { runDir };
-  const resumeFrom = listCheckpoints(runDir).at(-1);
-  if (!resumeFrom) {
-    throw new LoraPlusError({
-      code: 'resume/no-checkpoint',
-      message: `${runDir} has no checkpoint to resume from`,
-      file: runDir,
-      hint: 'Start the run again without --resume.',
-    });
-  }
-  return { runDir, resumeFrom };
 }

@@ -9,7 +9,7 @@ import { readSafetensors } from '../../../src/adapters/safetensors';
 import { matmul, matrix, svd } from '../../../src/adapters/svd';
 import { configFromObject } from '../../../src/config/load';
 import { compare } from '../../../src/engine/compare/compare';
-import { diffConfigs, flattenConfig } from '../../../src/engine/compare/items';
+import { diffConfigs, flattenConfig } from '../../../src/config/flatten';
 import { train } from '../../../src/engine/train/train';
 import type { CompareReport } from '../../../src/protocol/compare';
 import { LoraPlusError } from '../../../src/protocol/errors';
