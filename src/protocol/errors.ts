@@ -36,5 +36,25 @@ export function formatError(info: ErrorInfo): string {
 export function toErrorInfo(err: unknown): ErrorInfo {
   if (err instanceof LoraPlusError) return err.info;
   const e = err instanceof Error ? err : new Error(String(err));
-  return { code: 'internal', message: e.message };
+  return fileSystemError(e) ?? { code: 'internal', message: e.message };
+}
+
+/** What the operating system said about a file, in words, with the file: a full disk, no permission, ... */
+const FS_ERRORS: Record<string, [string, string]> = {
+  ENOSPC: ['no space left on the device', 'Free some space (old checkpoints: save_total_limit), then resume.'],
+  EDQUOT: ['the disk quota is used up', 'Free some space, then resume.'],
+  EACCES: ['permission denied', 'Check the permissions of the file and its folder, or choose another folder.'],
+  EPERM: ['operation not permitted', 'Check the permissions of the file and its folder, or choose another folder.'],
+  EROFS: ['the file system is read-only', 'Choose a folder on a writable file system (output_dir).'],
+  EMFILE: ['too many open files', 'Close other programs or raise the limit (ulimit -n), then resume.'],
+  ENOTDIR: ['a part of the path is a file, not a folder', 'Check the path.'],
+  EISDIR: ['this is a folder, not a file', 'Check the path.'],
+  ENOENT: ['no such file or folder', 'Check the path.'],
+};
+
+function fileSystemError(e: Error): ErrorInfo | null {
+  const { code, path } = e as Error & { code?: string; path?: string }; // a Node fs error
+  const known = code ? FS_ERRORS[code] : undefined;
+  if (!known) return null;
+  return { code: `fs/${code!.toLowerCase()}`, message: known[0], file: path, hint: known[1] };
 }

@@ -95,8 +95,17 @@ export async function train(
     const step = trainer?.step ?? resumeFrom?.step ?? 0;
     const elapsed_s = trainer?.elapsed() ?? (Date.now() - opened) / 1000;
     const last_checkpoint = trainer?.lastCheckpoint ?? resumeFrom?.dir ?? null;
-    emit({ type: 'error', step, error: toErrorInfo(err) });
-    emit({ type: 'end', status: 'failed', step, elapsed_s, final_adapter: null, last_checkpoint });
+    // The failure itself may be the metrics file (a full disk): the caller hears of it all the same.
+    const report = (e: EngineEvent) => {
+      try {
+        run.emit(e);
+      } catch {
+        // nothing more to write to
+      }
+      onEvent(e);
+    };
+    report({ type: 'error', step, error: toErrorInfo(err) });
+    report({ type: 'end', status: 'failed', step, elapsed_s, final_adapter: null, last_checkpoint });
     throw err;
   } finally {
     trainer?.dispose();
