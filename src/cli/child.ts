@@ -1,10 +1,12 @@
 // The engine process (dist/engine-child.js), forked by the extension host: it receives one request (train, merge,
-// compare or evaluate; src/protocol/host.ts), does it, answers `{id, result}` or `{id, error}`, and exits. Training
-// forwards every engine event; the others send their progress lines. 'stop', a closed IPC channel (the host went
-// away) and SIGTERM abort a run the way the CLI's Ctrl-C does: a checkpoint first, then the end.
+// compare, evaluate or download; src/protocol/host.ts), does it, answers `{id, result}` or `{id, error}`, and exits.
+// Training forwards every engine event; the others send their progress lines. 'stop', a closed IPC channel (the host
+// went away) and SIGTERM abort a run the way the CLI's Ctrl-C does: a checkpoint first, then the end (a download keeps
+// what arrived, for the next one to continue).
 import * as path from 'node:path';
 import { requireCheckedConfig } from '../engine/checks/config';
 import { compare, evaluateAdapters } from '../engine/compare/compare';
+import { downloadModel, progressLine, type DownloadProgress } from '../engine/hub/download';
 import { mergeAdapters } from '../engine/merge/merge';
 import { train } from '../engine/train/train';
 import { toErrorInfo } from '../protocol/errors';
@@ -32,6 +34,16 @@ const HANDLERS: { [M in EngineMethod]: Handler<M> } = {
   merge: (p, id) => mergeAdapters({ ...p, log: (line) => send({ type: 'log', id, line }) }),
   compare: async (p) => compare(p.paths, { pairs: p.pairs, grid: p.grid }),
   evaluate: (p) => evaluateAdapters(p.adapters, path.resolve(p.evalConfig), p.device),
+  download: (p, id) => {
+    const log = (line: string) => send({ type: 'log', id, line });
+    let last = 0; // progress lines at most twice a second, and when a file is done
+    const onProgress = (d: DownloadProgress) => {
+      if (Date.now() - last < 500 && d.fileBytes < d.fileSize) return;
+      last = Date.now();
+      log(progressLine(d));
+    };
+    return downloadModel(p.repoId, { revision: p.revision, signal: controller.signal, log, onProgress });
+  },
 };
 
 async function handle(m: EngineRequest): Promise<void> {

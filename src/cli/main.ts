@@ -6,6 +6,7 @@
 //   loraplus info MODEL [--json]
 //   loraplus merge --adapter DIR [--adapter DIR --weight W ...] --out DIR   (merge-cli.ts)
 //   loraplus compare A B [...] [--json]                                      (compare-cli.ts)
+//   loraplus download ORG/NAME [--revision R] [--json]                       (download.ts)
 import * as path from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { loadAdapter } from '../adapters/peft';
@@ -17,6 +18,7 @@ import { checkConfigFile, requireCheckedConfig } from '../engine/checks/config';
 import { cmdCompare, COMPARE_USAGE } from './compare';
 import { evaluate } from '../engine/train/evaluate';
 import { generate } from '../engine/train/generate';
+import { cmdDownload, DOWNLOAD_USAGE } from './download';
 import { cmdMerge, MERGE_USAGE } from './merge';
 import { createRenderer } from '../engine/runs/render';
 import { Rng } from '../engine/data/rng';
@@ -35,6 +37,7 @@ const USAGE = `loraplus: LoRA+ fine-tuning of Hugging Face checkpoints on Tensor
   loraplus info MODEL [--json]                         architecture, parameters, LoRA target candidates
 ${MERGE_USAGE}
 ${COMPARE_USAGE}
+${DOWNLOAD_USAGE}
 
 Options: --device auto|cuda|webgpu|wasm|cpu (eval, generate, info; train reads it from the config)`;
 
@@ -46,6 +49,7 @@ const COMMANDS: Record<string, (args: string[]) => Promise<number>> = {
   info: cmdInfo,
   merge: cmdMerge,
   compare: cmdCompare,
+  download: cmdDownload,
 };
 
 export async function main(argv: string[]): Promise<number> {

@@ -27,12 +27,30 @@ export interface EvaluateRequest {
   device?: Device;
 }
 
+/** Fetches a Hub model into the Hugging Face cache (`loraplus download`); progress comes as `log` lines. */
+export interface DownloadRequest {
+  repoId: string; // org/name
+  revision?: string; // branch, tag or commit; default main
+}
+
+export interface DownloadSummary {
+  repoId: string;
+  revision: string;
+  commit: string;
+  snapshot: string; // the cached folder a config's `model:` resolves to
+  modelType: string;
+  files: string[];
+  bytes: number; // the files' total size
+  downloaded: number; // bytes that came over the network this time (0: all cached already)
+}
+
 /** Each method's parameters and result. */
 export interface EngineRequests {
   train: { params: TrainRequest; result: { status: 'finished' | 'stopped'; runDir: string } };
   merge: { params: MergeRequest; result: MergeSummary };
   compare: { params: CompareRequest; result: CompareReport };
   evaluate: { params: EvaluateRequest; result: ItemEval[] };
+  download: { params: DownloadRequest; result: DownloadSummary };
 }
 
 export type EngineMethod = keyof EngineRequests;
@@ -47,7 +65,7 @@ export type HostToEngine = EngineRequest | { type: 'stop' };
 /** Engine → host: what happens while a request runs, then its answer. */
 export type EngineToHost =
   | { type: 'event'; id: number; event: EngineEvent } // a training run's events
-  | { type: 'log'; id: number; line: string } // progress of a merge, a comparison or an evaluation
+  | { type: 'log'; id: number; line: string } // progress of a merge, a comparison, an evaluation or a download
   | EngineResponse;
 
 export type EngineResponse =

@@ -17,6 +17,7 @@ export const COMMAND_TITLES = {
   'loraplus.refreshRuns': 'Refresh Runs',
   'loraplus.mergeAdapter': 'Merge Adapter into Model',
   'loraplus.compareCheckpoints': 'Compare Checkpoints',
+  'loraplus.downloadModel': 'Download Model…',
 } as const;
 
 export type CommandId = keyof typeof COMMAND_TITLES;

@@ -9,6 +9,7 @@ import { isRunDir } from '../engine/runs/summary';
 import { formatError } from '../protocol/errors';
 import type { CommandId } from './command-table';
 import { compareCheckpoints } from './compare-command';
+import { downloadModel } from './download-model';
 import { mergeAdapter } from './merge';
 import { newConfig } from './editor/new-config';
 import type { RunNode } from './runs/run-tree';
@@ -39,6 +40,7 @@ export const HANDLERS: Record<CommandId, Handler> = {
   'loraplus.refreshRuns': (s) => s.tree.refresh(),
   'loraplus.mergeAdapter': (s, arg) => mergeAdapter(s, nodePath(arg)),
   'loraplus.compareCheckpoints': (s, arg, selected) => compareCheckpoints(s, selectedPaths(arg, selected)),
+  'loraplus.downloadModel': (s) => downloadModel(s),
 };
 
 export function registerCommands(studio: Studio): vscode.Disposable[] {
