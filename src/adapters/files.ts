@@ -2,11 +2,11 @@
 // Write a temp file or folder beside the target, then rename it over the target (atomic within one folder).
 import { randomBytes } from 'node:crypto';
 import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 
 export function writeFileAtomic(path: string, data: Buffer | string): void {
   const dir = dirname(path);
-  mkdirSync(dir, { recursive: true });
+  makeDirs(dir);
   // Same folder, so rename never crosses a file system; pid + random so concurrent writers don't collide.
   const tmp = join(dir, `.${basename(path)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
   const bytes = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
@@ -25,6 +25,25 @@ export function writeFileAtomic(path: string, data: Buffer | string): void {
     throw err;
   }
   syncDir(dir);
+}
+
+/**
+ * Creates `dir` and its missing parents one level at a time. Node's recursive mkdirSync can spin forever (under
+ * /proc, say); this fails at the first level that cannot be made, with the OS error and its path.
+ */
+export function makeDirs(dir: string): void {
+  const missing: string[] = [];
+  for (let d = resolve(dir); !existsSync(d); d = dirname(d)) {
+    missing.unshift(d);
+    if (dirname(d) === d) break;
+  }
+  for (const d of missing) {
+    try {
+      mkdirSync(d);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    }
+  }
 }
 
 /** Pretty JSON (2 spaces) with a trailing newline, written atomically. */
@@ -63,7 +82,8 @@ export async function writeDirAtomicAsync(dir: string, write: (tmp: string) => P
 function startDir(dir: string): string {
   const tmp = `${dir}.tmp-${process.pid}`;
   rmSync(tmp, { recursive: true, force: true });
-  mkdirSync(tmp, { recursive: true });
+  makeDirs(dirname(tmp));
+  mkdirSync(tmp);
   return tmp;
 }
 

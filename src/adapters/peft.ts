@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { LoraPlusError } from '../protocol/errors';
 import { isObject } from '../protocol/json';
 import { writeJsonAtomic } from './files';
-import { readSafetensors, writeSafetensors, type HostTensor } from './safetensors';
+import { countNonFinite, readSafetensors, storedDtype, writeSafetensors, type HostTensor } from './safetensors';
 
 export const ADAPTER_CONFIG_FILE = 'adapter_config.json';
 export const ADAPTER_WEIGHTS_FILE = 'adapter_model.safetensors';
@@ -43,6 +43,12 @@ export interface LoraPair {
 export interface AdapterWeights {
   lora: Map<string, LoraPair>; // module path, e.g. `model.layers.0.self_attn.q_proj`
   modulesToSave: Map<string, HostTensor>; // parameter path, e.g. `score.weight`, `classifier.bias`
+  file?: string; // the file they were read from, for errors found later (shapes against the model)
+}
+
+/** `allowNonFinite`: keep NaN/Inf weights (merge, whose check names them and whose --force writes them anyway). */
+export interface LoadOptions {
+  allowNonFinite?: boolean;
 }
 
 export interface Adapter extends AdapterWeights {
@@ -156,7 +162,7 @@ export function saveAdapter(dir: string, adapter: Adapter): void {
 
 // ---- loading ----------------------------------------------------------------------------------------------------
 
-export function loadAdapter(dir: string): Adapter {
+export function loadAdapter(dir: string, opts: LoadOptions = {}): Adapter {
   const configFile = join(dir, ADAPTER_CONFIG_FILE);
   const weightsFile = join(dir, ADAPTER_WEIGHTS_FILE);
   if (!existsSync(dir) || !statSync(dir).isDirectory()) {
@@ -196,7 +202,7 @@ export function loadAdapter(dir: string): Adapter {
     throw badConfig(`not valid JSON (${(err as Error).message})`, configFile);
   }
   const config = normalizeConfig(raw, configFile, { allowNullTargets: true });
-  const weights = adapterWeightsFromSafetensors(readSafetensors(weightsFile).tensors, weightsFile);
+  const weights = adapterWeightsFromSafetensors(readSafetensors(weightsFile).tensors, weightsFile, opts);
   // Hand-written configs may lack target_modules: fall back to the module names the weights hold.
   config.target_modules ??= [...new Set([...weights.lora.keys()].map((m) => m.slice(m.lastIndexOf('.') + 1)))].sort();
   checkAgainstConfig(config, weights, weightsFile);
@@ -206,7 +212,11 @@ export function loadAdapter(dir: string): Adapter {
 /** Split PEFT-named tensors into LoRA pairs and modules_to_save parameters. Accepts keys with or without the
  *  `base_model.model.` prefix, with or without the adapter name (`lora_A.default.weight`), and
  *  `X.modules_to_save.default.weight`, so files from any PEFT version (or a bare head file) load. */
-export function adapterWeightsFromSafetensors(tensors: Map<string, HostTensor>, file: string): AdapterWeights {
+export function adapterWeightsFromSafetensors(
+  tensors: Map<string, HostTensor>,
+  file: string,
+  opts: LoadOptions = {},
+): AdapterWeights {
   const halves = new Map<string, Partial<LoraPair>>();
   const modulesToSave = new Map<string, HostTensor>();
   const origin = new Map<string, string>(); // canonical name → file key, to report duplicates
@@ -215,14 +225,29 @@ export function adapterWeightsFromSafetensors(tensors: Map<string, HostTensor>, 
     origin.set(name, key);
   };
   for (const [key, t] of tensors) {
+    if (t.dtype !== 'float32') {
+      throw new LoraPlusError({
+        code: 'adapter/bad-dtype',
+        message: `tensor '${key}' is stored as ${storedDtype(t) ?? 'an integer dtype'}, but adapter weights are floats`,
+        file,
+        hint: 'The file is damaged or was converted wrongly: save the adapter again (float32, float16 or bfloat16).',
+      });
+    }
+    const bad = opts.allowNonFinite ? 0 : countNonFinite(t.data);
+    if (bad) {
+      throw new LoraPlusError({
+        code: 'adapter/non-finite',
+        message: `tensor '${key}' holds ${bad} NaN/Inf value${bad > 1 ? 's' : ''} (of ${t.data.length})`,
+        file,
+        hint: 'The adapter was saved after training diverged, or is damaged: use an earlier checkpoint.',
+      });
+    }
     const path = key.startsWith(PREFIX) ? key.slice(PREFIX.length) : key;
     const lora = /^(.+)\.lora_([AB])(?:\.[^.]+)?\.weight$/.exec(path);
     if (lora) {
       const [, module, which] = lora as unknown as [string, string, 'A' | 'B'];
       claim(`${module}.lora_${which}`, key);
-      if (t.dtype !== 'float32' || t.shape.length !== 2) {
-        throw shapeError(`tensor '${key}' must be a 2-D float tensor, got ${t.dtype} [${t.shape}]`, file);
-      }
+      if (t.shape.length !== 2) throw shapeError(`tensor '${key}' must be a 2-D float tensor, got [${t.shape}]`, file);
       halves.set(module, { ...halves.get(module), [which]: t });
       continue;
     }
@@ -261,7 +286,7 @@ export function adapterWeightsFromSafetensors(tensors: Map<string, HostTensor>, 
     }
     lora.set(module, { A, B });
   }
-  return { lora, modulesToSave };
+  return { lora, modulesToSave, file };
 }
 
 // ---- validation -------------------------------------------------------------------------------------------------
@@ -301,6 +326,11 @@ function normalizeConfig(raw: unknown, file?: string, opts: { allowNullTargets?:
     if (!isObject(c[pattern]) || !Object.values(c[pattern]).every(isFiniteNumber)) {
       throw badConfig(`${pattern} must map module patterns to numbers, got ${fmt(c[pattern])}`, file);
     }
+  }
+  // A rank of 0, -1 or 2.5 would give scaling alpha/r = ∞ or NaN, and no tensor could have that shape.
+  for (const [key, r] of Object.entries(c.rank_pattern as Record<string, number>)) {
+    if (!Number.isInteger(r) || r <= 0)
+      throw badConfig(`rank_pattern['${key}'] must be a positive integer, got ${r}`, file);
   }
   if (c.bias !== 'none') {
     throw unsupported(`bias is ${fmt(c.bias)}: training base-model biases is not supported`, 'Use bias="none".');

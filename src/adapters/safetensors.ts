@@ -1,14 +1,25 @@
 // The safetensors format (https://github.com/huggingface/safetensors), read and written with plain typed arrays:
 //   [u64 LE header length N][N bytes of UTF-8 JSON header][data section]
 //   header: { "<name>": { dtype, shape, data_offsets: [begin, end] }, "__metadata__"?: { string: string } }
-// Offsets are relative to the data section. Reading is strict: a damaged file fails here, naming the file and the
-// tensor, rather than as NaNs three layers later.
+// Offsets are relative to the data section. Reading is strict (safetensors-header.ts): a damaged file fails here,
+// naming the file and the tensor, rather than as NaNs three layers later.
 import { closeSync, existsSync, fstatSync, openSync, readdirSync, readSync, statSync } from 'node:fs';
 import { endianness } from 'node:os';
-import { join } from 'node:path';
+import { isAbsolute, join, normalize, sep } from 'node:path';
 import { LoraPlusError } from '../protocol/errors';
 import { isObject } from '../protocol/json';
 import { writeFileAtomic } from './files';
+import {
+  duplicateKey,
+  failIn,
+  headerLength,
+  numel,
+  parseHeader,
+  type Fail,
+  type SafetensorsHeader,
+} from './safetensors-header';
+
+export { FLOAT_DTYPES, numel, type SafetensorsHeader, type TensorEntry } from './safetensors-header';
 
 /** A tensor on the host. Float data is always float32 and int data int32, whatever the file stored.
  *  Float32/int32 tensors read from a file may be views into the file's buffer (no copy). */
@@ -23,142 +34,60 @@ export interface SafetensorsFile {
   metadata: Record<string, string>;
 }
 
-const MAX_HEADER_BYTES = 100_000_000; // the Rust crate's limit; anything larger is a damaged length field
 const LITTLE_ENDIAN = endianness() === 'LE';
-const DTYPE_BYTES: Record<string, number> = {
-  F64: 8,
-  F32: 4,
-  F16: 2,
-  BF16: 2,
-  I64: 8,
-  I32: 4,
-  I16: 2,
-  I8: 1,
-  U32: 4,
-  U16: 2,
-  U8: 1,
-  BOOL: 1,
-};
-const CORRUPT_HINT = 'The file is damaged or not a safetensors file: download or export it again.';
 const INT_HINT = 'Integer tensors are read as int32: store ids and labels that fit in 32 bits.';
+
+// The dtype each tensor read from a file had there (I32, BF16, ...), for messages: kept beside the tensor, not in
+// it, so a HostTensor stays plain data.
+const storedDtypes = new WeakMap<HostTensor, string>();
+
+/** The safetensors dtype `t` was stored as, when it was read from a file. */
+export function storedDtype(t: HostTensor): string | undefined {
+  return storedDtypes.get(t);
+}
 
 // ---- reading ----------------------------------------------------------------------------------------------------
 
 export function parseSafetensors(buf: Buffer, file: string): SafetensorsFile {
-  const fail: Fail = (code, message, hint = CORRUPT_HINT) => {
-    throw new LoraPlusError({ code: `safetensors/${code}`, message, file, hint });
-  };
-  // A clone without `git lfs` leaves a 130-byte text pointer where the weights should be.
-  if (buf.subarray(0, 24).toString('latin1') === 'version https://git-lfs.') {
-    fail('lfs-pointer', 'this is a Git LFS pointer, not the weights', 'Run `git lfs pull` in the model folder.');
-  }
-  if (buf.length < 8) fail('truncated', `file is ${buf.length} bytes, shorter than the 8-byte header length`);
-  const headerLen = buf.readBigUInt64LE(0);
-  if (headerLen > BigInt(MAX_HEADER_BYTES)) {
-    fail('bad-header', `header length ${headerLen} is absurd (limit ${MAX_HEADER_BYTES} bytes)`);
-  }
-  if (8n + headerLen > BigInt(buf.length)) {
-    fail('truncated', `header length ${headerLen} runs past the end of the file (${buf.length} bytes)`);
-  }
-  const dataStart = 8 + Number(headerLen);
-  const header = parseHeader(buf.subarray(8, dataStart), fail);
-
+  const fail = failIn(file);
+  const n = headerLength(buf, buf.length, fail);
+  const header = parseHeader(buf.subarray(8, 8 + n), buf.length, fail);
   const tensors = new Map<string, HostTensor>();
-  const ranges: { name: string; begin: number; end: number }[] = [];
-  let metadata: Record<string, string> = {};
-  const dataLen = buf.length - dataStart;
-  for (const [name, entry] of Object.entries(header)) {
-    if (name === '__metadata__') {
-      metadata = parseMetadata(entry, fail);
-      continue;
-    }
-    const at = `tensor '${name}'`;
-    if (!isObject(entry)) fail('bad-entry', `${at}: header entry is not an object`);
-    const { dtype, shape, data_offsets: offsets } = entry;
-    if (dtype === undefined || shape === undefined || offsets === undefined) {
-      const missing = ['dtype', 'shape', 'data_offsets'].filter((k) => entry[k] === undefined);
-      fail('bad-entry', `${at}: header entry lacks ${missing.join(', ')}`);
-    }
-    if (typeof dtype !== 'string' || !(dtype in DTYPE_BYTES)) {
-      fail(
-        'unsupported-dtype',
-        `${at}: unsupported dtype ${JSON.stringify(dtype)}`,
-        `Supported: ${Object.keys(DTYPE_BYTES).join(', ')}. Re-save the weights as float32, float16 or bfloat16.`,
-      );
-    }
-    if (!Array.isArray(shape) || !shape.every((d) => Number.isSafeInteger(d) && d >= 0)) {
-      fail('bad-entry', `${at}: shape ${JSON.stringify(shape)} is not a list of non-negative integers`);
-    }
-    if (
-      !Array.isArray(offsets) ||
-      offsets.length !== 2 ||
-      !offsets.every((o) => Number.isSafeInteger(o) && o >= 0) ||
-      offsets[0] > offsets[1]
-    ) {
-      fail('bad-offsets', `${at}: data_offsets ${JSON.stringify(offsets)} is not [begin, end] with begin <= end`);
-    }
-    const [begin, end] = offsets as [number, number];
-    if (end > dataLen) {
-      fail('truncated', `${at}: data_offsets [${begin}, ${end}] run past the data section (${dataLen} bytes)`);
-    }
-    const dims = shape as number[];
-    const n = numel(dims);
-    const size = DTYPE_BYTES[dtype as string];
-    if (end - begin !== n * size) {
-      fail('length-mismatch', `${at}: ${end - begin} bytes stored, but shape [${dims}] of ${dtype} needs ${n * size}`);
-    }
-    ranges.push({ name, begin, end });
-    const bytes = buf.subarray(dataStart + begin, dataStart + end);
-    tensors.set(name, decode(dtype as string, bytes, n, dims, at, fail));
+  for (const { name, dtype, shape, begin, end } of header.tensors) {
+    const bytes = buf.subarray(header.dataStart + begin, header.dataStart + end);
+    const t = decode(dtype, bytes, numel(shape), shape, `tensor '${name}'`, fail);
+    storedDtypes.set(t, dtype);
+    tensors.set(name, t);
   }
-  checkOverlaps(ranges, fail);
-  return { tensors, metadata };
+  return { tensors, metadata: header.metadata };
 }
 
 export function readSafetensors(file: string): SafetensorsFile {
   return parseSafetensors(readWholeFile(file), file);
 }
 
-type Fail = (code: string, message: string, hint?: string) => never;
-
-function parseHeader(bytes: Buffer, fail: Fail): Record<string, unknown> {
-  let text: string;
+/** The header of a safetensors file, read and checked as readSafetensors checks it: only its first 8 + N bytes. */
+export function readSafetensorsHeader(file: string): SafetensorsHeader {
+  const fail = failIn(file);
+  const fd = openFile(file);
   try {
-    text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
-  } catch {
-    return fail('bad-header', 'header is not valid UTF-8');
+    const size = fstatSync(fd).size;
+    const first = readAt(fd, Math.min(24, size), 0);
+    return parseHeader(readAt(fd, headerLength(first, size, fail), 8), size, fail);
+  } finally {
+    closeSync(fd);
   }
-  let header: unknown;
-  try {
-    header = JSON.parse(text);
-  } catch (err) {
-    return fail('bad-header', `header is not valid JSON (${(err as Error).message})`);
-  }
-  if (!isObject(header)) return fail('bad-header', 'header is not a JSON object');
-  return header;
 }
 
-function parseMetadata(value: unknown, fail: Fail): Record<string, string> {
-  if (value === null) return {};
-  if (!isObject(value) || !Object.values(value).every((v) => typeof v === 'string')) {
-    return fail('bad-header', '__metadata__ must map strings to strings');
+/** How many values of `data` are NaN or ±Inf: one tight pass, cheap next to reading the file. */
+export function countNonFinite(data: Float32Array | Int32Array): number {
+  if (!(data instanceof Float32Array)) return 0;
+  let bad = 0;
+  for (let i = 0; i < data.length; i++) {
+    const v = data[i];
+    if (v - v !== 0) bad++; // NaN for NaN and ±Inf, 0 for every finite value
   }
-  return { ...(value as Record<string, string>) };
-}
-
-// Gaps between tensors are tolerated (some writers align data); shared bytes are not.
-function checkOverlaps(ranges: { name: string; begin: number; end: number }[], fail: Fail): void {
-  const sorted = ranges.filter((r) => r.end > r.begin).sort((a, b) => a.begin - b.begin);
-  for (let i = 1; i < sorted.length; i++) {
-    const [prev, cur] = [sorted[i - 1], sorted[i]];
-    if (cur.begin < prev.end) {
-      fail(
-        'overlap',
-        `tensors '${prev.name}' [${prev.begin}, ${prev.end}] and '${cur.name}' ` +
-          `[${cur.begin}, ${cur.end}] overlap in the data section`,
-      );
-    }
-  }
+  return bad;
 }
 
 function decode(dtype: string, bytes: Uint8Array, n: number, shape: number[], at: string, fail: Fail): HostTensor {
@@ -244,42 +173,43 @@ function f16Table(): Float32Array {
 
 // readFileSync stops at 2 GiB; big single-file checkpoints are read in chunks into one buffer.
 function readWholeFile(file: string): Buffer {
+  const fd = openFile(file);
+  try {
+    return readAt(fd, fstatSync(fd).size, 0);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** An open file descriptor of a regular file, or the error that says why not. */
+function openFile(file: string): number {
+  const notFound = (message: string, hint: string, cause?: unknown): LoraPlusError =>
+    new LoraPlusError({ code: 'safetensors/not-found', message, file, hint }, { cause });
   let fd: number;
   try {
     fd = openSync(file, 'r');
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    throw new LoraPlusError(
-      {
-        code: 'safetensors/not-found',
-        message: code === 'ENOENT' ? 'file not found' : `cannot open the file (${code ?? String(err)})`,
-        file,
-        hint: 'Check the path, and that the download finished.',
-      },
-      { cause: err },
-    );
+    const message = code === 'ENOENT' ? 'file not found' : `cannot open the file (${code ?? String(err)})`;
+    throw notFound(message, 'Check the path, and that the download finished.', err);
   }
-  try {
-    const stat = fstatSync(fd);
-    if (stat.isDirectory()) {
-      throw new LoraPlusError({
-        code: 'safetensors/not-found',
-        message: 'expected a .safetensors file, found a folder',
-        file,
-        hint: 'Point at the .safetensors file inside it.',
-      });
-    }
-    const buf = Buffer.allocUnsafe(stat.size);
-    let pos = 0;
-    while (pos < buf.length) {
-      const got = readSync(fd, buf, pos, Math.min(buf.length - pos, 1 << 30), pos);
-      if (got === 0) break;
-      pos += got;
-    }
-    return buf.subarray(0, pos);
-  } finally {
+  if (fstatSync(fd).isDirectory()) {
     closeSync(fd);
+    throw notFound('expected a .safetensors file, found a folder', 'Point at the .safetensors file inside it.');
   }
+  return fd;
+}
+
+/** `length` bytes from `pos` (fewer when the file is shorter), in chunks of at most 1 GiB. */
+function readAt(fd: number, length: number, pos: number): Buffer {
+  const buf = Buffer.allocUnsafe(length);
+  let got = 0;
+  while (got < length) {
+    const n = readSync(fd, buf, got, Math.min(length - got, 1 << 30), pos + got);
+    if (n === 0) break;
+    got += n;
+  }
+  return buf.subarray(0, got);
 }
 
 // ---- writing ----------------------------------------------------------------------------------------------------
@@ -351,6 +281,26 @@ const badTensor = (message: string): LoraPlusError =>
 
 /** A Hugging Face model folder's weights: `model.safetensors`, or shards listed in `model.safetensors.index.json`. */
 export function loadModelWeights(modelDir: string): Map<string, HostTensor> {
+  const tensors = new Map<string, HostTensor>();
+  for (const w of modelWeightFiles(modelDir)) {
+    for (const [key, t] of pickTensors(readSafetensors(w.file).tensors, w)) tensors.set(key, t);
+  }
+  return tensors;
+}
+
+/** One weight file of a model folder, and the tensors to take from it (null: all it holds). */
+export interface WeightFile {
+  file: string;
+  keys: string[] | null;
+  index: string | null; // the model.safetensors.index.json that listed it
+}
+
+/**
+ * The weight files of a model folder (model.safetensors, or the shards of model.safetensors.index.json with the
+ * names its weight_map gives each), as loadModelWeights and the config checks read them. A folder without them gets
+ * the diagnosis of what it holds instead.
+ */
+export function modelWeightFiles(modelDir: string): WeightFile[] {
   if (!existsSync(modelDir) || !statSync(modelDir).isDirectory()) {
     throw new LoraPlusError({
       code: 'weights/not-found',
@@ -360,9 +310,11 @@ export function loadModelWeights(modelDir: string): Map<string, HostTensor> {
     });
   }
   const single = join(modelDir, 'model.safetensors');
-  if (existsSync(single)) return readSafetensors(single).tensors;
+  if (existsSync(single)) return [{ file: single, keys: null, index: null }];
   const index = join(modelDir, 'model.safetensors.index.json');
-  if (existsSync(index)) return loadSharded(modelDir, index);
+  if (existsSync(index)) {
+    return [...readModelIndex(modelDir, index)].map(([file, keys]) => ({ file, keys, index }));
+  }
 
   const files = readdirSync(modelDir);
   const torchFiles = files.filter((f) => /\.(bin|pt|pth|h5|msgpack|ckpt)$/.test(f));
@@ -381,7 +333,9 @@ export function loadModelWeights(modelDir: string): Map<string, HostTensor> {
       code: 'weights/is-adapter',
       message: 'this is a PEFT adapter folder, not a base model',
       file: modelDir,
-      hint: 'Point `model` at the base model (base_model_name_or_path in adapter_config.json).',
+      hint:
+        'Point `model` at the base model (base_model_name_or_path in adapter_config.json), ' +
+        'and this folder at lora.init_adapter.',
     });
   }
   const other = files.filter((f) => f.endsWith('.safetensors'));
@@ -395,50 +349,64 @@ export function loadModelWeights(modelDir: string): Map<string, HostTensor> {
   });
 }
 
-function loadSharded(modelDir: string, indexFile: string): Map<string, HostTensor> {
-  const bad = (message: string): LoraPlusError =>
-    new LoraPlusError({
-      code: 'weights/bad-index',
-      message,
-      file: indexFile,
-      hint: 'Download the model again: the index does not match its shards.',
-    });
+/** The tensors `w` provides out of everything its file holds (`all`): each name weight_map gives it must be there. */
+export function pickTensors<T>(all: Map<string, T>, w: WeightFile): Map<string, T> {
+  if (!w.keys) return all;
+  const out = new Map<string, T>();
+  for (const key of w.keys) {
+    const t = all.get(key);
+    if (t === undefined) {
+      const shard = w.file.slice(w.file.lastIndexOf(sep) + 1);
+      throw badIndex(`tensor '${key}' is mapped to ${shard}, but that shard does not contain it`, w.index!);
+    }
+    out.set(key, t);
+  }
+  return out;
+}
+
+// model.safetensors.index.json: {metadata?, weight_map: {tensor name: shard file name}} → shard path → its names.
+function readModelIndex(modelDir: string, indexFile: string): Map<string, string[]> {
+  const bad = (message: string): LoraPlusError => badIndex(message, indexFile);
+  if (!statSync(indexFile).isFile()) throw bad('is a folder, not a JSON file');
+  const bytes = readWholeFile(indexFile);
+  if (bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf) {
+    throw bad("starts with a UTF-8 byte-order mark (EF BB BF), which JSON readers such as Python's json refuse");
+  }
+  const text = bytes.toString('utf8');
   let index: unknown;
   try {
-    index = JSON.parse(readWholeFile(indexFile).toString('utf8'));
+    index = JSON.parse(text);
   } catch (err) {
     throw bad(`not valid JSON (${(err as Error).message})`);
   }
+  const dup = duplicateKey(text);
+  if (dup)
+    throw bad(`${dup.parent ?? 'the top level'} has the key '${dup.key}' twice, so which one is meant is unknown`);
   const weightMap = isObject(index) ? index.weight_map : undefined;
-  if (
-    !isObject(weightMap) ||
-    Object.keys(weightMap).length === 0 ||
-    !Object.values(weightMap).every((v) => typeof v === 'string')
-  ) {
+  if (!isObject(weightMap) || Object.keys(weightMap).length === 0) {
     throw bad('weight_map must be a non-empty object mapping tensor names to shard files');
   }
-  const byShard = new Map<string, string[]>();
-  for (const [key, shard] of Object.entries(weightMap as Record<string, string>)) {
-    byShard.set(shard, [...(byShard.get(shard) ?? []), key]);
-  }
-  for (const shard of byShard.keys()) {
-    if (!existsSync(join(modelDir, shard))) throw bad(`shard ${shard} is listed in weight_map but missing`);
-  }
-  const tensors = new Map<string, HostTensor>();
-  for (const [shard, keys] of byShard) {
-    const shardFile = join(modelDir, shard);
-    const loaded = readSafetensors(shardFile).tensors;
-    for (const key of keys) {
-      const t = loaded.get(key);
-      if (!t) throw bad(`tensor '${key}' is mapped to ${shard}, but that shard does not contain it`);
-      tensors.set(key, t);
+  const byFile = new Map<string, { shard: string; keys: string[] }>();
+  for (const [key, shard] of Object.entries(weightMap)) {
+    if (typeof shard !== 'string' || shard === '' || isAbsolute(shard) || normalize(shard).startsWith('..')) {
+      throw bad(`weight_map maps '${key}' to ${JSON.stringify(shard)}, not to a shard file in the model folder`);
     }
+    const file = join(modelDir, shard);
+    const entry = byFile.get(file) ?? { shard, keys: [] };
+    entry.keys.push(key);
+    byFile.set(file, entry);
   }
-  return tensors;
+  for (const [file, { shard }] of byFile) {
+    if (!existsSync(file)) throw bad(`shard ${shard} is listed in weight_map but missing`);
+    if (!statSync(file).isFile()) throw bad(`shard ${shard} listed in weight_map is a folder, not a .safetensors file`);
+  }
+  return new Map([...byFile].map(([file, { keys }]) => [file, keys]));
 }
 
-// ---- helpers ----------------------------------------------------------------------------------------------------
-
-export function numel(shape: readonly number[]): number {
-  return shape.reduce((a, b) => a * b, 1);
-}
+const badIndex = (message: string, file: string): LoraPlusError =>
+  new LoraPlusError({
+    code: 'weights/bad-index',
+    message,
+    file,
+    hint: 'Download the model again: the index does not match its shards.',
+  });

@@ -2,7 +2,7 @@
 // Pure functions of the schema and the buffer's text, so they run anywhere (the extension host, a language server,
 // tests) and need no model, no files and no `vscode`. The position logic reads lines and indentation rather than a
 // YAML parse: a buffer being typed is rarely valid YAML.
-import { describeType, specAt } from './keys';
+import { describeLimit, describeType, specAt } from './keys';
 import { yamlValue } from './problem';
 import type { FixValue, Segment } from './problem';
 import type { Kind, Spec } from './schema';
@@ -35,6 +35,11 @@ export function docsFor(path: readonly Segment[]): KeyDocs | undefined {
   const values = valuesOf(spec);
   const lines = [`**${segments.join('.')}**: ${describeType(spec)}`, '', spec.description];
   if (spec.docs) lines.push('', spec.docs);
+  // The engine's limits, with what breaks past them (the JSON Schema carries the numbers only).
+  if ((spec.kind === 'number' || spec.kind === 'integer') && spec.limit)
+    lines.push('', `Limit:${describeLimit(spec)}. ${spec.limit.why}`);
+  if (spec.kind === 'string' && spec.pattern)
+    lines.push('', `Must be ${spec.pattern.what}${spec.maxLength ? `, at most ${spec.maxLength} characters` : ''}.`);
   if (required) lines.push('', 'Required.');
   else if (dflt !== undefined) lines.push('', `Default: \`${yamlValue(dflt)}\``);
   if (spec.aliases?.length)

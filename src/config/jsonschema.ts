@@ -70,14 +70,25 @@ function toJson(s: Spec): JsonSchema {
     case 'number':
     case 'integer': {
       const out: JsonSchema = { ...base, type: orNull(s.kind) };
+      // The engine's limits lie inside the bounds, so where there is one it is the bound the schema states.
       // draft-07: exclusiveMinimum/exclusiveMaximum are numbers, not booleans.
-      if (s.min !== undefined) out[s.exclusiveMin ? 'exclusiveMinimum' : 'minimum'] = s.min;
-      if (s.max !== undefined) out[s.exclusiveMax ? 'exclusiveMaximum' : 'maximum'] = s.max;
+      const { min, max } = s.limit ?? {};
+      if (min !== undefined) out.minimum = min;
+      else if (s.min !== undefined) out[s.exclusiveMin ? 'exclusiveMinimum' : 'minimum'] = s.min;
+      if (max !== undefined) out.maximum = max;
+      else if (s.max !== undefined) out[s.exclusiveMax ? 'exclusiveMaximum' : 'maximum'] = s.max;
       return out;
     }
     case 'boolean':
       return { ...base, type: 'boolean' };
     case 'string':
+      return {
+        ...base,
+        type: orNull('string'),
+        minLength: 1,
+        ...(s.maxLength !== undefined ? { maxLength: s.maxLength } : {}),
+        ...(s.pattern ? { pattern: s.pattern.regex } : {}),
+      };
     case 'path':
       return { ...base, type: orNull('string'), minLength: 1 };
     case 'enum':

@@ -82,3 +82,12 @@ export function describeBounds(spec: NumberSpec): string {
   if (max !== undefined) return ` ${spec.exclusiveMax ? '<' : '≤'} ${max}`;
   return '';
 }
+
+/** ` ≤ 16384`, ` in [1e-9, 1]` or '' — the engine's limits of a number spec (inclusive). */
+export function describeLimit(spec: NumberSpec): string {
+  const { min, max } = spec.limit ?? {};
+  if (min !== undefined && max !== undefined) return ` in [${min}, ${max}]`;
+  if (min !== undefined) return ` ≥ ${min}`;
+  if (max !== undefined) return ` ≤ ${max}`;
+  return '';
+}

@@ -7,9 +7,12 @@ import type { Document, Node, Pair } from 'yaml';
 import { LoraPlusError } from '../protocol/errors';
 import { fixEdits } from './fixes';
 import type { TextEdit } from './fixes';
+import { toYamlPath } from './problem';
 import type { ConfigCheck, Problem, Segment } from './problem';
 import type { TrainConfig } from './schema';
 import { validateConfig } from './validate';
+import { checkYamlStructure, deepText, MAX_TEXT, pathAt, toJsIssue } from './yaml-checks';
+import type { YamlIssue } from './yaml-checks';
 
 /**
  * A problem with its range in the file: 1-based line/col (`endCol` is the column just past the end) and 0-based
@@ -41,15 +44,7 @@ export function loadConfigFile(file: string, opts: LoadOptions = {}): LoadResult
     text = fs.readFileSync(file, 'utf8');
   } catch (err) {
     const why = err instanceof Error ? err.message : String(err);
-    const p: LocatedProblem = {
-      severity: 'error',
-      code: 'config/unreadable',
-      message: `cannot read the config file: ${why}`,
-      path: [],
-      yamlPath: '',
-      at: 'value',
-      ...START,
-    };
+    const p = { ...wholeFile('config/unreadable', `cannot read the config file: ${why}`), severity: 'error' as const };
     return { config: null, problems: [p], text: '' };
   }
   return { ...parseConfigText(text, path.dirname(path.resolve(file)), opts), text };
@@ -61,40 +56,85 @@ export function parseConfigText(
   configDir: string,
   opts: LoadOptions = {},
 ): { config: TrainConfig | null; problems: LocatedProblem[] } {
+  if (text.length > MAX_TEXT) {
+    const kb = Math.round(text.length / 1024);
+    const message = `the file is ${kb} KB long; a config is a few KB, so this is not one (it was not read)`;
+    return { config: null, problems: [{ ...wholeFile('config/too-large', message), severity: 'error' }] };
+  }
   const lc = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: lc, prettyErrors: false, uniqueKeys: true });
   const at = (offset: number): { line: number; col: number } => lc.linePos(Math.min(offset, text.length));
+  const located = (i: YamlIssue, severity: LocatedProblem['severity'] = 'error'): LocatedProblem => {
+    const [start, end] = [at(i.offset), at(i.endOffset)];
+    return {
+      severity,
+      code: i.code,
+      message: i.message,
+      path: i.path,
+      yamlPath: toYamlPath(i.path),
+      at: 'value',
+      ...(i.hint ? { hint: i.hint } : {}),
+      line: start.line,
+      col: start.col,
+      endLine: end.line,
+      endCol: end.col,
+      offset: i.offset,
+      endOffset: i.endOffset,
+    };
+  };
+  const deep = deepText(text); // before the parser, whose stack would overflow (at no fixed place)
+  if (deep) {
+    // No parse: count the lines here.
+    lc.addNewLine(0);
+    for (let i = text.indexOf('\n'); i >= 0; i = text.indexOf('\n', i + 1)) lc.addNewLine(i + 1);
+    return { config: null, problems: [located(deep)] };
+  }
+  let doc: Document.Parsed;
+  try {
+    // Duplicate keys are found by checkYamlStructure: the parser's own check is quadratic in a mapping's size.
+    doc = parseDocument(text, { lineCounter: lc, prettyErrors: false, uniqueKeys: false });
+  } catch (err) {
+    const message = `YAML: the text cannot be read (${err instanceof Error ? err.message : String(err)})`;
+    return { config: null, problems: [{ ...wholeFile('config/yaml-syntax', message), severity: 'error' }] };
+  }
   const yamlIssues = [
     ...doc.errors.map((e) => ({ e, severity: 'error' as const })),
     ...doc.warnings.map((e) => ({ e, severity: 'warning' as const })),
   ];
   const syntax = yamlIssues.map(({ e, severity }): LocatedProblem => {
-    const start = at(e.pos[0]);
-    const end = at(Math.max(e.pos[1], e.pos[0]));
-    return {
+    const deep = e.code === 'RESOURCE_EXHAUSTION'; // the parser ran out of stack: say what that means
+    const [offset, endOffset] = [e.pos[0], Math.max(e.pos[1], e.pos[0])];
+    return located(
+      {
+        code: deep ? 'config/yaml-too-deep' : 'config/yaml-syntax',
+        message: deep
+          ? 'YAML nests too deeply here to be read; a config has 3 levels'
+          : e.code === 'MULTIPLE_DOCS' // the parser's own words name its API
+            ? "YAML: a config is one document, but '---' starts another here"
+            : `YAML: ${e.message.split('\n')[0]}`,
+        offset,
+        endOffset,
+        path: pathAt(doc, offset),
+      },
       severity,
-      code: e.code === 'DUPLICATE_KEY' ? 'config/duplicate-key' : 'config/yaml-syntax',
-      message: `YAML: ${e.message.split('\n')[0]}`,
-      path: [],
-      yamlPath: '',
-      at: 'value',
-      line: start.line,
-      col: start.col,
-      endLine: end.line,
-      endCol: end.col,
-      offset: e.pos[0],
-      endOffset: Math.max(e.pos[1], e.pos[0]),
-    };
+    );
   });
   // A half-parsed document only produces confusing follow-up errors (missing keys and the like); fix the syntax first.
   if (doc.errors.length) return { config: null, problems: sortByPosition(syntax) };
+  const structure = checkYamlStructure(doc).map((i) => located(i));
+  if (structure.length) return { config: null, problems: sortByPosition([...syntax, ...structure]) };
+  let js: unknown;
+  try {
+    js = doc.toJS(); // throws on an alias bomb (the parser's maxAliasCount) or aliases nested past the stack
+  } catch (err) {
+    return { config: null, problems: sortByPosition([...syntax, located(toJsIssue(doc, err))]) };
+  }
 
-  const { config, problems } = validateConfig(doc.toJS(), { configDir, checks: opts.checks });
-  const located = problems.map((p): LocatedProblem => {
+  const { config, problems } = validateConfig(js, { configDir, checks: opts.checks });
+  const placed = problems.map((p): LocatedProblem => {
     const edits = fixEdits(doc, text, lc, p);
     return { ...p, ...locate(doc, p, at), ...(edits ? { edits } : {}) };
   });
-  return { config, problems: sortByPosition([...syntax, ...located]) };
+  return { config, problems: sortByPosition([...syntax, ...placed]) };
 }
 
 /** `file:line:col: severity: message (at yaml.path) hint` — the form the CLI prints and terminals make clickable. */
@@ -130,6 +170,11 @@ function throwInvalid(file: string, problems: Problem[]): never {
 // ---- Positions ----
 
 const START = { line: 1, col: 1, endLine: 1, endCol: 1, offset: 0, endOffset: 0 };
+
+/** A problem with the file as a whole, at its start. */
+function wholeFile(code: string, message: string): Omit<LocatedProblem, 'severity'> {
+  return { code, message, path: [], yamlPath: '', at: 'value', ...START };
+}
 
 /** The range of what a problem points at; when that is not in the file (a missing key), the nearest enclosing key. */
 function locate(

@@ -58,9 +58,19 @@ export function yamlValue(value: FixValue): string {
     .replace(/^\[ (.*) \]$/, '[$1]');
 }
 
+/** A value or key as quoted in a message: cut to 40 characters, control characters (NUL, newlines) escaped. */
+export function quote(s: string): string {
+  const cut = s.length > 40 ? `${s.slice(0, 40)}…` : s;
+  return cut.replace(/[\u0000-\u001f\u007f]/g, (c) => JSON.stringify(c).slice(1, -1));
+}
+
 /** `['lora', 'target_modules', 2]` → `lora.target_modules[2]`. */
 export function toYamlPath(segments: readonly Segment[]): string {
-  return segments.reduce<string>((s, seg) => (typeof seg === 'number' ? `${s}[${seg}]` : s ? `${s}.${seg}` : seg), '');
+  // Quoted: a key can be anything YAML allows (a NUL, a 1 MB paste), and the path is printed.
+  return segments.reduce<string>(
+    (s, seg) => (typeof seg === 'number' ? `${s}[${seg}]` : s ? `${s}.${quote(seg)}` : quote(seg)),
+    '',
+  );
 }
 
 /**

@@ -8,14 +8,20 @@ type Obj = Record<string, unknown>;
 type Report = (p: ProblemInit) => void;
 
 /** λ from 2^0 to 2^8 is the range LoRA+ is used in; outside it is most likely a slip. */
-const RATIO_USUAL_MAX = 256;
-const RATIO_START = 16;
+export const RATIO_USUAL_MAX = 256;
+export const RATIO_START = 16;
 /**
  * lora_alpha / r (or / √r): 1 or 2 is the usual scale; beyond these the update is scaled like a wrong learning rate.
  */
-const SCALE_FAR_BELOW = 1 / 8;
-const SCALE_FAR_ABOVE = 8;
+export const SCALE_FAR_BELOW = 1 / 8;
+export const SCALE_FAR_ABOVE = 8;
+/** Past this scale the first steps of lora_B (at lr·λ) already move a layer by more than its pretrained weights. */
+export const SCALE_LIMIT = 256;
 const RANK_USUAL_MAX = 256;
+/** A learning rate past 1 rewrites the weights on the first step (see the limit of training.learning_rate). */
+export const LR_LIMIT = 1;
+/** A clip norm below this leaves gradients smaller than AdamW's ε: the updates vanish. */
+const CLIP_FAR_BELOW = 1e-3;
 /** What a layer name looks like when it is an embedding table (llama, bert: *embed*; gpt2: wte, wpe). */
 export const EMBEDDING_NAME = /(^|\.)([^.]*embed[^.]*|wte|wpe)$/;
 
@@ -23,11 +29,15 @@ export function checkRules(out: Obj, written: (path: readonly string[]) => boole
   const data = out.data as Obj;
   const lora = out.lora as Obj;
   const training = out.training as Obj;
-  checkRatio(training, report);
+  if (!checkLoraplusLr(training, report)) checkRatio(training, report);
+  checkDecay(training, report);
+  checkClip(training, report);
   checkAdapterScale(lora, written, report);
   settleStepsAndEpochs(training, report);
   checkEval(out, data, training, report);
-  if (written(['training', 'loraplus_lr_embedding']) && !targetsEmbedding(lora.target_modules)) {
+  // (A value the schema refused is reported already: undefined here.)
+  const embeddingLr = written(['training', 'loraplus_lr_embedding']) && training.loraplus_lr_embedding !== undefined;
+  if (embeddingLr && !targetsEmbedding(lora.target_modules)) {
     report({
       severity: 'hint',
       code: 'config/embedding-lr-unused',
@@ -83,6 +93,65 @@ function checkRatio(training: Obj, report: Report): void {
   }
 }
 
+/** lora_B trains at learning_rate·λ: past LR_LIMIT the run diverges at once. False when that is fine. */
+function checkLoraplusLr(training: Obj, report: Report): boolean {
+  const lr = num(training, 'learning_rate');
+  const ratio = num(training, 'loraplus_lr_ratio');
+  if (lr === undefined || ratio === undefined || lr * ratio <= LR_LIMIT) return false;
+  // Blame the factor that is out of its usual range: λ when it is past 2^8, else the learning rate.
+  const key = ratio > RATIO_USUAL_MAX ? 'loraplus_lr_ratio' : 'learning_rate';
+  report({
+    severity: 'error',
+    code: 'config/loraplus-lr-too-large',
+    message:
+      `lora_B's learning rate learning_rate·λ = ${lr} × ${ratio} = ${lr * ratio} is more than ${LR_LIMIT}: ` +
+      'AdamW would move every lora_B weight by that much per step, and the run diverges at once',
+    path: ['training', key],
+    at: 'value',
+    hint:
+      key === 'learning_rate'
+        ? `Lower learning_rate below ${LR_LIMIT / ratio} (about 2e-4 is usual with λ = ${RATIO_START}).`
+        : `Use λ ≤ ${RATIO_USUAL_MAX}; ${RATIO_START} is the usual start.`,
+  });
+  return true;
+}
+
+/** AdamW's decoupled decay multiplies each weight by 1 − lr·wd per step: at lr·wd ≥ 1 they vanish or flip sign. */
+function checkDecay(training: Obj, report: Report): void {
+  const wd = num(training, 'weight_decay');
+  const lr = num(training, 'learning_rate');
+  const ratio = num(training, 'loraplus_lr_ratio');
+  if (!wd || lr === undefined || ratio === undefined) return;
+  const fastest = Math.max(lr, lr * ratio); // the embedding group is empty: only Linear layers are adapted
+  if (lr * ratio > LR_LIMIT || wd * fastest < 1) return; // a too-large lr_B is reported already
+  report({
+    severity: 'error',
+    code: 'config/weight-decay-too-large',
+    message:
+      `weight_decay × the largest learning rate = ${wd} × ${fastest} = ${wd * fastest} is at least 1: ` +
+      "AdamW's decoupled decay multiplies the weights by 1 − lr·weight_decay ≤ 0 each step",
+    path: ['training', 'weight_decay'],
+    at: 'value',
+    hint: 'Usual values are 0 to 0.1.',
+  });
+}
+
+function checkClip(training: Obj, report: Report): void {
+  const clip = num(training, 'max_grad_norm');
+  if (clip === undefined || clip === 0 || clip >= CLIP_FAR_BELOW) return;
+  report({
+    severity: 'warning',
+    code: 'config/clip-too-small',
+    message:
+      `max_grad_norm ${clip} clips every gradient to almost nothing: ` +
+      "AdamW's ε then outweighs it and the updates vanish",
+    path: ['training', 'max_grad_norm'],
+    at: 'value',
+    hint: '1.0 is usual; 0 turns clipping off.',
+    fix: { kind: 'setValue', title: 'Set max_grad_norm to 1', value: 1 },
+  });
+}
+
 /** The update is (lora_alpha / r)·B·A: a scale far from 1–2 acts like a learning rate off by that factor. */
 function checkAdapterScale(lora: Obj, written: (path: readonly string[]) => boolean, report: Report): void {
   const r = num(lora, 'r');
@@ -105,12 +174,15 @@ function checkAdapterScale(lora: Obj, written: (path: readonly string[]) => bool
   const usual = rslora ? Math.round(2 * Math.sqrt(r) * 1000) / 1000 : 2 * r;
   // Point at what the user wrote: lora_alpha when set (the usual slip), else the rank (the defaults alone scale by 2).
   const alphaWritten = written(['lora', 'lora_alpha']);
+  const tooLarge = scale > SCALE_LIMIT;
   report({
-    severity: 'warning',
-    code: 'config/adapter-scale-unusual',
+    severity: tooLarge ? 'error' : 'warning',
+    code: tooLarge ? 'config/adapter-scale-too-large' : 'config/adapter-scale-unusual',
     message:
       `${formula} = ${alpha} / ${rslora ? `√${r}` : r} = ${Math.round(scale * 1000) / 1000} ` +
-      `scales the update ${scale > 1 ? 'up' : 'down'} far from the usual 1 to 2`,
+      (tooLarge
+        ? `scales the update up more than ${SCALE_LIMIT}×: the first steps of lora_B would overwhelm the layer`
+        : `scales the update ${scale > 1 ? 'up' : 'down'} far from the usual 1 to 2`),
     path: alphaWritten ? ['lora', 'lora_alpha'] : ['lora', 'r'],
     at: 'value',
     hint:

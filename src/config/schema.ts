@@ -23,6 +23,9 @@ export interface NumberSpec extends Common {
   max?: number;
   exclusiveMin?: boolean; // `min` itself is not allowed
   exclusiveMax?: boolean;
+  // Where the engine stops working (overflow, float32 underflow, memory, a run that never ends), inside the values
+  // that mean something; `why` says what breaks, for the error and the hover. Both bounds are inclusive.
+  limit?: { min?: number; max?: number; why: string };
 }
 export interface BooleanSpec extends Common {
   kind: 'boolean';
@@ -31,6 +34,8 @@ export interface BooleanSpec extends Common {
 export interface StringSpec extends Common {
   kind: 'string';
   default?: string | null;
+  maxLength?: number;
+  pattern?: { regex: string; what: string; hint?: string }; // `what`: the allowed values in words
 }
 /** A file or folder; relative values resolve against the config file's folder. */
 export interface PathSpec extends Common {
@@ -62,6 +67,18 @@ export interface ObjectSpec extends Common {
 export type Spec =
   NumberSpec | BooleanSpec | StringSpec | PathSpec | EnumSpec | StringListSpec | MarkerSpec | ObjectSpec;
 export type Kind = Spec['kind'];
+
+// Limits shared by several keys (see NumberSpec.limit).
+const STEPS_LIMIT = {
+  max: 1e9,
+  why:
+    'A billion optimiser steps is years of training at any speed this engine reaches: a larger count is a slip ' +
+    '(and past 2^53 JavaScript cannot count steps one by one).',
+} as const;
+const LR_MAX = 1;
+const LR_MAX_WHY =
+  'AdamW moves each weight by about the learning rate per step: at more than 1 the pretrained weights ' +
+  '(about 0.02) are overwritten on the first step.';
 
 export const schema = {
   kind: 'object',
@@ -115,6 +132,13 @@ export const schema = {
       kind: 'string',
       nullable: true,
       default: null,
+      maxLength: 100,
+      // A folder name on every OS: no separators, no `..`, no control characters, not a command-line flag.
+      pattern: {
+        regex: '^[A-Za-z0-9][A-Za-z0-9._-]*$',
+        what: "a folder name of letters, digits, '.', '_' and '-' that starts with a letter or digit",
+        hint: 'run_name names one folder inside output_dir; set output_dir to put runs somewhere else.',
+      },
       description: 'Name of the run folder inside output_dir; null generates one from the date and time.',
     },
     data: {
@@ -181,6 +205,12 @@ export const schema = {
         max_length: {
           kind: 'integer',
           min: 2,
+          limit: {
+            max: 131072,
+            why:
+              'Attention holds max_length² scores per head and example; 2^17 = 131072 tokens is the longest ' +
+              'context of current open models (Llama 3.1), and far more than this engine can hold in memory.',
+          },
           default: 128,
           aliases: ['max_seq_length', 'seq_len', 'block_size'],
           description:
@@ -214,6 +244,12 @@ export const schema = {
         r: {
           kind: 'integer',
           min: 1,
+          limit: {
+            max: 16384,
+            why:
+              'A rank above min(in, out) of a layer adds nothing, and no released model has a layer whose smaller ' +
+              'side exceeds 16384 (Llama 3.1 405B); larger ranks only exhaust memory (1e6 aborts WebAssembly).',
+          },
           default: 8,
           aliases: ['rank', 'lora_r'],
           description: 'Rank of the adapter matrices A (r×in) and B (out×r).',
@@ -226,6 +262,12 @@ export const schema = {
           kind: 'number',
           min: 0,
           exclusiveMin: true,
+          limit: {
+            max: 65536,
+            why:
+              'The update is scaled by lora_alpha / r: 65536 is 4 × the largest r, and the scale itself must stay ' +
+              'at most 256 (a larger one makes the first steps of lora_B overwhelm the layer).',
+          },
           default: 16,
           aliases: ['alpha'],
           description: 'Scale: the update is multiplied by lora_alpha / r (or lora_alpha / √r with use_rslora).',
@@ -239,6 +281,12 @@ export const schema = {
           min: 0,
           max: 1,
           exclusiveMax: true,
+          limit: {
+            max: 0.9,
+            why:
+              'Dropout scales the inputs it keeps by 1 / (1 − lora_dropout): past 0.9 that is over 10×, and toward 1 ' +
+              'it overflows float32. LoRA uses 0 to 0.1.',
+          },
           default: 0,
           aliases: ['dropout'],
           description: 'Dropout applied to the adapter input during training.',
@@ -291,6 +339,13 @@ export const schema = {
           kind: 'number',
           min: 0,
           exclusiveMin: true,
+          limit: {
+            min: 1e-9,
+            max: LR_MAX,
+            why:
+              `${LR_MAX_WHY} Below 1e-9 the step is smaller than float32 can add to a weight of that size ` +
+              '(its spacing there is 1.9e-9), so nothing trains.',
+          },
           default: 2e-4,
           aliases: ['lr'],
           description:
@@ -325,6 +380,7 @@ export const schema = {
         loraplus_lr_embedding: {
           kind: 'number',
           min: 0,
+          limit: { max: LR_MAX, why: LR_MAX_WHY },
           default: 1e-6,
           description: 'Learning rate for LoRA adapters on embedding layers (LoRA+ keeps these small).',
           docs:
@@ -335,6 +391,12 @@ export const schema = {
         weight_decay: {
           kind: 'number',
           min: 0,
+          limit: {
+            max: 1,
+            why:
+              'AdamW multiplies each weight by 1 − lr·weight_decay per step: past 1 (with lora_B at lr·λ, sooner) ' +
+              'that factor turns negative and the weights flip sign. Usual values are 0 to 0.1.',
+          },
           default: 0,
           description: 'AdamW decoupled weight decay on the trained parameters.',
         },
@@ -358,12 +420,26 @@ export const schema = {
           kind: 'number',
           min: 0,
           exclusiveMin: true,
+          limit: {
+            min: 1e-16,
+            max: 1,
+            why:
+              "ε keeps AdamW's division finite. float32 has no normal number below 1.2e-38 (1e-46 is 0 there), and " +
+              'a gradient whose square underflows (|g| < 1e-19) is divided by ε alone: ε ≥ 1e-16 keeps that step ' +
+              "below 1e-3·lr. Above 1, ε outweighs √v and AdamW's per-weight scaling is lost.",
+          },
           default: 1e-8,
           description: 'AdamW ε added to the denominator for numerical stability.',
         },
         batch_size: {
           kind: 'integer',
           min: 1,
+          limit: {
+            max: 65536,
+            why:
+              'A pass holds the activations of batch_size × max_length tokens; more than 65536 examples per pass ' +
+              'fit in no memory this engine runs in. Use gradient_accumulation_steps for larger batches.',
+          },
           default: 8,
           aliases: ['per_device_train_batch_size', 'train_batch_size', 'batchsize'],
           description: 'Examples per forward/backward pass.',
@@ -374,6 +450,10 @@ export const schema = {
         gradient_accumulation_steps: {
           kind: 'integer',
           min: 1,
+          limit: {
+            max: 65536,
+            why: 'One optimiser step runs this many passes: past 65536 a step does not end in any reasonable time.',
+          },
           default: 1,
           aliases: ['grad_accum', 'accumulation_steps'],
           description:
@@ -382,6 +462,7 @@ export const schema = {
         max_steps: {
           kind: 'integer',
           min: 1,
+          limit: STEPS_LIMIT,
           nullable: true,
           default: null,
           aliases: ['steps', 'num_steps', 'total_steps'],
@@ -391,6 +472,12 @@ export const schema = {
           kind: 'number',
           min: 0,
           exclusiveMin: true,
+          limit: {
+            max: 1e6,
+            why:
+              'The run takes epochs × (steps per epoch) steps: past a million passes over the data it does not end ' +
+              'in any reasonable time (1e308 never ends).',
+          },
           nullable: true,
           default: null,
           aliases: ['num_train_epochs', 'num_epochs', 'epoch'],
@@ -407,6 +494,7 @@ export const schema = {
         warmup_steps: {
           kind: 'integer',
           min: 0,
+          limit: STEPS_LIMIT,
           default: 0,
           aliases: ['warmup'],
           description: 'Steps of linear warmup from 0 to the learning rate.',
@@ -421,6 +509,13 @@ export const schema = {
         shuffle: { kind: 'boolean', default: true, description: 'Shuffle the training rows every epoch (with seed).' },
         seed: {
           kind: 'integer',
+          limit: {
+            min: 0,
+            max: 4294967295,
+            why:
+              'Seeds are 32-bit unsigned integers, as in NumPy: larger ones lose precision in JavaScript and ' +
+              'overflow the per-step dropout seed.',
+          },
           default: 42,
           aliases: ['random_seed'],
           description: 'Seed for shuffling, dropout and adapter initialisation, so runs repeat.',

@@ -7,16 +7,21 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { isObject } from '../protocol/json';
-import { configKeys, describeBounds, describeType } from './keys';
-import type { KeyInfo } from './keys';
-import { addKeyFix, problem, toYamlPath } from './problem';
+import { closest } from './distance';
+import { describeBounds, describeLimit, describeType } from './keys';
+import { addKeyFix, problem, quote } from './problem';
 import type { ConfigCheck, FixValue, Problem, ProblemInit, Segment } from './problem';
 import { checkRules } from './rules';
 import { schema } from './schema';
-import type { NumberSpec, ObjectSpec, PathSpec, Spec, StringListSpec, TrainConfig } from './schema';
+import { unknownKey } from './unknown-key';
+import type { NumberSpec, ObjectSpec, PathSpec, Spec, StringListSpec, StringSpec, TrainConfig } from './schema';
 
 export type { ConfigCheck, Fix, FixValue, Problem, Segment, Severity } from './problem';
 export { toYamlPath } from './problem';
+export { closest, distance } from './distance';
+
+/** No file system takes longer paths (Linux PATH_MAX); longer text is a paste gone wrong. */
+const PATH_MAX = 4096;
 
 export interface ValidateContext {
   configDir?: string; // relative paths resolve against it (default: the working directory)
@@ -171,7 +176,7 @@ function checkValue(s: Exclude<Spec, ObjectSpec>, v: unknown, at: Segment[], ctx
       // A bare `0` or `2024` in YAML is a number; as a name or a column it means the text.
       if (typeof v === 'number' && Number.isFinite(v)) return String(v);
       if (typeof v !== 'string') return wrongType();
-      return v === '' ? emptyString(key, at, report) : v;
+      return v === '' ? emptyString(key, at, report) : checkString(s, v, at, report);
     case 'path':
       if (typeof v !== 'string') return wrongType();
       return v === '' ? emptyString(key, at, report) : checkPath(s, v, at, ctx, report);
@@ -223,7 +228,37 @@ function checkNumber(s: NumberSpec, v: unknown, at: Segment[], report: Report): 
   // The nearest allowed value is a fix only at an inclusive bound (there is no nearest number above an open one).
   const nearest = below ? (s.exclusiveMin ? undefined : s.min) : s.exclusiveMax ? undefined : s.max;
   if (below || above) return fail('config/range', `${key} must be${describeBounds(s)}, got ${n}`, nearest);
+  const { min, max, why } = s.limit ?? {};
+  if ((min !== undefined && n < min) || (max !== undefined && n > max)) {
+    // The nearest limit is rarely what was meant (r: 1e6 → 16384): offer the default instead.
+    const dflt = typeof s.default === 'number' ? s.default : undefined;
+    report({
+      severity: 'error',
+      code: 'config/range',
+      message: `${key} must be${describeLimit(s)}, got ${n}`,
+      path: at,
+      at: 'value',
+      hint: why,
+      ...(dflt === undefined
+        ? {}
+        : { fix: { kind: 'setValue', title: `Set ${key} to ${dflt} (the default)`, value: dflt } }),
+    });
+    return undefined;
+  }
   return n;
+}
+
+function checkString(s: StringSpec, v: string, at: Segment[], report: Report): string | undefined {
+  const key = String(last(at));
+  const fail = (code: string, message: string, hint?: string): undefined => {
+    report({ severity: 'error', code, message, path: at, at: 'value', hint });
+    return undefined;
+  };
+  if (s.maxLength !== undefined && v.length > s.maxLength)
+    return fail('config/range', `${key} must be at most ${s.maxLength} characters, got ${v.length}`);
+  if (s.pattern && !new RegExp(s.pattern.regex).test(v))
+    return fail('config/pattern', `${key} must be ${s.pattern.what}, got ${describeValue(v)}`, s.pattern.hint);
+  return v;
 }
 
 function checkList(s: StringListSpec, v: unknown[], at: Segment[], report: Report): string[] | undefined {
@@ -255,7 +290,8 @@ function checkList(s: StringListSpec, v: unknown[], at: Segment[], report: Repor
     });
     ok = false;
   }
-  const dup = items.find((x, i) => items.indexOf(x) !== i);
+  const seen = new Set<string>();
+  const dup = items.find((x) => seen.size === seen.add(x).size); // a Set: lists can be long
   if (dup !== undefined) {
     const unique = [...new Set(items)];
     report({
@@ -277,7 +313,17 @@ function emptyString(key: string, at: Segment[], report: Report): undefined {
 }
 
 /** Resolves against the config folder (and `~`), then checks the file or folder is what the key needs. */
-function checkPath(s: PathSpec, v: string, at: Segment[], ctx: Ctx, report: Report): string {
+function checkPath(s: PathSpec, v: string, at: Segment[], ctx: Ctx, report: Report): string | undefined {
+  const bad = v.includes('\0')
+    ? 'contains a NUL character'
+    : v.length > PATH_MAX
+      ? `is ${v.length} characters long`
+      : '';
+  if (bad) {
+    const message = `${String(last(at))} ${bad}, which no file system accepts in a path`;
+    report({ severity: 'error', code: 'config/bad-path', message, path: at, at: 'value' });
+    return undefined;
+  }
   const expanded = v === '~' || v.startsWith('~/') ? path.join(os.homedir(), v.slice(1)) : v;
   const abs = path.resolve(ctx.configDir, expanded);
   if (!s.exists || ctx.checkPaths === false) return abs;
@@ -310,91 +356,6 @@ function checkPath(s: PathSpec, v: string, at: Segment[], ctx: Ctx, report: Repo
   return abs;
 }
 
-// ---- Unknown keys: did you mean? ----
-
-let allKeys: KeyInfo[] | undefined;
-
-/**
- * Suggests a sibling with a close name, or the same (or close) name elsewhere in the schema: the key at the wrong
- * level.
- */
-function unknownKey(key: string, parent: Segment[], spec: ObjectSpec, report: Report): void {
-  allKeys ??= configKeys();
-  const here = [...parent, key];
-  const where = parent.length ? `in ${toYamlPath(parent)}` : 'at the top level';
-  const limit = key.length <= 3 ? 0 : Math.min(3, Math.max(1, Math.floor(key.length / 4)));
-  let best: { info: KeyInfo; score: number; sibling: boolean } | undefined;
-  for (const info of allKeys) {
-    const sibling = toYamlPath(info.segments.slice(0, -1)) === toYamlPath(parent);
-    const d = Math.min(...[info.key, ...(info.spec.aliases ?? [])].map((n) => distance(norm(key), norm(n))));
-    // A close sibling beats a far-away key, an exact name elsewhere beats a typo here.
-    const score = d + (sibling ? 0 : 0.5);
-    if (d <= limit && (!best || score < best.score)) best = { info, score, sibling };
-  }
-  if (best?.sibling) {
-    const fix = { kind: 'replaceKey', title: `Rename to ${best.info.key}`, with: best.info.key } as const;
-    report({
-      severity: 'error',
-      code: 'config/unknown-key',
-      message: `unknown key '${key}'; did you mean '${best.info.key}'?`,
-      path: here,
-      at: 'key',
-      suggestions: [best.info.key],
-      fix,
-    });
-  } else if (best) {
-    const target = toYamlPath(best.info.segments.slice(0, -1)) || 'the top level';
-    report({
-      severity: 'error',
-      code: 'config/wrong-level',
-      message: `unknown key '${key}' ${where}; did you mean ${best.info.path}?`,
-      path: here,
-      at: 'key',
-      hint: `Move it under ${target}${best.info.key === key ? '' : ` as ${best.info.key}`}.`,
-      suggestions: [best.info.path],
-      fix: { kind: 'moveKey', title: `Move to ${best.info.path}`, to: best.info.segments },
-    });
-  } else {
-    report({
-      severity: 'error',
-      code: 'config/unknown-key',
-      message: `unknown key '${key}' ${where}`,
-      path: here,
-      at: 'key',
-      hint: `Known keys here: ${Object.keys(spec.keys).join(', ')}.`,
-    });
-  }
-}
-
-/** The option nearest to `word` within a third of its length (typos, not different words), if any. */
-export function closest(word: string, options: readonly string[]): string | undefined {
-  const limit = Math.max(1, Math.floor(word.length / 3));
-  let best: { o: string; d: number } | undefined;
-  for (const o of options) {
-    const d = distance(norm(word), norm(o));
-    if (d <= limit && (!best || d < best.d)) best = { o, d };
-  }
-  return best?.o;
-}
-
-const norm = (s: string): string => s.toLowerCase().replace(/-/g, '_');
-
-/** Damerau-Levenshtein distance (optimal string alignment: a swap of two neighbours costs 1). */
-export function distance(a: string, b: string): number {
-  const d: number[][] = Array.from({ length: a.length + 1 }, (_, i) =>
-    Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)),
-  );
-  for (let i = 1; i <= a.length; i++) {
-    for (let j = 1; j <= b.length; j++) {
-      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
-      d[i][j] = Math.min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost);
-      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1])
-        d[i][j] = Math.min(d[i][j], d[i - 2][j - 2] + 1);
-    }
-  }
-  return d[a.length][b.length];
-}
-
 // ---- Small helpers ----
 
 function last(at: Segment[]): Segment {
@@ -404,8 +365,9 @@ function last(at: Segment[]): Segment {
 /** How a wrong value is quoted back: `the string 'fast'`, `a list`, `nothing (null)`. */
 function describeValue(v: unknown): string {
   if (v === null || v === undefined) return 'nothing (null)';
-  if (typeof v === 'string') return `the string '${v.length > 40 ? `${v.slice(0, 40)}…` : v}'`;
+  if (typeof v === 'string') return `the string '${quote(v)}'`;
   if (Array.isArray(v)) return 'a list';
+  if (ArrayBuffer.isView(v)) return 'binary data';
   if (typeof v === 'object') return 'a mapping';
   return String(v);
 }

@@ -71,32 +71,42 @@ export abstract class BaseModel implements Model {
 
   /** A parameter the family keeps in a field of its own (e.g. a position table), disposed with the model. */
   protected loadParam<T extends tf.Tensor>(w: Weights, key: string): T {
-    const p = w.tensor(key) as T;
+    const [p] = w.tensors([key]) as [T];
     this.params.push(p);
     return p;
   }
 
   /** The token embedding E [V, H], looked up by embedTokens. */
   protected loadEmbedding(w: Weights, key: string): void {
-    this.embed = w.tensor(key) as tf.Tensor2D;
+    [this.embed] = w.tensors([key]) as [tf.Tensor2D];
   }
 
   /** Norm `path`: its weight, and its bias for a LayerNorm. */
   protected loadNorm(w: Weights, path: string, bias: boolean): void {
-    const b = bias ? (w.tensor(`${path}.bias`) as tf.Tensor1D) : null;
-    this.norms.set(path, { w: w.tensor(`${path}.weight`) as tf.Tensor1D, b });
+    const [nw, b] = w.tensors([`${path}.weight`, ...(bias ? [`${path}.bias`] : [])]) as tf.Tensor1D[];
+    this.norms.set(path, { w: nw, b: b ?? null });
   }
 
   /** nn.Linear `path`, W [out, in] (+ bias [out], by default when the checkpoint has it). */
   protected loadLinear(w: Weights, path: string, bias = w.has(`${path}.bias`)): void {
-    const b = bias ? (w.tensor(`${path}.bias`) as tf.Tensor1D) : null;
-    this.linears.set(path, frozenLinear(w.tensor(`${path}.weight`) as tf.Tensor2D, b));
+    const out = w.get(`${path}.weight`)?.shape[0];
+    if (bias && out !== undefined) w.check(new Map([[`${path}.bias`, [out]]])); // an optional bias is checked here
+    const [lw, b] = w.tensors([`${path}.weight`, ...(bias ? [`${path}.bias`] : [])]);
+    this.linears.set(path, frozenLinear(lw as tf.Tensor2D, (b as tf.Tensor1D) ?? null));
   }
 
   /** transformers' Conv1D `path` (GPT-2): Wᵀ [in, out] + bias [out], the layout FrozenLinear keeps, no transpose. */
   protected loadConv1d(w: Weights, path: string): void {
-    const wT = w.tensor(`${path}.weight`) as tf.Tensor2D;
-    this.linears.set(path, frozenLinearFromTransposed(wT, w.tensor(`${path}.bias`) as tf.Tensor1D));
+    const [wT, b] = w.tensors([`${path}.weight`, `${path}.bias`]);
+    this.linears.set(path, frozenLinearFromTransposed(wT as tf.Tensor2D, b as tf.Tensor1D));
+  }
+
+  /** An untied `lm_head` [V, H] (+ bias [V]), checked here: a wrong shape would otherwise fail inside matMul. */
+  protected loadLmHead(w: Weights, hidden: number, bias = w.has('lm_head.bias')): void {
+    const shapes = new Map<string, number[]>([['lm_head.weight', [this.vocabSize, hidden]]]);
+    if (bias) shapes.set('lm_head.bias', [this.vocabSize]);
+    w.check(shapes);
+    this.loadLinear(w, 'lm_head', bias);
   }
 
   /** Head `path` tied to the embedding (W = E): E is kept once, as the head's Wᵀ, and tokens are looked up there. */
@@ -224,7 +234,10 @@ export abstract class BaseModel implements Model {
     return crossEntropy(logits, labels, weights);
   }
 
-  /** Disposes every tensor loaded through this class; a family disposes its own buffers (caches) after super's. */
+  /**
+   * Disposes every tensor loaded through this class; a family disposes its own buffers (caches) after super's. A
+   * family constructor that fails calls it too (as super.dispose()), so a refused checkpoint leaves no tensors.
+   */
   dispose(): void {
     for (const l of this.linears.values()) disposeFrozen(l);
     tf.dispose([...(this.embed ? [this.embed] : []), ...this.params]);

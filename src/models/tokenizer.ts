@@ -74,6 +74,7 @@ export function loadTokenizer(modelDir: string, modelConfig?: SpecialTokenIds): 
     );
   }
 
+  boundLongWords(tok);
   const template = templateOf(spec.post_processor, jsonFile);
   const vocab = tok.get_vocab(true);
   let vocabSize = 0;
@@ -110,6 +111,84 @@ export function loadTokenizer(modelDir: string, modelConfig?: SpecialTokenIds): 
       return tok.decode(ids, { skip_special_tokens: opts.skipSpecialTokens ?? false });
     },
   };
+}
+
+// ---- long words ---------------------------------------------------------------------------------------------------
+
+/** A word (what the pre-tokenizer hands the model) longer than this is refused: it is not text (a 10 MB blob). */
+export const MAX_WORD_CHARS = 1_000_000;
+/** Words up to this long go to the library's BPE whole; longer ones are cut at safe boundaries first. */
+const SPLIT_ABOVE = 256;
+const CACHE_SIZE = 50_000;
+
+interface BpeModel {
+  bpe(word: string): string[];
+  merges: [string, string][];
+  end_of_word_suffix?: string | null;
+  continuing_subword_suffix?: string | null;
+}
+
+/**
+ * Llama-2-style tokenizers have no pre-tokenizer, so a whole line is one BPE word, and the library's BPE (a heap
+ * over one node per character, caching only words under 256 characters) took 80 s and 2.7 GB for a 10 MB line.
+ * A character that no merge's right part starts with (SentencePiece's ▁, which only ever begins a token) is always
+ * the start of a token: no merge can join it to what comes before. Cutting a word before such characters and
+ * encoding the pieces gives exactly the same tokens, and the short pieces are cached: 10 MB now take about 5 s.
+ * A piece still longer than MAX_WORD_CHARS is an error instead of minutes of work.
+ */
+function boundLongWords(tok: Tokenizer): void {
+  const model = tok.model as unknown as Partial<BpeModel> | null;
+  if (!model || typeof model.bpe !== 'function' || !Array.isArray(model.merges)) return;
+  const whole = model.bpe.bind(model);
+  // A suffix is added per word (to its last token or all but it), so pieces of a word would get it wrongly.
+  const splittable = !model.end_of_word_suffix && !model.continuing_subword_suffix;
+  const joins = new Set<number>(); // first code points of the merges' right parts
+  for (const m of model.merges) if (Array.isArray(m) && typeof m[1] === 'string') joins.add(m[1].codePointAt(0) ?? -1);
+  // The library's LRU cache moves an entry on every hit (a Map delete + set): half the time of a long line. A plain
+  // Map, emptied when full, is read first.
+  const cache = new Map<string, string[]>();
+  const short = (piece: string): string[] => {
+    let tokens = cache.get(piece);
+    if (!tokens) {
+      tokens = whole(piece);
+      if (cache.size >= CACHE_SIZE) cache.clear();
+      cache.set(piece, tokens);
+    }
+    return tokens;
+  };
+  model.bpe = (word: string): string[] => {
+    if (word.length <= SPLIT_ABOVE) return short(word);
+    const out: string[] = [];
+    const piece = (from: number, to: number) => {
+      if (to - from > MAX_WORD_CHARS) throw wordTooLong(to - from);
+      const tokens = to - from <= SPLIT_ABOVE ? short(word.slice(from, to)) : whole(word.slice(from, to));
+      for (const t of tokens) out.push(t);
+    };
+    if (!splittable) piece(0, word.length);
+    else {
+      let start = 0;
+      for (let i = 1; i < word.length; i++) {
+        const c = word.charCodeAt(i);
+        if (c >= 0xdc00 && c <= 0xdfff) continue; // the second half of a surrogate pair is not a boundary
+        if (!joins.has(word.codePointAt(i)!)) {
+          piece(start, i);
+          start = i;
+        }
+      }
+      piece(start, word.length);
+    }
+    return out;
+  };
+}
+
+function wordTooLong(chars: number): LoraPlusError {
+  return new LoraPlusError({
+    code: 'data/word-too-long',
+    message:
+      `the text holds a run of ${chars.toLocaleString('en-US')} characters that the tokenizer cannot split ` +
+      `(more than ${MAX_WORD_CHARS.toLocaleString('en-US')})`,
+    hint: 'This is not text a model can learn from (a blob, a minified file, a corrupted line): remove or split it.',
+  });
 }
 
 // ---- special tokens and truncation, as the Rust library applies them ----------------------------------------------

@@ -1,8 +1,10 @@
 // The checkpoint as a family's constructor reads it: host tensors by module path (keys already normalised), the
 // checks every loader makes, and tf tensors made on request. Only the constructor holds it, so the host copies can be
-// freed once the model is built.
+// freed once the model is built. Each weight the model uses is checked once, as it becomes a tensor: a float dtype
+// (an embedding relabelled I32 would be read as huge floats) and no NaN/Inf (one pass over its values: 0.3-0.8 ms
+// for stories260k's 260k weights, of the ~6.5 ms that building it takes, on a busy 2-core machine).
 import * as tf from '@tensorflow/tfjs';
-import type { HostTensor } from '../adapters/safetensors';
+import { countNonFinite, FLOAT_DTYPES, storedDtype, type HostTensor } from '../adapters/safetensors';
 import { LoraPlusError } from '../protocol/errors';
 
 export class Weights {
@@ -19,11 +21,42 @@ export class Weights {
     return this.weights.get(key);
   }
 
-  /** A new float32 tensor of weight `key` (the caller owns it). */
+  /** New float32 tensors of weights `keys` (the caller owns them), made once every one of them is checked, so a
+   *  refused weight leaves nothing half-made. */
+  tensors(keys: string[]): tf.Tensor[] {
+    const host = keys.map((k) => this.checked(k));
+    return host.map((w) => tf.tensor(w.data, w.shape, 'float32'));
+  }
+
+  /** A new float32 tensor of weight `key` (the caller owns it), once its dtype and values are checked. */
   tensor(key: string): tf.Tensor {
+    return this.tensors([key])[0];
+  }
+
+  // A weight the model uses as floats: stored with a float dtype, and finite.
+  private checked(key: string): HostTensor {
     const w = this.weights.get(key);
     if (!w) throw new Error(`internal: no weight named ${key}`);
-    return tf.tensor(w.data, w.shape, 'float32');
+    if (w.dtype !== 'float32') {
+      throw new LoraPlusError({
+        code: 'model/bad-dtype',
+        message:
+          `weight ${key} is stored as ${storedDtype(w) ?? 'an integer dtype'}, but the model uses it as floats ` +
+          `(${FLOAT_DTYPES.join(', ')})`,
+        file: this.dir,
+        hint: 'The checkpoint is damaged or was converted wrongly: download or export it again.',
+      });
+    }
+    const bad = countNonFinite(w.data);
+    if (bad) {
+      throw new LoraPlusError({
+        code: 'model/non-finite',
+        message: `weight ${key} holds ${bad} NaN/Inf value${bad > 1 ? 's' : ''} (of ${w.data.length})`,
+        file: this.dir,
+        hint: 'The checkpoint is damaged (or was saved after training diverged): download or export it again.',
+      });
+    }
+    return w;
   }
 
   /** The checkpoint has each weight the architecture needs, in the shape config.json implies. */

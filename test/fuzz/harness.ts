@@ -68,7 +68,10 @@ export async function fuzz<I>(o: {
     let outcome: Outcome;
     let why = '';
     try {
-      const result = await withTimeout(Promise.resolve().then(() => o.run(input)), o.timeoutMs ?? 10_000);
+      const result = await withTimeout(
+        Promise.resolve().then(() => o.run(input)),
+        o.timeoutMs ?? 10_000,
+      );
       const rejected = o.check?.(input, result) ?? null;
       [outcome, why] = rejected ? ['anything else', rejected] : ['success', ''];
     } catch (err) {

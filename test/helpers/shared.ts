@@ -25,6 +25,12 @@ export function tempDir(prefix = 'loraplus-test-'): string {
   return dir;
 }
 
+/** A learning rate past the config's limits, as only code can set it: for tests of the engine's own guards. */
+export function withLearningRate<T extends { training: { learning_rate: number } }>(config: T, lr: number): T {
+  config.training.learning_rate = lr;
+  return config;
+}
+
 let ready: Promise<unknown> | null = null;
 /** Tests run on wasm (the CPU backend users get), once per process. */
 export function useBackend(device: Device = 'wasm'): Promise<unknown> {

@@ -6,6 +6,7 @@ import * as tf from '@tensorflow/tfjs';
 import { attentionBias, halfRotation } from '../../src/models/layers';
 import { disposeRope, groupedAttention, ropeTables, type AttentionDims } from '../../src/models/llama/attention';
 import { maxAbsDiff, useBackend, values } from '../helpers/shared';
+import { invFreq, ropeParams } from '../../src/models/rope';
 
 const THETA = 10000;
 
@@ -51,7 +52,7 @@ describe('llama attention (RoPE as a matmul, GQA without Tile)', () => {
         [b, t],
         'int32',
       ); // row 2 right-padded
-      const tables = ropeTables(d, THETA);
+      const tables = ropeTables(d, invFreq(ropeParams({ rope_theta: THETA }, 'config.json'), hd, t));
       const rot = halfRotation(hd);
       const before = tf.memory().numTensors;
       const ours = tf.grads((qq: tf.Tensor, kk: tf.Tensor, vv: tf.Tensor) => {

@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, it } from 'node:test';
-import { loadTokenizer, truncateLongestFirst } from '../../src/models/tokenizer';
+import { Tokenizer } from '@huggingface/tokenizers';
+import { loadTokenizer, MAX_WORD_CHARS, truncateLongestFirst } from '../../src/models/tokenizer';
 import { LoraPlusError } from '../../src/protocol/errors';
 import { writeByteLevelTokenizer } from '../helpers/byte-level';
 import { readJson, SHARED, STORIES, tempDir } from '../helpers/shared';
@@ -254,5 +255,61 @@ describe('tokenizer: errors', () => {
         e.code === 'model/bad-tokenizer' &&
         e.info.file === path.join(dir, 'tokenizer.json'),
     );
+  });
+});
+
+describe('tokenizer: long words', () => {
+  // The library as it is, for the ids long words must keep: loadTokenizer cuts them before encoding.
+  const library = (dir: string) =>
+    new Tokenizer(
+      readJson<Record<string, unknown>>(path.join(dir, 'tokenizer.json')),
+      readJson<Record<string, unknown>>(path.join(dir, 'tokenizer_config.json')),
+    );
+  const sst2 = fs
+    .readFileSync(path.join(SHARED, 'data', 'glue-sst2', 'dev.tsv'), 'utf8')
+    .split('\n')
+    .slice(1, 400)
+    .map((l) => l.split('\t')[0])
+    .join(' ');
+  let seed = 7;
+  const random = (chars: string, n: number) =>
+    Array.from({ length: n }, () => {
+      seed = (seed * 1103515245 + 12345) >>> 0;
+      return [...chars][seed % [...chars].length];
+    }).join('');
+  const texts = [
+    sst2, // about 40,000 characters in one line
+    random('abcdefghijklmnopqrstuvwxyz', 20_000), // no spaces at all
+    random('ab ▁▁  .,!?0123456789', 5_000), // runs of spaces, literal ▁, digits and punctuation
+    random('aéÅ東京😀🇫🇷 \u0301\t\u0000', 5_000), // accents, CJK, emoji (surrogate pairs), byte fallback
+  ];
+
+  for (const model of [
+    'stories260k',
+    'tiny-random-llama3',
+    'tiny-random-gpt2',
+    'tiny-random-gemma3',
+    'tiny-random-qwen3',
+  ]) {
+    it(`${model}: the same ids as the library for long lines`, () => {
+      const dir = path.join(SHARED, 'models', model);
+      const ours = loadTokenizer(dir);
+      const theirs = library(dir);
+      for (const t of texts) {
+        const want = theirs.encode(t, { add_special_tokens: false }).ids;
+        assert.deepEqual(ours.encode(t, { addSpecialTokens: false }).ids, want, t.slice(0, 40));
+      }
+    });
+  }
+
+  it(`refuses a word of more than ${MAX_WORD_CHARS.toLocaleString('en-US')} characters it cannot split`, () => {
+    const tok = loadTokenizer(STORIES);
+    const started = Date.now();
+    assert.throws(
+      () => tok.encode('a'.repeat(MAX_WORD_CHARS + 1)),
+      (e: unknown) => e instanceof LoraPlusError && e.code === 'data/word-too-long',
+    );
+    assert.ok(Date.now() - started < 5000);
+    assert.equal(tok.encode('a'.repeat(MAX_WORD_CHARS - 1), { addSpecialTokens: false }).ids.length > 0, true);
   });
 });

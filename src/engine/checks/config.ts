@@ -5,12 +5,17 @@
 import { inModulesToSave } from '../../adapters/peft';
 import { loadConfigFile, parseConfigText, requireValidConfig } from '../../config/load';
 import type { LoadResult, LocatedProblem } from '../../config/load';
-import { addKeyFix, problem } from '../../config/problem';
+import { addKeyFix, problem, quote } from '../../config/problem';
 import type { CheckInput, ConfigCheck, Fix, FixValue, Problem, ProblemInit } from '../../config/problem';
 import type { TrainConfig } from '../../config/schema';
 import { closest } from '../../config/validate';
+import { LoraPlusError } from '../../protocol/errors';
+import { splitEval } from '../data/datasets';
+import { labelMatcher, labelNames, labelSummary, singleClass, unknownLabel } from '../data/labels';
 import { inspectData, inspectModel } from './inspect';
 import type { DataSummary, ModelSummary } from './inspect';
+import { checkRunFolder } from './paths';
+import { checkTensorSizes } from './sizes';
 
 type Report = (p: ProblemInit) => void;
 type Written = CheckInput['written'];
@@ -30,7 +35,7 @@ export const checkAgainstFiles: ConfigCheck = ({ config, written }) => {
   return problems;
 };
 
-const CHECKS: readonly ConfigCheck[] = [checkAgainstFiles];
+const CHECKS: readonly ConfigCheck[] = [checkAgainstFiles, checkTensorSizes, checkRunFolder];
 
 /** A config file with every check: what `loraplus validate` prints. */
 export function checkConfigFile(file: string): LoadResult {
@@ -98,10 +103,10 @@ function checkModules(config: TrainConfig, m: ModelSummary, written: Written, re
       severity: 'error',
       code: embedding ? 'config/embedding-target' : trained ? 'config/target-trained-in-full' : 'config/unknown-module',
       message: embedding
-        ? `'${name}' is an embedding layer (${embedding}); LoRA here adapts Linear layers only`
+        ? `'${quote(name)}' is an embedding layer (${embedding}); LoRA here adapts Linear layers only`
         : trained
-          ? `'${name}' is trained in full (${trained} is in modules_to_save), so it gets no adapter`
-          : `no Linear layer of this ${m.config.model_type} model is named '${name}'` +
+          ? `'${quote(name)}' is trained in full (${trained} is in modules_to_save), so it gets no adapter`
+          : `no Linear layer of this ${m.config.model_type} model is named '${quote(name)}'` +
             (close ? `; did you mean '${close}'?` : ''),
       path: ['lora', list, i],
       at: 'value',
@@ -141,12 +146,15 @@ function checkModules(config: TrainConfig, m: ModelSummary, written: Written, re
   const r = config.lora.r;
   if (smallest && r > Math.min(...smallest.dims)) {
     const limit = Math.min(...smallest.dims);
+    const beyond = r > Math.max(...smallest.dims); // then lora_A and lora_B each outgrow the weight they adapt
     report({
-      severity: 'warning',
+      severity: beyond ? 'error' : 'warning',
       code: 'config/rank-above-layer',
       message:
         `r = ${r} is more than the ${limit} that ${smallest.n} [${smallest.dims.join(' × ')}] allows: ` +
-        'a rank above min(in, out) adds parameters, not capacity',
+        (beyond
+          ? 'lora_A and lora_B would each hold more numbers than the layer they adapt'
+          : 'a rank above min(in, out) adds parameters, not capacity'),
       path: ['lora', 'r'],
       at: written(['lora', 'r']) ? 'value' : 'parent',
       fix: setOrAdd(written, ['lora', 'r'], limit, `Set r to ${limit}`),
@@ -219,7 +227,7 @@ function checkData(config: TrainConfig, written: Written, report: Report): void 
         severity: 'error',
         code: 'config/missing-column',
         message:
-          `the training data has no column '${name}'${isWritten ? '' : ` (the default ${key})`}` +
+          `the training data has no column '${quote(name)}'${isWritten ? '' : ` (the default ${key})`}` +
           (close ? `; did you mean '${close}'?` : ''),
         path: ['data', key],
         at: isWritten ? 'value' : 'parent',
@@ -232,7 +240,7 @@ function checkData(config: TrainConfig, written: Written, report: Report): void 
       report({
         severity: 'error',
         code: 'config/missing-column',
-        message: `the evaluation data has no column '${name}' (${key}), which the training data has`,
+        message: `the evaluation data has no column '${quote(name)}' (${key}), which the training data has`,
         path: ['data', 'eval'],
         at: 'value',
         hint: `Its columns: ${e.columns.join(', ')}.`,
@@ -240,6 +248,59 @@ function checkData(config: TrainConfig, written: Written, report: Report): void 
     }
   }
   if (train.ok) checkDataSize(config, train.value.rows, written, report);
+  if (config.task === 'sequence-classification' && train.ok && (!evalData || evalData.ok)) checkLabels(config, report);
+}
+
+/**
+ * The label problems training would stop on, from the files alone: a row without a label, one class only, a label
+ * that is not among the training data's (or data.labels). The rows are those training uses: after eval_fraction
+ * and max_train_samples / max_eval_samples, as train/inputs.ts takes them.
+ */
+function checkLabels(config: TrainConfig, report: Report): void {
+  const d = config.data;
+  const train = labelSummary(d.train, d.label_field);
+  const evalFile = d.eval ? labelSummary(d.eval, d.label_field) : null;
+  if (!train) return; // unreadable, too large or without the column: other checks say so
+  const at = (key: 'train' | 'eval', err: LoraPlusError): void =>
+    report({
+      severity: 'error',
+      code: err.code,
+      message: `${err.info.file}${err.info.line ? `:${err.info.line}` : ''}: ${err.info.message}`,
+      ...(err.info.hint ? { hint: err.info.hint } : {}),
+      path: ['data', key],
+      at: 'value',
+    });
+  let trainRows = train.names.map((_, k) => k);
+  let evalRows = evalFile ? evalFile.names.map((_, k) => k) : null;
+  if (!d.eval && d.eval_fraction > 0)
+    ({ train: trainRows, eval: evalRows } = splitEval(trainRows, d.eval_fraction, config.training.seed));
+  if (d.max_train_samples) trainRows = trainRows.slice(0, d.max_train_samples);
+  if (evalRows && d.max_eval_samples) evalRows = evalRows.slice(0, d.max_eval_samples);
+  const evalSet = evalFile ?? train;
+  const evalKey = evalFile ? 'eval' : 'train';
+
+  const problem = trainRows.find((k) => train.problems.has(k));
+  if (problem !== undefined) return at('train', train.problems.get(problem)!);
+  const given = !!d.labels?.length;
+  const labels = given ? d.labels! : labelNames(trainRows.map((k) => train.names[k]!));
+  const m = { labels, byIndex: given, ...(given ? {} : { from: d.train }) };
+  const match = labelMatcher(m);
+  const unknown = (s: typeof train, file: string, k: number) =>
+    unknownLabel(s.names[k]!, m, { file, labelField: d.label_field, line: s.lines[k], rowName: 'the row' });
+  const counts = labels.map(() => 0);
+  for (const k of trainRows) {
+    const id = match(train.names[k]!);
+    if (id === undefined) return at('train', unknown(train, d.train, k));
+    counts[id]++;
+  }
+  const one = singleClass(labels, counts, { file: d.train, given });
+  if (one) at('train', one);
+  for (const k of evalRows ?? []) {
+    const file = d.eval ?? d.train;
+    const p = evalSet.problems.get(k);
+    if (p) return at(evalKey, p);
+    if (match(evalSet.names[k]!) === undefined) return at(evalKey, unknown(evalSet, file, k));
+  }
 }
 
 /** One optimiser step should not need more examples than there are (classification; a causal LM's blocks are not

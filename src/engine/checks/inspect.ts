@@ -1,18 +1,21 @@
 // What the config checks need to know about a model folder and a data file, read cheaply: no weights, no
 // tokenizing. A model's module names come from the safetensors headers (the JSON before the data: names, dtypes,
-// shapes), passed through the family's key normalisation so they are the Hugging Face module paths that
-// `target_modules` is matched against; its positions come from config.json through the family's config parser.
+// shapes), read and checked by the loader's own header reader and index reader (so `validate`, `info` and `train`
+// agree on what a damaged file is), and passed through the family's key normalisation so they are the Hugging Face
+// module paths that `target_modules` is matched against; positions come from config.json through the family's parser.
 // Results are cached by file size and mtime, so an editor can re-check a config on every change.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { HostTensor } from '../../adapters/safetensors';
+import {
+  FLOAT_DTYPES,
+  modelWeightFiles,
+  pickTensors,
+  readSafetensorsHeader,
+  type HostTensor,
+  type TensorEntry,
+} from '../../adapters/safetensors';
 import { EMBEDDING_NAME } from '../../config/rules';
-import { parseBertConfig } from '../../models/bert/config';
-import { normalizeBertKeys } from '../../models/bert/weights';
-import { parseGpt2Config } from '../../models/gpt2/config';
-import { normalizeGpt2Keys } from '../../models/gpt2/weights';
-import { parseLlamaConfig } from '../../models/llama/config';
-import { normalizeLlamaKeys } from '../../models/llama/weights';
+import { LAYOUTS, normalizeKeys } from '../../models/layouts';
 import { FAMILIES, type Family } from '../../models/registry';
 import type { HFConfig } from '../../models/types';
 import { LoraPlusError } from '../../protocol/errors';
@@ -82,12 +85,21 @@ function readModel(dir: string): Inspected<ModelSummary> {
   try {
     const layout = LAYOUTS[family.name];
     const header = readWeightHeaders(dir);
-    const keys = layout ? layout.normalize(header, raw, configFile) : header;
+    const keys = normalizeKeys(family.name, header, raw, dir);
     const linears = new Map<string, [number, number]>();
     const embeddings: string[] = [];
     for (const [key, t] of keys) {
       if (!key.endsWith('.weight') || t.shape.length !== 2) continue; // biases, norms, buffers
       const module = key.slice(0, -'.weight'.length);
+      // The loader refuses these when it builds the model (Weights.tensor): an integer table read as floats.
+      if (t.dtype !== 'float32') {
+        return fail(
+          'model/bad-dtype',
+          `${dir}: weight ${key} is stored as ${dtypes.get(t)}, but the model uses it as floats ` +
+            `(${FLOAT_DTYPES.join(', ')})`,
+          'The checkpoint is damaged or was converted wrongly: download or export it again.',
+        );
+      }
       if (EMBEDDING_NAME.test(module)) embeddings.push(module);
       else linears.set(module, [t.shape[0], t.shape[1]]);
     }
@@ -96,135 +108,33 @@ function readModel(dir: string): Inspected<ModelSummary> {
       value: { dir, config: raw, family, linears, embeddings, positions: layout?.positions(raw, configFile) ?? null },
     };
   } catch (err) {
-    if (err instanceof LoraPlusError) return fail(err.code, err.info.message, err.info.hint);
-    throw err;
+    if (!(err instanceof LoraPlusError)) throw err;
+    const where = err.info.file && !err.info.message.includes(err.info.file) ? `${err.info.file}: ` : '';
+    return fail(err.code, `${where}${err.info.message}`, err.info.hint);
   }
 }
 
-// The normalisers take tensors but only rename keys; the headers give shapes, so the data is an empty stand-in.
-const NO_DATA = new Float32Array(0);
-
-interface Layout {
-  normalize(header: Map<string, HostTensor>, raw: HFConfig, file: string): Map<string, HostTensor>;
-  positions(raw: HFConfig, file: string): { max: number; learned: boolean };
-}
-
-/** Per family: its key normalisation and its position limit (RoBERTa's ids start after padding_idx). */
-const LAYOUTS: Record<string, Layout> = {
-  llama: {
-    normalize: (h) => normalizeLlamaKeys(h),
-    positions: (raw, f) => ({ max: parseLlamaConfig(raw, f).maxPositions, learned: false }),
-  },
-  gpt2: {
-    normalize: (h) => normalizeGpt2Keys(h),
-    positions: (raw, f) => ({ max: parseGpt2Config(raw, f).maxPositions, learned: true }),
-  },
-  bert: {
-    normalize: (h, raw, f) => normalizeBertKeys(h, parseBertConfig(raw, f)),
-    positions: (raw, f) => {
-      const c = parseBertConfig(raw, f);
-      return { max: c.layout === 'roberta' ? c.positionRows - c.padTokenId - 1 : c.positionRows, learned: true };
-    },
-  },
-};
+// The normalisers take tensors but only rename keys; the headers give shapes, so the data is an empty stand-in
+// (int32 for an integer dtype, whose name `dtypes` keeps for the message).
+const NO_FLOATS = new Float32Array(0);
+const NO_INTS = new Int32Array(0);
+const dtypes = new WeakMap<HostTensor, string>();
 
 /** Tensor names and shapes of `model.safetensors`, or of every shard in `model.safetensors.index.json`. */
 function readWeightHeaders(dir: string): Map<string, HostTensor> {
-  const single = path.join(dir, 'model.safetensors');
-  const index = path.join(dir, 'model.safetensors.index.json');
-  const files = fs.existsSync(single) ? [single] : fs.existsSync(index) ? shardsOf(index) : missingWeights(dir);
   const out = new Map<string, HostTensor>();
-  for (const file of files) {
-    for (const [name, entry] of Object.entries(readHeader(file))) {
-      const shape = (entry as { shape?: unknown }).shape;
-      if (name !== '__metadata__' && Array.isArray(shape))
-        out.set(name, { dtype: 'float32', shape: shape as number[], data: NO_DATA });
-    }
+  for (const w of modelWeightFiles(dir)) {
+    const entries = new Map(readSafetensorsHeader(w.file).tensors.map((e) => [e.name, e]));
+    for (const [name, e] of pickTensors<TensorEntry>(entries, w)) out.set(name, standIn(e));
   }
   return out;
 }
 
-function shardsOf(indexFile: string): string[] {
-  let weightMap: unknown;
-  try {
-    weightMap = (JSON.parse(fs.readFileSync(indexFile, 'utf8')) as { weight_map?: unknown }).weight_map;
-  } catch (err) {
-    throw new LoraPlusError({
-      code: 'weights/bad-index',
-      message: `${indexFile} is not valid JSON (${(err as Error).message})`,
-    });
-  }
-  if (!weightMap || typeof weightMap !== 'object')
-    throw new LoraPlusError({ code: 'weights/bad-index', message: `${indexFile} has no weight_map` });
-  const shards = [...new Set(Object.values(weightMap as Record<string, string>))].map((s) =>
-    path.join(path.dirname(indexFile), s),
-  );
-  const missing = shards.find((s) => !fs.existsSync(s));
-  if (missing)
-    throw new LoraPlusError({
-      code: 'weights/bad-index',
-      message: `shard ${path.basename(missing)} is listed in the index but missing`,
-      hint: 'Download the model again.',
-    });
-  return shards;
-}
-
-/** The same diagnosis loadModelWeights gives a folder without safetensors weights. */
-function missingWeights(dir: string): never {
-  const files = fs.readdirSync(dir);
-  const torch = files.filter((f) => /\.(bin|pt|pth|h5|msgpack|ckpt)$/.test(f));
-  if (torch.length) {
-    throw new LoraPlusError({
-      code: 'weights/pytorch-format',
-      message: `${dir} has ${torch.join(', ')} but no model.safetensors; only safetensors weights can be read`,
-      hint:
-        'Convert it once in Python: ' +
-        '`AutoModel.from_pretrained(dir).save_pretrained(dir, safe_serialization=True)`.',
-    });
-  }
-  if (files.includes('adapter_config.json')) {
-    throw new LoraPlusError({
-      code: 'weights/is-adapter',
-      message: `${dir} is a PEFT adapter folder, not a base model`,
-      hint:
-        'Point model at the base model (base_model_name_or_path in adapter_config.json), ' +
-        'and this folder at lora.init_adapter.',
-    });
-  }
-  throw new LoraPlusError({
-    code: 'weights/not-found',
-    message: `${dir} has no weights (model.safetensors or model.safetensors.index.json)`,
-    hint: 'Download the whole model from the Hub, including its .safetensors files.',
-  });
-}
-
-/** The JSON header of a safetensors file: [u64 LE length][JSON]; only those bytes are read. */
-function readHeader(file: string): Record<string, unknown> {
-  const bad = (
-    message: string,
-    hint = 'The file is damaged or not a safetensors file: download it again.',
-  ): LoraPlusError => new LoraPlusError({ code: 'safetensors/bad-header', message: `${file}: ${message}`, hint });
-  const fd = fs.openSync(file, 'r');
-  try {
-    const size = fs.fstatSync(fd).size;
-    const head = Buffer.alloc(Math.min(24, size));
-    fs.readSync(fd, head, 0, head.length, 0);
-    if (head.toString('latin1').startsWith('version https://git-lfs'))
-      throw bad('this is a Git LFS pointer, not the weights', 'Run `git lfs pull` in the model folder.');
-    if (size < 8) throw bad(`the file is ${size} bytes, shorter than the header length`);
-    const len = Number(head.readBigUInt64LE(0));
-    if (8 + len > size || len > 100_000_000) throw bad(`header length ${len} does not fit the file (${size} bytes)`);
-    const json = Buffer.alloc(len);
-    fs.readSync(fd, json, 0, len, 8);
-    const header: unknown = JSON.parse(json.toString('utf8'));
-    if (!isObject(header)) throw bad('the header is not a JSON object');
-    return header;
-  } catch (err) {
-    if (err instanceof SyntaxError) throw bad(`the header is not valid JSON (${err.message})`);
-    throw err;
-  } finally {
-    fs.closeSync(fd);
-  }
+function standIn(e: TensorEntry): HostTensor {
+  const float = FLOAT_DTYPES.includes(e.dtype);
+  const t: HostTensor = { dtype: float ? 'float32' : 'int32', shape: e.shape, data: float ? NO_FLOATS : NO_INTS };
+  dtypes.set(t, e.dtype);
+  return t;
 }
 
 // ---- Data ----

@@ -2,10 +2,13 @@
 // and batches as flat row-major [batch, seq] arrays. No tensors here: train/inputs.ts moves batches to the device.
 import { LoraPlusError } from '../../protocol/errors';
 import type { TextTokenizer } from '../../models/tokenizer';
+import { atRow, isPretokenized, pretokenized, textOf } from './fields';
+import { collectLabels, labelIndexer, rowName } from './labels';
 import { hashSeed, Rng } from './rng';
 import { lineOf, type Row } from './rows';
 
 export { lineOf, readRows, SUPPORTED_EXTENSIONS, type Row } from './rows';
+export { collectLabels } from './labels';
 
 // ---- causal LM: concatenate and pack (as run_clm.py's group_texts) -------------------------------------------
 
@@ -15,26 +18,37 @@ export interface CausalLMData {
   tokens: number; // ids in the blocks (the partial tail is dropped)
 }
 
+/** What building a data set needs besides the rows and the tokenizer. */
+interface BuildOptions {
+  maxLength: number;
+  file: string;
+  /** The model's vocabulary (embedding rows) that pre-tokenized ids must fit; the tokenizer's size by default. */
+  vocabSize?: number;
+  typeVocabSize?: number | null;
+  /** Called after each row with the rows done so far: long preparations report progress through it. */
+  onRow?: (done: number) => void;
+}
+
 /**
- * Rows with `input_ids` are used as they are; otherwise the text field is encoded with the tokenizer's special
- * tokens (BOS for Llama) and EOS is appended, so documents are separated in the packed stream. Empty texts are skipped.
+ * Rows with `input_ids` are used as they are (less the padding an attention_mask marks); otherwise the text field
+ * is encoded with the tokenizer's special tokens (BOS for Llama) and EOS is appended, so documents are separated
+ * in the packed stream. Empty texts are skipped.
  */
-export function buildCausalLM(
-  rows: Row[],
-  tok: TextTokenizer,
-  o: { textField: string; maxLength: number; file: string },
-): CausalLMData {
+export function buildCausalLM(rows: Row[], tok: TextTokenizer, o: BuildOptions & { textField: string }): CausalLMData {
+  const limits = { vocabSize: o.vocabSize ?? tok.vocabSize, typeVocabSize: o.typeVocabSize };
   const stream: number[] = [];
   rows.forEach((row, i) => {
-    if ('input_ids' in row) {
-      for (const id of idList(row, 'input_ids', i, o.file)) stream.push(id);
-      return;
+    if (isPretokenized(row)) {
+      for (const id of pretokenized(row, i, o.file, limits).ids) stream.push(id);
+    } else {
+      const text = textOf(row, o.textField, i, o.file);
+      if (text !== '') {
+        const ids = atRow(row, o.file, () => tok.encode(text, { addSpecialTokens: true }).ids);
+        if (tok.eosId !== null && ids[ids.length - 1] !== tok.eosId) ids.push(tok.eosId);
+        for (const id of ids) stream.push(id);
+      }
     }
-    const text = textOf(row, o.textField, i, o.file);
-    if (text === '') return;
-    const ids = tok.encode(text, { addSpecialTokens: true }).ids;
-    if (tok.eosId !== null && ids[ids.length - 1] !== tok.eosId) ids.push(tok.eosId);
-    for (const id of ids) stream.push(id);
+    o.onRow?.(i + 1);
   });
   const n = Math.floor(stream.length / o.maxLength);
   if (n === 0) {
@@ -64,13 +78,16 @@ export interface ClsData {
   labels: string[];
 }
 
-export interface ClsOptions {
+export interface ClsOptions extends BuildOptions {
   textField: string;
   textPairField?: string | null;
   labelField: string;
   labels?: string[] | null; // names in label-id order; null: collected from these rows
-  maxLength: number;
-  file: string;
+  /**
+   * The training file `labels` were collected from (null: they are data.labels, and an integer label may also be
+   * an index into them). A label that is not among them is then an error that says so.
+   */
+  labelsFrom?: string | null;
 }
 
 /**
@@ -78,118 +95,53 @@ export interface ClsOptions {
  * tokens and truncated to maxLength as transformers' fast tokenizers do with truncation=True: the texts are cut
  * (`longest_first` for pairs), the special tokens stay, so a long text still ends the way the model was trained to
  * see. Pre-tokenized rows (`input_ids`, optional `attention_mask` and `token_type_ids`) are only cut to maxLength.
+ * Labels are matched by value: 1, 1.0 and "1" are one class.
  */
 export function buildClassification(rows: Row[], tok: TextTokenizer, o: ClsOptions): ClsData {
-  const labels = o.labels?.length ? o.labels.map(String) : collectLabels(rows, o);
+  const given = o.labels?.length ? o.labels.map(String) : null;
+  const labels = given ?? collectLabels(rows, o);
+  const labelOf = labelIndexer(
+    { labels, byIndex: given !== null && !o.labelsFrom, from: o.labelsFrom ?? undefined },
+    o,
+  );
+  const limits = { vocabSize: o.vocabSize ?? tok.vocabSize, typeVocabSize: o.typeVocabSize };
   const examples = rows.map((row, i): ClsExample => {
-    const label = labelIndex(row, i, labels, o);
-    if ('input_ids' in row) {
-      let ids = idList(row, 'input_ids', i, o.file);
-      let typeIds = 'token_type_ids' in row ? idList(row, 'token_type_ids', i, o.file) : ids.map(() => 0);
-      if ('attention_mask' in row) {
-        const mask = idList(row, 'attention_mask', i, o.file);
-        typeIds = typeIds.filter((_, k) => mask[k] !== 0); // padding is re-added per batch
-        ids = ids.filter((_, k) => mask[k] !== 0);
+    const label = labelOf(row, i);
+    let e: { ids: number[]; typeIds: number[] };
+    if (isPretokenized(row)) {
+      const p = pretokenized(row, i, o.file, limits);
+      e = { ids: p.ids.slice(0, o.maxLength), typeIds: p.typeIds.slice(0, o.maxLength) };
+    } else {
+      const text = textOf(row, o.textField, i, o.file);
+      const pair = o.textPairField ? textOf(row, o.textPairField, i, o.file, 'data.text_pair_field') : undefined;
+      e = atRow(row, o.file, () => tok.encode(text, { addSpecialTokens: true, pair, maxLength: o.maxLength }));
+      if (e.ids.length > o.maxLength) {
+        // Only the special tokens are left, and they alone are longer than max_length (e.g. RoBERTa's 4 for a pair).
+        throw new LoraPlusError({
+          code: 'data/max-length-too-short',
+          message:
+            `max_length ${o.maxLength} cannot hold ` +
+            `the ${e.ids.length} special tokens the tokenizer adds${pair === undefined ? '' : ' to a pair'}`,
+          file: o.file,
+          yamlPath: 'data.max_length',
+          hint: `Set data.max_length to at least ${e.ids.length + 2}.`,
+        });
       }
-      return { ids: ids.slice(0, o.maxLength), typeIds: typeIds.slice(0, o.maxLength), label };
     }
-    const text = textOf(row, o.textField, i, o.file);
-    const pair = o.textPairField ? textOf(row, o.textPairField, i, o.file, 'data.text_pair_field') : undefined;
-    const e = tok.encode(text, { addSpecialTokens: true, pair, maxLength: o.maxLength });
-    if (e.ids.length > o.maxLength) {
-      // Only the special tokens are left, and they alone are longer than max_length (e.g. RoBERTa's 4 for a pair).
+    if (e.ids.length === 0) {
+      // A classifier reads the last token (or [CLS]): with none there is nothing to classify.
       throw new LoraPlusError({
-        code: 'data/max-length-too-short',
-        message:
-          `max_length ${o.maxLength} cannot hold ` +
-          `the ${e.ids.length} special tokens the tokenizer adds${pair === undefined ? '' : ' to a pair'}`,
+        code: 'data/empty-example',
+        message: `${rowName(row, i)} has no tokens (${isPretokenized(row) ? 'input_ids is empty' : 'an empty text'})`,
         file: o.file,
-        yamlPath: 'data.max_length',
-        hint: `Set data.max_length to at least ${e.ids.length + 2}.`,
+        line: lineOf(row),
+        hint: 'Remove the row, or give it text.',
       });
     }
+    o.onRow?.(i + 1);
     return { ids: e.ids, typeIds: e.typeIds, label };
   });
   return { kind: 'sequence-classification', examples, labels };
-}
-
-const INT = /^-?\d+$/;
-
-/**
- * Label names from the data: distinct values, sorted numerically when all are numbers (0, 1, 2, …), else as strings.
- */
-export function collectLabels(rows: Row[], o: Pick<ClsOptions, 'labelField' | 'file'>): string[] {
-  const values = [...new Set(rows.map((row, i) => rawLabel(row, i, o)))];
-  const numeric = values.every((v) => v !== '' && Number.isFinite(Number(v)));
-  return numeric ? values.sort((a, b) => Number(a) - Number(b)) : values.sort();
-}
-
-function labelIndex(row: Row, i: number, labels: string[], o: ClsOptions): number {
-  const v = rawLabel(row, i, o);
-  const byName = labels.indexOf(v);
-  if (byName >= 0) return byName;
-  if (INT.test(v) && Number(v) >= 0 && Number(v) < labels.length) return Number(v); // an index into data.labels
-  throw new LoraPlusError({
-    code: 'data/unknown-label',
-    message:
-      `label '${v}' (field '${o.labelField}' of ${rowName(row, i)}) ` +
-      `is not one of the labels [${labels.join(', ')}]`,
-    file: o.file,
-    line: lineOf(row),
-    hint: `Use one of those labels or its index 0..${labels.length - 1}, or add '${v}' to data.labels.`,
-  });
-}
-
-function rawLabel(row: Row, i: number, o: Pick<ClsOptions, 'labelField' | 'file'>): string {
-  const v = field(row, o.labelField, i, o.file, 'data.label_field');
-  if (typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean') return String(v).trim();
-  throw badValue(row, i, o.file, o.labelField, v, 'a label (a name or an integer)');
-}
-
-// ---- row fields ------------------------------------------------------------------------------------------
-
-/** Rows read from a file are placed by file:line; rows made in code by their index. */
-function rowName(row: Row, i: number): string {
-  return lineOf(row) ? 'the row' : `row ${i + 1}`;
-}
-
-function field(row: Row, name: string, i: number, file: string, yamlPath: string): unknown {
-  if (row[name] !== undefined && row[name] !== null) return row[name];
-  const fields = Object.keys(row);
-  const known = fields.length ? fields.join(', ') : '(none)';
-  throw new LoraPlusError({
-    code: 'data/missing-field',
-    message: `${rowName(row, i)} has no field '${name}'; its fields are: ${known}`,
-    file,
-    line: lineOf(row),
-    yamlPath,
-    hint: `Set ${yamlPath} to the field that holds it, or add '${name}' to every row.`,
-  });
-}
-
-function textOf(row: Row, name: string, i: number, file: string, yamlPath = 'data.text_field'): string {
-  const v = field(row, name, i, file, yamlPath);
-  if (typeof v === 'string') return v;
-  if (typeof v === 'number' || typeof v === 'boolean') return String(v);
-  throw badValue(row, i, file, name, v, 'text');
-}
-
-function idList(row: Row, name: string, i: number, file: string): number[] {
-  const v = row[name];
-  if (Array.isArray(v) && v.every((x) => Number.isInteger(x) && x >= 0)) return v as number[];
-  throw badValue(row, i, file, name, v, 'a list of non-negative integer token ids');
-}
-
-function badValue(row: Row, i: number, file: string, name: string, v: unknown, expected: string): LoraPlusError {
-  const shown = JSON.stringify(v) ?? String(v);
-  return new LoraPlusError({
-    code: 'data/bad-value',
-    message:
-      `field '${name}' of ${rowName(row, i)} should be ${expected} ` +
-      `but is ${shown.length > 60 ? `${shown.slice(0, 60)}…` : shown}`,
-    file,
-    line: lineOf(row),
-  });
 }
 
 // ---- splits, order, batches ------------------------------------------------------------------------------

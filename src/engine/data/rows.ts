@@ -2,6 +2,7 @@
 // line it came from (see `lineOf`), so errors found later, while tokenizing, can still point at file:line.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { isUtf8 } from 'node:buffer';
 import { LoraPlusError } from '../../protocol/errors';
 import { isObject } from '../../protocol/json';
 
@@ -12,7 +13,7 @@ export const SUPPORTED_EXTENSIONS = ['.tsv', '.csv', '.jsonl', '.json', '.txt'] 
 // A symbol key is invisible to Object.keys and JSON.stringify, so the row still lists only the file's own fields.
 const LINE = Symbol('line');
 
-/** The 1-based line a row starts on in its file, when it was read by `readRows` (not for .json arrays). */
+/** The 1-based line a row starts on in its file, when it was read by `readRows`. */
 export function lineOf(row: Row): number | undefined {
   return (row as { [LINE]?: number })[LINE];
 }
@@ -40,7 +41,8 @@ export function readRows(file: string): Row[] {
       hint: "Check the path; relative paths are resolved from the config file's folder.",
     });
   }
-  const text = fs.readFileSync(file, 'utf8').replace(/^\uFEFF/, ''); // editors on Windows write a BOM
+  const text = decodeUtf8(fs.readFileSync(file), file).replace(/^\uFEFF/, ''); // editors on Windows write a BOM
+  if (text.trim() === '') return []; // an empty file has no header either
   switch (ext) {
     case '.tsv':
       return readTsv(text, file);
@@ -53,6 +55,32 @@ export function readRows(file: string): Row[] {
     default:
       return readTxt(text);
   }
+}
+
+/**
+ * The file's text, or an error at the first line that is not UTF-8: decoding it anyway would train on U+FFFD
+ * where the file had é (a Latin-1 or Windows-1252 file) or on NUL bytes (UTF-16).
+ */
+function decodeUtf8(bytes: Buffer, file: string): string {
+  if (isUtf8(bytes)) return bytes.toString('utf8');
+  const hint = 'Save the file as UTF-8 (in VS Code: the encoding in the status bar → Save with Encoding → UTF-8).';
+  if ((bytes[0] === 0xff && bytes[1] === 0xfe) || (bytes[0] === 0xfe && bytes[1] === 0xff)) {
+    throw new LoraPlusError({ code: 'data/not-utf8', message: 'the file is UTF-16, not UTF-8', file, line: 1, hint });
+  }
+  let line = 1;
+  let start = 0;
+  for (let end = 0; end <= bytes.length; end++) {
+    if (end < bytes.length && bytes[end] !== 0x0a) continue;
+    const part = bytes.subarray(start, end);
+    if (!isUtf8(part)) {
+      const col = part.toString('utf8').indexOf('\uFFFD') + 1; // where a decoder puts its replacement character
+      const message = `line ${line} is not valid UTF-8 (at column ${col}): the file has another encoding`;
+      throw new LoraPlusError({ code: 'data/not-utf8', message, file, line, hint });
+    }
+    line++;
+    start = end + 1;
+  }
+  return bytes.toString('utf8'); // not reached: some line is not UTF-8
 }
 
 function malformed(file: string, line: number, message: string, hint: string): LoraPlusError {
@@ -237,16 +265,50 @@ function readJsonArray(text: string, file: string): Row[] {
       hint: 'Write the rows as [{"text": "..."}, ...], or use .jsonl with one object per line.',
     });
   }
+  const starts = elementLines(text);
   v.forEach((row, i) => {
     if (!isObject(row))
       throw new LoraPlusError({
         code: 'data/malformed',
         message: `element ${i} of the array is ${describe(row)}, not an object`,
         file,
+        line: starts[i],
         hint: 'Every element must be an object such as {"text": "..."}.',
       });
+    if (starts[i] !== undefined) withLine(row, starts[i]);
   });
   return v as Row[];
+}
+
+/**
+ * The 1-based line each element of a top-level JSON array starts on (JSON.parse gives no positions), from one scan
+ * that follows strings and nesting; run only on text JSON.parse accepted.
+ */
+function elementLines(text: string): number[] {
+  const starts: number[] = [];
+  let line = 1;
+  let depth = 0;
+  let expecting = false; // at depth 1, after '[' or ',': the next value starts an element
+  const mark = () => {
+    if (depth === 1 && expecting) {
+      starts.push(line);
+      expecting = false;
+    }
+  };
+  for (let i = 0; i < text.length; i++) {
+    const ch = text[i];
+    if (ch === '\n') line++;
+    else if (ch === '"') {
+      mark();
+      for (i++; i < text.length && text[i] !== '"'; i++) if (text[i] === '\\') i++; // strings hold no raw newline
+    } else if (ch === '[' || ch === '{') {
+      mark();
+      if (++depth === 1) expecting = true;
+    } else if (ch === ']' || ch === '}') depth--;
+    else if (ch === ',') expecting = depth === 1;
+    else if (ch.trim() !== '') mark();
+  }
+  return starts;
 }
 
 /** Plain text: every non-empty line is one row `{ text }`. */

@@ -22,6 +22,7 @@ import {
   type FileMeta,
   type HubAuth,
 } from './transfer';
+import { makeDirs } from '../../adapters/files';
 
 /** The files besides the weights that training reads, when the repo has them. */
 export const TRAINING_FILES = [
@@ -103,8 +104,8 @@ export async function downloadModel(spec: string, opts: DownloadOptions = {}): P
   const blobs = path.join(repo, 'blobs');
   const snapshot = path.join(repo, 'snapshots', commit);
   checkSpace(repo, wanted, entries, blobs);
-  fs.mkdirSync(blobs, { recursive: true });
-  fs.mkdirSync(snapshot, { recursive: true });
+  makeDirs(blobs);
+  makeDirs(snapshot);
   log(`${at} → commit ${commit} · ${wanted.length} files, ${fmtBytes(totalBytes)} · ${modelType}`);
 
   const started = Date.now();
@@ -297,7 +298,7 @@ function checkSpace(repo: string, wanted: string[], entries: Map<string, ListFil
 /** snapshots/<commit>/<file> → a relative symlink into blobs/, as huggingface_hub makes; a copy where links fail. */
 function linkIntoSnapshot(snapshot: string, file: string, blob: string): void {
   const pointer = path.join(snapshot, file);
-  fs.mkdirSync(path.dirname(pointer), { recursive: true });
+  makeDirs(path.dirname(pointer));
   const target = path.relative(path.dirname(pointer), blob);
   try {
     if (fs.readlinkSync(pointer) === target) return;

@@ -40,7 +40,8 @@ export async function mergeAdapters(o: MergeOptions): Promise<MergeSummary> {
 
   // ---- inputs --------------------------------------------------------------------------------------------------
   const dirs = o.adapters.map(resolveAdapterDir);
-  const adapters = dirs.map((d) => loadAdapter(d));
+  // NaN/Inf adapters load: the check below names them, and --force may write them anyway.
+  const adapters = dirs.map((d) => loadAdapter(d, { allowNonFinite: true }));
   const runs = dirs.map((d) => runOf(d));
   dirs.forEach((d, i) => {
     const c = adapters[i].config;
@@ -152,7 +153,7 @@ export async function mergeAdapters(o: MergeOptions): Promise<MergeSummary> {
 function writeAdapter(dir: string, combined: Adapter, info: MergeInfo): void {
   saveAdapter(dir, combined);
   // Read back: what Python PEFT (and loadAdapter) will see must be what was combined.
-  const back = loadAdapter(dir);
+  const back = loadAdapter(dir, { allowNonFinite: true });
   let diff = 0;
   for (const [m, p] of combined.lora) {
     const q = back.lora.get(m);
@@ -232,7 +233,9 @@ async function writeModel(
   fs.writeFileSync(path.join(dir, 'config.json'), `${JSON.stringify(config, null, 2)}\n`);
   info.files.push('config.json', ...copyTokenizerFiles(base, dir));
 
-  // The merged folder as the engine opens it (so also the index and shards), on the same probe.
+  // The merged folder as the engine opens it (so also the index and shards), on the same probe. Merged NaN/Inf
+  // already fail the check (nonfinite_tensors), and the engine refuses to build a model on them.
+  if (check.nonfinite_tensors.length) return lowPrecision;
   const merged = buildModel(openModelFolder(dir), task, numLabels, new Rng(1));
   try {
     if (merged.headCreated) check.failures.push(`the merged model has no '${merged.head}' head weights`);

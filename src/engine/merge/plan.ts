@@ -2,13 +2,11 @@
 // checkpoint's own key and dtype (PEFT module names such as `model.layers.0.self_attn.q_proj` are mapped back to the
 // file's key, which may lack the `model.` / `transformer.` / `bert.` prefix), modules_to_save (a trained head) under
 // the key transformers expects, everything else byte for byte. Plus config.json for the merged architecture.
+import * as path from 'node:path';
 import { mergeWeight } from '../../adapters/merge';
 import { loraScaling, moduleLoraParams, type Adapter } from '../../adapters/peft';
 import type { HostTensor } from '../../adapters/safetensors';
-import { parseBertConfig } from '../../models/bert/config';
-import { normalizeBertKeys } from '../../models/bert/weights';
-import { normalizeGpt2Keys } from '../../models/gpt2/weights';
-import { normalizeLlamaKeys } from '../../models/llama/weights';
+import { LAYOUTS } from '../../models/layouts';
 import type { HFConfig, Model, Task } from '../../models/types';
 import { LoraPlusError } from '../../protocol/errors';
 import type { OutDtype } from '../../protocol/merge';
@@ -25,18 +23,10 @@ export interface MergePlan {
   nonfinite: string[]; // filled while the tensors are written: merged tensors with NaN/Inf
 }
 
-const DUMMY: HostTensor = { dtype: 'float32', shape: [0], data: new Float32Array(0) };
-
 /** The module-path name the engine gives a checkpoint key (`h.0.attn.c_attn.weight` → `transformer.h.0…`). */
 export function keyNormalizer(folder: ModelFolder): (key: string) => string {
-  const one = (f: (m: Map<string, HostTensor>) => Map<string, HostTensor>) => (k: string) =>
-    f(new Map([[k, DUMMY]]))
-      .keys()
-      .next().value as string;
-  if (folder.family.name === 'llama') return one(normalizeLlamaKeys);
-  if (folder.family.name === 'gpt2') return one(normalizeGpt2Keys);
-  const c = parseBertConfig(folder.config, `${folder.dir}/config.json`);
-  return one((m) => normalizeBertKeys(m, c));
+  const layout = LAYOUTS[folder.family.name];
+  return layout ? layout.keyRenamer(folder.config, path.join(folder.dir, 'config.json')) : (k) => k;
 }
 
 export function planMergedTensors(

@@ -11,6 +11,7 @@ import type { TrainConfig } from '../../config/schema';
 import { LoraPlusError } from '../../protocol/errors';
 import type { EngineEvent, EventSink } from '../../protocol/events';
 import { isObject } from '../../protocol/json';
+import { ensureDir, folderError } from '../checks/paths';
 import { listCheckpoints, type Checkpoint } from './checkpoints';
 import { cleanLeftovers, LOCK_FILE, lockRun, type RunLock } from './lock';
 
@@ -178,33 +179,8 @@ function makeDir(dir: string, yamlPath: string | undefined): boolean {
     return true;
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'EEXIST' && fs.statSync(dir).isDirectory()) return false;
-    throw folderError(dir, err, yamlPath);
+    throw folderError(dir, err, yamlPath, path.dirname(dir));
   }
-}
-
-// TODO(lead): replace with checks/paths ensureDir once it lands.
-function ensureDir(dir: string, yamlPath: string): void {
-  const missing: string[] = [];
-  for (let d = path.resolve(dir); !fs.existsSync(d); d = path.dirname(d)) missing.unshift(d);
-  for (const d of missing) {
-    try {
-      fs.mkdirSync(d);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw folderError(d, err, yamlPath);
-    }
-  }
-  if (!fs.statSync(dir).isDirectory())
-    throw folderError(dir, Object.assign(new Error(), { code: 'ENOTDIR' }), yamlPath);
-}
-
-function folderError(dir: string, err: unknown, yamlPath: string | undefined): LoraPlusError {
-  const code = (err as NodeJS.ErrnoException).code ?? 'unknown';
-  return new LoraPlusError({
-    code: 'run/folder',
-    message: `cannot create the run folder ${dir} (${code})`,
-    file: dir,
-    yamlPath,
-  });
 }
 
 function isEmpty(dir: string): boolean {

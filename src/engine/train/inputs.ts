@@ -10,18 +10,21 @@ import { createModel } from '../../models/create';
 import { FAMILIES, type Family } from '../../models/registry';
 import { loadTokenizer, type TextTokenizer } from '../../models/tokenizer';
 import type { BatchTensors, HFConfig, Model, Task } from '../../models/types';
+import type { LogEvent } from '../../protocol/events';
 import {
   buildCausalLM,
   buildClassification,
   collateCausal,
   collateClassification,
   collectLabels,
+  countTokens,
   readRows,
   splitEval,
   type Batch,
   type CausalLMData,
   type ClsData,
 } from '../data/datasets';
+import { singleClass } from '../data/labels';
 import { Rng } from '../data/rng';
 
 export interface ModelFolder {
@@ -94,55 +97,162 @@ export interface DataSplits {
   labels: string[]; // classification label names, in label-id order (empty for causal LM)
 }
 
+export interface LoadOptions {
+  /** Where progress goes: a `log` event every `progressEveryMs` while a file takes longer than that to prepare. */
+  emit?: (e: LogEvent) => void;
+  progressEveryMs?: number;
+  /** What pre-tokenized ids must fit; by default the model's config.json (vocab_size, type_vocab_size), else the
+   *  tokenizer's size. */
+  vocabSize?: number;
+  typeVocabSize?: number | null;
+}
+
 /** Reads and tokenizes data.train and data.eval (or splits eval_fraction off train). */
-export function loadData(config: TrainConfig, tok: TextTokenizer): DataSplits {
+export function loadData(config: TrainConfig, tok: TextTokenizer, o: LoadOptions = {}): DataSplits {
   const s = readSplits(config);
-  const train = buildSet(config, tok, s.trainRows, config.data.train, s.labels);
-  const evalSet = s.evalRows
-    ? buildSet(config, tok, s.evalRows, config.data.eval ?? config.data.train, s.labels)
-    : null;
+  const train = buildSet(config, tok, s.trainRows, config.data.train, s, o);
+  if (train.kind === 'sequence-classification') {
+    const counts = s.labels.map(() => 0);
+    for (const e of train.examples) counts[e.label]++;
+    const d = config.data;
+    const cut = [
+      ...(d.max_train_samples ? [`data.max_train_samples (${d.max_train_samples}) keeps only the first rows`] : []),
+      ...(!d.eval && d.eval_fraction > 0 ? [`data.eval_fraction holds ${d.eval_fraction} of them out`] : []),
+    ];
+    const err = singleClass(s.labels, counts, {
+      file: d.train,
+      given: !s.labelsFrom,
+      note: cut.length ? `; ${cut.join(', and ')}` : '',
+    });
+    if (err) throw err;
+  }
+  const evalSet = s.evalRows ? buildSet(config, tok, s.evalRows, evalFile(config), s, o) : null;
   return { train, eval: evalSet, labels: s.labels };
 }
 
 /** Only the eval set (data.train when there is none), with the label order training used. */
-export function loadEvalData(config: TrainConfig, tok: TextTokenizer): { eval: Dataset; labels: string[] } {
+export function loadEvalData(
+  config: TrainConfig,
+  tok: TextTokenizer,
+  o: LoadOptions = {},
+): { eval: Dataset; labels: string[] } {
   const s = readSplits(config);
   const rows = s.evalRows ?? s.trainRows;
-  return { eval: buildSet(config, tok, rows, config.data.eval ?? config.data.train, s.labels), labels: s.labels };
+  return { eval: buildSet(config, tok, rows, evalFile(config), s, o), labels: s.labels };
 }
 
-type Rows = Record<string, unknown>[];
+const evalFile = (config: TrainConfig): string => config.data.eval ?? config.data.train;
 
-function readSplits(config: TrainConfig): { trainRows: Rows; evalRows: Rows | null; labels: string[] } {
+type Rows = Record<string, unknown>[];
+interface Splits {
+  trainRows: Rows;
+  evalRows: Rows | null;
+  labels: string[];
+  labelsFrom: string | null; // the file the labels were collected from; null: data.labels
+}
+
+function readSplits(config: TrainConfig): Splits {
   const d = config.data;
-  let trainRows = readRows(d.train);
-  let evalRows = d.eval ? readRows(d.eval) : null;
+  let trainRows = nonEmpty(readRows(d.train), d.train, 'data.train');
+  let evalRows = d.eval ? nonEmpty(readRows(d.eval), d.eval, 'data.eval') : null;
   if (!evalRows && d.eval_fraction > 0)
     ({ train: trainRows, eval: evalRows } = splitEval(trainRows, d.eval_fraction, config.training.seed));
   if (d.max_train_samples) trainRows = trainRows.slice(0, d.max_train_samples);
   if (evalRows && d.max_eval_samples) evalRows = evalRows.slice(0, d.max_eval_samples);
   // Label ids follow data.labels, else the training data's labels, so eval scores the head the way it was trained.
-  const labels =
-    config.task === 'causal-lm'
-      ? []
-      : d.labels?.length
-        ? d.labels
-        : collectLabels(trainRows, { labelField: d.label_field, file: d.train });
-  return { trainRows, evalRows, labels };
+  if (config.task === 'causal-lm') return { trainRows, evalRows, labels: [], labelsFrom: null };
+  if (d.labels?.length) return { trainRows, evalRows, labels: d.labels, labelsFrom: null };
+  const labels = collectLabels(trainRows, { labelField: d.label_field, file: d.train });
+  return { trainRows, evalRows, labels, labelsFrom: d.train };
 }
 
-function buildSet(config: TrainConfig, tok: TextTokenizer, rows: Rows, file: string, labels: string[]): Dataset {
+/** A file with no rows (empty, or only a header) trains or scores nothing: say so, not "max_length is too long". */
+function nonEmpty(rows: Rows, file: string, yamlPath: string): Rows {
+  if (rows.length) return rows;
+  throw new LoraPlusError({
+    code: 'data/empty',
+    message: `${path.basename(file)} has no data rows`,
+    file,
+    yamlPath,
+    hint: 'The file is empty or holds only a header: point the config at the data, or add rows.',
+  });
+}
+
+function buildSet(config: TrainConfig, tok: TextTokenizer, rows: Rows, file: string, s: Splits, o: LoadOptions) {
   const d = config.data;
-  return config.task === 'causal-lm'
-    ? buildCausalLM(rows, tok, { textField: d.text_field, maxLength: d.max_length, file })
-    : buildClassification(rows, tok, {
-        textField: d.text_field,
-        textPairField: d.text_pair_field,
-        labelField: d.label_field,
-        labels,
-        maxLength: d.max_length,
-        file,
+  const limits = idLimits(config.model, tok, o);
+  const part = file === d.train && rows !== s.trainRows ? ' (eval rows)' : '';
+  const progress = dataProgress(`${path.basename(file)}${part}`, rows.length, o);
+  const common = { maxLength: d.max_length, file, ...limits, onRow: progress.row };
+  const ds: Dataset =
+    config.task === 'causal-lm'
+      ? buildCausalLM(rows, tok, { ...common, textField: d.text_field })
+      : buildClassification(rows, tok, {
+          ...common,
+          textField: d.text_field,
+          textPairField: d.text_pair_field,
+          labelField: d.label_field,
+          labels: s.labels,
+          labelsFrom: s.labelsFrom,
+        });
+  progress.end(countTokens(ds));
+  return ds;
+}
+
+/** The model's embedding sizes from its config.json (the ids that fail in the model are past these). */
+function idLimits(
+  modelDir: string,
+  tok: TextTokenizer,
+  o: LoadOptions,
+): { vocabSize: number; typeVocabSize: number | null } {
+  let config: Record<string, unknown> = {};
+  try {
+    config = JSON.parse(fs.readFileSync(path.join(modelDir, 'config.json'), 'utf8')) as Record<string, unknown>;
+  } catch {
+    // no readable config.json: opening the model reports that; the tokenizer's size is the fallback
+  }
+  const positive = (v: unknown) => (typeof v === 'number' && Number.isInteger(v) && v > 0 ? v : null);
+  return {
+    vocabSize: o.vocabSize ?? positive(config.vocab_size) ?? tok.vocabSize,
+    typeVocabSize: o.typeVocabSize !== undefined ? o.typeVocabSize : positive(config.type_vocab_size),
+  };
+}
+
+/**
+ * Progress of tokenizing one file, as `log` events at most every `progressEveryMs` (2 s): silent for files that
+ * take less, and a closing line for those that took longer (a single huge row gives only that line).
+ */
+function dataProgress(
+  name: string,
+  total: number,
+  o: LoadOptions,
+): { row?: (done: number) => void; end(tokens: number): void } {
+  const emit = o.emit;
+  if (!emit) return { end: () => undefined };
+  const every = o.progressEveryMs ?? 2000;
+  const started = Date.now();
+  let last = started;
+  let shown = false;
+  const n = (x: number) => x.toLocaleString('en-US');
+  return {
+    row(done) {
+      const now = Date.now();
+      if (now - last < every || done === total) return;
+      last = now;
+      shown = true;
+      const pct = Math.floor((100 * done) / total);
+      emit({ type: 'log', level: 'info', message: `tokenizing ${name}: ${pct}% (${n(done)} of ${n(total)} rows)` });
+    },
+    end(tokens) {
+      if (!shown && Date.now() - started < every) return;
+      const s = ((Date.now() - started) / 1000).toFixed(1);
+      emit({
+        type: 'log',
+        level: 'info',
+        message: `tokenized ${name}: ${n(total)} row${total === 1 ? '' : 's'}, ${n(tokens)} tokens in ${s} s`,
       });
+    },
+  };
 }
 
 export function datasetSize(ds: Dataset): number {

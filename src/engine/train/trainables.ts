@@ -21,7 +21,8 @@ export interface LoraSettings {
   lora_alpha: number;
   lora_dropout: number;
   use_rslora: boolean;
-  target_modules: string[] | string | null; // suffixes, 'all-linear', a regex (PEFT: a string is a full-match regex), or the family default
+  // suffixes, 'all-linear', a regex (PEFT: a string is a full-match regex), or null: the family default
+  target_modules: string[] | string | null;
   modules_to_save: string[] | null; // module names (PEFT's suffix matching); null: the task head when the task has one
   alpha_pattern?: Record<string, number>; // a saved adapter's per-module lora_alpha (PEFT's get_pattern_key)
 }
@@ -60,7 +61,8 @@ function noSuchModule(wanted: string[], names: string[]): LoraPlusError {
 export class Trainables implements Adapters {
   readonly lora = new Map<string, LoraModule>();
   readonly trainable = new Map<string, TrainableLinear>();
-  /** modules_to_save whose checkpoint layout is [in, out] (GPT-2's Conv1D): trained as [out, in], saved as PEFT stores them. */
+  /** modules_to_save whose checkpoint layout is [in, out] (GPT-2's Conv1D): trained as [out, in], saved as PEFT
+   *  stores them. */
   private readonly fanInFanOut = new Set<string>();
   dropoutSeed: number | null = null;
   /** The modules_to_save entries as configured (e.g. `classifier`), written back to adapter_config.json. */
@@ -83,6 +85,7 @@ export class Trainables implements Adapters {
         message: `modules_to_save names no Linear of this model: ${missing.join(', ')}`,
         yamlPath: 'lora.modules_to_save',
       });
+    if (init) checkAgainstModel(model, init, full); // before any variable exists, so a failure leaks none
     for (const path of full) {
       const base = model.linears.get(path)!;
       if (base.fanInFanOut) this.fanInFanOut.add(path);
@@ -102,14 +105,7 @@ export class Trainables implements Adapters {
 
     const targets = init ? [...init.lora.keys()] : resolveTargets(model, family, settings.target_modules, full);
     for (const path of targets) {
-      const base = model.linears.get(path);
-      if (!base)
-        throw new LoraPlusError({
-          code: 'adapter/unknown-module',
-          message: `the adapter has weights for '${path}', which this model does not have`,
-          yamlPath: 'lora.init_adapter',
-          hint: 'Use an adapter trained on this base model.',
-        });
+      const base = model.linears.get(path)!; // resolved, or checked against the model above
       const pair = init?.lora.get(path);
       const { A, B } = pair
         ? { A: hostToTensor(pair.A), B: hostToTensor(pair.B) }
@@ -194,22 +190,46 @@ export class Trainables implements Adapters {
     return { config, lora, modulesToSave };
   }
 
-  /** Overwrites the weights with a saved adapter's (resume). */
+  /** Overwrites the weights with a saved adapter's (resume), once every tensor is there in this run's shape. */
   assign(w: AdapterWeights): void {
+    const fail = (message: string, code = 'adapter/shape-mismatch'): never => {
+      throw new LoraPlusError({
+        code,
+        message,
+        file: w.file,
+        hint: 'The checkpoint was written by a run with other LoRA settings or another model: start a new run.',
+      });
+    };
+    const expect = (name: string, t: HostTensor | undefined, shape: readonly number[]): void => {
+      if (!t) fail(`the checkpoint lacks ${name}`, 'adapter/incomplete');
+      else if (t.shape.join() !== shape.join()) fail(`${name} is [${t.shape}] but this run trains [${shape}]`);
+    };
+    for (const [path, l] of this.lora) {
+      const p = w.lora.get(path);
+      expect(`${path}.lora_A.weight`, p?.A, l.A.shape);
+      expect(`${path}.lora_B.weight`, p?.B, l.B.shape);
+    }
+    for (const [path, t] of this.trainable) {
+      const [out, inp] = t.w.shape;
+      expect(
+        `${path}.weight`,
+        w.modulesToSave.get(`${path}.weight`),
+        this.fanInFanOut.has(path) ? [inp, out] : [out, inp],
+      );
+      const pb = w.modulesToSave.get(`${path}.bias`);
+      if (t.bias && pb) expect(`${path}.bias`, pb, t.bias.shape);
+    }
     tf.tidy(() => this.assignAll(w));
   }
 
   private assignAll(w: AdapterWeights): void {
     for (const [path, l] of this.lora) {
-      const p = w.lora.get(path);
-      if (!p) throw new Error(`checkpoint lacks LoRA weights for ${path}`);
+      const p = w.lora.get(path)!;
       l.A.assign(hostToTensor(p.A));
       l.B.assign(hostToTensor(p.B));
     }
     for (const [path, t] of this.trainable) {
-      const pw = w.modulesToSave.get(`${path}.weight`);
-      if (!pw) throw new Error(`checkpoint lacks ${path}.weight`);
-      t.w.assign(this.fromSaved(path, hostToTensor(pw) as tf.Tensor2D));
+      t.w.assign(this.fromSaved(path, hostToTensor(w.modulesToSave.get(`${path}.weight`)!) as tf.Tensor2D));
       const pb = w.modulesToSave.get(`${path}.bias`);
       if (t.bias && pb) t.bias.assign(hostToTensor(pb) as unknown as tf.Tensor1D);
     }
@@ -226,6 +246,53 @@ export class Trainables implements Adapters {
   dispose(): void {
     for (const l of this.lora.values()) l.dispose();
     for (const t of this.trainable.values()) tf.dispose([t.w, ...(t.bias ? [t.bias] : [])]);
+  }
+}
+
+/**
+ * A saved adapter (init_adapter, or one applied with --adapter) against the model it is applied to: each LoRA pair
+ * on a Linear of the model, lora_A [r, in] and lora_B [out, r] for it; each other tensor the weight [out, in] (Conv1D:
+ * [in, out]) or bias [out] of a module trained in full. Otherwise tfjs would fail deep inside a matMul.
+ */
+function checkAgainstModel(model: Model, init: AdapterWeights, full: string[]): void {
+  const fail = (code: string, message: string, hint: string): never => {
+    throw new LoraPlusError({ code, message, file: init.file, hint });
+  };
+  const sameBase = 'Use an adapter trained on this base model.';
+  for (const [path, { A, B }] of init.lora) {
+    const base = model.linears.get(path);
+    if (!base)
+      fail('adapter/unknown-module', `the adapter has weights for '${path}', which this model does not have`, sameBase);
+    const { inFeatures: inp, outFeatures: out } = base!;
+    if (A.shape[1] !== inp || B.shape[0] !== out) {
+      fail(
+        'adapter/shape-mismatch',
+        `module '${path}': lora_A is [${A.shape}] and lora_B is [${B.shape}], but the model's Linear maps ` +
+          `${inp} → ${out} features (expected lora_A [r, ${inp}], lora_B [${out}, r])`,
+        sameBase,
+      );
+    }
+  }
+  for (const [param, t] of init.modulesToSave) {
+    const cut = param.lastIndexOf('.');
+    const [module, leaf] = [param.slice(0, cut), param.slice(cut + 1)];
+    const base = full.includes(module) ? model.linears.get(module) : undefined;
+    if (!base || (leaf !== 'weight' && leaf !== 'bias')) {
+      fail(
+        'adapter/unknown-key',
+        `tensor '${param}' is not the weight or bias of a Linear trained in full here (${full.join(', ') || 'none'})`,
+        'Add its module to modules_to_save, or use an adapter trained on this base model and task.',
+      );
+    }
+    const { inFeatures: inp, outFeatures: out, fanInFanOut } = base!;
+    const shape = leaf === 'bias' ? [out] : fanInFanOut ? [inp, out] : [out, inp];
+    if (t.shape.join() !== shape.join()) {
+      fail(
+        'adapter/shape-mismatch',
+        `modules_to_save tensor '${param}' is [${t.shape}], but the model's ${module} needs [${shape}]`,
+        'Use an adapter trained on this base model, with as many labels as the data has.',
+      );
+    }
   }
 }
 

@@ -6,6 +6,7 @@ import * as fs from 'node:fs';
 import * as tf from '@tensorflow/tfjs';
 import { adapterWeightsFromSafetensors, loadAdapter, type Adapter, type AdapterWeights } from '../../adapters/peft';
 import { readSafetensors } from '../../adapters/safetensors';
+import { divergenceCause } from '../../config/diverged';
 import type { TrainConfig } from '../../config/schema';
 import type { Model } from '../../models/types';
 import { LoraPlusError } from '../../protocol/errors';
@@ -96,7 +97,7 @@ export class Trainer {
     const t = config.training;
     const rng = new Rng(t.seed);
     const folder = openModelFolder(config.model);
-    const data = loadData(config, folder.tokenizer);
+    const data = loadData(config, folder.tokenizer, { emit });
     const model = buildModel(folder, config.task, data.labels.length, rng);
     const owned: { dispose(): void }[] = [model];
     try {
@@ -299,11 +300,12 @@ export class Trainer {
     const kept = this.lastCheckpoint
       ? `The last good checkpoint is ${this.lastCheckpoint}.`
       : 'No checkpoint was written before this step.';
+    const cause = divergenceCause(this.config); // the setting furthest out of its usual range
     return new LoraPlusError({
       code: 'train/non-finite',
       message: `${what} at step ${step}`,
-      yamlPath: 'training.learning_rate',
-      hint: `Lower learning_rate or loraplus_lr_ratio, or set max_grad_norm. ${kept}`,
+      yamlPath: cause.yamlPath,
+      hint: `${cause.hint} ${kept}`,
     });
   }
 

@@ -11,15 +11,8 @@ import { activation, attention, attentionBias, embeddingLookup } from '../layers
 import { Weights } from '../weights';
 import type { Adapters, BatchTensors, BuildOptions, HFConfig } from '../types';
 import { parseBertConfig, type BertConfig } from './config';
-import {
-  headLayout,
-  layerNames,
-  layerPath,
-  normalizeBertKeys,
-  requiredBertWeights,
-  type HeadLayout,
-  type LayerNames,
-} from './weights';
+import { headLayout, layerNames, layerPath, requiredBertWeights, type HeadLayout, type LayerNames } from './weights';
+import { normalizeKeys } from '../layouts';
 
 export class BertModel extends BaseModel {
   readonly family = 'bert';
@@ -39,7 +32,7 @@ export class BertModel extends BaseModel {
         hint: 'Use task: sequence-classification with this model (causal-lm needs a decoder, e.g. a llama checkpoint).',
       });
     }
-    const w = new Weights(normalizeBertKeys(checkpoint, c), o.dir);
+    const w = new Weights(normalizeKeys('bert', checkpoint, raw, o.dir), o.dir);
     w.check(requiredBertWeights(c));
     // RoBERTa's positions run from pad+1, so its table holds pad+1 fewer usable positions (514 rows → 512 tokens).
     const maxPositions = c.layout === 'roberta' ? c.positionRows - c.padTokenId - 1 : c.positionRows;
@@ -48,26 +41,32 @@ export class BertModel extends BaseModel {
     this.c = c;
     const n = (this.names = layerNames(c.layout));
     const h = c.hiddenSize;
+    // A refused weight disposes what was loaded before it.
+    try {
+      const emb = `${c.prefix}.embeddings`;
+      this.loadEmbedding(w, `${emb}.word_embeddings.weight`);
+      this.position = this.loadParam(w, `${emb}.position_embeddings.weight`);
+      this.tokenType =
+        c.typeVocabSize > 0 ? this.loadParam<tf.Tensor2D>(w, `${emb}.token_type_embeddings.weight`) : null;
+      this.loadNorm(w, `${emb}.LayerNorm`, true);
+      for (let i = 0; i < c.numLayers; i++) {
+        const p = layerPath(c, i);
+        for (const name of [n.q, n.k, n.v, n.o, n.up, n.down]) this.loadLinear(w, `${p}.${name}`);
+        for (const name of [n.attnNorm, n.outNorm]) this.loadNorm(w, `${p}.${name}`, true);
+      }
 
-    const emb = `${c.prefix}.embeddings`;
-    this.loadEmbedding(w, `${emb}.word_embeddings.weight`);
-    this.position = this.loadParam(w, `${emb}.position_embeddings.weight`);
-    this.tokenType = c.typeVocabSize > 0 ? this.loadParam<tf.Tensor2D>(w, `${emb}.token_type_embeddings.weight`) : null;
-    this.loadNorm(w, `${emb}.LayerNorm`, true);
-    for (let i = 0; i < c.numLayers; i++) {
-      const p = layerPath(c, i);
-      for (const name of [n.q, n.k, n.v, n.o, n.up, n.down]) this.loadLinear(w, `${p}.${name}`);
-      for (const name of [n.attnNorm, n.outNorm]) this.loadNorm(w, `${p}.${name}`, true);
+      // The head (and BERT's pooler): from the checkpoint when it has them, else created as transformers'
+      // _init_weights does (normal(0, initializer_range), zero bias), first then last so a seed gives one head. A BERT
+      // checkpoint without a pooler (saved from BertForMaskedLM) gets a fresh one that stays frozen, as with PEFT,
+      // whose default modules_to_save (`classifier`) does not cover it.
+      const hl = (this.headLinears = headLayout(c));
+      this.checkLabels(w, hl.last, 'classification');
+      this.loadHeadLinear(w, hl.first, [h, h], c.initializerRange, o.normal, true);
+      this.loadHeadLinear(w, hl.last, [o.numLabels, h], c.initializerRange, o.normal, true);
+    } catch (err) {
+      super.dispose();
+      throw err;
     }
-
-    // The head (and BERT's pooler): from the checkpoint when it has them, else created as transformers'
-    // _init_weights does (normal(0, initializer_range), zero bias), first then last so a seed gives one head. A BERT
-    // checkpoint without a pooler (saved from BertForMaskedLM) gets a fresh one that stays frozen, as with PEFT,
-    // whose default modules_to_save (`classifier`) does not cover it.
-    const hl = (this.headLinears = headLayout(c));
-    this.checkLabels(w, hl.last, 'classification');
-    this.loadHeadLinear(w, hl.first, [h, h], c.initializerRange, o.normal, true);
-    this.loadHeadLinear(w, hl.last, [o.numLabels, h], c.initializerRange, o.normal, true);
   }
 
   /** Final hidden states [B, T, H]. */

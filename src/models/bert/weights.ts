@@ -1,8 +1,6 @@
-// Checkpoint keys → the module paths of BertForSequenceClassification, RobertaForSequenceClassification and
-// DistilBertForSequenceClassification. Checkpoints saved from the bare encoder (BertModel, ...) have no `bert.` /
-// `roberta.` / `distilbert.` prefix; old ones (TF-converted BERT) name LayerNorm parameters gamma/beta, which
-// transformers renames on load to weight/bias.
-import type { HostTensor } from '../../adapters/safetensors';
+// The weights of BertForSequenceClassification, RobertaForSequenceClassification and
+// DistilBertForSequenceClassification checkpoints, under their module paths (layout.ts renames the file's keys:
+// bare encoder keys without the `bert.` / `roberta.` / `distilbert.` prefix, old gamma/beta LayerNorm names).
 import type { BertConfig, BertLayout } from './config';
 
 /** Module names inside one encoder layer, relative to `<prefix>.encoder.layer.N` (`distilbert.transformer.layer.N`). */
@@ -63,24 +61,8 @@ export function headLayout(c: BertConfig): HeadLayout {
   return { first: 'pre_classifier', act: 'relu', last: 'classifier' };
 }
 
-// Old LayerNorm names, as transformers' _fix_key renames them (only the final name: modules that merely contain
-// the words keep their names).
-const OLD_NAMES: [RegExp, string][] = [
-  [/\.gamma$/, '.weight'],
-  [/\.beta$/, '.bias'],
-];
-
-/** Adds the base-model prefix to bare encoder keys and renames gamma/beta to weight/bias. */
-export function normalizeBertKeys(weights: Map<string, HostTensor>, c: BertConfig): Map<string, HostTensor> {
-  const bare = c.layout === 'distilbert' ? /^(embeddings|transformer)\./ : /^(embeddings|encoder|pooler)\./;
-  const out = new Map<string, HostTensor>();
-  for (const [k, v] of weights) {
-    let key = OLD_NAMES.reduce((s, [from, to]) => s.replace(from, to), k);
-    if (bare.test(key)) key = `${c.prefix}.${key}`;
-    out.set(key, v);
-  }
-  return out;
-}
+/** Adds the base-model prefix to bare encoder keys and renames gamma/beta to weight/bias; `where` (the model
+ *  folder) is named when two keys become the same weight. */
 
 /** The weights every checkpoint of this layout must have, with their shapes (the head and pooler are optional). */
 export function requiredBertWeights(c: BertConfig): Map<string, number[]> {

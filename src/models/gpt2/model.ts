@@ -10,7 +10,8 @@ import { activation, attention, attentionBias } from '../layers';
 import { Weights } from '../weights';
 import type { Adapters, BatchTensors, BuildOptions, HFConfig } from '../types';
 import { parseGpt2Config, type Gpt2Config } from './config';
-import { conv1dModules, normalizeGpt2Keys, requiredGpt2Weights } from './weights';
+import { conv1dModules, requiredGpt2Weights } from './weights';
+import { normalizeKeys } from '../layouts';
 
 export class Gpt2Model extends BaseModel {
   readonly family = 'gpt2';
@@ -19,30 +20,34 @@ export class Gpt2Model extends BaseModel {
 
   constructor(raw: HFConfig, checkpoint: Map<string, HostTensor>, o: BuildOptions) {
     const c = parseGpt2Config(raw, `${o.dir}/config.json`);
-    const w = new Weights(normalizeGpt2Keys(checkpoint), o.dir);
+    const w = new Weights(normalizeKeys('gpt2', checkpoint, raw, o.dir), o.dir);
     w.check(requiredGpt2Weights(c));
     super(c, o, 'score');
     this.c = c;
     const h = c.hiddenSize;
-
-    this.loadEmbedding(w, 'transformer.wte.weight');
-    this.wpe = this.loadParam(w, 'transformer.wpe.weight');
-    this.loadNorm(w, 'transformer.ln_f', true);
-    for (let i = 0; i < c.numLayers; i++) {
-      const p = `transformer.h.${i}`;
-      this.loadNorm(w, `${p}.ln_1`, true);
-      this.loadNorm(w, `${p}.ln_2`, true);
-      for (const [n] of conv1dModules(c)) this.loadConv1d(w, `${p}.${n}`);
-    }
-
-    if (o.task === 'causal-lm') {
-      // transformers ties lm_head to wte whenever tie_word_embeddings is set, whatever the file holds.
-      if (c.tieWordEmbeddings) this.tieHead('lm_head');
-      else {
-        w.check(new Map([['lm_head.weight', [c.vocabSize, h]]]));
-        this.loadLinear(w, 'lm_head', false); // an nn.Linear without bias: [V, H]
+    // A refused weight disposes what was loaded before it.
+    try {
+      this.loadEmbedding(w, 'transformer.wte.weight');
+      this.wpe = this.loadParam(w, 'transformer.wpe.weight');
+      this.loadNorm(w, 'transformer.ln_f', true);
+      for (let i = 0; i < c.numLayers; i++) {
+        const p = `transformer.h.${i}`;
+        this.loadNorm(w, `${p}.ln_1`, true);
+        this.loadNorm(w, `${p}.ln_2`, true);
+        for (const [n] of conv1dModules(c)) this.loadConv1d(w, `${p}.${n}`);
       }
-    } else this.loadScoreHead(w, h, c.initializerRange, o.normal); // normal(0, initializer_range) if new
+
+      if (o.task === 'causal-lm') {
+        // transformers ties lm_head to wte whenever tie_word_embeddings is set, whatever the file holds.
+        if (c.tieWordEmbeddings) this.tieHead('lm_head');
+        else {
+          this.loadLmHead(w, h, false); // an nn.Linear without bias: [V, H]
+        }
+      } else this.loadScoreHead(w, h, c.initializerRange, o.normal); // normal(0, initializer_range) if new
+    } catch (err) {
+      super.dispose();
+      throw err;
+    }
   }
 
   /** Final hidden states [B, T, H], after ln_f. */

@@ -1,11 +1,8 @@
-// Checkpoint keys → the module paths of GPT2LMHeadModel / GPT2ForSequenceClassification. The Hub's `gpt2` stores
-// the bare GPT2Model's keys (`h.0.attn.c_attn.weight`, no `transformer.` prefix and no lm_head: it is tied).
+// The weights a GPT-2 checkpoint must have, under the module paths of GPT2LMHeadModel (layout.ts renames the file's
+// keys; the Hub's `gpt2` has no lm_head: it is tied).
 // c_attn, c_proj and c_fc are transformers' Conv1D: y = x·W + b with W stored [in, out], the transpose of nn.Linear.
 // Old checkpoints also hold the causal-mask buffers `h.N.attn.bias` / `masked_bias`: not weights, ignored.
-import type { HostTensor } from '../../adapters/safetensors';
 import type { Gpt2Config } from './config';
-
-const BARE = /^(wte|wpe|h|ln_f)\./;
 
 /** The Conv1D modules of one block, relative to `transformer.h.N`, with their [in, out] shapes. */
 export function conv1dModules(c: Gpt2Config): [string, number, number][] {
@@ -16,12 +13,6 @@ export function conv1dModules(c: Gpt2Config): [string, number, number][] {
     ['mlp.c_fc', h, c.innerSize],
     ['mlp.c_proj', c.innerSize, h],
   ];
-}
-
-export function normalizeGpt2Keys(weights: Map<string, HostTensor>): Map<string, HostTensor> {
-  const out = new Map<string, HostTensor>();
-  for (const [k, v] of weights) out.set(BARE.test(k) ? `transformer.${k}` : k, v);
-  return out;
 }
 
 /** The weights every GPT-2 checkpoint must have, with their shapes (the heads are checked where they are built). */

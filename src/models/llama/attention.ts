@@ -20,18 +20,18 @@ export interface RopeTables {
 }
 
 /**
- * cos/sin for positions 0…T−1, computed in float32 as transformers does, laid out per head as the projections are.
+ * cos/sin for positions 0…T−1 from inv_freq (rope.ts), computed in float32 as transformers does, laid out per head as the projections are.
  * q's tables carry the attention's 1/√hd: (x·cos + rot(x)·sin)·s = x·(s·cos) + rot(x)·(s·sin), so scaling the
  * scores [B, nh, T, T] costs nothing. The tensors are kept (they outlive the caller's tidy): see disposeRope.
  */
-export function ropeTables(d: Omit<AttentionDims, 'b'>, theta: number): RopeTables {
+export function ropeTables(d: Omit<AttentionDims, 'b'>, invFreq: Float32Array): RopeTables {
   const { t, nh, nkv, hd } = d;
+  if (invFreq.length * 2 !== hd) throw new Error(`RoPE tables for ${hd} dims need ${hd / 2} frequencies`);
   const cos = new Float32Array(t * hd);
   const sin = new Float32Array(t * hd);
   for (let i = 0; i < hd / 2; i++) {
-    const invFreq = Math.fround(1 / Math.fround(Math.pow(theta, Math.fround((2 * i) / hd))));
     for (let pos = 0; pos < t; pos++) {
-      const angle = Math.fround(pos * invFreq);
+      const angle = Math.fround(pos * invFreq[i]);
       cos[pos * hd + i] = cos[pos * hd + i + hd / 2] = Math.cos(angle);
       sin[pos * hd + i] = sin[pos * hd + i + hd / 2] = Math.sin(angle);
     }

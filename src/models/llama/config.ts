@@ -1,5 +1,7 @@
-// config.json → the numbers the Llama layout needs. Shared by llama, mistral, qwen2 and smollm checkpoints.
+// config.json → the numbers the Llama layout needs. Shared by llama (with Llama 3.x RoPE scaling), mistral, qwen2
+// and smollm checkpoints.
 import { LoraPlusError } from '../../protocol/errors';
+import { ropeParams, type RopeParams } from '../rope';
 import type { HFConfig } from '../types';
 
 export interface LlamaConfig {
@@ -13,7 +15,7 @@ export interface LlamaConfig {
   vocabSize: number; // V
   maxPositions: number;
   rmsNormEps: number;
-  ropeTheta: number;
+  rope: RopeParams; // from rope_theta + rope_scaling, or rope_parameters (transformers 5)
   tieWordEmbeddings: boolean;
   initializerRange: number;
   padTokenId: number | null;
@@ -40,15 +42,6 @@ export function parseLlamaConfig(raw: HFConfig, file: string): LlamaConfig {
       message: `hidden_act '${String(act)}' is not supported for ${raw.model_type} (only silu)`,
       file,
     });
-  const scaling = raw.rope_scaling as { type?: string; rope_type?: string } | null | undefined;
-  if (scaling && (scaling.rope_type ?? scaling.type) !== 'default') {
-    throw new LoraPlusError({
-      code: 'model/unsupported',
-      message: `rope_scaling '${scaling.rope_type ?? scaling.type}' is not supported yet`,
-      file,
-      hint: 'Use a checkpoint without rope_scaling, or open an issue.',
-    });
-  }
   const hiddenSize = num('hidden_size');
   const numHeads = num('num_attention_heads');
   const id2label = raw.id2label as Record<string, string> | undefined;
@@ -63,7 +56,7 @@ export function parseLlamaConfig(raw: HFConfig, file: string): LlamaConfig {
     vocabSize: num('vocab_size'),
     maxPositions: num('max_position_embeddings', 2048),
     rmsNormEps: num('rms_norm_eps', 1e-6),
-    ropeTheta: num('rope_theta', 10000),
+    rope: ropeParams(raw, file),
     tieWordEmbeddings: Boolean(raw.tie_word_embeddings ?? false), // LlamaConfig's default
     initializerRange: num('initializer_range', 0.02),
     padTokenId: typeof raw.pad_token_id === 'number' ? raw.pad_token_id : null,

@@ -10,7 +10,9 @@ import { disposeRope, groupedAttention, ropeTables, type RopeTables } from './at
 import type { Adapters, BatchTensors, BuildOptions, HFConfig } from '../types';
 import { parseLlamaConfig, type LlamaConfig } from './config';
 import { Weights } from '../weights';
-import { normalizeLlamaKeys, requiredLlamaWeights } from './weights';
+import { requiredLlamaWeights } from './weights';
+import { normalizeKeys } from '../layouts';
+import { invFreq } from '../rope';
 
 export class LlamaModel extends BaseModel {
   readonly family = 'llama';
@@ -20,32 +22,37 @@ export class LlamaModel extends BaseModel {
 
   constructor(raw: HFConfig, checkpoint: Map<string, HostTensor>, o: BuildOptions) {
     const c = parseLlamaConfig(raw, `${o.dir}/config.json`);
-    const w = new Weights(normalizeLlamaKeys(checkpoint), o.dir);
+    const w = new Weights(normalizeKeys('llama', checkpoint, raw, o.dir), o.dir);
     w.check(requiredLlamaWeights(c));
     super(c, o, 'score');
     this.c = c;
-
-    this.loadEmbedding(w, 'model.embed_tokens.weight');
-    this.loadNorm(w, 'model.norm', false);
-    for (let i = 0; i < c.numLayers; i++) {
-      const p = `model.layers.${i}`;
-      for (const n of ['input_layernorm', 'post_attention_layernorm']) this.loadNorm(w, `${p}.${n}`, false);
-      for (const n of ['q_proj', 'k_proj', 'v_proj', 'o_proj']) this.loadLinear(w, `${p}.self_attn.${n}`);
-      for (const n of ['gate_proj', 'up_proj', 'down_proj']) this.loadLinear(w, `${p}.mlp.${n}`);
-    }
-
-    if (o.task === 'causal-lm') {
-      if (w.has('lm_head.weight')) this.loadLinear(w, 'lm_head');
-      else if (c.tieWordEmbeddings) this.tieHead('lm_head');
-      else {
-        throw new LoraPlusError({
-          code: 'model/missing-weights',
-          message: 'the checkpoint has no lm_head.weight and tie_word_embeddings is false',
-          file: o.dir,
-          hint: 'Set tie_word_embeddings: true in config.json if the head is tied to the embeddings.',
-        });
+    // A refused weight disposes what was loaded before it.
+    try {
+      this.loadEmbedding(w, 'model.embed_tokens.weight');
+      this.loadNorm(w, 'model.norm', false);
+      for (let i = 0; i < c.numLayers; i++) {
+        const p = `model.layers.${i}`;
+        for (const n of ['input_layernorm', 'post_attention_layernorm']) this.loadNorm(w, `${p}.${n}`, false);
+        for (const n of ['q_proj', 'k_proj', 'v_proj', 'o_proj']) this.loadLinear(w, `${p}.self_attn.${n}`);
+        for (const n of ['gate_proj', 'up_proj', 'down_proj']) this.loadLinear(w, `${p}.mlp.${n}`);
       }
-    } else this.loadScoreHead(w, c.hiddenSize, c.initializerRange, o.normal); // normal(0, initializer_range) if new
+
+      if (o.task === 'causal-lm') {
+        if (w.has('lm_head.weight')) this.loadLmHead(w, c.hiddenSize);
+        else if (c.tieWordEmbeddings) this.tieHead('lm_head');
+        else {
+          throw new LoraPlusError({
+            code: 'model/missing-weights',
+            message: 'the checkpoint has no lm_head.weight and tie_word_embeddings is false',
+            file: o.dir,
+            hint: 'Set tie_word_embeddings: true in config.json if the head is tied to the embeddings.',
+          });
+        }
+      } else this.loadScoreHead(w, c.hiddenSize, c.initializerRange, o.normal); // normal(0, initializer_range) if new
+    } catch (err) {
+      super.dispose();
+      throw err;
+    }
     this.rot = halfRotation(c.headDim);
   }
 
@@ -99,8 +106,8 @@ export class LlamaModel extends BaseModel {
   private ropeTables(t: number): RopeTables {
     let r = this.rope.get(t);
     if (!r) {
-      const { numHeads: nh, numKvHeads: nkv, headDim: hd, ropeTheta } = this.c;
-      r = ropeTables({ t, nh, nkv, hd }, ropeTheta);
+      const { numHeads: nh, numKvHeads: nkv, headDim: hd, rope } = this.c;
+      r = ropeTables({ t, nh, nkv, hd }, invFreq(rope, hd, t));
       this.rope.set(t, r);
     }
     return r;

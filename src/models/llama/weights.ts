@@ -1,15 +1,6 @@
-// Checkpoint keys → the module paths of LlamaForCausalLM / LlamaForSequenceClassification.
-// Checkpoints saved from the bare LlamaModel have no `model.` prefix; tied checkpoints have no `lm_head.weight`.
-import type { HostTensor } from '../../adapters/safetensors';
+// The weights a Llama checkpoint must have, under the module paths of LlamaForCausalLM (layout.ts renames the
+// file's keys). Tied checkpoints have no `lm_head.weight`.
 import type { LlamaConfig } from './config';
-
-const BARE = /^(embed_tokens|layers|norm)\./;
-
-export function normalizeLlamaKeys(weights: Map<string, HostTensor>): Map<string, HostTensor> {
-  const out = new Map<string, HostTensor>();
-  for (const [k, v] of weights) out.set(BARE.test(k) ? `model.${k}` : k, v);
-  return out;
-}
 
 /** The weights every Llama checkpoint must have, with their shapes. */
 export function requiredLlamaWeights(c: LlamaConfig): Map<string, number[]> {

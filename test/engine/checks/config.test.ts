@@ -2,6 +2,7 @@
 // names from safetensors headers must be the module paths of the model the engine builds, without reading weights;
 // broken model folders and data files are problems at the key that names them, not exceptions.
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -9,6 +10,7 @@ import { loadModelWeights, readSafetensors, writeSafetensors } from '../../../sr
 import type { LocatedProblem } from '../../../src/config/load';
 import { checkConfigText, requireCheckedConfig } from '../../../src/engine/checks/config';
 import { inspectData, inspectModel, type ModelSummary } from '../../../src/engine/checks/inspect';
+import { checkOutputFolder, ensureDir, folderError } from '../../../src/engine/checks/paths';
 import { Rng } from '../../../src/engine/data/rng';
 import { buildModel, openModelFolder } from '../../../src/engine/train/inputs';
 import { LoraPlusError } from '../../../src/protocol/errors';
@@ -83,12 +85,24 @@ describe('inspectModel: module names without the weights', { skip }, () => {
     });
   }
 
-  it('reads only the header: a file cut after it still gives the names (loading the weights would fail)', () => {
+  it('reads only the header: NaN weights still give the names (building the model fails on them)', () => {
+    const file = path.join(STORIES, 'model.safetensors');
+    const whole = Buffer.from(fs.readFileSync(file));
+    whole.fill(0xff, 8 + Number(whole.readBigUInt64LE(0))); // every weight a NaN
+    const tokenizer = fs.readFileSync(path.join(STORIES, 'tokenizer.json'));
+    const d = modelFolder('nan-weights', { 'model.safetensors': whole, 'tokenizer.json': tokenizer });
+    assert.deepEqual([...summary(d).linears], [...summary(STORIES).linears]);
+    assert.throws(() => buildModel(openModelFolder(d), 'causal-lm', 0, new Rng(0)), /NaN\/Inf/);
+  });
+
+  it('a file cut after its header is refused by the checks as by the loader (one header reader)', () => {
     const file = path.join(STORIES, 'model.safetensors');
     const whole = fs.readFileSync(file);
     const headerOnly = whole.subarray(0, 8 + Number(whole.readBigUInt64LE(0)));
     const d = modelFolder('header-only', { 'model.safetensors': headerOnly });
-    assert.deepEqual([...summary(d).linears], [...summary(STORIES).linears]);
+    const r = inspectModel(d);
+    assert.ok(!r.ok && r.problem.code === 'safetensors/truncated', JSON.stringify(r));
+    assert.match(r.problem.message, /model\.safetensors: .*run past the data section/);
     assert.throws(() => loadModelWeights(d), /run past the data section/);
   });
 
@@ -291,5 +305,114 @@ describe('data files decide the fields and the batch', { skip }, () => {
     const again = inspectData(f);
     assert.ok(again.ok);
     assert.deepEqual([again.value.rows, again.value.columns], [2, ['text', 'extra']]);
+  });
+});
+
+describe('the run folder: checked without creating it, created without hanging', () => {
+  const cfg = (extra: string) => `model: ${STORIES}\ndata:\n  train: ${DEV}\n  text_field: sentence\n${extra}`;
+
+  it('output_dir that is a file, inside a file, under /proc or /sys: one problem at output_dir', { skip }, () => {
+    const file = path.join(dir, 'a-file');
+    fs.writeFileSync(file, 'x');
+    for (const [out, message] of [
+      [file, `cannot create ${file}: a file has that name`],
+      [path.join(file, 'runs'), `cannot create ${path.join(file, 'runs')}: ${file} is a file`],
+      ['/proc/no-such', 'cannot create /proc/no-such: /proc is on proc, a kernel pseudo file system'],
+      ['/sys/x/y', 'cannot create /sys/x/y: /sys is on sysfs, a kernel pseudo file system'],
+    ]) {
+      if (out.startsWith('/proc') && process.platform !== 'linux') continue;
+      const t0 = Date.now();
+      const ps = check(cfg(`output_dir: ${out}\n`));
+      assert.ok(Date.now() - t0 < 5000, 'no hang');
+      assert.deepEqual(
+        ps.map((p) => [p.severity, p.code, p.yamlPath, p.line, p.message]),
+        [['error', 'config/output-dir', 'output_dir', 5, message]],
+      );
+      assert.ok(!fs.existsSync(path.join(file, 'runs')));
+    }
+    assert.deepEqual(check(cfg(`output_dir: ${path.join(dir, 'new', 'runs')}\n`)), []);
+    assert.ok(!fs.existsSync(path.join(dir, 'new')), 'validate creates nothing');
+    const runFile = path.join(dir, 'outs', 'taken');
+    fs.mkdirSync(path.dirname(runFile));
+    fs.writeFileSync(runFile, 'x');
+    const [p] = check(cfg(`output_dir: ${path.dirname(runFile)}\nrun_name: taken\n`));
+    assert.deepEqual(
+      [p.code, p.yamlPath, p.message],
+      ['config/output-dir', 'run_name', `${runFile} is a file, not a folder for the run`],
+    );
+  });
+
+  it('EACCES, EROFS, ENOSPC, ENOTDIR, EEXIST: what, where and what to do', () => {
+    const d = path.join(dir, 'x', 'runs');
+    const err = (code: string, at = path.dirname(d)) =>
+      folderError(d, Object.assign(new Error(code), { code }), 'output_dir', at);
+    const eacces = err('EACCES');
+    assert.match(eacces.message, /: cannot create this folder: no permission to write in .*\/x \(EACCES\)/);
+    assert.deepEqual([eacces.info.file, eacces.info.yamlPath], [d, 'output_dir']);
+    assert.match(eacces.info.hint ?? '', /^Set output_dir to a folder you can write to\. Or change its permissions\.$/);
+    assert.match(err('EROFS').message, /\/x is on a read-only file system \(EROFS\)/);
+    assert.match(err('ENOSPC').message, /the disk that holds .*\/x is full \(ENOSPC\).*Free some space/);
+    const file = path.join(dir, 'in-the-way');
+    fs.writeFileSync(file, 'x');
+    for (const code of ['ENOTDIR', 'EEXIST'])
+      assert.match(folderError(file, { code }, 'output_dir').message, /a file has that name.*move the file/);
+    for (const code of ['EACCES', 'EROFS', 'ENOSPC']) assert.equal(err(code).code, 'run/folder');
+    if (process.getuid?.() !== 0) {
+      // Permissions do not stop root, so only a normal user sees EACCES for real.
+      const locked = path.join(dir, 'locked');
+      fs.mkdirSync(locked, { mode: 0o555 });
+      assert.match(checkOutputFolder(path.join(locked, 'runs'))!.message, /no permission to write in .* \(EACCES\)/);
+    }
+  });
+
+  it('ensureDir creates level by level, and refuses /proc at once where a recursive mkdir hangs', () => {
+    const nested = path.join(dir, 'e', 'f', 'g');
+    ensureDir(nested);
+    ensureDir(nested); // exists: nothing to do
+    assert.ok(fs.statSync(nested).isDirectory());
+    const file = path.join(dir, 'e', 'file');
+    fs.writeFileSync(file, 'x');
+    assert.throws(
+      () => ensureDir(path.join(file, 'sub'), 'output_dir'),
+      (e: unknown) => e instanceof LoraPlusError && e.code === 'run/folder' && e.info.yamlPath === 'output_dir',
+    );
+    if (process.platform !== 'linux') return;
+    // In a child with a timeout: were it to hang, the test would hang with it.
+    const run = (code: string) =>
+      spawnSync(process.execPath, ['--import', 'tsx', '-e', code], {
+        timeout: 10_000,
+        encoding: 'utf8',
+        cwd: process.cwd(),
+      });
+    const paths = path.resolve(__dirname, '../../../src/engine/checks/paths.ts');
+    const r = run(`const { ensureDir } = require(${JSON.stringify(paths)});
+      try { ensureDir('/proc/no-such/x'); } catch (e) { console.log(e.info.code + ' ' + e.message); }`);
+    assert.equal(r.signal, null, 'ensureDir hung');
+    assert.match(r.stdout, /^run\/folder \/proc\/no-such\/x: cannot create this folder: \/proc is on proc/);
+  });
+});
+
+describe('sizes the model sets: rank and one pass', { skip }, () => {
+  const base = `model: ${STORIES}\ndata:\n  train: ${DEV}\n  text_field: sentence\n`;
+
+  it('r above both sides of a targeted layer is an error; between them a warning', () => {
+    const [p] = check(`${base}lora:\n  r: 65\n  lora_alpha: 130\n  target_modules: [k_proj]\n`);
+    assert.deepEqual([p.severity, p.code, p.yamlPath], ['error', 'config/rank-above-layer', 'lora.r']);
+    assert.match(p.message, /lora_A and lora_B would each hold more numbers than the layer they adapt/);
+    const [w] = check(`${base}lora:\n  r: 48\n  lora_alpha: 96\n  target_modules: [k_proj]\n`);
+    assert.equal(w.severity, 'warning');
+  });
+
+  it('one pass whose attention scores pass 2^30 numbers: an error on wasm, a warning on auto', () => {
+    const big = `  max_length: 16384\ntraining:\n  batch_size: 8\n`; // 8 × 8 heads × 16384² = 17G numbers
+    const [wasm] = check(`device: wasm\n${base}${big}`).filter((p) => p.code !== 'config/max-length-beyond-positions');
+    assert.deepEqual([wasm.severity, wasm.code, wasm.yamlPath], ['error', 'config/pass-too-large', 'data.max_length']);
+    assert.match(wasm.message, /batch_size × heads × max_length² = 8 × 8 × 16384²/);
+    const auto = check(`${base}${big}`).filter((p) => p.code === 'config/pass-too-large');
+    assert.deepEqual(
+      auto.map((p) => p.severity),
+      ['warning'],
+    );
+    assert.deepEqual(check(`device: wasm\n${base}  max_length: 512\n`), []);
   });
 });

@@ -10,7 +10,7 @@ import { readMetrics } from '../../../src/engine/runs/writer';
 import { isRunDir, summarizeEvents, summarizeRun } from '../../../src/engine/runs/summary';
 import { train } from '../../../src/engine/train/train';
 import type { EngineEvent, EvalEvent, StepEvent } from '../../../src/protocol/events';
-import { SST2, STORIES, tempDir, useBackend } from '../../helpers/shared';
+import { SST2, STORIES, tempDir, useBackend, withLearningRate } from '../../helpers/shared';
 
 function config(
   dir: string,
@@ -68,7 +68,7 @@ describe('summarizeRun', () => {
     await train(cfg, (e) => session2.push(e), undefined, { runDir: resumed, resume: true });
     // lr·λ overflows float32 at step 2: an error, failed, the step-1 checkpoint kept.
     await train(
-      config(root, 'diverged', { learning_rate: 1e38, warmup_steps: 4, save_every: 1, max_grad_norm: 0 }, null),
+      withLearningRate(config(root, 'diverged', { warmup_steps: 4, save_every: 1, max_grad_norm: 0 }, null), 1e38),
       (e) => failedEvents.push(e),
     ).catch(() => {});
     diverged = path.join(root, 'runs', 'diverged');

@@ -11,7 +11,16 @@ import { configFromObject } from '../../../src/config/load';
 import { readMetrics } from '../../../src/engine/runs/writer';
 import { train } from '../../../src/engine/train/train';
 import type { EngineEvent, StepEvent } from '../../../src/protocol/events';
-import { maxAbsDiff, readJson, REFERENCE, SST2, STORIES, tempDir, useBackend } from '../../helpers/shared';
+import {
+  maxAbsDiff,
+  readJson,
+  REFERENCE,
+  SST2,
+  STORIES,
+  tempDir,
+  useBackend,
+  withLearningRate,
+} from '../../helpers/shared';
 
 interface Trajectory {
   r: number;
@@ -212,14 +221,10 @@ describe('train()', () => {
     const events: EngineEvent[] = [];
     await assert.rejects(
       train(
-        smallConfig(dir, {
-          learning_rate: 1e38,
-          loraplus_lr_ratio: 16,
-          warmup_steps: 4,
-          save_every: 1,
-          max_steps: 6,
-          max_grad_norm: 0,
-        }),
+        withLearningRate(
+          smallConfig(dir, { loraplus_lr_ratio: 16, warmup_steps: 4, save_every: 1, max_steps: 6, max_grad_norm: 0 }),
+          1e38,
+        ),
         (e) => events.push(e),
       ),
       /(the loss|the update of .*lora_B\.weight) became (NaN|Infinity|-Infinity) at step 2/,

@@ -19,7 +19,7 @@ import { train } from '../../../src/engine/train/train';
 import type { EngineEvent, StepEvent } from '../../../src/protocol/events';
 import { CONTEXT } from '../../../src/vscode/command-table';
 import { childItems, fmtEvalHeadline, runDirOfFile, runItem, sortRuns } from '../../../src/vscode/runs/tree-model';
-import { SST2, STORIES, tempDir, useBackend } from '../../helpers/shared';
+import { SST2, STORIES, tempDir, useBackend, withLearningRate } from '../../helpers/shared';
 
 const STATUS_WORDS = ['running', 'finished', 'stopped', 'failed', 'interrupted'];
 
@@ -86,12 +86,9 @@ describe('run explorer tree model', () => {
     // lr·λ overflows float32 at step 2: an error event, failed, the step-1 checkpoint kept.
     await trainInto(
       'diverged',
-      config(
-        root,
-        'diverged',
-        'causal-lm',
-        { learning_rate: 1e38, warmup_steps: 4, save_every: 1, max_grad_norm: 0 },
-        { eval: null },
+      withLearningRate(
+        config(root, 'diverged', 'causal-lm', { warmup_steps: 4, save_every: 1, max_grad_norm: 0 }, { eval: null }),
+        1e38,
       ),
     );
     // Its training data vanished after the config was checked: failed before any run_start.
