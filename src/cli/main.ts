@@ -27,6 +27,7 @@ import { train } from '../engine/train/train';
 import { Trainables } from '../engine/train/trainables';
 import type { Device } from '../protocol/merge';
 import type { EngineEvent } from '../protocol/events';
+import { resolveModel } from '../engine/hub/cache';
 
 const USAGE = `loraplus: LoRA+ fine-tuning of Hugging Face checkpoints on TensorFlow.js
 
@@ -190,7 +191,7 @@ async function cmdGenerate(argv: string[]): Promise<number> {
     1,
   );
   await selectBackend(values.device as Device);
-  const folder = openModelFolder(path.resolve(positionals[0]));
+  const folder = openModelFolder(resolveModel(positionals[0]));
   if (!folder.family.tasks.includes('causal-lm')) {
     throw new LoraPlusError({
       code: 'cli/not-a-decoder',
@@ -227,7 +228,7 @@ async function cmdInfo(argv: string[]): Promise<number> {
     1,
   );
   await selectBackend(values.device as Device);
-  const folder = openModelFolder(path.resolve(positionals[0]));
+  const folder = openModelFolder(resolveModel(positionals[0]));
   // Built with the family's first task: an encoder has only a classification head, with the checkpoint's labels.
   const task = folder.family.tasks[0];
   const model = buildModel(folder, task, task === 'causal-lm' ? 0 : checkpointLabels(folder.config), new Rng(0));
@@ -248,6 +249,7 @@ async function cmdInfo(argv: string[]): Promise<number> {
       vocab_size: model.vocabSize,
       max_positions: model.maxPositions,
       default_target_modules: folder.family.defaultTargets,
+      chat_template: folder.chatTemplate !== null, // tokenizer_config.json or chat_template.jinja
       target_module_names: suffixes,
       linears,
     };
@@ -260,6 +262,7 @@ async function cmdInfo(argv: string[]): Promise<number> {
         `${info.parameters.toLocaleString('en-US')} parameters · ` +
         `vocab ${info.vocab_size} · ${info.max_positions} positions`,
     );
+    console.log(`  chat template: ${info.chat_template ? 'yes' : 'none'}`);
     console.log(
       `  default LoRA targets: ${info.default_target_modules.join(', ')}\n` +
         `  LoRA can target (target_modules): ${suffixes.join(', ')}, or all-linear`,

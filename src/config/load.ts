@@ -10,6 +10,7 @@ import type { TextEdit } from './fixes';
 import { toYamlPath } from './problem';
 import type { ConfigCheck, Problem, Segment } from './problem';
 import type { TrainConfig } from './schema';
+import type { ValidateContext } from './validate';
 import { validateConfig } from './validate';
 import { checkYamlStructure, deepText, MAX_TEXT, pathAt, toJsIssue } from './yaml-checks';
 import type { YamlIssue } from './yaml-checks';
@@ -30,6 +31,7 @@ export interface LocatedProblem extends Problem {
 
 export interface LoadOptions {
   checks?: readonly ConfigCheck[]; // further checks (the engine's, against the model and data), see validateConfig
+  resolveModel?: ValidateContext['resolveModel']; // Hub ids in `model:`, see validateConfig
 }
 
 export interface LoadResult {
@@ -129,7 +131,7 @@ export function parseConfigText(
     return { config: null, problems: sortByPosition([...syntax, located(toJsIssue(doc, err))]) };
   }
 
-  const { config, problems } = validateConfig(js, { configDir, checks: opts.checks });
+  const { config, problems } = validateConfig(js, { configDir, checks: opts.checks, resolveModel: opts.resolveModel });
   const placed = problems.map((p): LocatedProblem => {
     const edits = fixEdits(doc, text, lc, p);
     return { ...p, ...locate(doc, p, at), ...(edits ? { edits } : {}) };
@@ -152,7 +154,7 @@ export function requireValidConfig(file: string, opts: LoadOptions = {}): TrainC
 
 /** Validates a config given as an object (tests, demos); relative paths resolve against configDir. */
 export function configFromObject(obj: unknown, configDir: string, opts: LoadOptions = {}): TrainConfig {
-  const { config, problems } = validateConfig(obj, { configDir, checks: opts.checks });
+  const { config, problems } = validateConfig(obj, { configDir, checks: opts.checks, resolveModel: opts.resolveModel });
   return config ?? throwInvalid('<config object>', problems);
 }
 

@@ -42,6 +42,7 @@ export interface PathSpec extends Common {
   kind: 'path';
   default?: string | null;
   exists?: { type: 'file' | 'dir'; contains?: string; what: string }; // checked by the validator
+  hub?: boolean; // a Hub id (org/name[@revision]) names a model in the Hugging Face cache
 }
 export interface EnumSpec extends Common {
   kind: 'enum';
@@ -94,9 +95,11 @@ export const schema = {
       required: true,
       aliases: ['model_name_or_path', 'base_model', 'model_path'],
       exists: { type: 'dir', contains: 'config.json', what: 'model folder' },
+      hub: true,
       placeholder: 'path/to/model-folder',
       description:
-        'A Hugging Face model folder (config.json, model.safetensors, tokenizer.json), relative to this file.',
+        'A Hugging Face model folder (config.json, model.safetensors, tokenizer.json), relative to this file, ' +
+        'or a Hub id (org/name, optionally @revision) in the Hugging Face cache (loraplus download org/name).',
       docs:
         'A folder as downloaded from the Hub: `config.json` (its `model_type` picks the architecture: ' +
         'llama, mistral, qwen2, gpt2, bert, roberta, distilbert), the weights as `model.safetensors` or shards ' +

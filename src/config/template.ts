@@ -8,6 +8,7 @@ import type { TrainConfig } from './schema';
 export interface TemplateChoices {
   configDir: string; // the folder the config is written to: paths are written relative to it
   model: string; // the model folder (absolute)
+  modelId?: string; // a Hub id (org/name[@revision]) to write instead, for a model from the Hugging Face cache
   modelType: string; // config.json's model_type, for the comment
   family: string; // the model family (llama, gpt2, bert), for the comment
   task: TrainConfig['task'];
@@ -42,7 +43,7 @@ export function configTemplate(c: TemplateChoices): string {
       'Hover a key for what it does; Ctrl+Space lists the keys not written here.',
     line('loraplus: 1', 'marks this YAML as a LoRA+ config'),
     line(
-      `model: ${yamlValue(rel(c.model))}`,
+      `model: ${yamlValue(c.modelId ?? rel(c.model))}`,
       c.modelType === c.family ? c.modelType : `${c.modelType} (${c.family} family)`,
     ),
     line(`task: ${c.task}`, classify ? 'a label head on the text' : 'next-token prediction on the text'),

@@ -15,6 +15,7 @@ import { checkRules } from './rules';
 import { schema } from './schema';
 import { unknownKey } from './unknown-key';
 import type { NumberSpec, ObjectSpec, PathSpec, Spec, StringListSpec, StringSpec, TrainConfig } from './schema';
+import { LoraPlusError } from '../protocol/errors';
 
 export type { ConfigCheck, Fix, FixValue, Problem, Segment, Severity } from './problem';
 export { toYamlPath } from './problem';
@@ -27,6 +28,12 @@ export interface ValidateContext {
   configDir?: string; // relative paths resolve against it (default: the working directory)
   checkPaths?: boolean; // check that model/data/adapter paths exist (default true)
   checks?: readonly ConfigCheck[]; // further checks, run when every value passed the schema (unknown keys aside)
+  /**
+   * The folder a `model:` value names when it is not a path here: a Hub id's cached snapshot (the engine's hub
+   * room; config/ cannot import it). Returns null for a value that is not a Hub id; throws a LoraPlusError when
+   * the model is not (completely) in the cache.
+   */
+  resolveModel?: (value: string, configDir: string) => string | null;
 }
 
 export interface ValidateResult {
@@ -325,7 +332,23 @@ function checkPath(s: PathSpec, v: string, at: Segment[], ctx: Ctx, report: Repo
     return undefined;
   }
   const expanded = v === '~' || v.startsWith('~/') ? path.join(os.homedir(), v.slice(1)) : v;
-  const abs = path.resolve(ctx.configDir, expanded);
+  let abs = path.resolve(ctx.configDir, expanded);
+  if (s.hub && ctx.resolveModel && ctx.checkPaths !== false) {
+    try {
+      abs = ctx.resolveModel(v, ctx.configDir) ?? abs;
+    } catch (err) {
+      if (!(err instanceof LoraPlusError)) throw err;
+      report({
+        severity: 'error',
+        code: err.code,
+        message: err.info.message,
+        path: at,
+        at: 'value',
+        hint: err.info.hint,
+      });
+      return undefined;
+    }
+  }
   if (!s.exists || ctx.checkPaths === false) return abs;
   const { type, contains, what } = s.exists;
   const relHint = path.isAbsolute(expanded)

@@ -16,6 +16,7 @@ import { inspectData, inspectModel } from './inspect';
 import type { DataSummary, ModelSummary } from './inspect';
 import { checkRunFolder } from './paths';
 import { checkTensorSizes } from './sizes';
+import { parseModelSpec, resolveModel } from '../hub/cache';
 
 type Report = (p: ProblemInit) => void;
 type Written = CheckInput['written'];
@@ -37,9 +38,17 @@ export const checkAgainstFiles: ConfigCheck = ({ config, written }) => {
 
 const CHECKS: readonly ConfigCheck[] = [checkAgainstFiles, checkTensorSizes, checkRunFolder];
 
+/** A `model:` value that is a Hub id: its snapshot in the Hugging Face cache (null for a path). */
+export function resolveHubModel(value: string, configDir: string): string | null {
+  const spec = parseModelSpec(value, { baseDir: configDir });
+  return spec.kind === 'hub' ? resolveModel(value, { baseDir: configDir }) : null;
+}
+
+const OPTIONS = { checks: CHECKS, resolveModel: resolveHubModel };
+
 /** A config file with every check: what `loraplus validate` prints. */
 export function checkConfigFile(file: string): LoadResult {
-  return loadConfigFile(file, { checks: CHECKS });
+  return loadConfigFile(file, OPTIONS);
 }
 
 /** The same for an editor buffer; relative paths resolve against configDir (the file's folder). */
@@ -47,12 +56,12 @@ export function checkConfigText(
   text: string,
   configDir: string,
 ): { config: TrainConfig | null; problems: LocatedProblem[] } {
-  return parseConfigText(text, configDir, { checks: CHECKS });
+  return parseConfigText(text, configDir, OPTIONS);
 }
 
 /** Loads a config with every check, or throws LoraPlusError 'config/invalid' listing the errors: for `train`. */
 export function requireCheckedConfig(file: string): TrainConfig {
-  return requireValidConfig(file, { checks: CHECKS });
+  return requireValidConfig(file, OPTIONS);
 }
 
 // ---- The model ----

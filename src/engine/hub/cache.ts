@@ -174,6 +174,18 @@ export function repoDir(cacheDir: string, repoId: string): string {
   return path.join(cacheDir, `models--${repoId.split('/').join('--')}`);
 }
 
+/**
+ * The Hub id of a cached snapshot folder (`<cache>/models--org--name/snapshots/<sha>` → `org/name`), so what we write
+ * (an adapter's base_model_name_or_path) names the model as Python names it; null for any other folder.
+ */
+export function hubIdOf(dir: string): string | null {
+  const parts = path.resolve(dir).split(path.sep);
+  const [repo, snapshots, commit] = parts.slice(-3);
+  if (snapshots !== 'snapshots' || !isCommit(commit) || !repo?.startsWith('models--')) return null;
+  const id = repo.slice('models--'.length).split('--').join('/');
+  return isHubId(id) ? id : null;
+}
+
 /** How to get a model: this CLI's download and Python's, with the revision when it is not the default. */
 export function downloadHint(repoId: string, revision?: string): string {
   const rev = revision && revision !== DEFAULT_REVISION ? ` --revision ${revision}` : '';

@@ -7,6 +7,7 @@ import { ADAPTER_CONFIG_FILE } from '../../adapters/peft';
 import { LoraPlusError } from '../../protocol/errors';
 import { listCheckpoints } from './checkpoints';
 import { CONFIG_FILE } from './writer';
+import { parseModelSpec, resolveModel } from '../hub/cache';
 
 /** An adapter folder; a checkpoint folder; or a run folder, whose final/ adapter, else newest checkpoint, is used. */
 export function resolveAdapterDir(target: string): string {
@@ -72,5 +73,16 @@ export function locateBase(adapterDir: string, run = runOf(adapterDir)): { named
     path.resolve(adapterDir, named),
     ...(run ? [path.resolve(run.dir, named)] : []),
   ];
-  return { named, dir: candidates.find((d) => fs.existsSync(path.join(d, 'config.json'))) ?? null };
+  const local = candidates.find((d) => fs.existsSync(path.join(d, 'config.json')));
+  return { named, dir: local ?? cachedModel(named) };
+}
+
+/** A Hub id (what Python adapters usually name) found in the Hugging Face cache, or null. */
+function cachedModel(named: string): string | null {
+  if (parseModelSpec(named).kind !== 'hub') return null;
+  try {
+    return resolveModel(named);
+  } catch {
+    return null; // not (completely) cached: the caller asks where the base model is
+  }
 }

@@ -37,6 +37,7 @@ import {
   type ModelFolder,
 } from './inputs';
 import { Trainables } from './trainables';
+import { hubIdOf } from '../hub/cache';
 
 /** What one optimizer step measured; `modules` only on logged steps. */
 export interface StepFigures {
@@ -292,7 +293,9 @@ export class Trainer {
   /** The trained adapter in PEFT's format. */
   adapter(): Promise<Adapter> {
     const extra = { loraplus_lr_ratio: this.t.loraplus_lr_ratio };
-    return this.weights.toAdapter(this.config.model, taskType(this.config), extra);
+    // A cached Hub model is named by its id, as Python's from_pretrained takes it.
+    const base = hubIdOf(this.config.model) ?? this.config.model;
+    return this.weights.toAdapter(base, taskType(this.config), extra);
   }
 
   /** A loss or update that is not finite: the run stops with this error and keeps its last good checkpoint. */

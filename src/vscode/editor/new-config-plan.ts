@@ -8,6 +8,8 @@ import { LABEL_NAMES, TEXT_NAMES } from '../../engine/checks/config';
 import { inspectModel } from '../../engine/checks/inspect';
 import type { InspectProblem, ModelSummary } from '../../engine/checks/inspect';
 import { SUPPORTED_EXTENSIONS } from '../../engine/data/rows';
+import { listCachedModels } from '../../engine/hub/cache';
+import { FAMILIES } from '../../models/registry';
 
 // ---- Finding models and data ----
 
@@ -99,6 +101,7 @@ export interface ModelChoice {
   targets: string[] | 'all-linear'; // the family's default targets this model has (else all-linear)
   r: number; // 8, or less when a targeted layer is narrower
   maxPositions: number | null;
+  hubId?: string; // a model from the Hugging Face cache: what the config names it by
 }
 
 export function describeModel(dir: string): { ok: true; value: ModelChoice } | { ok: false; problem: InspectProblem } {
@@ -124,6 +127,18 @@ export function describeModel(dir: string): { ok: true; value: ModelChoice } | {
       maxPositions: m.positions?.max ?? null,
     },
   };
+}
+
+/** The complete, supported models of the Hugging Face cache (what Python downloaded, or `loraplus download`). */
+export function cachedModelChoices(): ModelChoice[] {
+  return listCachedModels().flatMap((m) =>
+    m.revisions
+      .filter((r) => !r.missing.length && r.modelType !== undefined && r.modelType in FAMILIES)
+      .flatMap((r) => {
+        const d = describeModel(r.snapshot);
+        return d.ok ? [{ ...d.value, name: r.spec, hubId: r.spec }] : [];
+      }),
+  );
 }
 
 /** One line for the model picker: `llama · causal-lm, sequence-classification · targets q_proj, v_proj`. */
@@ -176,6 +191,7 @@ export function planConfig(
   return {
     configDir,
     model: model.dir,
+    ...(model.hubId ? { modelId: model.hubId } : {}),
     modelType: model.modelType,
     family: model.summary.family.name,
     task,

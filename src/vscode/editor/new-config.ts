@@ -12,6 +12,7 @@ import { inspectData } from '../../engine/checks/inspect';
 import { SUPPORTED_EXTENSIONS } from '../../engine/data/rows';
 import {
   defaultConfigName,
+  cachedModelChoices,
   describeModel,
   findModelsAndData,
   guessEvalFile,
@@ -69,6 +70,12 @@ async function pickModel(found: Promise<Found>, near: string | undefined): Promi
         ? [{ label: m.value.name, description: modelDescription(m.value), detail: shown(dir, near), value: m.value }]
         : [];
     }),
+    ...cachedModelChoices().map((m): Item<ModelChoice> => ({
+      label: m.name,
+      description: modelDescription(m),
+      detail: 'Hugging Face cache',
+      value: m,
+    })),
     { label: BROWSE, description: 'a folder with config.json and model.safetensors', browse: true },
   ]);
   for (;;) {

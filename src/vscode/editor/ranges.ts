@@ -10,6 +10,7 @@ import { applyEdits, fixEdits } from '../../config/fixes';
 import type { TextEdit } from '../../config/fixes';
 import { parseConfigText } from '../../config/load';
 import type { LocatedProblem } from '../../config/load';
+import { resolveHubModel } from '../../engine/checks/config';
 
 // ---- Which documents are configs ----
 
@@ -45,13 +46,23 @@ export function configFiles(text: string, configDir: string): ConfigFiles {
     return typeof v === 'string' && v !== '' ? resolvePath(configDir, v) : undefined;
   };
   const files: ConfigFiles = {};
-  const model = get('model');
+  const written: unknown = doc.getIn(['model']);
+  const model = typeof written === 'string' && written !== '' ? modelFolder(configDir, written) : undefined;
   const train = get('data', 'train');
   const evalFile = get('data', 'eval');
   if (model) files.model = model;
   if (train) files.train = train;
   if (evalFile) files.eval = evalFile;
   return files;
+}
+
+/** The folder `model:` names: a path, or a Hub id's snapshot in the Hugging Face cache (when it is there). */
+function modelFolder(configDir: string, written: string): string {
+  try {
+    return resolveHubModel(written, configDir) ?? resolvePath(configDir, written);
+  } catch {
+    return resolvePath(configDir, written); // not cached: the diagnostics say so at `model`
+  }
 }
 
 export function resolvePath(configDir: string, written: string): string {

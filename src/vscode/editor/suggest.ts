@@ -13,6 +13,8 @@ import type { ModelSummary } from '../../engine/checks/inspect';
 import { SUPPORTED_EXTENSIONS } from '../../engine/data/rows';
 import { configFiles, resolvePath } from './ranges';
 import { orderColumns } from './new-config-plan';
+import { listCachedModels } from '../../engine/hub/cache';
+import { FAMILIES } from '../../models/registry';
 
 export interface Suggestion {
   label: string;
@@ -259,14 +261,15 @@ function pathSuggestions(
   const partial = bare.slice(slash + 1);
   const dir = resolvePath(configDir, dirPart || '.');
   const wantFiles = spec.exists?.type === 'file';
+  const prefix = typed === '' ? space : '';
+  const cached = spec.kind === 'path' && spec.hub ? hubSuggestions(bare, offset - bare.length, end, prefix) : [];
   let entries: fs.Dirent[];
   try {
     entries = fs.readdirSync(dir, { withFileTypes: true });
   } catch {
-    return [];
+    return cached; // `Qwen/` is no folder here, but may be a Hub id
   }
   const start = offset - partial.length;
-  const prefix = typed === '' ? space : '';
   const out: Suggestion[] = [];
   if (partial === '' && (dirPart === '' || /(^|\/)\.\.\/$/.test(dirPart))) {
     out.push({
@@ -311,7 +314,25 @@ function pathSuggestions(
       });
     }
   }
-  return out;
+  return [...out, ...cached];
+}
+
+/** The supported models of the Hugging Face cache whose Hub id starts with what is typed. */
+function hubSuggestions(typed: string, start: number, end: number, prefix: string): Suggestion[] {
+  if (/^[./~]/.test(typed)) return []; // a path
+  return listCachedModels()
+    .flatMap((m) => m.revisions)
+    .filter((r) => !r.missing.length && r.modelType !== undefined && r.modelType in FAMILIES)
+    .filter((r) => r.spec.startsWith(typed))
+    .map((r) => ({
+      label: r.spec,
+      kind: 'folder' as const,
+      insertText: prefix + r.spec,
+      detail: `${r.modelType} · Hugging Face cache`,
+      sortText: `3-${r.spec}`,
+      start,
+      end,
+    }));
 }
 
 function isDirectory(p: string): boolean {

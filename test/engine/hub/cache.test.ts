@@ -10,37 +10,13 @@ import { listCachedModels, parseModelSpec, resolveModel } from '../../../src/eng
 import { hubCacheDir, hubEndpoint, hubToken } from '../../../src/engine/hub/env';
 import { LoraPlusError } from '../../../src/protocol/errors';
 import { SHARED, tempDir } from '../../helpers/shared';
-import { filesOf, gitOid, sha256 } from './hub-server';
+import { cacheRepo, sha256 } from '../../helpers/hub-cache';
+import { filesOf } from './hub-server';
 
 const QWEN = filesOf(path.join(SHARED, 'models', 'tiny-random-qwen3'));
 const BERT = filesOf(path.join(SHARED, 'models', 'tiny-random-bert'));
 const C1 = '1'.repeat(40);
 const C2 = '2'.repeat(40);
-
-/** What hf_hub_download leaves: blobs/<etag>, snapshots/<commit>/<file> → ../../blobs/<etag>, refs/<rev>. */
-function cacheRepo(
-  cache: string,
-  id: string,
-  commit: string,
-  files: Record<string, Buffer>,
-  refs: string[] = ['main'],
-) {
-  const repo = path.join(cache, `models--${id.replace('/', '--')}`);
-  const snapshot = path.join(repo, 'snapshots', commit);
-  fs.mkdirSync(path.join(repo, 'blobs'), { recursive: true });
-  for (const [name, bytes] of Object.entries(files)) {
-    const etag = name.endsWith('.safetensors') ? sha256(bytes) : gitOid(bytes);
-    fs.writeFileSync(path.join(repo, 'blobs', etag), bytes);
-    const pointer = path.join(snapshot, name);
-    fs.mkdirSync(path.dirname(pointer), { recursive: true });
-    fs.symlinkSync(path.relative(path.dirname(pointer), path.join(repo, 'blobs', etag)), pointer);
-  }
-  for (const ref of refs) {
-    fs.mkdirSync(path.dirname(path.join(repo, 'refs', ref)), { recursive: true });
-    fs.writeFileSync(path.join(repo, 'refs', ref), commit); // no newline, as huggingface_hub writes it
-  }
-  return { repo, snapshot };
-}
 
 function code(fn: () => unknown): LoraPlusError {
   try {

@@ -11,12 +11,12 @@
 // Errors carry X-Error-Code as the Hub's do: RepoNotFound (401), GatedRepo (401/403), RevisionNotFound and
 // EntryNotFound (404). Every request is logged; `cut` breaks one transfer off mid-file, `stall` leaves it hanging.
 import { createHash } from 'node:crypto';
-import * as fs from 'node:fs';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import * as path from 'node:path';
 import { FAMILIES } from '../../../src/models/registry';
 import { SHARED } from '../../helpers/shared';
+import { filesOf, gitOid, sha256 } from '../../helpers/hub-cache';
 
 export interface Repo {
   id: string; // org/name
@@ -48,24 +48,9 @@ export interface HubServer {
 const LFS = /\.(safetensors|bin|model|msgpack|onnx|h5)$/;
 
 /** A model of ../shared/models this checkout's registry supports: qwen3 once its family is in, else llama. */
+export { filesOf, gitOid, sha256 };
+
 export const TINY = path.join(SHARED, 'models', 'qwen3' in FAMILIES ? 'tiny-random-qwen3' : 'tiny-random-llama3');
-
-export function filesOf(dir: string): Record<string, Buffer> {
-  const out: Record<string, Buffer> = {};
-  for (const name of fs.readdirSync(dir)) {
-    const full = path.join(dir, name);
-    if (fs.statSync(full).isFile()) out[name] = fs.readFileSync(full);
-  }
-  return out;
-}
-
-export function gitOid(bytes: Buffer): string {
-  return createHash('sha1').update(`blob ${bytes.length}\0`).update(bytes).digest('hex');
-}
-
-export function sha256(bytes: Buffer): string {
-  return createHash('sha256').update(bytes).digest('hex');
-}
 
 export function commitOf(repo: Repo): string {
   return repo.commit ?? createHash('sha1').update(repo.id).digest('hex');
