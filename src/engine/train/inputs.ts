@@ -8,6 +8,7 @@ import type { TrainConfig } from '../../config/schema';
 import { LoraPlusError } from '../../protocol/errors';
 import { createModel } from '../../models/create';
 import { FAMILIES, type Family } from '../../models/registry';
+import { loadChatTemplate } from '../../models/chat-template';
 import { loadTokenizer, type TextTokenizer } from '../../models/tokenizer';
 import type { BatchTensors, HFConfig, Model, Task } from '../../models/types';
 import type { LogEvent } from '../../protocol/events';
@@ -32,6 +33,8 @@ export interface ModelFolder {
   config: HFConfig;
   family: Family;
   tokenizer: TextTokenizer;
+  /** The chat template (Jinja) transformers would use by default, or null (models/chat-template.ts). */
+  chatTemplate: string | null;
 }
 
 /** Reads config.json and the tokenizer; the weights are read by `buildModel`. */
@@ -72,7 +75,8 @@ export function openModelFolder(dir: string): ModelFolder {
       hint: `Supported model types: ${Object.keys(FAMILIES).join(', ')}.`,
     });
   }
-  return { dir, config, family, tokenizer: loadTokenizer(dir, config as Record<string, number>) };
+  const tokenizer = loadTokenizer(dir, config as Record<string, number>);
+  return { dir, config, family, tokenizer, chatTemplate: loadChatTemplate(dir) };
 }
 
 export function buildModel(folder: ModelFolder, task: Task, numLabels: number, rng: Rng): Model {
