@@ -69,3 +69,38 @@ function isDir(p: string): boolean {
     return false;
   }
 }
+
+/** Where loadChatTemplate found the template, for messages: the .jinja file or tokenizer_config.json. */
+export function chatTemplateSource(dir: string): string {
+  const main = path.join(dir, CHAT_TEMPLATE_FILE);
+  if (fs.existsSync(main)) return main;
+  const extra = path.join(dir, CHAT_TEMPLATE_DIR, 'default.jinja');
+  return fs.existsSync(extra) ? extra : path.join(dir, 'tokenizer_config.json');
+}
+
+/**
+ * The special tokens a template refers to (bos_token, eos_token, ... from tokenizer_config.json, where a token is a
+ * string or an AddedToken object), and every special added token of tokenizer.json (the end-of-turn markers).
+ */
+export function templateTokens(dir: string): { tokens: Record<string, string>; special: string[] } {
+  const read = (file: string): Record<string, unknown> => {
+    try {
+      const v: unknown = JSON.parse(fs.readFileSync(path.join(dir, file), 'utf8'));
+      return isObject(v) ? v : {};
+    } catch {
+      return {};
+    }
+  };
+  const config = read('tokenizer_config.json');
+  const tokens: Record<string, string> = {};
+  for (const key of ['bos_token', 'eos_token', 'pad_token', 'unk_token']) {
+    const v = config[key];
+    const name = typeof v === 'string' ? v : isObject(v) && typeof v.content === 'string' ? v.content : null;
+    if (name !== null) tokens[key] = name;
+  }
+  const added = read('tokenizer.json').added_tokens;
+  const special = Array.isArray(added)
+    ? added.flatMap((t) => (isObject(t) && t.special === true && typeof t.content === 'string' ? [t.content] : []))
+    : [];
+  return { tokens, special };
+}
