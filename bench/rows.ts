@@ -31,13 +31,15 @@ export interface Measured {
   setupPeakMB?: number; // tfjs: peak RSS once the model was built, before the first step
   profile?: { kernel: string; ms: number; calls: number }[];
   profilePeakMB?: number; // tf.profile's peakBytes over one step: the most tensor memory live at once
+  python?: string; // torch: the interpreter (which build)
+  impl?: string; // torch: what ran the model (plain torch, or transformers' class + PEFT)
 }
 
 export interface Skipped {
   side: 'tfjs' | 'torch';
   model: ModelId;
   backend: string;
-  threads?: number; // wasm: the thread count this row was run at
+  threads?: number; // wasm and PyTorch: the thread count this row was run at
   skipped: string;
 }
 
@@ -54,12 +56,22 @@ export function rowLabel(r: Row): string {
 export const RESULT_TAG = 'BENCH_RESULT ';
 
 /** Runs a child that prints one `BENCH_RESULT {json}` line; a crash becomes a Skipped row with its last error line. */
-export function runChild(
+export async function runChild(
   cmd: string,
   args: string[],
   env: NodeJS.ProcessEnv,
   who: Omit<Skipped, 'skipped'>,
 ): Promise<Row> {
+  const r = await runTagged(cmd, args, env);
+  return 'error' in r ? { ...who, skipped: r.error } : (r.result as Row);
+}
+
+/** Runs a child and returns the JSON of its `BENCH_RESULT {json}` line, or why there was none (its last error lines). */
+export function runTagged(
+  cmd: string,
+  args: string[],
+  env: NodeJS.ProcessEnv,
+): Promise<{ result: unknown } | { error: string }> {
   return new Promise((resolve) => {
     const child = spawn(cmd, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
@@ -69,19 +81,19 @@ export function runChild(
     const timer = setTimeout(() => child.kill('SIGKILL'), 20 * 60 * 1000);
     child.on('error', (e) => {
       clearTimeout(timer);
-      resolve({ ...who, skipped: `could not start ${cmd}: ${e.message}` });
+      resolve({ error: `could not start ${cmd}: ${e.message}` });
     });
     child.on('close', (code, signal) => {
       clearTimeout(timer);
       const line = out.split('\n').find((l) => l.startsWith(RESULT_TAG));
-      if (line) return resolve(JSON.parse(line.slice(RESULT_TAG.length)) as Row);
+      if (line) return resolve({ result: JSON.parse(line.slice(RESULT_TAG.length)) });
       const last = err
         .trim()
         .split('\n')
         .filter((l) => l.trim() && !/^\s+at /.test(l))
         .slice(-2)
         .join(' | ');
-      resolve({ ...who, skipped: `failed (${signal ?? `exit ${code}`}): ${last || 'no output'}` });
+      resolve({ error: `failed (${signal ?? `exit ${code}`}): ${last || 'no output'}` });
     });
   });
 }

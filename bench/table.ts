@@ -5,7 +5,7 @@ import * as os from 'node:os';
 import * as tf from '@tensorflow/tfjs';
 import { BACKENDS, MODEL_IDS, SLOW_STEP_MS, SPECS, WARMUP, type Backend, type ModelId } from './models';
 import { cores, isMeasured, round1, rowLabel, type Measured, type Row, type Skipped } from './rows';
-import type { TorchCheck } from './torch';
+import { buildName, type TorchCheck } from './torch';
 
 interface Target {
   what: string;
@@ -18,7 +18,7 @@ export function report(rows: Row[], models: ModelId[], torch: TorchCheck, elapse
   const out = (s: string) => process.stdout.write(s);
   const targets = evaluateTargets(rows, models);
   if (json) {
-    const pytorch = torch.ok ? torch.version : null;
+    const pytorch = torch.ok ? torch.builds : null;
     const result = { machine: machine(), pytorch, results: rows, targets, elapsed_s: round1(elapsed) };
     out(`${JSON.stringify(result, null, 2)}\n`);
     return;
@@ -42,18 +42,26 @@ export function report(rows: Row[], models: ModelId[], torch: TorchCheck, elapse
         `so ${r.warmup} warm-up and ${r.steps} timed steps.\n`,
     );
   if (!torch.ok) out(`\nPyTorch: ${torch.why}\n`);
-  else
+  else {
+    // Which BLAS each build's matmuls use (asked of torch: BLAS_INFO, torch.backends.mkl, the loaded libblas), and
+    // how fast: pip's MKL build and Debian's OpenBLAS build differ, and the reference should be the fastest.
+    out('\nPyTorch builds on this machine (BLAS as torch reports it; float32 1024³ matmul on 1 thread):\n');
+    for (const b of torch.builds) {
+      const np = b.numpy ? `; numpy's own ${b.numpy.blas} in the same Python: ${b.numpy.gflops} GFLOP/s` : '';
+      out(`  ${buildName(b)}: ${b.gflops} GFLOP/s${np}; ${b.python}${b.hf ? ` (${b.hf})` : ''}\n`);
+    }
+    const impls = new Map<string, string[]>();
+    for (const r of rows.filter(isMeasured))
+      if (r.side === 'torch' && r.impl && !impls.get(r.impl)?.includes(r.model))
+        impls.set(r.impl, [...(impls.get(r.impl) ?? []), r.model]);
+    for (const [impl, ms] of impls) out(`  ${ms.join(', ')}: ${impl}\n`);
     out(
-      `\nPyTorch ${torch.version}: plain torch ` +
-        '(Llama: bench/torch_llama_lora.py; GPT-2, BERT: bench/torch_gpt2_bert_lora.py), ' +
-        'torch.set_num_threads(n), OMP/OpenBLAS threads = n, OMP_WAIT_POLICY=PASSIVE.\n',
-    );
-  if (torch.ok)
-    out(
-      '"vs PyTorch" = tokens/s ÷ PyTorch tokens/s at the same thread count ' +
+      '  torch.set_num_threads(n), OMP/OpenBLAS/MKL threads = n, OMP_WAIT_POLICY=PASSIVE.\n' +
+        '"vs PyTorch" = tokens/s ÷ the fastest PyTorch row at the same thread count ' +
         '(GPU rows: PyTorch on every CPU core).\n',
     );
-  const skipped = rows.filter((r): r is Skipped => !isMeasured(r) && r.side === 'tfjs');
+  }
+  const skipped = rows.filter((r): r is Skipped => !isMeasured(r));
   if (skipped.length) {
     out('\nSkipped:\n');
     for (const s of skipped) out(`  ${s.model} / ${rowLabel(s)}: ${s.skipped}\n`);
@@ -77,10 +85,14 @@ export function report(rows: Row[], models: ModelId[], torch: TorchCheck, elapse
   out(`\n(${round1(elapsed)} s in all)\n`);
 }
 
-/** The PyTorch row a tfjs row is compared with: same model, same thread count (GPU rows: every core). */
+/** The PyTorch row a row is compared with: the fastest build's, same model and thread count (GPU rows: every
+ *  core). */
 function torchFor(rows: Row[], r: Measured): Measured | undefined {
   const want = r.threads ?? cores();
-  return rows.filter(isMeasured).find((t) => t.side === 'torch' && t.model === r.model && t.threads === want);
+  return rows
+    .filter(isMeasured)
+    .filter((t) => t.side === 'torch' && t.model === r.model && t.threads === want)
+    .sort((a, b) => b.tokensPerS - a.tokensPerS)[0];
 }
 
 /** The issue's targets, judged on the wasm row with the fewest threads against PyTorch at as many; the all-cores
@@ -161,7 +173,7 @@ function renderTable(rows: Row[]): string {
         (a.threads ?? 0) - (b.threads ?? 0),
     );
   for (const r of measured) {
-    const t = r.side === 'tfjs' ? torchFor(rows, r) : undefined;
+    const t = torchFor(rows, r);
     body.push([
       SPECS[r.model].label + ` ${r.batch}×${r.seq}`,
       r.side === 'torch'
@@ -172,7 +184,7 @@ function renderTable(rows: Row[]): string {
       r.medianMs.toFixed(r.medianMs < 100 ? 1 : 0),
       r.peakRssMB.toFixed(0),
       r.tfMemoryMB === null ? '' : r.tfMemoryMB.toFixed(1),
-      r.side === 'torch' ? '1.00 (ref)' : t ? `${(r.tokensPerS / t.tokensPerS).toFixed(2)}×` : '—',
+      t === r ? '1.00 (ref)' : t ? `${(r.tokensPerS / t.tokensPerS).toFixed(2)}×` : '—',
     ]);
   }
   const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i].length)));

@@ -14,6 +14,7 @@ import argparse
 import json
 import math
 import os
+import re
 import resource
 import struct
 import sys
@@ -26,6 +27,8 @@ GPT2_SMALL = dict(hidden_size=768, intermediate_size=3072, num_hidden_layers=12,
                   num_key_value_heads=12, vocab_size=50257, rms_norm_eps=1e-5, rope_theta=10000.0,
                   tie_word_embeddings=True)
 TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj")
+IMPL = {m: "plain torch (bench/torch_llama_lora.py)" for m in ("stories260k", "gpt2-small")}
+IMPL.update({m: "plain torch (bench/torch_gpt2_bert_lora.py)" for m in ("gpt2", "bert-base")})
 
 
 # ---- weights --------------------------------------------------------------------------------------------------------
@@ -181,22 +184,45 @@ def peak_rss_bytes():
 
 
 def blas_library():
-    """Which BLAS this process loaded: Debian's python3-torch uses whatever libblas.so.3 points at, and the default
-    (netlib's reference BLAS, package libblas3) is several times slower than OpenBLAS (package libopenblas0)."""
-    try:
-        with open("/proc/self/maps") as f:
-            libs = {os.path.realpath(line.split()[-1]) for line in f if "blas" in line.lower() or "mkl" in line.lower()}
-    except OSError:
-        return "unknown BLAS"
-    names = " ".join(sorted(libs)).lower()
+    """The BLAS torch's own matmuls run on, as torch says it: the BLAS_INFO its build records (torch.__config__.show())
+    and torch.backends.mkl; for a build on the system's generic libblas.so.3 (Debian's python3-torch), the library
+    that name resolves to in this process. pip's x86 wheels link MKL statically, so no MKL file shows in the process's
+    maps, while numpy's own bundled OpenBLAS (libscipy_openblas*, loaded when torch imports numpy) does: reading any
+    "openblas" in /proc/self/maps labelled the MKL build OpenBLAS. Libraries of other packages are not counted."""
+    config = torch.__config__.show()
+    m = re.search(r"BLAS_INFO=([\w-]+)", config)
+    info = m.group(1).lower() if m else ""
+    if info == "mkl" or (not info and torch.backends.mkl.is_available()):
+        v = re.search(r"Math Kernel Library Version ([\d.]+)", config)
+        return "MKL" + (" " + v.group(1) if v else "")
+    libs = [lib for lib in mapped_libraries() if not re.search(r"numpy|scipy|site-packages/(?!torch)", lib)]
+    blas = [lib for lib in libs if re.search(r"/lib(open)?blas[^/]*\.so|/libmkl|/libblis|/libatlas", lib)]
+    names = " ".join(blas).lower()
     if "openblas" in names:
         variant = next((v for v in ("pthread", "openmp", "serial") if "openblas-" + v in names), "")
-        return "OpenBLAS" + (" " + variant if variant else "")
-    if "mkl" in names:
-        return "MKL"
-    if "/blas/libblas" in names:
-        return "reference BLAS"
-    return "BLAS " + (", ".join(os.path.basename(p) for p in sorted(libs)) or "none")
+        label = "OpenBLAS" + (" " + variant if variant else "")
+    elif "mkl" in names:
+        label = "MKL"
+    elif "blis" in names:
+        label = "BLIS"
+    elif "atlas" in names:
+        label = "ATLAS"
+    elif "/blas/libblas" in names:
+        label = "reference BLAS (netlib)"
+    elif info in ("open", "openblas"):
+        label = "OpenBLAS"
+    else:
+        label = "BLAS " + (", ".join(os.path.basename(p) for p in blas) or "unknown")
+    return label + (f" (BLAS_INFO={info})" if info and info not in ("open", "openblas") else "")
+
+
+def mapped_libraries():
+    """Real paths of the shared libraries this process has loaded."""
+    try:
+        with open("/proc/self/maps") as f:
+            return sorted({os.path.realpath(line.split()[-1]) for line in f if ".so" in line})
+    except OSError:
+        return []
 
 
 def bench_args(description, models):
@@ -216,15 +242,16 @@ def bench_args(description, models):
     return ap
 
 
-def measure(a, model, loss_fn, setup_s):
+def measure(a, model, loss_fn, setup_s, opt=None, impl=None):
     """LoRA+ AdamW over the model's parameters (as the engine's loraplusGroups: lora_B and 1-D tensors at lr·ratio,
-    the rest, lora_A and a fully trained head's matrix, at lr), warm-up steps, then timed steps; prints the result.
-    One step = forward, backward, optimizer step, zero_grad, loss.item()."""
-    named = list(model.named_parameters())
-    fast = [p for n, p in named if "lora_B" in n or p.dim() == 1]
-    slow = [p for n, p in named if not ("lora_B" in n or p.dim() == 1)]
-    opt = torch.optim.AdamW([{"params": slow, "lr": a.lr}, {"params": fast, "lr": a.lr * a.ratio}],
-                            betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0)
+    the rest, lora_A and a fully trained head's matrix, at lr) unless `opt` is given, warm-up steps, then timed steps;
+    prints the result. One step = forward, backward, optimizer step, zero_grad, loss.item()."""
+    if opt is None:
+        named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+        fast = [p for n, p in named if "lora_B" in n or p.dim() == 1]
+        slow = [p for n, p in named if not ("lora_B" in n or p.dim() == 1)]
+        opt = torch.optim.AdamW([{"params": slow, "lr": a.lr}, {"params": fast, "lr": a.lr * a.ratio}],
+                                betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0)
 
     def step():
         loss = loss_fn()
@@ -251,7 +278,8 @@ def measure(a, model, loss_fn, setup_s):
                   stepMs=[r1(t) for t in times], medianMs=r1(med), tokensPerS=r1(a.batch * a.seq / (med / 1000)),
                   peakRssMB=r1(peak_rss_bytes() / 2**20),
                   maxrssMB=r1(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
-                  tfMemoryMB=None, numTensors=None, cpuUtil=round(own / wall, 2), otherCpu=other, loss=loss, setupS=r1(setup_s))
+                  tfMemoryMB=None, numTensors=None, cpuUtil=round(own / wall, 2), otherCpu=other, loss=loss, setupS=r1(setup_s),
+                  python=sys.executable, impl=impl or IMPL.get(a.model, "plain torch"))
     sys.stdout.write("BENCH_RESULT " + json.dumps(result) + "\n")
 
 

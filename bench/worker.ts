@@ -32,6 +32,7 @@ export interface WorkerOptions {
   model: ModelId;
   quick: boolean;
   steps: number | null; // fixed number of timed steps, else by time budget
+  seq: number | null; // sequence length in place of the model's (--seq)
   softwareWebgpu: boolean;
   profile: boolean;
 }
@@ -39,7 +40,7 @@ export interface WorkerOptions {
 export const WASM_THREADS_ENV = 'LORAPLUS_WASM_THREADS';
 
 export async function worker(o: WorkerOptions): Promise<void> {
-  const spec = SPECS[o.model];
+  const spec = { ...SPECS[o.model], ...(o.seq ? { seq: o.seq } : {}) };
   const rss = startRssSampler();
   const emit = (r: Row) => process.stdout.write(`${RESULT_TAG}${JSON.stringify(r)}\n`);
   const asked = o.backend === 'wasm' ? Number(process.env[WASM_THREADS_ENV]) || null : null;
@@ -83,10 +84,12 @@ export async function worker(o: WorkerOptions): Promise<void> {
   const family = FAMILIES[String(config.model_type)];
   const model = createModel(family, config, weights, { task: spec.task, numLabels: spec.numLabels, normal, dir });
   weights.clear(); // the host copies can go: the model holds its own tensors
+  const builtMB = tf.memory().numBytes / 2 ** 20;
   (globalThis as { gc?: () => void }).gc?.(); // the worker runs with --expose-gc: free them now, not mid-training
   const trainables = new Trainables(model, { ...LORA, target_modules: spec.targets }, family, () => rng.next(), null);
   const params = trainables.params();
   const opt = new AdamW(loraplusGroups(params, LORAPLUS), ADAM);
+  const trainMB = tf.memory().numBytes / 2 ** 20 - builtMB;
   const ids = new Int32Array(spec.batch * spec.seq);
   for (let i = 0; i < ids.length; i++) ids[i] = Math.floor(rng.next() * model.vocabSize);
   const batch: BatchTensors = {
@@ -118,7 +121,21 @@ export async function worker(o: WorkerOptions): Promise<void> {
 
   let warmup = 1;
   const w0 = performance.now();
-  let loss = await step();
+  let loss: number;
+  try {
+    loss = await step();
+  } catch (err) {
+    // wasm32's heap stops at 4 GiB: a model that outgrows it aborts the module. Say so, with the sizes, as a skipped
+    // row; anything else is a bug and fails the bench.
+    const heap = wasmHeap().wasmHeapMB;
+    if (heap === undefined || !/memory access out of bounds|abort|out of memory|enlarge memory/i.test(String(err)))
+      throw err;
+    skip(
+      `out of memory in the first step: the wasm heap had grown to ${heap} MB (wasm32's limit: 4096 MB) for ` +
+        `${round1(builtMB)} MB of weights and ${round1(trainMB)} MB of LoRA + optimizer state (${firstLine(err)})`,
+    );
+    return;
+  }
   const slow = performance.now() - w0 > SLOW_STEP_MS && o.steps === null;
   for (; warmup < (slow ? 1 : WARMUP); warmup++) loss = await step();
   const stepMs: number[] = [];

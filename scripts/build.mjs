@@ -42,7 +42,11 @@ await Promise.all([
   }),
   esbuild.build({
     ...web,
-    entryPoints: { dashboard: 'webview/dashboard/main.ts', compare: 'webview/compare/main.ts' },
+    entryPoints: {
+      dashboard: 'webview/dashboard/main.ts',
+      compare: 'webview/compare/main.ts',
+      chat: 'webview/chat/main.ts',
+    },
     outdir: 'media',
   }),
 ]);

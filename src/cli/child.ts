@@ -2,18 +2,22 @@
 // compare, evaluate or download; src/protocol/host.ts), does it, answers `{id, result}` or `{id, error}`, and exits.
 // Training forwards every engine event; the others send their progress lines. 'stop', a closed IPC channel (the host
 // went away) and SIGTERM abort a run the way the CLI's Ctrl-C does: a checkpoint first, then the end (a download keeps
-// what arrived, for the next one to continue).
+// what arrived, for the next one to continue). A chat stays: it answers the host's further messages until the host
+// stops it or goes away.
 import * as path from 'node:path';
 import { requireCheckedConfig } from '../engine/checks/config';
 import { compare, evaluateAdapters } from '../engine/compare/compare';
 import { downloadModel, progressLine, type DownloadProgress } from '../engine/hub/download';
 import { mergeAdapters } from '../engine/merge/merge';
+import { serveChat } from '../engine/train/chat-serve';
 import { train } from '../engine/train/train';
+import { isHostToChat, type HostToChat } from '../protocol/chat';
 import { toErrorInfo } from '../protocol/errors';
 import type { EngineMethod, EngineRequest, EngineRequests, EngineToHost, HostToEngine } from '../protocol/host';
 
 const controller = new AbortController();
 let busy = false;
+let toChat: ((m: HostToChat) => void) | null = null; // the running chat's inbox
 
 function send(m: EngineToHost): void {
   if (process.connected) process.send!(m);
@@ -44,6 +48,11 @@ const HANDLERS: { [M in EngineMethod]: Handler<M> } = {
     };
     return downloadModel(p.repoId, { revision: p.revision, signal: controller.signal, log, onProgress });
   },
+  chat: (p, id) => {
+    const server = serveChat(p, id, send, controller.signal);
+    toChat = server.deliver;
+    return server.done;
+  },
 };
 
 async function handle(m: EngineRequest): Promise<void> {
@@ -60,13 +69,14 @@ async function handle(m: EngineRequest): Promise<void> {
   } finally {
     // Let IPC flush, then leave even if a backend keeps handles open (wasm threads, Dawn).
     setTimeout(() => process.exit(), 200).unref();
-    process.disconnect?.();
+    if (process.connected) process.disconnect?.(); // the host may have gone first
   }
 }
 
 process.on('message', (m: HostToEngine) => {
   if (m.type === 'request') void handle(m);
   else if (m.type === 'stop') controller.abort();
+  else if (isHostToChat(m)) toChat?.(m);
 });
 process.on('disconnect', () => controller.abort());
 process.on('SIGTERM', () => controller.abort());

@@ -7,6 +7,7 @@
 //   loraplus merge --adapter DIR [--adapter DIR --weight W ...] --out DIR   (merge-cli.ts)
 //   loraplus compare A B [...] [--json]                                      (compare-cli.ts)
 //   loraplus download ORG/NAME [--revision R] [--json]                       (download.ts)
+//   loraplus chat MODEL [--adapter DIR] [--compare] ...                      (chat.ts)
 import * as path from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { loadAdapter } from '../adapters/peft';
@@ -15,6 +16,7 @@ import type { HFConfig } from '../models/types';
 import { formatError, LoraPlusError, toErrorInfo } from '../protocol/errors';
 import { selectBackend } from '../engine/backend/select';
 import { checkConfigFile, requireCheckedConfig } from '../engine/checks/config';
+import { CHAT_USAGE, cmdChat } from './chat';
 import { cmdCompare, COMPARE_USAGE } from './compare';
 import { evaluate } from '../engine/train/evaluate';
 import { generate } from '../engine/train/generate';
@@ -28,6 +30,7 @@ import { Trainables } from '../engine/train/trainables';
 import type { Device } from '../protocol/merge';
 import type { EngineEvent } from '../protocol/events';
 import { resolveModel } from '../engine/hub/cache';
+import { modelTask } from '../models/types';
 
 const USAGE = `loraplus: LoRA+ fine-tuning of Hugging Face checkpoints on TensorFlow.js
 
@@ -39,8 +42,9 @@ const USAGE = `loraplus: LoRA+ fine-tuning of Hugging Face checkpoints on Tensor
 ${MERGE_USAGE}
 ${COMPARE_USAGE}
 ${DOWNLOAD_USAGE}
+${CHAT_USAGE}
 
-Options: --device auto|cuda|webgpu|wasm|cpu (eval, generate, info; train reads it from the config)`;
+Options: --device auto|cuda|webgpu|wasm|cpu (eval, generate, info, chat; train reads it from the config)`;
 
 const COMMANDS: Record<string, (args: string[]) => Promise<number>> = {
   train: cmdTrain,
@@ -51,6 +55,7 @@ const COMMANDS: Record<string, (args: string[]) => Promise<number>> = {
   merge: cmdMerge,
   compare: cmdCompare,
   download: cmdDownload,
+  chat: (args) => cmdChat(args),
 };
 
 export async function main(argv: string[]): Promise<number> {
@@ -147,7 +152,7 @@ async function cmdEval(argv: string[]): Promise<number> {
   const folder = openModelFolder(config.model);
   const data = loadEvalData(config, folder.tokenizer);
   const rng = new Rng(config.training.seed);
-  const model = buildModel(folder, config.task, data.labels.length, rng);
+  const model = buildModel(folder, modelTask(config.task), data.labels.length, rng);
   const adapterDir = values.adapter ? path.resolve(String(values.adapter)) : null;
   // The adapter with its own r, lora_alpha and saved heads (adapter_config.json), not the config's lora section.
   const weights = adapterDir ? Trainables.fromAdapter(model, folder.family, loadAdapter(adapterDir)) : null;
@@ -165,8 +170,10 @@ async function cmdEval(argv: string[]): Promise<number> {
     else {
       const perplexity = r.perplexity !== undefined ? ` · perplexity ${r.perplexity.toFixed(3)}` : '';
       const accuracy = r.accuracy !== undefined ? ` · accuracy ${(100 * r.accuracy).toFixed(2)}%` : '';
+      const tokens =
+        r.token_accuracy !== undefined ? ` · answer token accuracy ${(100 * r.token_accuracy).toFixed(2)}%` : '';
       console.log(
-        `${adapterDir ?? 'base model'} on ${r.examples} examples: loss ${r.loss.toFixed(4)}${perplexity}${accuracy}`,
+        `${adapterDir ?? 'base model'} on ${r.examples} examples: loss ${r.loss.toFixed(4)}${perplexity}${accuracy}${tokens}`,
       );
     }
     return 0;

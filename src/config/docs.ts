@@ -100,15 +100,41 @@ export function valueCompletions(path: readonly Segment[]): Completion[] {
     d.defaultText !== undefined && d.values.includes(d.defaultText)
       ? [d.defaultText, ...d.values.filter((v) => v !== d.defaultText)]
       : d.values;
+  const about = VALUE_DOCS[d.path] ?? {};
   return ordered.map((v) => ({
     label: v,
     kind: 'value',
     insertText: v,
-    detail: v === d.defaultText ? `${d.key} · default` : d.key,
-    documentation: d.markdown,
+    detail: [v === d.defaultText ? `${d.key} · default` : d.key, about[v]].filter(Boolean).join(' · '),
+    documentation: about[v] ? `\`${v}\`: ${about[v]}\n\n---\n\n${d.markdown}` : d.markdown,
     ...(v === d.defaultText ? { preselect: true } : {}),
   }));
 }
+
+/** What a value looks like or does, where the key's own docs do not say it in one line per value. */
+const VALUE_DOCS: Readonly<Record<string, Readonly<Record<string, string>>>> = {
+  task: {
+    'causal-lm': 'next-token prediction on text',
+    'sequence-classification': 'a label head on text (pairs)',
+    sft: 'instruction tuning: loss on the answers of chat rows',
+  },
+  'data.format': {
+    auto: "detected from the first row's fields",
+    messages: '{"messages": [{"role": "user", "content": "…"}, {"role": "assistant", "content": "…"}]}',
+    prompt_completion: '{"prompt": "…", "completion": "…"} (strings, or lists of messages)',
+    alpaca: '{"instruction": "…", "input": "…", "output": "…"}',
+    sharegpt: '{"conversations": [{"from": "human", "value": "…"}, {"from": "gpt", "value": "…"}]}',
+    text: '{"text": "…"} (or data.text_field): the whole text carries loss',
+  },
+  'data.chat_template': {
+    chatml: '<|im_start|>user\\n…<|im_end|> (Qwen, SmolLM)',
+    llama3: '<|start_header_id|>user<|end_header_id|>\\n\\n…<|eot_id|>',
+    gemma: '<start_of_turn>user\\n…<end_of_turn> (the assistant is `model`)',
+    phi3: '<|user|>\\n…<|end|>',
+    plain: '### Instruction: / ### Response:, the answer ending with eos (base models without chat tokens)',
+    null: "the model's own (chat_template.jinja or tokenizer_config.json)",
+  },
+};
 
 /** Where the cursor is, as far as completion and hover need to know. */
 export interface CursorContext {
@@ -170,6 +196,8 @@ function valuesOf(spec: Spec): string[] | undefined {
   if (spec.kind === 'boolean') return ['true', 'false'];
   if (spec.kind === 'string-list' && spec.also?.length) return [...spec.also, ...(spec.nullable ? ['null'] : [])];
   if (spec.kind === 'marker') return [String(spec.value)];
+  // A path that also takes names of its own (data.chat_template: the built-in templates).
+  if (spec.kind === 'path' && spec.names?.length) return [...spec.names, ...(spec.nullable ? ['null'] : [])];
   return undefined;
 }
 

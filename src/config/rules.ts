@@ -34,7 +34,7 @@ export function checkRules(out: Obj, written: (path: readonly string[]) => boole
   checkClip(training, report);
   checkAdapterScale(lora, written, report);
   settleStepsAndEpochs(training, report);
-  checkEval(out, data, training, report);
+  checkEval(out, data, training, written, report);
   // (A value the schema refused is reported already: undefined here.)
   const embeddingLr = written(['training', 'loraplus_lr_embedding']) && training.loraplus_lr_embedding !== undefined;
   if (embeddingLr && !targetsEmbedding(lora.target_modules)) {
@@ -229,7 +229,13 @@ function settleStepsAndEpochs(training: Obj, report: Report): void {
   }
 }
 
-function checkEval(out: Obj, data: Obj, training: Obj, report: Report): void {
+function checkEval(
+  out: Obj,
+  data: Obj,
+  training: Obj,
+  written: (path: readonly string[]) => boolean,
+  report: Report,
+): void {
   const fraction = num(data, 'eval_fraction') ?? 0;
   if (typeof data.eval === 'string' && fraction > 0) {
     report({
@@ -254,19 +260,42 @@ function checkEval(out: Obj, data: Obj, training: Obj, report: Report): void {
       fix: addKeyFix('Hold out 5% of the training rows (eval_fraction: 0.05)', ['data', 'eval_fraction'], 0.05),
     });
   }
-  if (out.task === 'causal-lm') {
-    for (const k of ['labels', 'text_pair_field'] as const) {
-      if (data[k] !== null && data[k] !== undefined) {
-        report({
-          severity: 'warning',
-          code: 'config/ignored-for-task',
-          message: `${k} is ignored for task causal-lm`,
-          path: ['data', k],
-          at: 'key',
-          hint: 'Set task: sequence-classification to train a classifier.',
-          fix: { kind: 'removeKey', title: `Delete ${k}` },
-        });
-      }
+  checkTaskKeys(out.task, data, written, report);
+}
+
+/** The data keys of task sft (instruction tuning), with the value that leaves them without effect. */
+const SFT_KEYS: Record<string, unknown> = {
+  format: 'auto',
+  chat_template: null,
+  assistant_only_loss: null,
+  completion_only_loss: null,
+  packing: false,
+};
+
+/** Keys of one task set in a config of another: a warning, since the run would quietly do without them. */
+function checkTaskKeys(task: unknown, data: Obj, written: (path: readonly string[]) => boolean, report: Report): void {
+  const ignored = (k: string, hint: string): void =>
+    report({
+      severity: 'warning',
+      code: 'config/ignored-for-task',
+      message: `${k} is ignored for task ${String(task)}`,
+      path: ['data', k],
+      at: 'key',
+      hint,
+      fix: { kind: 'removeKey', title: `Delete ${k}` },
+    });
+  const set = (k: string): boolean => data[k] !== null && data[k] !== undefined;
+  if (task !== 'sequence-classification') {
+    // label_field has a default: only a written one is someone's intent.
+    for (const k of ['labels', 'text_pair_field', 'label_field']) {
+      if (k === 'label_field' ? written(['data', k]) && set(k) : set(k))
+        ignored(k, 'Set task: sequence-classification to train a classifier.');
+    }
+  }
+  if (task !== 'sft') {
+    for (const [k, none] of Object.entries(SFT_KEYS)) {
+      if (set(k) && data[k] !== none)
+        ignored(k, 'It applies to task: sft (instruction tuning on conversations or prompt/completion rows).');
     }
   }
 }

@@ -29,7 +29,7 @@ export interface NumberSpec extends Common {
 }
 export interface BooleanSpec extends Common {
   kind: 'boolean';
-  default?: boolean;
+  default?: boolean | null;
 }
 export interface StringSpec extends Common {
   kind: 'string';
@@ -43,6 +43,7 @@ export interface PathSpec extends Common {
   default?: string | null;
   exists?: { type: 'file' | 'dir'; contains?: string; what: string }; // checked by the validator
   hub?: boolean; // a Hub id (org/name[@revision]) names a model in the Hugging Face cache
+  names?: readonly string[]; // words that are values of their own, not paths (built-in chat templates)
 }
 export interface EnumSpec extends Common {
   kind: 'enum';
@@ -108,12 +109,17 @@ export const schema = {
     },
     task: {
       kind: 'enum',
-      values: ['causal-lm', 'sequence-classification'],
+      values: ['causal-lm', 'sequence-classification', 'sft'],
       default: 'causal-lm',
       aliases: ['task_type'],
       description:
-        'causal-lm trains next-token prediction on text; sequence-classification trains a label head on text (pairs).',
+        'causal-lm trains next-token prediction on text; sequence-classification trains a label head on text ' +
+        '(pairs); sft is instruction tuning on conversations or prompt/completion rows, with loss on the answers ' +
+        "(TRL's SFTTrainer).",
       docs:
+        '`sft` reads chat data (`data.format`: messages, prompt_completion, alpaca, sharegpt, or text), renders it ' +
+        "with the model's chat template (or `data.chat_template`) and trains only on the assistant's answers by " +
+        'default (`data.assistant_only_loss`, `data.completion_only_loss`). ' +
         'Encoders (bert, roberta, distilbert) have no language-model head and only support ' +
         '`sequence-classification`. For classification a head missing from the checkpoint (`score`, `classifier`) ' +
         'is created fresh and trained in full (`lora.modules_to_save`).',
@@ -223,6 +229,58 @@ export const schema = {
             'For `causal-lm` the text is concatenated and cut into blocks of exactly this many tokens (as ' +
             '`run_clm.py` does). It cannot exceed the positions the model was trained with ' +
             "(`max_position_embeddings`, GPT-2's `n_positions`); memory grows with it.",
+        },
+        format: {
+          kind: 'enum',
+          values: ['auto', 'messages', 'prompt_completion', 'alpaca', 'sharegpt', 'text'],
+          default: 'auto',
+          aliases: ['dataset_format'],
+          description: "sft: the rows' format; auto detects it from the first row.",
+          docs:
+            '`messages`: {"messages": [{"role", "content"}, ...]} (OpenAI/TRL); `prompt_completion`: {"prompt", ' +
+            '"completion"} as strings or lists of messages (TRL); `alpaca`: instruction, input, output (system, ' +
+            'history), converted as LLaMA-Factory does; `sharegpt`: {"conversations": [{"from", "value"}, ...]}; ' +
+            '`text`: plain text in `text_field`, trained on in full.',
+        },
+        chat_template: {
+          kind: 'path',
+          nullable: true,
+          default: null,
+          names: ['chatml', 'llama3', 'gemma', 'phi3', 'plain'],
+          exists: { type: 'file', what: 'chat template file' },
+          description:
+            'sft: a .jinja file (relative to this file) or a built-in template (chatml, llama3, gemma, phi3, plain); ' +
+            "null uses the model's own (tokenizer_config.json or chat_template.jinja).",
+          docs:
+            '`plain` is an instruction template for base models without chat tokens (### Instruction / ### ' +
+            'Response, the answer ending with eos). The template renders `messages`, `add_generation_prompt` and the ' +
+            "tokenizer's special tokens (`bos_token`, `eos_token`).",
+        },
+        assistant_only_loss: {
+          kind: 'boolean',
+          nullable: true,
+          default: null,
+          description:
+            "sft: loss only on the assistant's turns of a conversation; null means yes for conversational rows.",
+          docs:
+            "As TRL's `assistant_only_loss`: the assistant's text and the end-of-turn token after it carry loss, " +
+            "the system and user turns do not. Templates without {% generation %} tags work too: the assistant's " +
+            'text is found by rendering the conversation up to each answer.',
+        },
+        completion_only_loss: {
+          kind: 'boolean',
+          nullable: true,
+          default: null,
+          description: 'sft: loss only on the completion of prompt/completion rows; null means yes.',
+        },
+        packing: {
+          kind: 'boolean',
+          default: false,
+          description:
+            'sft: pack rows into max_length blocks (rows never attend to each other; positions restart per row).',
+          docs:
+            'Saves the compute spent on padding; the run reports how much. Each row keeps its own positions and sees ' +
+            'only itself, so the losses are those of unpacked batches.',
         },
         max_train_samples: {
           kind: 'integer',
@@ -552,6 +610,36 @@ export const schema = {
           min: 0,
           default: 0,
           description: 'Keep at most this many checkpoints (oldest deleted first); 0 = keep all.',
+        },
+      },
+    },
+    eval: {
+      kind: 'object',
+      description: 'What each evaluation does besides the loss: answers generated by the model being trained (sft).',
+      keys: {
+        generate: {
+          kind: 'integer',
+          min: 0,
+          max: 32,
+          nullable: true,
+          default: null,
+          aliases: ['num_samples', 'samples'],
+          description:
+            'sft: at each eval, answer the first N eval prompts by greedy decoding with the adapter and log them ' +
+            '(prompt, reference, answer); null or 0 = off.',
+          docs:
+            'The prompt is the conversation up to its last assistant turn, rendered with the generation prompt; the ' +
+            "reference is that turn's text (or the completion). When every reference is a short label (3 words or " +
+            'fewer), the eval also reports the exact-match accuracy of the answers (trimmed, case-insensitive). ' +
+            'The answers run between training steps, so keep N small; the dashboard shows them under Samples.',
+        },
+        max_new_tokens: {
+          kind: 'integer',
+          min: 1,
+          max: 512,
+          default: 32,
+          aliases: ['max_tokens'],
+          description: 'sft: the most tokens generated per answer (it stops earlier at eos or end of turn).',
         },
       },
     },

@@ -21,6 +21,8 @@ export interface TemplateChoices {
   labelField?: string; // sequence-classification
   textPairField?: string | null;
   maxLength?: number; // default 128; at most the model's positions
+  // sft: the rows' format, and the chat template to write (null: the model's own, named in `why`) and why
+  chat?: { format: string; conversational: boolean; template: string | null; why: string };
 }
 
 /** Where the start of each comment goes, so they line up. */
@@ -34,6 +36,7 @@ export function configTemplate(c: TemplateChoices): string {
   const r = c.r ?? 8;
   const alpha = 2 * r;
   const classify = c.task === 'sequence-classification';
+  const sft = c.task === 'sft';
   const evalFile = c.eval ?? null;
   const fraction = evalFile ? 0 : (c.evalFraction ?? 0);
   const hasEval = evalFile !== null || fraction > 0;
@@ -46,7 +49,7 @@ export function configTemplate(c: TemplateChoices): string {
       `model: ${yamlValue(c.modelId ?? rel(c.model))}`,
       c.modelType === c.family ? c.modelType : `${c.modelType} (${c.family} family)`,
     ),
-    line(`task: ${c.task}`, classify ? 'a label head on the text' : 'next-token prediction on the text'),
+    line(`task: ${c.task}`, TASK_COMMENTS[c.task]),
     line('device: auto', 'the first that works of cuda, webgpu, wasm, cpu'),
     line('output_dir: runs', 'one folder per run: metrics.jsonl, checkpoints/, final/ (the adapter)'),
     '',
@@ -57,6 +60,7 @@ export function configTemplate(c: TemplateChoices): string {
     out.push(line(`  eval: ${yamlValue(rel(evalFile))}`, 'evaluated every eval_every steps and at the end'));
   else if (fraction > 0)
     out.push(line(`  eval_fraction: ${fraction}`, 'held out from the training rows for evaluation'));
+  if (c.chat) out.push(...chatLines(c.chat));
   if (c.textField) out.push(line(`  text_field: ${yamlValue(c.textField)}`, 'the column that holds the text'));
   if (classify && c.textPairField)
     out.push(line(`  text_pair_field: ${yamlValue(c.textPairField)}`, 'the second text of a pair'));
@@ -67,7 +71,11 @@ export function configTemplate(c: TemplateChoices): string {
   out.push(
     line(
       `  max_length: ${c.maxLength ?? 128}`,
-      classify ? 'tokens per example (truncated)' : 'tokens per training block',
+      classify
+        ? 'tokens per example (truncated)'
+        : sft
+          ? 'tokens per example: longer ones lose their end'
+          : 'tokens per training block',
     ),
     '',
     'lora:',
@@ -97,6 +105,28 @@ export function configTemplate(c: TemplateChoices): string {
   if (hasEval) out.push(line('  eval_every: 100', 'steps between evaluations'));
   out.push(line('  save_every: 100', 'steps between checkpoints (runs can resume from them)'), line('  seed: 42', ''));
   return `${out.join('\n')}\n`;
+}
+
+const TASK_COMMENTS: Record<TrainConfig['task'], string> = {
+  'causal-lm': 'next-token prediction on the text',
+  'sequence-classification': 'a label head on the text',
+  sft: "instruction tuning: loss on the answers (TRL's SFTTrainer)",
+};
+
+/** data.format and data.chat_template of an sft config, and what carries the loss. */
+function chatLines(chat: NonNullable<TemplateChoices['chat']>): string[] {
+  const out = [line(`  format: ${chat.format}`, 'detected from the first row (auto would detect it too)')];
+  if (chat.format === 'text') return out; // trained on in full, as causal-lm but row by row
+  if (!chat.conversational)
+    return [...out, '  # Loss on the completion only (completion_only_loss: false trains on the prompt too).'];
+  if (chat.template === null) out.push(`  # chat_template is not set: ${chat.why} renders the rows.`);
+  else out.push(`  # ${chat.why}:`, line(`  chat_template: ${chat.template}`, 'built-in; or a .jinja file'));
+  out.push(
+    chat.format === 'prompt_completion'
+      ? '  # Loss on the completion only (completion_only_loss: false trains on the prompt too).'
+      : "  # Loss on the assistant's answers only (assistant_only_loss: false trains on the whole conversation).",
+  );
+  return out;
 }
 
 /** `key: value` with its comment at COMMENT_COL (or one space after a long line). */

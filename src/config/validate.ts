@@ -321,6 +321,7 @@ function emptyString(key: string, at: Segment[], report: Report): undefined {
 
 /** Resolves against the config folder (and `~`), then checks the file or folder is what the key needs. */
 function checkPath(s: PathSpec, v: string, at: Segment[], ctx: Ctx, report: Report): string | undefined {
+  if (s.names?.includes(v)) return v;
   const bad = v.includes('\0')
     ? 'contains a NUL character'
     : v.length > PATH_MAX

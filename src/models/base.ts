@@ -5,6 +5,7 @@
 // Shapes: B batch, T sequence, N = B·T tokens, H hidden, V vocabulary, L labels.
 import * as tf from '@tensorflow/tfjs';
 import { disposeFrozen, frozenLinear, frozenLinearFromTransposed, type FrozenLinear } from '../adapters/lora';
+import { releaseHostData } from '../adapters/safetensors';
 import { LoraPlusError } from '../protocol/errors';
 import {
   applyLinear,
@@ -69,21 +70,29 @@ export abstract class BaseModel implements Model {
 
   // Loading. Each helper makes tensors of this object's own (a HostTensor becomes a tf tensor once).
 
+  /** Tensors of `keys`; the host copies of a buildModel checkpoint are dropped at once (releaseHostData), so the host
+   *  holds less of the model as the backend holds more, instead of both holding all of it until the build ends. */
+  private upload(w: Weights, keys: string[]): tf.Tensor[] {
+    const tensors = w.tensors(keys);
+    for (const k of keys) releaseHostData(w.get(k));
+    return tensors;
+  }
+
   /** A parameter the family keeps in a field of its own (e.g. a position table), disposed with the model. */
   protected loadParam<T extends tf.Tensor>(w: Weights, key: string): T {
-    const [p] = w.tensors([key]) as [T];
+    const [p] = this.upload(w, [key]) as [T];
     this.params.push(p);
     return p;
   }
 
   /** The token embedding E [V, H], looked up by embedTokens. */
   protected loadEmbedding(w: Weights, key: string): void {
-    [this.embed] = w.tensors([key]) as [tf.Tensor2D];
+    [this.embed] = this.upload(w, [key]) as [tf.Tensor2D];
   }
 
   /** Norm `path`: its weight, and its bias for a LayerNorm. */
   protected loadNorm(w: Weights, path: string, bias: boolean): void {
-    const [nw, b] = w.tensors([`${path}.weight`, ...(bias ? [`${path}.bias`] : [])]) as tf.Tensor1D[];
+    const [nw, b] = this.upload(w, [`${path}.weight`, ...(bias ? [`${path}.bias`] : [])]) as tf.Tensor1D[];
     this.norms.set(path, { w: nw, b: b ?? null });
   }
 
@@ -91,13 +100,13 @@ export abstract class BaseModel implements Model {
   protected loadLinear(w: Weights, path: string, bias = w.has(`${path}.bias`)): void {
     const out = w.get(`${path}.weight`)?.shape[0];
     if (bias && out !== undefined) w.check(new Map([[`${path}.bias`, [out]]])); // an optional bias is checked here
-    const [lw, b] = w.tensors([`${path}.weight`, ...(bias ? [`${path}.bias`] : [])]);
+    const [lw, b] = this.upload(w, [`${path}.weight`, ...(bias ? [`${path}.bias`] : [])]);
     this.linears.set(path, frozenLinear(lw as tf.Tensor2D, (b as tf.Tensor1D) ?? null));
   }
 
   /** transformers' Conv1D `path` (GPT-2): Wᵀ [in, out] + bias [out], the layout FrozenLinear keeps, no transpose. */
   protected loadConv1d(w: Weights, path: string): void {
-    const [wT, b] = w.tensors([`${path}.weight`, `${path}.bias`]);
+    const [wT, b] = this.upload(w, [`${path}.weight`, `${path}.bias`]);
     this.linears.set(path, frozenLinearFromTransposed(wT as tf.Tensor2D, b as tf.Tensor1D));
   }
 
@@ -227,11 +236,10 @@ export abstract class BaseModel implements Model {
     const h = tf.reshape(tf.slice(hidden, [0, 0, 0], [b, t - 1, hs]), [b * (t - 1), hs]) as tf.Tensor2D;
     const logits = this.linear('lm_head', h, a); // [N', V]
     const labels = tf.reshape(tf.slice(batch.inputIds, [0, 1], [b, t - 1]), [-1]) as tf.Tensor1D;
-    const weights = tf.reshape(
-      tf.cast(tf.slice(batch.attentionMask, [0, 1], [b, t - 1]), 'float32'),
-      [-1],
-    ) as tf.Tensor1D;
-    return crossEntropy(logits, labels, weights);
+    // The targets: sft's loss mask (the answers), else every real token.
+    const targets = batch.lossMask ?? batch.attentionMask;
+    const weights = tf.reshape(tf.cast(tf.slice(targets, [0, 1], [b, t - 1]), 'float32'), [-1]) as tf.Tensor1D;
+    return crossEntropy(logits, labels, weights, batch.lossCount);
   }
 
   /**

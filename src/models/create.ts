@@ -3,14 +3,24 @@
 import type { HostTensor } from '../adapters/safetensors';
 import { LoraPlusError } from '../protocol/errors';
 import { BertModel } from './bert/model';
+import { Gemma3Model } from './gemma3/model';
 import { Gpt2Model } from './gpt2/model';
 import { LlamaModel } from './llama/model';
+import { Phi3Model } from './phi3/model';
+import { Qwen3Model } from './qwen3/model';
 import type { Family } from './registry';
 import type { BuildOptions, HFConfig, Model } from './types';
 
 type ModelClass = new (raw: HFConfig, weights: Map<string, HostTensor>, o: BuildOptions) => Model;
 
-const CLASSES: Record<string, ModelClass> = { llama: LlamaModel, bert: BertModel, gpt2: Gpt2Model };
+const CLASSES: Record<string, ModelClass> = {
+  llama: LlamaModel,
+  bert: BertModel,
+  gpt2: Gpt2Model,
+  qwen3: Qwen3Model,
+  gemma3: Gemma3Model,
+  phi3: Phi3Model,
+};
 
 export function createModel(family: Family, raw: HFConfig, weights: Map<string, HostTensor>, o: BuildOptions): Model {
   const cls = CLASSES[family.name];

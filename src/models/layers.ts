@@ -43,14 +43,27 @@ export function rmsNorm(x: tf.Tensor, w: tf.Tensor1D, eps: number): tf.Tensor {
 /**
  * Additive attention bias: 0 where query i may see key j, -1e9 elsewhere (causal and/or padding). [B, 1, T, T], or
  * with `repeat` r > 1 and causal, [B, 1, r·T, T]: the causal rows repeated r times, for r query groups stacked along
- * the rows (grouped-query attention). Without causal it is [B, 1, 1, T], which broadcasts over any rows.
+ * the rows (grouped-query attention). Without causal it is [B, 1, 1, T], which broadcasts over any rows. A causal
+ * `window` w keeps keys i−w < j ≤ i, as transformers' sliding_window_overlay: w tokens, the query's own included.
+ * Packed rows (`segments`: 1, 2, … per example, 0 for padding) see only their own example: a block-diagonal mask.
  */
-export function attentionBias(mask: tf.Tensor2D, causal: boolean, repeat = 1): tf.Tensor4D {
+export function attentionBias(
+  mask: tf.Tensor2D,
+  causal: boolean,
+  repeat = 1,
+  window?: number,
+  segments?: tf.Tensor2D | null,
+): tf.Tensor4D {
   const [b, t] = mask.shape;
   const keys = tf.reshape(tf.cast(mask, 'float32'), [b, 1, 1, t]); // [B, 1, 1, T]
   let allowed: tf.Tensor = keys;
-  if (causal) {
-    const lower = tf.linalg.bandPart(tf.ones([t, t]), -1, 0); // [T, T]
+  if (causal && segments) {
+    const lower = tf.linalg.bandPart(tf.ones([t, t]), window ? window - 1 : -1, 0); // [T, T]
+    const same = tf.cast(tf.equal(tf.reshape(segments, [b, 1, t, 1]), tf.reshape(segments, [b, 1, 1, t])), 'float32');
+    const rows = tf.mul(tf.mul(keys, lower), same); // [B, 1, T, T]
+    allowed = repeat > 1 ? tf.tile(rows, [1, 1, repeat, 1]) : rows; // [B, 1, r·T, T]
+  } else if (causal) {
+    const lower = tf.linalg.bandPart(tf.ones([t, t]), window ? window - 1 : -1, 0); // [T, T]
     allowed = tf.mul(keys, repeat > 1 ? tf.tile(lower, [repeat, 1]) : lower); // [B, 1, r·T, T]
   }
   return tf.mul(tf.sub(1, allowed), -1e9) as tf.Tensor4D;
@@ -62,9 +75,12 @@ export interface HalfRotation {
   rT: tf.Tensor2D; // Rᵀ, for the gradient
 }
 
-/** R and Rᵀ for head size hd, kept (they outlive the caller's tidy; the caller disposes them). */
-export function halfRotation(hd: number): HalfRotation {
-  const h = hd / 2;
+/**
+ * R and Rᵀ for head size hd, kept (they outlive the caller's tidy; the caller disposes them). With `rotary` < hd
+ * (Phi-3's partial_rotary_factor) rotate_half acts on the first rotary dims only; R's other rows and columns are 0.
+ */
+export function halfRotation(hd: number, rotary = hd): HalfRotation {
+  const h = rotary / 2;
   const r = new Float32Array(hd * hd);
   for (let i = 0; i < h; i++) {
     r[(i + h) * hd + i] = -1; // output i < h takes −x[i+h]
@@ -80,7 +96,7 @@ export function halfRotation(hd: number): HalfRotation {
  * rotate_half is one 2-D product over [B·T·n, hd], forward and backward (dy·Rᵀ): the wasm backend's fast path,
  * instead of split + neg + concat.
  */
-export function applyRope(x: tf.Tensor3D, cos: tf.Tensor2D, sin: tf.Tensor2D, rot: HalfRotation): tf.Tensor3D {
+export function applyRope(x: tf.Tensor3D, cos: tf.Tensor, sin: tf.Tensor, rot: HalfRotation): tf.Tensor3D {
   const hd = rot.r.shape[0];
   const f = customOp(([xx]) => ({
     value: tf.matMul(xx as tf.Tensor2D, rot.r),
@@ -94,17 +110,27 @@ export function applyRope(x: tf.Tensor3D, cos: tf.Tensor2D, sin: tf.Tensor2D, ro
  * softmax(q·kᵀ + bias)·v with one custom gradient, so that the tape keeps q, k, v and the probabilities y and
  * nothing else of size [M, T] (autodiff kept the scores and two copies of y, since saving copies on wasm); the
  * backward runs the batched matmuls autodiff would, and softmax's dx = y·(dy − Σ dy·y). q [B, g, M, hd], already
- * scaled; k, v [B, g, T, hd]; bias (a mask: no gradient) broadcasts against the scores [B, g, M, T].
+ * scaled; k, v [B, g, T, hd]; bias (a mask: no gradient) broadcasts against the scores [B, g, M, T]. A `softcap` c
+ * (Gemma's attn_logit_softcapping) caps the scores before the bias as c·tanh(s/c); the tape then keeps tanh too.
  */
-export function attention(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, bias: tf.Tensor4D): tf.Tensor4D {
+export function attention(
+  q: tf.Tensor4D,
+  k: tf.Tensor4D,
+  v: tf.Tensor4D,
+  bias: tf.Tensor4D,
+  softcap: number | null = null,
+): tf.Tensor4D {
   const f = customOp(([qq, kk, vv], save) => {
-    const y = tf.softmax(tf.add(tf.matMul(qq, kk, false, true), bias)); // [B, g, M, T]
-    save([qq, kk, vv, y]);
+    const scores = tf.matMul(qq, kk, false, true); // [B, g, M, T]
+    const capped = softcap ? tf.tanh(tf.div(scores, softcap)) : null;
+    const y = tf.softmax(tf.add(capped ? tf.mul(capped, softcap!) : scores, bias));
+    save([qq, kk, vv, y, ...(capped ? [capped] : [])]);
     return {
       value: tf.matMul(y, vv), // [B, g, M, hd]
-      gradFunc: (dOut, [qs, ks, vs, ys]) => {
+      gradFunc: (dOut, [qs, ks, vs, ys, cs]) => {
         const dy = tf.matMul(dOut, vs, false, true); // [B, g, M, T]
-        const ds = tf.mul(ys, tf.sub(dy, tf.sum(tf.mul(dy, ys), -1, true))); // through the softmax (and the bias add)
+        let ds = tf.mul(ys, tf.sub(dy, tf.sum(tf.mul(dy, ys), -1, true))); // through the softmax (and the bias add)
+        if (cs) ds = tf.mul(ds, tf.sub(1, tf.square(cs))); // d(c·tanh(s/c))/ds = 1 − tanh²
         return [tf.matMul(ds, ks), tf.matMul(ds, qs, true, false), tf.matMul(ys, dOut, true, false)]; // dq, dk, dv
       },
     };
@@ -113,12 +139,18 @@ export function attention(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, bias: 
 }
 
 /**
- * Mean cross-entropy of logits [N, V] against labels [N], counting rows with weight 1 (weights 0 are ignored).
- * A custom op around one softmax y (the wasm backend's only fast kernel over [N, V]: its elementwise exp is scalar):
- * log Σ exp z = max z − log max y, since max y = 1/Σ exp(z − max z), so the loss needs no exp of its own; the tape
- * keeps y alone and the gradient is (y − onehot) · w / Σw.
+ * Cross-entropy of logits [N, V] against labels [N]: Σ w·(log Σ exp z − z[label]) / count, with count = Σ w (a mean
+ * over the rows of weight 1; weight 0 rows are ignored) unless given: the loss tokens of a whole accumulated batch, as
+ * transformers' num_items_in_batch. A custom op around one softmax y (the wasm backend's only fast kernel over
+ * [N, V]: its elementwise exp is scalar): log Σ exp z = max z − log max y, since max y = 1/Σ exp(z − max z), so the
+ * loss needs no exp of its own; the tape keeps y alone and the gradient is (y − onehot) · w / count.
  */
-export function crossEntropy(logits: tf.Tensor2D, labels: tf.Tensor1D, weights: tf.Tensor1D): tf.Scalar {
+export function crossEntropy(
+  logits: tf.Tensor2D,
+  labels: tf.Tensor1D,
+  weights: tf.Tensor1D,
+  total?: number | null,
+): tf.Scalar {
   const [n, v] = logits.shape;
   const ids = tf.cast(labels, 'int32');
   // z[i, label i] as a 1-D gather at i·V + label (the wasm backend's gather with batchDims reads out of bounds).
@@ -128,7 +160,7 @@ export function crossEntropy(logits: tf.Tensor2D, labels: tf.Tensor1D, weights: 
     const y = tf.softmax(zz); // [N, V]
     const lse = tf.sub(tf.max(zz, 1), tf.log(tf.max(y, 1))); // [N]
     const perRow = tf.sub(lse, tf.gather(tf.reshape(zz, [-1]), at)); // [N]: log Σ exp z − z[label]
-    const count = tf.maximum(tf.sum(weights), 1);
+    const count = total ? tf.scalar(total) : tf.maximum(tf.sum(weights), 1);
     save([y, ids, count, weights]); // the forward runs in a tidy: what the gradient needs must be saved
     return {
       value: tf.div(tf.sum(tf.mul(perRow, weights)), count) as tf.Scalar,

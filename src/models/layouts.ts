@@ -2,8 +2,11 @@
 // module path the family builds (the loaders, the config checks and merge all rename keys with this, so they
 // agree), and how many positions a model has. A family adds its layout.ts here; its model class goes in create.ts.
 import { bertLayout } from './bert/layout';
+import { gemma3Layout } from './gemma3/layout';
 import { gpt2Layout } from './gpt2/layout';
 import { llamaLayout } from './llama/layout';
+import { phi3Layout } from './phi3/layout';
+import { qwen3Layout } from './qwen3/layout';
 import { renameKeys } from './keys';
 import type { HFConfig } from './types';
 
@@ -16,6 +19,9 @@ export interface FamilyLayout {
 
 export const LAYOUTS: Record<string, FamilyLayout> = {
   llama: llamaLayout,
+  qwen3: qwen3Layout,
+  gemma3: gemma3Layout,
+  phi3: phi3Layout,
   gpt2: gpt2Layout,
   bert: bertLayout,
 };

@@ -43,9 +43,16 @@ export const FAMILIES: Record<string, Family> = {
   mistral: llama,
   qwen2: llama,
   smollm: llama,
+  qwen3: { ...llama, name: 'qwen3' }, // Llama + per-head q/k RMSNorm (src/models/qwen3)
   bert,
   roberta: bert,
   'xlm-roberta': bert,
   distilbert: { ...bert, defaultTargets: ['q_lin', 'v_lin'] },
   gpt2,
+  // Gemma 3 (src/models/gemma3): gemma3_text, and the language model of the multimodal gemma3 checkpoints.
+  gemma3_text: { ...llama, name: 'gemma3' },
+  gemma3: { ...llama, name: 'gemma3' },
+  // Phi-3 (src/models/phi3): fused qkv_proj and gate_up_proj. PEFT 0.21 has no default for phi3 (it asks for
+  // target_modules); ours is the fused attention input, as PEFT's codegen/gpt2 defaults.
+  phi3: { ...llama, name: 'phi3', defaultTargets: ['qkv_proj'] },
 };

@@ -5,12 +5,21 @@ import type { FrozenLinear, LoraModule, TrainableLinear } from '../adapters/lora
 
 export type Task = 'causal-lm' | 'sequence-classification';
 
+/** The head a config's task trains: instruction tuning (sft) trains the language-model head, on chosen tokens. */
+export function modelTask(task: Task | 'sft'): Task {
+  return task === 'sft' ? 'causal-lm' : task;
+}
+
 /** A batch on the device. Row-major [batch, seq]; int32. */
 export interface BatchTensors {
   inputIds: tf.Tensor2D;
   attentionMask: tf.Tensor2D; // 1 = token, 0 = padding
   typeIds: tf.Tensor2D | null; // token types (BERT-style sentence pairs)
   labels: tf.Tensor1D | null; // [batch], sequence classification only
+  lossMask?: tf.Tensor2D | null; // sft: 1 where a token is a target; else every non-padding token is (causal LM)
+  lossCount?: number | null; // what the loss sum is divided by (all targets of an accumulated batch); else its own
+  segmentIds?: tf.Tensor2D | null; // packed rows: tokens attend only within their segment (0: padding)
+  positionIds?: tf.Tensor2D | null; // packed rows: each segment's positions start at 0
 }
 
 /** The trainable parts a forward pass uses: LoRA pairs and fully trained modules (PEFT modules_to_save). */

@@ -16,6 +16,8 @@ export interface EvalPoint {
   loss: number;
   accuracy?: number; // sequence classification
   perplexity?: number; // causal LM
+  token_accuracy?: number; // sft
+  exact_match?: number; // sft with eval.generate on short answers
 }
 
 /** Metrics of an item at its step: a run's last step, a checkpoint's step. Nothing after that step counts. */
@@ -61,6 +63,8 @@ export interface CompareCurves {
     loss: (number | null)[];
     accuracy: (number | null)[];
     perplexity: (number | null)[];
+    token_accuracy?: (number | null)[]; // sft (absent in reports of older versions)
+    exact_match?: (number | null)[];
   };
 }
 

@@ -76,7 +76,17 @@ export function webviewMessage<K extends keyof WebviewMessages>(
 
 // ---- guards: what arrives over postMessage is unknown until checked ------------------------------------------------
 
-const EVENT_TYPES = new Set<EngineEvent['type']>(['run_start', 'step', 'eval', 'checkpoint', 'log', 'end', 'error']);
+// A record, not a list: an event type added to EngineEvent and missing here does not compile.
+const EVENT_TYPES: Record<EngineEvent['type'], true> = {
+  run_start: true,
+  step: true,
+  eval: true,
+  samples: true,
+  checkpoint: true,
+  log: true,
+  end: true,
+  error: true,
+};
 
 type Obj = Record<string, unknown>;
 const isObj = (x: unknown): x is Obj => typeof x === 'object' && x !== null && !Array.isArray(x);
@@ -89,7 +99,9 @@ export function isStatus(x: unknown): x is RunStatus {
 
 /** A shallow check: an object whose `type` is an engine event type (the fields are the engine's to keep right). */
 export function isEngineEvent(x: unknown): x is EngineEvent {
-  return isObj(x) && EVENT_TYPES.has(x.type as EngineEvent['type']);
+  if (!isObj(x) || !isStr(x.type) || !Object.hasOwn(EVENT_TYPES, x.type)) return false;
+  // The samples view writes these strings into the page: a samples event must at least hold a list.
+  return x.type !== 'samples' || Array.isArray(x.samples);
 }
 
 function isSummary(x: unknown): x is DashboardSummary {

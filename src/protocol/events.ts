@@ -62,8 +62,31 @@ export interface EvalEvent {
   step: number;
   loss: number;
   accuracy?: number; // sequence classification
-  perplexity?: number; // causal LM
+  perplexity?: number; // causal LM and sft (sft: over the answer tokens)
+  token_accuracy?: number; // sft: how often the most likely next token is the answer's (TRL's mean_token_accuracy)
+  exact_match?: number; // sft with eval.generate and short answers: generated answers equal to the reference
   examples: number;
+}
+
+/** One eval prompt answered by the model as it is at that step (sft, eval.generate). */
+export interface Sample {
+  prompt: string; // as the model saw it: the chat template's rendering, generation prompt included
+  reference: string; // the data's answer
+  output: string; // the model's greedy answer, special tokens left out
+}
+
+/** The answers of one eval (sft with eval.generate), right after its eval event. */
+export interface SamplesEvent {
+  type: 'samples';
+  step: number;
+  samples: Sample[];
+  exact_match?: number; // when every reference is a short label: the share answered exactly (trimmed, any case)
+}
+
+/** Whether an answer matches its reference for exact_match: trimmed, runs of spaces as one, in any case. */
+export function sameAnswer(output: string, reference: string): boolean {
+  const norm = (s: string) => s.trim().replace(/\s+/g, ' ').toLowerCase();
+  return norm(output) === norm(reference);
 }
 
 export interface CheckpointEvent {
@@ -101,5 +124,6 @@ export interface ErrorEvent {
 export const RUN_STATUSES = ['running', 'finished', 'stopped', 'failed', 'interrupted'] as const;
 export type RunStatus = (typeof RUN_STATUSES)[number];
 
-export type EngineEvent = RunStartEvent | StepEvent | EvalEvent | CheckpointEvent | LogEvent | EndEvent | ErrorEvent;
+export type EngineEvent =
+  RunStartEvent | StepEvent | EvalEvent | SamplesEvent | CheckpointEvent | LogEvent | EndEvent | ErrorEvent;
 export type EventSink = (event: EngineEvent) => void;

@@ -2,7 +2,9 @@
 // + `process.send`). The host never loads TensorFlow.js: training, merging, comparing and evaluating all run in an
 // engine process, one request per process, so a crash or an out-of-memory there never takes the editor down. A
 // request carries an id and gets `{id, result}` or `{id, error}` (the engine's structured error); while it works,
-// the engine sends training events and progress lines tagged with the same id.
+// the engine sends training events and progress lines tagged with the same id. A `chat` request lives until the
+// host stops it: the host sends it further messages (say, reset, …) and the engine streams answers (./chat.ts).
+import { CHAT_TO_HOST_TYPES, type ChatRequest, type ChatToHost, type HostToChat } from './chat';
 import type { CompareReport, ItemEval } from './compare';
 import type { ErrorInfo } from './errors';
 import type { EngineEvent } from './events';
@@ -51,6 +53,7 @@ export interface EngineRequests {
   compare: { params: CompareRequest; result: CompareReport };
   evaluate: { params: EvaluateRequest; result: ItemEval[] };
   download: { params: DownloadRequest; result: DownloadSummary };
+  chat: { params: ChatRequest; result: { turns: number } }; // ends on `stop` or when the host goes away
 }
 
 export type EngineMethod = keyof EngineRequests;
@@ -60,12 +63,13 @@ export type EngineRequest = {
 }[EngineMethod];
 
 /** Host → engine: one request, then perhaps a stop (training saves a checkpoint first: the engine's AbortSignal). */
-export type HostToEngine = EngineRequest | { type: 'stop' };
+export type HostToEngine = EngineRequest | { type: 'stop' } | HostToChat;
 
 /** Engine → host: what happens while a request runs, then its answer. */
 export type EngineToHost =
   | { type: 'event'; id: number; event: EngineEvent } // a training run's events
   | { type: 'log'; id: number; line: string } // progress of a merge, a comparison, an evaluation or a download
+  | ChatToHost // a chat's answers
   | EngineResponse;
 
 export type EngineResponse =
@@ -77,5 +81,8 @@ export type EngineResponse =
 export function isEngineToHost(m: unknown): m is EngineToHost {
   if (typeof m !== 'object' || m === null) return false;
   const { type, id } = m as { type?: unknown; id?: unknown };
-  return typeof id === 'number' && (type === 'event' || type === 'log' || type === 'response');
+  return (
+    typeof id === 'number' &&
+    (type === 'event' || type === 'log' || type === 'response' || CHAT_TO_HOST_TYPES.includes(String(type)))
+  );
 }

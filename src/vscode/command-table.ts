@@ -18,6 +18,7 @@ export const COMMAND_TITLES = {
   'loraplus.mergeAdapter': 'Merge Adapter into Model',
   'loraplus.compareCheckpoints': 'Compare Checkpoints',
   'loraplus.downloadModel': 'Download Model…',
+  'loraplus.chat': 'Chat with Model',
 } as const;
 
 export type CommandId = keyof typeof COMMAND_TITLES;

@@ -8,6 +8,7 @@ import { checkConfigFile } from '../engine/checks/config';
 import { isRunDir } from '../engine/runs/summary';
 import { formatError } from '../protocol/errors';
 import type { CommandId } from './command-table';
+import { chatWithModel } from './chat-command';
 import { compareCheckpoints } from './compare-command';
 import { downloadModel } from './download-model';
 import { mergeAdapter } from './merge';
@@ -41,6 +42,7 @@ export const HANDLERS: Record<CommandId, Handler> = {
   'loraplus.mergeAdapter': (s, arg) => mergeAdapter(s, nodePath(arg)),
   'loraplus.compareCheckpoints': (s, arg, selected) => compareCheckpoints(s, selectedPaths(arg, selected)),
   'loraplus.downloadModel': (s) => downloadModel(s),
+  'loraplus.chat': (s, arg) => chatWithModel(s, nodePath(arg)),
 };
 
 export function registerCommands(studio: Studio): vscode.Disposable[] {

@@ -1,9 +1,11 @@
 // The one way the extension host starts the engine: a Node child process (dist/engine-child.js, src/cli/child.ts)
 // that answers one typed request (src/protocol/host.ts). Training, merge, compare and evaluation all go through
 // here, so the host never loads TensorFlow.js and a crash or an out-of-memory in the engine never takes the editor
-// down. The outcome is the engine's answer, or a structured error when the process ended without one.
+// down. The outcome is the engine's answer, or a structured error when the process ended without one. A chat lives
+// on: the host sends it more with `send` and hears its answers through `onChat` until it stops it.
 import { fork, type ChildProcess } from 'node:child_process';
 import * as path from 'node:path';
+import type { ChatCommand, ChatToHost } from '../protocol/chat';
 import type { ErrorInfo } from '../protocol/errors';
 import type { EngineEvent } from '../protocol/events';
 import { isEngineToHost, type EngineMethod, type EngineRequests, type HostToEngine } from '../protocol/host';
@@ -19,12 +21,15 @@ export interface EngineCall<M extends EngineMethod> {
   stop(): void;
   /** Ends the process now (a merge or comparison nobody waits for any more). */
   cancel(): void;
+  /** A further message for the running request (a chat's say, reset, …), tagged with its id. */
+  send(m: ChatCommand): void;
 }
 
 export interface EngineHandlers {
   cwd: string;
   onEvent?: (event: EngineEvent) => void; // training
   onLog?: (line: string) => void; // progress of merge, compare, evaluate
+  onChat?: (m: ChatToHost) => void; // a chat's answers
   onOutput?: (line: string) => void; // the process's own stdout/stderr (native libraries, warnings)
 }
 
@@ -54,6 +59,7 @@ export function startEngine<M extends EngineMethod>(
     if (!isEngineToHost(m) || m.id !== id) return;
     if (m.type === 'event') h.onEvent?.(m.event);
     else if (m.type === 'log') h.onLog?.(m.line);
+    else if (m.type !== 'response') h.onChat?.(m);
     else if ('error' in m) answer = { ok: false, error: m.error, cancelled: false };
     else answer = { ok: true, result: m.result as EngineRequests[M]['result'] };
   });
@@ -83,6 +89,7 @@ export function startEngine<M extends EngineMethod>(
     child,
     outcome,
     stop: () => void send({ type: 'stop' }),
+    send: (m) => void send({ ...m, id } as HostToEngine),
     cancel: () => {
       cancelled = true;
       child.kill();

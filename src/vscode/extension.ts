@@ -2,6 +2,7 @@
 import * as vscode from 'vscode';
 import { registerCommands } from './commands';
 import { RUNS_VIEW } from './command-table';
+import { ChatPanels } from './panels/chat';
 import { ComparePanels } from './panels/compare';
 import { registerConfigEditor } from './editor/editor';
 import { Dashboards } from './panels/dashboard';
@@ -24,8 +25,9 @@ export function activate(context: vscode.ExtensionContext): void {
   });
   const dashboards = new Dashboards(context.extensionUri, feeds);
   const compare = new ComparePanels(context.extensionUri);
-  const studio: Studio = { context, output, runs, feeds, progress, tree, treeView, dashboards, compare };
-  const services = [output, runs, feeds, progress, tree, treeView, dashboards, compare];
+  const chats = new ChatPanels(context.extensionUri);
+  const studio: Studio = { context, output, runs, feeds, progress, tree, treeView, dashboards, compare, chats };
+  const services = [output, runs, feeds, progress, tree, treeView, dashboards, compare, chats];
   context.subscriptions.push(...services, registerConfigEditor(), ...registerCommands(studio));
 }
 

@@ -1,6 +1,7 @@
 // The extension's services, created once in activate() and handed to the command handlers. Each one is a
 // Disposable with exactly one owner: the ExtensionContext (extension.ts pushes them in creation order).
 import type * as vscode from 'vscode';
+import type { ChatPanels } from './panels/chat';
 import type { ComparePanels } from './panels/compare';
 import type { Dashboards } from './panels/dashboard';
 import type { RunFeeds } from './runs/feeds';
@@ -18,4 +19,5 @@ export interface Studio {
   readonly treeView: vscode.TreeView<RunNode>;
   readonly dashboards: Dashboards;
   readonly compare: ComparePanels;
+  readonly chats: ChatPanels;
 }

@@ -64,7 +64,7 @@ describe('good configs', () => {
   test('the TrainConfig type follows the schema', () => {
     const c = configFromObject({ model: './model', data: { train: 'data/train.jsonl' } }, root);
     const ratio: number = c.training.loraplus_lr_ratio; // compile-time: a number, not number | null
-    const task: 'causal-lm' | 'sequence-classification' = c.task;
+    const task: 'causal-lm' | 'sequence-classification' | 'sft' = c.task;
     const modules: string[] | 'all-linear' | null = c.lora.target_modules;
     // @ts-expect-error -- markers are accepted in the file but are not part of TrainConfig
     void c.loraplus;
@@ -163,7 +163,7 @@ describe('bad configs', () => {
     assert.equal(p.message, "unknown key 'data_augmentation' at the top level");
     assert.match(
       p.hint ?? '',
-      /^Known keys here: loraplus, model, task, device, output_dir, run_name, data, lora, training\.$/,
+      /^Known keys here: loraplus, model, task, device, output_dir, run_name, data, lora, training, eval\.$/,
     );
   });
 

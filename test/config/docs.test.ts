@@ -35,7 +35,7 @@ describe('docs for a key', () => {
   });
 
   test("enums list their values; required keys say so; list items get their list's docs", () => {
-    assert.deepEqual(docsFor(['task'])!.values, ['causal-lm', 'sequence-classification']);
+    assert.deepEqual(docsFor(['task'])!.values, ['causal-lm', 'sequence-classification', 'sft']);
     assert.equal(docsFor(['model'])!.required, true);
     assert.match(docsFor(['model'])!.markdown, /Required\./);
     assert.equal(docsFor(['lora', 'target_modules', 3])!.path, 'lora.target_modules');
@@ -48,7 +48,7 @@ describe('completions', () => {
     const top = keyCompletions([], ['model']);
     assert.deepEqual(
       top.map((c) => c.label),
-      ['loraplus', 'task', 'device', 'output_dir', 'run_name', 'data', 'lora', 'training'],
+      ['loraplus', 'task', 'device', 'output_dir', 'run_name', 'data', 'lora', 'training', 'eval'],
     );
     assert.equal(top.find((c) => c.label === 'data')!.insertText, 'data:\n  train: path/to/train.jsonl');
     assert.equal(top.find((c) => c.label === 'data')!.kind, 'section');
@@ -106,7 +106,7 @@ describe('completions', () => {
     });
     assert.deepEqual(
       completionsAt(text, at(2, 7)).map((c) => c.label),
-      ['causal-lm', 'sequence-classification'],
+      ['causal-lm', 'sequence-classification', 'sft'],
     );
     assert.ok(completionsAt(text, at(5, 3)).some((c) => c.label === 'text_field'));
     assert.ok(!completionsAt(text, at(5, 3)).some((c) => c.label === 'train'));

@@ -108,3 +108,41 @@ describe('evaluation and settings without effect', () => {
     assert.equal(parseConfigText(`${BASE}training:\n  loraplus_lr_ratio: 0.9\n`, root).config, null);
   });
 });
+
+describe("one task's keys in another task's config", () => {
+  test('sft keys are ignored for causal-lm and classification: a warning at the key, a fix deletes it', () => {
+    const sftKeys = '  format: messages\n  chat_template: chatml\n  assistant_only_loss: true\n  packing: true\n';
+    for (const task of ['causal-lm', 'sequence-classification']) {
+      const found = parseConfigText(`task: ${task}\n${BASE}${sftKeys}`, root).problems;
+      assert.deepEqual(
+        found.map((p) => [p.severity, p.code, p.yamlPath, p.at, p.message]),
+        ['format', 'chat_template', 'assistant_only_loss', 'packing'].map((k) => [
+          'warning',
+          'config/ignored-for-task',
+          `data.${k}`,
+          'key',
+          `${k} is ignored for task ${task}`,
+        ]),
+      );
+      assert.match(found[0].hint!, /task: sft/);
+      assert.deepEqual(found[0].fix, { kind: 'removeKey', title: 'Delete format' });
+    }
+    // Values that change nothing under sft (the defaults) are not reported.
+    const quiet = '  format: auto\n  chat_template: null\n  completion_only_loss: null\n  packing: false\n';
+    assert.deepEqual(brief(quiet), []);
+  });
+
+  test("a classifier's keys are ignored for sft; label_field only when written", () => {
+    // causal-lm (the default) ignores them too
+    assert.equal(problems('  labels: [neg, pos]\n  text_pair_field: b\n  label_field: y\n').length, 3);
+    const sft = parseConfigText(`task: sft\n${BASE}  labels: [neg, pos]\n  label_field: y\n`, root).problems;
+    assert.deepEqual(
+      sft.map((p) => [p.code, p.yamlPath, p.message]),
+      [
+        ['config/ignored-for-task', 'data.labels', 'labels is ignored for task sft'],
+        ['config/ignored-for-task', 'data.label_field', 'label_field is ignored for task sft'],
+      ],
+    );
+    assert.deepEqual(parseConfigText(`task: sft\n${BASE}`, root).problems, []);
+  });
+});

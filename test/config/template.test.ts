@@ -7,7 +7,14 @@ import { describe, test } from 'node:test';
 import { parse } from 'yaml';
 import { configTemplate, relativePath } from '../../src/config/template';
 import { checkConfigFile, checkConfigText } from '../../src/engine/checks/config';
-import { describeModel, planConfig } from '../../src/vscode/editor/new-config-plan';
+import { inspectData } from '../../src/engine/checks/inspect';
+import {
+  chatDataOf,
+  chatTemplateChoice,
+  describeModel,
+  guessEvalFile,
+  planConfig,
+} from '../../src/vscode/editor/new-config-plan';
 import type { DataChoices } from '../../src/vscode/editor/new-config-plan';
 import { SHARED, SST2, tempDir } from '../helpers/shared';
 
@@ -26,6 +33,8 @@ const CASES: [string, 'causal-lm' | 'sequence-classification'][] = [
   ['tiny-random-gpt2', 'causal-lm'],
   ['tiny-random-bert', 'sequence-classification'],
   ['tiny-random-roberta', 'sequence-classification'],
+  ['tiny-random-qwen3', 'causal-lm'],
+  ['tiny-random-qwen3', 'sequence-classification'],
 ];
 
 describe('config template', () => {
@@ -102,5 +111,104 @@ describe('config template', () => {
     assert.equal(config!.data.eval_fraction, 0.05);
     assert.equal(config!.training.eval_every, 100);
     assert.equal(config!.data.max_length, gpt2.maxPositions); // n_positions 64 < the usual 128
+  });
+});
+
+describe('config template: sft on chat data', () => {
+  const CHAT = path.join(SHARED, 'data', 'sst2-chat');
+  const causalLMs = fs
+    .readdirSync(path.join(SHARED, 'models'))
+    .map((name) => describeModel(path.join(SHARED, 'models', name)))
+    .flatMap((m) => (m.ok && m.value.summary.family.tasks.includes('causal-lm') ? [m.value] : []));
+
+  test('the shared models with a causal-LM head: all of them are covered', () => {
+    const names = causalLMs.map((m) => m.name);
+    for (const n of ['stories260k', 'tiny-random-gpt2', 'tiny-random-llama3', 'tiny-random-qwen3'])
+      assert.ok(names.includes(n), n);
+  });
+
+  for (const name of [
+    'stories260k',
+    'tiny-random-gemma3',
+    'tiny-random-gpt2',
+    'tiny-random-llama3',
+    'tiny-random-phi3',
+    'tiny-random-qwen3',
+  ]) {
+    test(`${name} sft on messages.train.jsonl: zero problems; the model's chat template or a fallback`, (t) => {
+      const m = causalLMs.find((c) => c.name === name);
+      if (!m) return t.skip(`${name} is not in ../shared/models`);
+      const dir = tempDir();
+      const train = path.join(CHAT, 'messages.train.jsonl');
+      const summary = inspectData(train);
+      assert.ok(summary.ok);
+      const chat = chatDataOf(summary.value);
+      assert.deepEqual(chat, { format: 'messages', conversational: true });
+      const data: DataChoices = {
+        train,
+        eval:
+          guessEvalFile(
+            train,
+            fs.readdirSync(CHAT).map((f) => path.join(CHAT, f)),
+          ) ?? null,
+        evalFraction: 0,
+        textField: null,
+        chat: chat!,
+      };
+      assert.equal(data.eval, path.join(CHAT, 'messages.dev.jsonl'));
+      const text = configTemplate(planConfig(dir, m, 'sft', data));
+      const { config, problems } = checkConfigText(text, dir);
+      assert.deepEqual(
+        problems.map((p) => `${p.line}: ${p.severity} ${p.code}: ${p.message}`),
+        [],
+        text,
+      );
+      assert.ok(config);
+      assert.equal(config.task, 'sft');
+      assert.equal(config.data.format, 'messages');
+      const own = m.chatTemplate !== null;
+      // A base model without a template gets plain (chatml where the tokenizer has ChatML's tokens), with why.
+      assert.equal(config.data.chat_template, own ? null : 'plain', text);
+      assert.match(
+        text,
+        own
+          ? /# chat_template is not set: the model's own chat template \(/
+          : /# .* has no chat template \(a base model\): plain writes/,
+      );
+      assert.ok(!/text_field|label_field/.test(text), 'sft rows name their own fields');
+      assert.match(text, /# Loss on the assistant's answers only/);
+    });
+  }
+
+  test('prompt/completion strings: no chat template; a ChatML tokenizer without a template gets chatml', () => {
+    const dir = tempDir();
+    const m = causalLMs.find((c) => c.name === 'stories260k')!;
+    const pc = path.join(dir, 'pc.jsonl');
+    fs.writeFileSync(pc, '{"prompt": "2 + 2 =", "completion": " 4"}\n');
+    const summary = inspectData(pc);
+    assert.ok(summary.ok);
+    const chat = chatDataOf(summary.value)!;
+    assert.deepEqual(chat, { format: 'prompt_completion', conversational: false });
+    const text = configTemplate(
+      planConfig(dir, m, 'sft', { train: pc, eval: null, evalFraction: 0, textField: null, chat }),
+    );
+    assert.deepEqual(
+      checkConfigText(text, dir).problems.map((p) => p.message),
+      [],
+      text,
+    );
+    assert.ok(!/chat_template/.test(text));
+    assert.match(text, /# Loss on the completion only/);
+    // A model folder without a template whose tokenizer has <|im_start|>/<|im_end|>: chatml.
+    const qwen = causalLMs.find((c) => c.name === 'tiny-random-qwen3');
+    if (qwen) {
+      const copy = path.join(dir, 'qwen-base');
+      fs.mkdirSync(copy);
+      for (const f of ['config.json', 'model.safetensors', 'tokenizer.json'])
+        fs.copyFileSync(path.join(qwen.dir, f), path.join(copy, f));
+      const base = describeModel(copy);
+      assert.ok(base.ok && base.value.chatTemplate === null);
+      assert.deepEqual(chatTemplateChoice(base.value).template, 'chatml');
+    }
   });
 });

@@ -224,7 +224,8 @@ function check(input: Input, result: unknown): string | null {
       for (const e of ds.examples) {
         if (!e.ids.length || e.ids.length > Number(input.data.max_length)) return `an example of ${e.ids.length} ids`;
         if (e.ids.some((id) => id < 0 || id >= vocab)) return `an id outside [0, ${vocab})`;
-        if (!(e.label >= 0 && e.label < out.labels.length)) return `label id ${e.label} of ${out.labels.length}`;
+        if (!('label' in e) || !(e.label >= 0 && e.label < out.labels.length))
+          return `label id ${'label' in e ? e.label : '?'} of ${out.labels.length}`;
       }
     }
   }

@@ -17,6 +17,9 @@ const RENDERED = readJson<Record<string, { rendered: string[] }>>(path.join(REFE
 /** The chat models of ../shared/models by their key in the fixture. */
 export const CHAT_MODELS: Record<string, string> = {
   llama3: path.join(SHARED, 'models', 'tiny-random-llama3'),
+  qwen3: path.join(SHARED, 'models', 'tiny-random-qwen3'),
+  gemma3: path.join(SHARED, 'models', 'tiny-random-gemma3'),
+  phi3: path.join(SHARED, 'models', 'tiny-random-phi3'),
 };
 
 async function maxDiffWhereMasked(kind: string): Promise<{ diff: number; ids: number[][] }> {

@@ -169,5 +169,8 @@ describe('dashboard protocol', () => {
     assert.equal(isEngineEvent({ type: 'checkpoint', step: 1, path: '/c', kind: 'checkpoint' }), true);
     assert.equal(isEngineEvent({ type: 'progress' }), false);
     assert.equal(isEngineEvent([{ type: 'step' }]), false);
+    assert.equal(isEngineEvent({ type: 'samples', step: 2, samples: [] }), true);
+    assert.equal(isEngineEvent({ type: 'samples', step: 2, samples: 'positive' }), false, 'the view needs a list');
+    assert.equal(isEngineEvent({ type: 'toString' }), false, 'no inherited name passes');
   });
 });

@@ -134,6 +134,14 @@ describe('compare webview model', () => {
     assert.deepEqual(alignedCurves(report, 'eval_loss', 'step').x, [2, 4, 99]);
     assert.deepEqual(alignedCurves(report, 'eval_loss', 'tokens_seen').x, [200, 400]);
     assert.deepEqual(availableCurves(report), ['loss', 'eval_loss', 'perplexity']);
+    // sft runs add the answers' token accuracy and exact match (reports of older versions have neither).
+    const c0 = report.curves[0]!;
+    const sft = { ...report, curves: [{ ...c0, eval: { ...c0.eval, token_accuracy: c0.eval.step.map(() => 0.5) } }] };
+    assert.deepEqual(availableCurves(sft), ['loss', 'eval_loss', 'perplexity', 'token_accuracy']);
+    assert.deepEqual(
+      alignedCurves(sft, 'token_accuracy', 'step').ys[0],
+      c0.eval.step.map(() => 0.5),
+    );
   });
 
   it('curve columns for the line chart: typed, NaN where an item has no point', () => {

@@ -290,6 +290,45 @@ describe('dashboard model: synthetic streams', () => {
     assert.equal(m.ab.get('grad_B', 0, 0), 1);
   });
 
+  it('sft samples: stored by step with their eval scores; a resumed run drops the redone steps’ answers', () => {
+    const m = new RunModel();
+    const at = (n: number, output: string): EngineEvent[] => [
+      { type: 'eval', step: n, loss: 2, perplexity: 7.4, token_accuracy: n / 10, exact_match: n / 4, examples: 4 },
+      {
+        type: 'samples',
+        step: n,
+        exact_match: n / 4,
+        samples: [{ prompt: '### Instruction:\nreview\n\n### Response:\n', reference: 'positive', output }],
+      },
+    ];
+    m.ingest([runStart({ task: 'sft' }), ...at(0, 'once'), step(1, healthy), ...at(1, 'neg'), step(2, healthy)]);
+    m.ingest([...at(2, 'positive')]);
+    assert.deepEqual(
+      m.samples.map((e) => [e.step, e.samples[0].output, e.exact_match]),
+      [
+        [0, 'once', 0],
+        [1, 'neg', 0.25],
+        [2, 'positive', 0.5],
+      ],
+    );
+    assert.deepEqual([...m.evals.tokenAccuracy.view()], [0, 0.1, 0.2]);
+    assert.deepEqual([...m.evals.exactMatch.view()], [0, 0.25, 0.5]);
+    assert.equal(m.evalMetric, 'perplexity');
+    // Resumed from step 1: the answers of step 2 go, the redone eval's come in.
+    m.ingest([runStart({ task: 'sft', start_step: 1 }), step(2, healthy), ...at(2, 'negative')]);
+    assert.deepEqual(
+      m.samples.map((e) => [e.step, e.samples[0].output]),
+      [
+        [0, 'once'],
+        [1, 'neg'],
+        [2, 'negative'],
+      ],
+    );
+    // What the file holds is data: anything but a string becomes an empty string.
+    m.ingest([{ type: 'samples', step: 3, samples: [{ prompt: 1, reference: null }] } as unknown as EngineEvent]);
+    assert.deepEqual(m.samples.at(-1)!.samples, [{ prompt: '', reference: '', output: '' }]);
+  });
+
   it('a new optimizer group mid-stream gets a column aligned with the steps', () => {
     const m = new RunModel();
     m.ingest([runStart(), step(1, healthy), { ...step(2, healthy), lr: { A: 1, B: 16, embedding: 2 } }]);

@@ -14,7 +14,7 @@ import { readMetrics } from '../../src/engine/runs/writer';
 import { dashboardSummary, summarizeEvents } from '../../src/engine/runs/summary';
 import { train } from '../../src/engine/train/train';
 import { DASHBOARD_PROTOCOL, hostMessage, packModules } from '../../src/protocol/dashboard';
-import type { EngineEvent, RunStartEvent, StepEvent } from '../../src/protocol/events';
+import { sameAnswer, type EngineEvent, type RunStartEvent, type StepEvent } from '../../src/protocol/events';
 import { SST2, STORIES, tempDir, useBackend } from '../helpers/shared';
 import { installWebviewStub, Uri } from '../vscode/webview-stub';
 
@@ -178,6 +178,62 @@ describe(
       );
       assert.equal(await text('#last-loss'), '1.2346');
       assert.equal(await page.locator('#ab-heatmap').getAttribute('data-steps'), String(5));
+    });
+
+    it('shows sft samples: a step slider, the answers with matches marked, keyboard usable', async () => {
+      const prompt = (review: string) =>
+        `<|im_start|>user\nClassify the sentiment of this movie review.\nReview: ${review}<|im_end|>\n` +
+        '<|im_start|>assistant\n';
+      const samplesAt = (step: number, outputs: string[]): EngineEvent[] => [
+        { type: 'eval', step, loss: 1, perplexity: 2.7, token_accuracy: 0.4, exact_match: 0.5, examples: 2 },
+        {
+          type: 'samples',
+          step,
+          exact_match: outputs.filter((o, i) => sameAnswer(o, ['positive', 'negative'][i])).length / 2,
+          samples: [
+            {
+              prompt: prompt('a charming and often affecting journey. '.repeat(4)),
+              reference: 'positive',
+              output: outputs[0],
+            },
+            { prompt: prompt('unflinchingly bleak'), reference: 'negative', output: outputs[1] },
+          ],
+        },
+      ];
+      await post(
+        hostMessage('events', { events: [...samplesAt(5, ['the', '']), ...samplesAt(6, ['Positive', 'positive'])] }),
+      );
+      await page.waitForFunction(
+        () => (globalThis as unknown as Page$).document.querySelector('#samples-step-label')?.textContent === '6',
+      );
+      assert.equal(await page.locator('#samples-view').isVisible(), true);
+      assert.equal(await page.locator('#samples-step').getAttribute('max'), '1');
+      assert.match((await text('#samples-score')) ?? '', /exact match 50% \(1 of 2\)/);
+      const rows = page.locator('#samples-table tbody tr');
+      assert.equal(await rows.count(), 2);
+      assert.deepEqual(await rows.evaluateAll((trs) => trs.map((tr) => tr.className)), [
+        'sample-row match',
+        'sample-row miss',
+      ]);
+      assert.equal(await rows.nth(0).locator('td.output').textContent(), 'Positive');
+      // The prompt is shortened to its end; Enter on it shows the whole.
+      const summary = rows.nth(0).locator('summary');
+      assert.match((await summary.textContent()) ?? '', /^….*<\|im_start\|>assistant$/);
+      await summary.focus();
+      await page.keyboard.press('Enter');
+      assert.equal(await rows.nth(0).locator('pre.prompt-full').isVisible(), true);
+      assert.match((await rows.nth(0).locator('pre.prompt-full').textContent()) ?? '', /^<\|im_start\|>user\n/);
+      // The slider from the keyboard: one step back shows step 5's answers.
+      await page.locator('#samples-step').focus();
+      await page.keyboard.press('ArrowLeft');
+      assert.equal(await text('#samples-step-label'), '5');
+      assert.match((await text('#samples-table thead')) ?? '', /Answer at step 5/);
+      assert.equal(await rows.nth(1).locator('td.output').textContent(), '(no answer)');
+      assert.equal(await rows.nth(0).locator('pre.prompt-full').isVisible(), true, 'an opened prompt stays open');
+      // The eval answers chart appears with them.
+      assert.equal(await page.locator('#chart-answers').isVisible(), true);
+      assert.deepEqual(await page.evaluate(() => (globalThis as unknown as Page$).__csp), [], 'no CSP violation');
+      assert.deepEqual(errors, []);
     });
 
     it('says so when its run folder is gone', async () => {

@@ -1,12 +1,20 @@
 // Overlaid curves of the compared items (the dashboard's LineChart): one quantity at a time (train loss, eval loss,
-// accuracy, perplexity), aligned by optimizer step or by tokens seen (runs with different batch sizes or sequence
+// accuracy, perplexity, sft's token accuracy and exact match), aligned by optimizer step or by tokens seen (runs with different batch sizes or sequence
 // lengths line up only by tokens).
 import type { CompareReport } from '../../src/protocol/compare';
 import { h } from '../shared/dom';
 import { count, sig3 } from '../shared/format';
 import { LineChart, type ChartSpec } from '../shared/line-chart';
 import type { Theme } from '../shared/theme';
-import { availableCurves, curveColumns, CURVE_LABELS, itemColors, type Axis, type CurveKind } from './model';
+import {
+  availableCurves,
+  curveColumns,
+  CURVE_LABELS,
+  itemColors,
+  PERCENT_CURVES,
+  type Axis,
+  type CurveKind,
+} from './model';
 
 const AXIS_LABELS: Record<Axis, string> = { step: 'step', tokens_seen: 'tokens seen' };
 
@@ -79,7 +87,7 @@ export class CurvesView {
     return {
       height: 280,
       x: { label: AXIS_LABELS[this.axis], format: count },
-      format: this.kind === 'accuracy' ? (v) => `${(100 * v).toFixed(2)}%` : sig3,
+      format: PERCENT_CURVES.includes(this.kind) ? (v) => `${(100 * v).toFixed(2)}%` : sig3,
       series: this.report.items.map((it, i) => ({ label: it.label, color: colors[i], points: this.kind !== 'loss' })),
     };
   }

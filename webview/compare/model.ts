@@ -73,7 +73,7 @@ export function itemColors(palette: string[], n: number): string[] {
 
 // ---- curves -----------------------------------------------------------------------------------------------------
 
-export type CurveKind = 'loss' | 'eval_loss' | 'accuracy' | 'perplexity';
+export type CurveKind = 'loss' | 'eval_loss' | 'accuracy' | 'perplexity' | 'token_accuracy' | 'exact_match';
 export type Axis = 'step' | 'tokens_seen';
 
 export const CURVE_LABELS: Record<CurveKind, string> = {
@@ -81,12 +81,17 @@ export const CURVE_LABELS: Record<CurveKind, string> = {
   eval_loss: 'eval loss',
   accuracy: 'eval accuracy',
   perplexity: 'eval perplexity',
+  token_accuracy: 'eval token accuracy',
+  exact_match: 'eval exact match',
 };
+
+/** The curves that are shares in [0, 1], shown as percentages. */
+export const PERCENT_CURVES: readonly CurveKind[] = ['accuracy', 'token_accuracy', 'exact_match'];
 
 function points(c: CompareCurves, kind: CurveKind, axis: Axis): [number | null, number | null][] {
   if (kind === 'loss') return c.step.map((s, i) => [axis === 'step' ? s : c.tokens_seen[i], c.loss[i]]);
-  const ys = kind === 'eval_loss' ? c.eval.loss : c.eval[kind];
-  return c.eval.step.map((s, i) => [axis === 'step' ? s : c.eval.tokens_seen[i], ys[i]]);
+  const ys = (kind === 'eval_loss' ? c.eval.loss : c.eval[kind]) ?? []; // sft's are absent in older reports
+  return c.eval.step.map((s, i) => [axis === 'step' ? s : c.eval.tokens_seen[i], ys[i] ?? null]);
 }
 
 /** The curve kinds some item has data for. */

@@ -1,6 +1,6 @@
 // The run's line charts: train loss (raw and EMA-smoothed, log-scale toggle), eval loss with accuracy or perplexity,
-// the learning rate of each LoRA+ group, the gradient norm and tokens/s. Each draw hands the charts the model's full
-// columns; LineChart decimates them for drawing.
+// sft's answer scores (token accuracy, exact match) when the evals have them, the learning rate of each LoRA+ group,
+// the gradient norm and tokens/s. Each draw hands the charts the model's full columns; LineChart decimates them.
 import '@vscode-elements/elements/dist/vscode-checkbox/index.js';
 import type { VscodeCheckbox } from '@vscode-elements/elements/dist/vscode-checkbox/index.js';
 import { h } from '../shared/dom';
@@ -23,18 +23,22 @@ export class Charts {
   private readonly lr: LineChart;
   private readonly grad: LineChart;
   private readonly speed: LineChart;
+  private readonly answers: LineChart; // sft: token accuracy and exact match of the eval answers
+  private readonly answersCard: HTMLElement;
+  private answerSeries = '';
 
   constructor(
     private theme: Theme,
     private readonly redraw: () => void,
   ) {
     const host = (id?: string) => h('div', { id, class: 'chart' });
-    const [loss, evals, lr, grad, speed] = [
+    const [loss, evals, lr, grad, speed, answers] = [
       host('chart-loss'),
       host('chart-eval'),
       host('chart-lr'),
       host('chart-grad-norm'),
       host('chart-speed'),
+      host('chart-answers'),
     ];
 
     const slider = h('input', {
@@ -65,9 +69,12 @@ export class Charts {
         h('div', { class: 'card-head' }, [h('h3', { text: title }), h('div', { class: 'controls' }, controls)]),
         body,
       ]);
+    this.answersCard = card('Eval answers: token accuracy, exact match', answers);
+    this.answersCard.hidden = true; // until an eval reports them (sft)
     this.el = h('div', { class: 'charts' }, [
       card('Train loss', loss, [h('label', { class: 'slider' }, ['Smoothing ', slider, sliderValue]), log], true),
       card('Eval', evals),
+      this.answersCard,
       card('Learning rate per group', lr),
       card('Gradient norm (before clipping)', grad),
       card('Tokens / s', speed),
@@ -81,6 +88,7 @@ export class Charts {
       { series: [{ label: 'tokens/s', color: theme.series[2] }], format: count },
       theme,
     );
+    this.answers = new LineChart(answers, this.answersSpec(), theme);
   }
 
   draw(model: RunModel): void {
@@ -97,6 +105,7 @@ export class Charts {
     }
     const v = model.evals;
     this.evals.setData({ x: v.x.data, n: v.x.length, ys: metric ? [v.loss.data, v[metric].data] : [v.loss.data] });
+    this.drawAnswers(model);
 
     const groups = [...model.lr.keys()].sort((a, b) => rank(a) - rank(b));
     if (groups.join() !== this.groups.join()) {
@@ -115,10 +124,32 @@ export class Charts {
     this.lr.respec(this.lrSpec(), theme);
     this.grad.respec({ series: [{ label: '‖∇‖', color: theme.series[0] }] }, theme);
     this.speed.respec({ series: [{ label: 'tokens/s', color: theme.series[2] }], format: count }, theme);
+    this.answers.respec(this.answersSpec(), theme);
   }
 
   destroy(): void {
-    for (const c of [this.loss, this.evals, this.lr, this.grad, this.speed]) c.destroy();
+    for (const c of [this.loss, this.evals, this.lr, this.grad, this.speed, this.answers]) c.destroy();
+  }
+
+  /** Token accuracy and exact match, each only once some eval has it; the card stays hidden with neither. */
+  private drawAnswers(model: RunModel): void {
+    const v = model.evals;
+    const present = ANSWER_SERIES.filter((s) => hasValue(v[s.key].data, v.x.length));
+    const key = present.map((s) => s.key).join();
+    this.answersCard.hidden = !present.length;
+    if (key !== this.answerSeries) {
+      this.answerSeries = key;
+      this.answers.respec(this.answersSpec());
+    }
+    if (present.length) this.answers.setData({ x: v.x.data, n: v.x.length, ys: present.map((s) => v[s.key].data) });
+  }
+
+  private answersSpec(): ChartSpec {
+    const present = ANSWER_SERIES.filter((s) => this.answerSeries.split(',').includes(s.key));
+    return {
+      format: percent,
+      series: present.map((s) => ({ label: s.label, color: this.theme.series[s.color], points: true })),
+    };
   }
 
   private lossSpec(): ChartSpec {
@@ -159,6 +190,18 @@ export class Charts {
       })),
     };
   }
+}
+
+const ANSWER_SERIES = [
+  { key: 'tokenAccuracy', label: 'token accuracy', color: 3 },
+  { key: 'exactMatch', label: 'exact match', color: 2 },
+] as const;
+
+const percent = (v: number) => (Number.isFinite(v) ? `${Number((100 * v).toPrecision(3))}%` : '–');
+
+function hasValue(xs: ArrayLike<number>, n: number): boolean {
+  for (let i = 0; i < n; i++) if (Number.isFinite(xs[i])) return true;
+  return false;
 }
 
 function rank(group: string): number {

@@ -12,6 +12,7 @@ import { Charts } from './charts';
 import './dashboard.css';
 import { Header } from './header';
 import { RunModel } from './model';
+import { SamplesView } from './samples-view';
 import type { RunStatus } from '../../src/protocol/events';
 
 interface State {
@@ -31,6 +32,7 @@ class Dashboard {
   private readonly header: Header;
   private readonly charts: Charts;
   private readonly ab: AbView;
+  private readonly samples = new SamplesView();
   private readonly main: HTMLElement;
   private readonly message = h('div', { id: 'dashboard-message', class: 'message' });
 
@@ -43,7 +45,7 @@ class Dashboard {
     this.header = new Header((file) => runDir && vscodeApi().postMessage(webviewMessage('openFile', { path: file })));
     this.charts = new Charts(theme, redraw);
     this.ab = new AbView(theme, redraw);
-    this.main = h('main', { class: 'dashboard' }, [this.header.el, this.charts.el, this.ab.el]);
+    this.main = h('main', { class: 'dashboard' }, [this.header.el, this.charts.el, this.samples.el, this.ab.el]);
     this.main.hidden = true;
     this.message.textContent = runDir
       ? 'Loading the run…'
@@ -99,6 +101,7 @@ class Dashboard {
     this.drawn = this.model.version;
     this.header.draw(this.model, this.summary, this.status, this.error);
     this.charts.draw(this.model);
+    this.samples.draw(this.model);
     this.ab.draw(this.model);
   }
 }

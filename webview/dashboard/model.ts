@@ -9,6 +9,7 @@ import type {
   LogEvent,
   ParamGroupInfo,
   RunStartEvent,
+  SamplesEvent,
   StepEvent,
 } from '../../src/protocol/events';
 import { Column, emaInto, minMaxIndices, upperBound } from '../shared/series';
@@ -36,7 +37,16 @@ export class RunModel {
   };
   /** Learning rate per optimizer group name (A, B, B_no_decay, embedding), aligned with steps.x. */
   readonly lr = new Map<string, Column>();
-  readonly evals = { x: new Column(), loss: new Column(), accuracy: new Column(), perplexity: new Column() };
+  readonly evals = {
+    x: new Column(),
+    loss: new Column(),
+    accuracy: new Column(),
+    perplexity: new Column(),
+    tokenAccuracy: new Column(), // sft
+    exactMatch: new Column(), // sft with eval.generate on short answers
+  };
+  /** sft eval.generate: each eval's answers, in step order (one per step; a step done again keeps the newer). */
+  samples: SamplesEvent[] = [];
   readonly ab = new AbMatrices();
 
   /** Folds events in, in order. With `packed` (PackedModules), the k-th step event's module figures are block k. */
@@ -63,6 +73,8 @@ export class RunModel {
         return this.step(e);
       case 'eval':
         return this.evalPoint(e);
+      case 'samples':
+        return this.samplesAt(e);
       case 'checkpoint':
         this.checkpoints.push(e);
         return;
@@ -104,6 +116,26 @@ export class RunModel {
     v.loss.push(num(e.loss));
     v.accuracy.push(num(e.accuracy));
     v.perplexity.push(num(e.perplexity));
+    v.tokenAccuracy.push(num(e.token_accuracy));
+    v.exactMatch.push(num(e.exact_match));
+  }
+
+  private samplesAt(e: SamplesEvent): void {
+    if (!Array.isArray(e.samples)) return;
+    const str = (v: unknown) => (typeof v === 'string' ? v : '');
+    // Strings only, whatever the file holds: the view writes them into the page as text.
+    const samples = e.samples.map((s) => ({
+      prompt: str(s?.prompt),
+      reference: str(s?.reference),
+      output: str(s?.output),
+    }));
+    this.samples = this.samples.filter((x) => x.step < e.step);
+    this.samples.push({
+      type: 'samples',
+      step: e.step,
+      samples,
+      ...(typeof e.exact_match === 'number' && { exact_match: e.exact_match }),
+    });
   }
 
   /** A group's column, created NaN-filled up to now if it is new. */
@@ -127,6 +159,7 @@ export class RunModel {
     for (const c of Object.values(this.evals)) c.truncate(m);
     this.ab.truncate(keep(this.ab.steps));
     this.checkpoints = this.checkpoints.filter((c) => c.step <= step);
+    this.samples = this.samples.filter((x) => x.step <= step);
   }
 
   // ---- what the views read ---------------------------------------------------------------------------------------

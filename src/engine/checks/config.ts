@@ -15,8 +15,10 @@ import { labelMatcher, labelNames, labelSummary, singleClass, unknownLabel } fro
 import { inspectData, inspectModel } from './inspect';
 import type { DataSummary, ModelSummary } from './inspect';
 import { checkRunFolder } from './paths';
-import { checkTensorSizes } from './sizes';
+import { checkMemory } from './memory';
+import { checkSft } from './sft';
 import { parseModelSpec, resolveModel } from '../hub/cache';
+import { modelTask } from '../../models/types';
 
 type Report = (p: ProblemInit) => void;
 type Written = CheckInput['written'];
@@ -36,7 +38,9 @@ export const checkAgainstFiles: ConfigCheck = ({ config, written }) => {
   return problems;
 };
 
-const CHECKS: readonly ConfigCheck[] = [checkAgainstFiles, checkTensorSizes, checkRunFolder];
+// checkMemory: the memory the run needs against the backend's (memory.ts), and the largest tensor of one pass.
+// checkSft: task sft's rows, loss switches and chat template (sft.ts).
+const CHECKS: readonly ConfigCheck[] = [checkAgainstFiles, checkSft, checkMemory, checkRunFolder];
 
 /** A `model:` value that is a Hub id: its snapshot in the Hugging Face cache (null for a path). */
 export function resolveHubModel(value: string, configDir: string): string | null {
@@ -68,9 +72,9 @@ export function requireCheckedConfig(file: string): TrainConfig {
 
 function checkTask(config: TrainConfig, m: ModelSummary, written: Written, report: Report): void {
   const { tasks } = m.family;
-  if (tasks.includes(config.task)) return;
+  if (tasks.includes(modelTask(config.task))) return;
   const fit = tasks[0];
-  const head = config.task === 'causal-lm' ? 'language-model' : 'classification';
+  const head = modelTask(config.task) === 'causal-lm' ? 'language-model' : 'classification';
   const taskWritten = written(['task']);
   report({
     severity: 'error',
@@ -92,12 +96,12 @@ const matches = (name: string, target: string): boolean => name === target || na
 /** target_modules and modules_to_save against the model's Linear layers, and r against their sizes. */
 function checkModules(config: TrainConfig, m: ModelSummary, written: Written, report: Report): void {
   // The task's head is a Linear of the built model even when the checkpoint lacks it (tied lm_head, a fresh score).
-  const heads = m.family.outputHeads.filter((h) => (config.task === 'causal-lm') === (h === 'lm_head'));
+  const heads = m.family.outputHeads.filter((h) => (modelTask(config.task) === 'causal-lm') === (h === 'lm_head'));
   const names = [...new Set([...m.linears.keys(), ...heads])];
   const suffixes = [...new Set(names.map((n) => n.slice(n.lastIndexOf('.') + 1)))];
   const { target_modules: targets, modules_to_save: saved } = config.lora;
   // Modules trained in full get no adapter (resolveTargets leaves them out); by default that is the task's head.
-  const full = names.filter((n) => inModulesToSave(n, saved ?? (config.task === 'causal-lm' ? [] : heads)));
+  const full = names.filter((n) => inModulesToSave(n, saved ?? (modelTask(config.task) === 'causal-lm' ? [] : heads)));
   const adaptable = names.filter((n) => !full.includes(n));
   const unknown = (
     list: 'target_modules' | 'modules_to_save',
@@ -218,7 +222,11 @@ function checkData(config: TrainConfig, written: Written, report: Report): void 
   ] as const) {
     if (r && !r.ok) report({ severity: 'error', ...r.problem, path: ['data', key], at: 'value' });
   }
-  const fields: ['text_field' | 'label_field' | 'text_pair_field', string][] = [['text_field', d.text_field]];
+  // sft rows name their own fields (messages, prompt/completion, ...): only its text format reads text_field.
+  const needsText = config.task !== 'sft' || d.format === 'text';
+  const fields: ['text_field' | 'label_field' | 'text_pair_field', string][] = needsText
+    ? [['text_field', d.text_field]]
+    : [];
   if (config.task === 'sequence-classification') {
     fields.push(['label_field', d.label_field]);
     if (d.text_pair_field !== null) fields.push(['text_pair_field', d.text_pair_field]);

@@ -20,7 +20,8 @@ import { FAMILIES, type Family } from '../../models/registry';
 import type { HFConfig } from '../../models/types';
 import { LoraPlusError } from '../../protocol/errors';
 import { isObject } from '../../protocol/json';
-import { readRows, SUPPORTED_EXTENSIONS } from '../data/rows';
+import { detectFormat, toChatExample, type ChatFormat } from '../data/chat';
+import { lineOf, readRows, SUPPORTED_EXTENSIONS, type Row } from '../data/rows';
 
 /** A problem with the folder or file itself, reported at the config key that names it. */
 export interface InspectProblem {
@@ -39,6 +40,10 @@ export interface ModelSummary {
   embeddings: string[];
   /** Token positions the model has, and whether they are a learned table (a hard limit) or rotary (a soft one). */
   positions: { max: number; learned: boolean } | null;
+  /** Numbers in every float tensor, by module path + `.weight`/`.bias`: float32 in memory whatever the file's dtype. */
+  tensors: Map<string, number>;
+  /** Of those, the numbers stored as F32: the loader reads them as views of the file's bytes. */
+  storedF32: number;
 }
 
 export type Inspected<T> = { ok: true; value: T } | { ok: false; problem: InspectProblem };
@@ -55,6 +60,28 @@ export interface DataSummary {
   columns: string[]; // field names of the first rows (or the header)
   pretokenized: boolean; // rows carry input_ids: no text field is needed
   rows: number; // data rows (exact up to BIG_FILE, else counted lines)
+  chat: ChatSummary | null; // what task sft sees in the first rows; null when there are none
+}
+
+/** The rows as chat data (task sft): the format the first row has, and the assistant turns of the sample. */
+export interface ChatSummary {
+  format: ChatFormat | null; // detected from the first row as data.format: auto does; null: no chat format's fields
+  sample: SampleRow[]; // the first SAMPLE_ROWS rows, to check against another data.format and to render
+  turns: ChatTurns | null; // for the detected format, when it is a conversation (messages, sharegpt, alpaca, lists)
+}
+export interface SampleRow {
+  row: Row;
+  line: number | undefined; // 1-based, in the file
+}
+/** How many sampled rows have an assistant turn (what assistant_only_loss trains on); `without`: the first that has
+ *  none. Rows that are not of the format are left out (the checks report the first of them). */
+export interface ChatTurns {
+  conversational: boolean; // false: plain text, or prompt/completion strings (nothing to pick turns from)
+  rows: number;
+  withAssistant: number;
+  without?: SampleRow;
+  roles: string[]; // the roles seen, for messages
+  bad?: { at: SampleRow; error: LoraPlusError }; // the first row that is not of the format
 }
 
 export function inspectData(file: string): Inspected<DataSummary> {
@@ -88,7 +115,11 @@ function readModel(dir: string): Inspected<ModelSummary> {
     const keys = normalizeKeys(family.name, header, raw, dir);
     const linears = new Map<string, [number, number]>();
     const embeddings: string[] = [];
+    const tensors = new Map<string, number>();
+    let storedF32 = 0;
     for (const [key, t] of keys) {
+      if (t.dtype === 'float32') tensors.set(key, numbers(t.shape));
+      if (dtypes.get(t) === 'F32') storedF32 += numbers(t.shape);
       if (!key.endsWith('.weight') || t.shape.length !== 2) continue; // biases, norms, buffers
       const module = key.slice(0, -'.weight'.length);
       // The loader refuses these when it builds the model (Weights.tensor): an integer table read as floats.
@@ -105,7 +136,16 @@ function readModel(dir: string): Inspected<ModelSummary> {
     }
     return {
       ok: true,
-      value: { dir, config: raw, family, linears, embeddings, positions: layout?.positions(raw, configFile) ?? null },
+      value: {
+        dir,
+        config: raw,
+        family,
+        linears,
+        embeddings,
+        positions: layout?.positions(raw, configFile) ?? null,
+        tensors,
+        storedF32,
+      },
     };
   } catch (err) {
     if (!(err instanceof LoraPlusError)) throw err;
@@ -129,6 +169,8 @@ function readWeightHeaders(dir: string): Map<string, HostTensor> {
   }
   return out;
 }
+
+const numbers = (shape: number[]): number => shape.reduce((n, d) => n * d, 1);
 
 function standIn(e: TensorEntry): HostTensor {
   const float = FLOAT_DTYPES.includes(e.dtype);
@@ -158,7 +200,14 @@ function readData(file: string): Inspected<DataSummary> {
     const rows = readRows(file);
     const sample = rows.slice(0, SAMPLE_ROWS);
     const columns = [...new Set(sample.flatMap((r) => Object.keys(r)))];
-    return { ok: true, value: { columns, pretokenized: sample.some((r) => 'input_ids' in r), rows: rows.length } };
+    const chat = chatSummary(
+      sample.map((row) => ({ row, line: lineOf(row) })),
+      file,
+    );
+    return {
+      ok: true,
+      value: { columns, pretokenized: sample.some((r) => 'input_ids' in r), rows: rows.length, chat },
+    };
   } catch (err) {
     if (!(err instanceof LoraPlusError)) throw err;
     const where = err.info.line ? `${file}:${err.info.line}: ` : `${file}: `;
@@ -188,21 +237,64 @@ function peekBigFile(file: string, ext: string): DataSummary {
   const first = text.split(/\r?\n/);
   if (ext === '.tsv' || ext === '.csv') {
     const columns = first[0].split(ext === '.tsv' ? '\t' : ',').map((h) => h.trim().replace(/^"(.*)"$/, '$1'));
-    return { columns, pretokenized: false, rows: Math.max(0, lines - 1) };
+    return { columns, pretokenized: false, rows: Math.max(0, lines - 1), chat: null };
   }
   if (ext === '.jsonl') {
-    const sample = first.slice(0, SAMPLE_ROWS).flatMap((l) => {
+    const sample = first.slice(0, SAMPLE_ROWS).flatMap((l, i): SampleRow[] => {
       try {
         const v: unknown = JSON.parse(l);
-        return isObject(v) ? [Object.keys(v)] : [];
+        return isObject(v) ? [{ row: v, line: i + 1 }] : [];
       } catch {
         return []; // the last, cut-off line of the sample
       }
     });
-    const columns = [...new Set(sample.flat())];
-    return { columns, pretokenized: columns.includes('input_ids'), rows: lines };
+    const columns = [...new Set(sample.flatMap((s) => Object.keys(s.row)))];
+    return { columns, pretokenized: columns.includes('input_ids'), rows: lines, chat: chatSummary(sample, file) };
   }
-  return { columns: ext === '.txt' ? ['text'] : [], pretokenized: false, rows: lines };
+  return { columns: ext === '.txt' ? ['text'] : [], pretokenized: false, rows: lines, chat: null };
+}
+
+// ---- Chat data (task sft) ----
+
+function chatSummary(sample: SampleRow[], file: string): ChatSummary | null {
+  if (!sample.length) return null;
+  const format = detectFormat(sample[0].row);
+  return { format, sample, turns: format ? chatTurns(sample, format, file) : null };
+}
+
+/**
+ * The sampled rows read as `format` (chat.ts toChatExample, as training reads them): which have an assistant turn.
+ * `textField` only matters for the text format, which has no turns.
+ */
+export function chatTurns(
+  sample: readonly SampleRow[],
+  format: ChatFormat,
+  file: string,
+  textField = 'text',
+): ChatTurns {
+  const t: ChatTurns = { conversational: format !== 'text', rows: 0, withAssistant: 0, roles: [] };
+  const roles = new Set<string>();
+  for (const at of sample) {
+    let ex;
+    try {
+      ex = toChatExample(at.row, format, file, textField);
+    } catch (err) {
+      if (!(err instanceof LoraPlusError)) throw err;
+      t.bad ??= { at, error: err };
+      continue;
+    }
+    if (ex.kind === 'text' || ex.kind === 'prompt_completion_text') {
+      t.conversational = false;
+      continue;
+    }
+    const messages = ex.kind === 'messages' ? ex.messages : [...ex.prompt, ...ex.completion];
+    for (const m of messages) roles.add(m.role);
+    t.rows++;
+    if (messages.some((m) => m.role === 'assistant')) t.withAssistant++;
+    else t.without ??= at;
+  }
+  t.roles = [...roles];
+  return t;
 }
 
 // ---- Helpers ----

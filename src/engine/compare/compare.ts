@@ -20,6 +20,7 @@ import { Rng } from '../data/rng';
 import { buildModel, loadEvalData, openModelFolder, padId } from '../train/inputs';
 import { Trainables } from '../train/trainables';
 import type { Device } from '../../protocol/merge';
+import { modelTask } from '../../models/types';
 
 export interface CompareOptions {
   pairs?: 'all' | 'first'; // every pair of items (default), or each item against the first
@@ -201,7 +202,7 @@ export async function evaluateAdapters(
   const backend = await selectBackend(device ?? config.device);
   const folder = openModelFolder(config.model);
   const data = loadEvalData(config, folder.tokenizer);
-  const model = buildModel(folder, config.task, data.labels.length, new Rng(config.training.seed));
+  const model = buildModel(folder, modelTask(config.task), data.labels.length, new Rng(config.training.seed));
   const out: ItemEval[] = [];
   try {
     for (const [i, dir] of adapterDirs.entries()) {

@@ -184,6 +184,8 @@ const evalPoint = (e: EvalEvent): EvalPoint => ({
   loss: e.loss,
   ...(e.accuracy !== undefined && { accuracy: e.accuracy }),
   ...(e.perplexity !== undefined && { perplexity: e.perplexity }),
+  ...(e.token_accuracy !== undefined && { token_accuracy: e.token_accuracy }),
+  ...(e.exact_match !== undefined && { exact_match: e.exact_match }),
 });
 
 /** A step or eval event at or before `step` (other tools' lines in metrics.jsonl have no numeric step). */
@@ -213,11 +215,20 @@ export function metricsAt(events: EngineEvent[], step: number): CompareMetrics {
 }
 
 export function curvesUpTo(events: EngineEvent[], step: number): CompareCurves {
+  const [tokenAccuracy, exactMatch]: (number | null)[][] = [[], []];
   const c: CompareCurves = {
     step: [],
     tokens_seen: [],
     loss: [],
-    eval: { step: [], tokens_seen: [], loss: [], accuracy: [], perplexity: [] },
+    eval: {
+      step: [],
+      tokens_seen: [],
+      loss: [],
+      accuracy: [],
+      perplexity: [],
+      token_accuracy: tokenAccuracy, // sft
+      exact_match: exactMatch,
+    },
   };
   const tokensAt = new Map<number, number>([[0, 0]]);
   for (const e of events) {
@@ -234,6 +245,8 @@ export function curvesUpTo(events: EngineEvent[], step: number): CompareCurves {
     c.eval.loss.push(e.loss);
     c.eval.accuracy.push(e.accuracy ?? null);
     c.eval.perplexity.push(e.perplexity ?? null);
+    tokenAccuracy.push(e.token_accuracy ?? null);
+    exactMatch.push(e.exact_match ?? null);
   }
   return c;
 }

@@ -68,7 +68,7 @@ export function toChatExample(row: Row, format: ChatFormat, file: string, textFi
       if (typeof prompt === 'string' && typeof completion === 'string')
         return { kind: 'prompt_completion_text', prompt, completion };
       const list = (v: unknown, name: string) =>
-        messageList(v, 'role', 'content', (w) => bad(`has a ${name} that ${w.replace(/^an? /, 'is ')}`, PC_HINT));
+        messageList(v, 'role', 'content', (w) => bad(`has a ${name} with ${w}`, PC_HINT));
       return { kind: 'prompt_completion', prompt: list(prompt, 'prompt'), completion: list(completion, 'completion') };
     }
     case 'sharegpt': {

@@ -178,6 +178,9 @@ export interface Batch {
   attentionMask: Int32Array; // 1 = token, 0 = padding
   typeIds: Int32Array;
   labels: Int32Array | null; // [batch] class ids; null for causal LM (the model shifts inputIds)
+  lossMask?: Int32Array; // sft: 1 where the token is a target (its prediction from the token before carries loss)
+  segmentIds?: Int32Array; // packed sft: 1, 2, … per example in a row, 0 for padding; examples see only themselves
+  positionIds?: Int32Array; // packed sft: positions restart at 0 for each example
   batch: number;
   seq: number;
   tokens: number; // real (non-padding) tokens

@@ -175,11 +175,18 @@ const CLASS_PREFIX: Record<string, string> = {
   llama: 'Llama',
   mistral: 'Mistral',
   qwen2: 'Qwen2',
+  qwen3: 'Qwen3',
+  phi3: 'Phi3',
   gpt2: 'GPT2',
   bert: 'Bert',
   roberta: 'Roberta',
   'xlm-roberta': 'XLMRoberta',
   distilbert: 'DistilBert',
+};
+// Where the classifier's class is not the causal LM's prefix + ForSequenceClassification.
+const SEQ_CLS_CLASS: Record<string, string> = {
+  gemma3_text: 'Gemma3TextForSequenceClassification',
+  gemma3: 'Gemma3ForSequenceClassification',
 };
 
 /** config.json of the merged model: the classification architecture and labels when a head was merged in. */
@@ -194,7 +201,7 @@ export function mergedConfig(
       arch && HEAD_SUFFIX.test(arch)
         ? arch.replace(HEAD_SUFFIX, '')
         : (CLASS_PREFIX[String(base.model_type)] ?? 'Auto');
-    config.architectures = [`${prefix}ForSequenceClassification`];
+    config.architectures = [SEQ_CLS_CLASS[String(base.model_type)] ?? `${prefix}ForSequenceClassification`];
     const names =
       o.labels && o.labels.length === o.numLabels
         ? o.labels

@@ -29,6 +29,7 @@ export interface OutTensor {
 export const TOKENIZER_FILES = [
   'tokenizer.json',
   'tokenizer_config.json',
+  'chat_template.jinja', // the chat template, when it is not in tokenizer_config.json
   'special_tokens_map.json',
   'vocab.txt',
   'merges.txt',

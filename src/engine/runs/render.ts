@@ -1,7 +1,7 @@
 // Renders engine events for a terminal: a live progress line on a TTY (loss, steps/s, ETA), plain lines otherwise
 // (CI logs, pipes). The engine itself never prints; this is the CLI's half.
 import { formatError } from '../../protocol/errors';
-import type { EngineEvent } from '../../protocol/events';
+import type { EngineEvent, SamplesEvent } from '../../protocol/events';
 
 export interface Renderer {
   (e: EngineEvent): void;
@@ -57,10 +57,20 @@ export function createRenderer(out: NodeJS.WriteStream = process.stderr, opts: {
         }
         break;
       }
-      case 'eval':
-        line(
-          `eval @ step ${e.step}: loss ${e.loss.toFixed(4)}${e.perplexity !== undefined ? ` · perplexity ${e.perplexity.toFixed(2)}` : ''}${e.accuracy !== undefined ? ` · accuracy ${(100 * e.accuracy).toFixed(1)}%` : ''} (${e.examples} examples)`,
-        );
+      case 'eval': {
+        const share = (x: number) => `${(100 * x).toFixed(1)}%`;
+        const figures = [
+          `loss ${e.loss.toFixed(4)}`,
+          e.perplexity !== undefined && `perplexity ${e.perplexity.toFixed(2)}`,
+          e.accuracy !== undefined && `accuracy ${share(e.accuracy)}`,
+          e.token_accuracy !== undefined && `token accuracy ${share(e.token_accuracy)}`,
+          e.exact_match !== undefined && `exact match ${share(e.exact_match)}`,
+        ];
+        line(`eval @ step ${e.step}: ${figures.filter(Boolean).join(' · ')} (${e.examples} examples)`);
+        break;
+      }
+      case 'samples':
+        line(samplesLine(e));
         break;
       case 'checkpoint':
         line(`${e.kind === 'final' ? 'final adapter' : 'checkpoint'} @ step ${e.step}: ${e.path}`);
@@ -78,6 +88,21 @@ export function createRenderer(out: NodeJS.WriteStream = process.stderr, opts: {
         break;
     }
   };
+}
+
+/** "samples @ step 40: exact match 80%, e.g. 'positive' → 'positive'": one line, whatever the answers hold. */
+export function samplesLine(e: SamplesEvent): string {
+  const quote = (s: string) => {
+    const flat = s.replace(/\s+/g, ' ').trim();
+    return `'${flat.length > 40 ? `${flat.slice(0, 39)}…` : flat}'`;
+  };
+  const n = e.samples.length;
+  const score =
+    e.exact_match !== undefined
+      ? `exact match ${Math.round(100 * e.exact_match)}%`
+      : `${n} answer${n === 1 ? '' : 's'}`;
+  const first = e.samples[0];
+  return `samples @ step ${e.step}: ${score}${first ? `, e.g. ${quote(first.reference)} → ${quote(first.output)}` : ''}`;
 }
 
 export function fmtTime(s: number): string {

@@ -33,6 +33,8 @@ const RESUMABLE_CHANGES = [
   'training.eval_every',
   'training.save_every',
   'training.save_total_limit',
+  'eval.generate',
+  'eval.max_new_tokens',
   'device',
   'output_dir',
   'run_name',

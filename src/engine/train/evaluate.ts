@@ -1,14 +1,18 @@
-// Evaluation over a data set: mean loss, and accuracy (classification) or perplexity (causal LM).
-// Causal LM loss is averaged over predicted tokens, as perplexity = exp(mean token loss) requires.
+// Evaluation over a data set: mean loss, and accuracy (classification) or perplexity (causal LM, sft). sft also
+// gets the token accuracy of the answers, as TRL logs `mean_token_accuracy`. Causal LM loss is averaged over
+// predicted tokens, as perplexity = exp(mean token loss) requires.
 import * as tf from '@tensorflow/tfjs';
-import type { Adapters, Model } from '../../models/types';
+import { crossEntropy } from '../../models/layers';
+import type { Adapters, BatchTensors, Model } from '../../models/types';
 import { NO_ADAPTERS } from '../../models/types';
-import { collate, datasetSize, disposeBatch, toTensors, type Dataset } from './inputs';
+import { collate, datasetSize, disposeBatch, targetCount, toTensors, type Dataset } from './inputs';
 
 export interface EvalResult {
   loss: number;
   accuracy?: number;
   perplexity?: number;
+  token_accuracy?: number; // sft: share of answer tokens the model ranks first, given the tokens before them
+  exact_match?: number; // sft with eval.generate on short answers (samples.ts)
   examples: number;
 }
 
@@ -29,22 +33,43 @@ export async function evaluate(
     const b = collate(ds, idx, padId);
     const bt = toTensors(b);
     const out = tf.tidy(() => {
+      if (ds.kind === 'sft') return sftFigures(model, bt, eval_);
       const loss = model.loss(bt, eval_);
-      if (ds.kind === 'causal-lm') return [loss];
+      if (ds.kind !== 'sequence-classification') return [loss];
       const pred = tf.argMax(model.logits(bt, eval_), -1);
       return [loss, tf.sum(tf.cast(tf.equal(pred, bt.labels!), 'int32'))];
     });
     disposeBatch(bt);
     const vals = await Promise.all(out.map(async (t) => (await t.data())[0]));
     tf.dispose(out);
-    // Weight each batch by what its mean was taken over: predicted tokens, or examples.
-    const w = ds.kind === 'causal-lm' ? b.tokens - b.batch : b.batch;
+    // Weight each batch by what its mean was taken over: predicted tokens (sft: the answers), or examples.
+    const w = targetCount(b);
     lossSum += vals[0] * w;
     weight += w;
     if (ds.kind !== 'causal-lm') correct += vals[1];
   }
   const loss = lossSum / Math.max(1, weight);
-  return ds.kind === 'causal-lm'
-    ? { loss, perplexity: Math.exp(loss), examples: n }
-    : { loss, accuracy: correct / Math.max(1, n), examples: n };
+  if (ds.kind === 'sequence-classification') return { loss, accuracy: correct / Math.max(1, n), examples: n };
+  const perplexity = Math.exp(loss);
+  if (ds.kind === 'causal-lm') return { loss, perplexity, examples: n };
+  return { loss, perplexity, token_accuracy: correct / Math.max(1, weight), examples: n };
+}
+
+/**
+ * sft's mean loss over the answer tokens and how many of them are the argmax of the logits one position earlier
+ * (TRL's mean_token_accuracy), from one forward pass: the loss is model.loss's, computed on the same logits.
+ */
+function sftFigures(model: Model, bt: BatchTensors, a: Adapters): [tf.Scalar, tf.Scalar] {
+  const logits = model.logits(bt, a) as tf.Tensor3D; // [B, T, V]
+  const [b, t, v] = logits.shape;
+  const before = tf.slice(logits, [0, 0, 0], [b, t - 1, v]); // positions 0…T−2 predict tokens 1…T−1
+  const next = tf.slice(bt.inputIds, [0, 1], [b, t - 1]); // [B, T−1]
+  const mask = tf.slice(bt.lossMask ?? bt.attentionMask, [0, 1], [b, t - 1]); // [B, T−1]: the answer tokens
+  const loss = crossEntropy(
+    tf.reshape(before, [b * (t - 1), v]) as tf.Tensor2D,
+    tf.reshape(next, [-1]) as tf.Tensor1D,
+    tf.reshape(tf.cast(mask, 'float32'), [-1]) as tf.Tensor1D,
+  );
+  const hits = tf.sum(tf.mul(tf.cast(tf.equal(tf.argMax(before, -1), next), 'int32'), tf.cast(mask, 'int32')));
+  return [loss, hits as tf.Scalar];
 }

@@ -3,12 +3,11 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { loadModelWeights } from '../../adapters/safetensors';
+import { loadModelWeights, releaseAfterUpload } from '../../adapters/safetensors';
 import type { TrainConfig } from '../../config/schema';
 import { LoraPlusError } from '../../protocol/errors';
 import { createModel } from '../../models/create';
 import { FAMILIES, type Family } from '../../models/registry';
-import { loadChatTemplate } from '../../models/chat-template';
 import { loadTokenizer, type TextTokenizer } from '../../models/tokenizer';
 import type { BatchTensors, HFConfig, Model, Task } from '../../models/types';
 import type { LogEvent } from '../../protocol/events';
@@ -27,6 +26,9 @@ import {
 } from '../data/datasets';
 import { singleClass } from '../data/labels';
 import { Rng } from '../data/rng';
+import { chatTemplateSource, loadChatTemplate, templateTokens } from '../../models/chat-template';
+import { chatTemplate } from '../data/chat-render';
+import { buildSft, collatePacked, collateSft, type SftBuildOptions, type SftData } from '../data/sft-data';
 
 export interface ModelFolder {
   dir: string;
@@ -85,7 +87,8 @@ export function buildModel(folder: ModelFolder, task: Task, numLabels: number, r
     const u = Math.max(rng.next(), 1e-12);
     return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * rng.next());
   };
-  return createModel(folder.family, folder.config, loadModelWeights(folder.dir), {
+  // Nothing reads the host weights after the build: each is freed as soon as the backend has it.
+  return createModel(folder.family, folder.config, releaseAfterUpload(loadModelWeights(folder.dir)), {
     task,
     numLabels,
     normal,
@@ -93,7 +96,7 @@ export function buildModel(folder: ModelFolder, task: Task, numLabels: number, r
   });
 }
 
-export type Dataset = CausalLMData | ClsData;
+export type Dataset = CausalLMData | ClsData | SftData;
 
 export interface DataSplits {
   train: Dataset;
@@ -164,7 +167,7 @@ function readSplits(config: TrainConfig): Splits {
   if (d.max_train_samples) trainRows = trainRows.slice(0, d.max_train_samples);
   if (evalRows && d.max_eval_samples) evalRows = evalRows.slice(0, d.max_eval_samples);
   // Label ids follow data.labels, else the training data's labels, so eval scores the head the way it was trained.
-  if (config.task === 'causal-lm') return { trainRows, evalRows, labels: [], labelsFrom: null };
+  if (config.task !== 'sequence-classification') return { trainRows, evalRows, labels: [], labelsFrom: null };
   if (d.labels?.length) return { trainRows, evalRows, labels: d.labels, labelsFrom: null };
   const labels = collectLabels(trainRows, { labelField: d.label_field, file: d.train });
   return { trainRows, evalRows, labels, labelsFrom: d.train };
@@ -189,18 +192,37 @@ function buildSet(config: TrainConfig, tok: TextTokenizer, rows: Rows, file: str
   const progress = dataProgress(`${path.basename(file)}${part}`, rows.length, o);
   const common = { maxLength: d.max_length, file, ...limits, onRow: progress.row };
   const ds: Dataset =
-    config.task === 'causal-lm'
-      ? buildCausalLM(rows, tok, { ...common, textField: d.text_field })
-      : buildClassification(rows, tok, {
-          ...common,
-          textField: d.text_field,
-          textPairField: d.text_pair_field,
-          labelField: d.label_field,
-          labels: s.labels,
-          labelsFrom: s.labelsFrom,
-        });
-  progress.end(countTokens(ds));
+    config.task === 'sft'
+      ? buildSft(rows, tok, { ...sftOptions(config), file, maxLength: d.max_length, onRow: progress.row })
+      : config.task === 'causal-lm'
+        ? buildCausalLM(rows, tok, { ...common, textField: d.text_field })
+        : buildClassification(rows, tok, {
+            ...common,
+            textField: d.text_field,
+            textPairField: d.text_pair_field,
+            labelField: d.label_field,
+            labels: s.labels,
+            labelsFrom: s.labelsFrom,
+          });
+  progress.end(ds.kind === 'sft' ? ds.examples.reduce((n, e) => n + e.ids.length, 0) : countTokens(ds));
   return ds;
+}
+
+/** What the sft data needs of the model folder: its chat template (or data.chat_template) and special tokens. */
+function sftOptions(config: TrainConfig): Omit<SftBuildOptions, 'file' | 'maxLength' | 'onRow'> {
+  const d = config.data;
+  const { tokens, special } = templateTokens(config.model);
+  const model = { template: loadChatTemplate(config.model), source: chatTemplateSource(config.model) };
+  return {
+    format: d.format,
+    template: chatTemplate(d.chat_template, model, tokens),
+    assistantOnlyLoss: d.assistant_only_loss,
+    completionOnlyLoss: d.completion_only_loss,
+    packing: d.packing,
+    eosToken: tokens.eos_token ?? null,
+    specialTokens: special,
+    textField: d.text_field,
+  };
 }
 
 /** The model's embedding sizes from its config.json (the ids that fail in the model are past these). */
@@ -260,6 +282,7 @@ function dataProgress(
 }
 
 export function datasetSize(ds: Dataset): number {
+  if (ds.kind === 'sft') return ds.packed ? ds.packed.length : ds.examples.length;
   return ds.kind === 'causal-lm' ? ds.blocks.length : ds.examples.length;
 }
 
@@ -268,6 +291,20 @@ export function datasetSize(ds: Dataset): number {
 const PAD_TO_MULTIPLE_OF = 8;
 
 export function collate(ds: Dataset, indices: number[], padId: number): Batch {
+  if (ds.kind === 'sft') {
+    return ds.packed
+      ? collatePacked(
+          indices.map((i) => ds.packed![i]),
+          ds.examples,
+          padId,
+          PAD_TO_MULTIPLE_OF,
+        )
+      : collateSft(
+          indices.map((i) => ds.examples[i]),
+          padId,
+          PAD_TO_MULTIPLE_OF,
+        );
+  }
   return ds.kind === 'causal-lm'
     ? collateCausal(indices.map((i) => ds.blocks[i]))
     : collateClassification(
@@ -283,11 +320,24 @@ export function toTensors(b: Batch): BatchTensors {
     attentionMask: tf.tensor2d(b.attentionMask, [b.batch, b.seq], 'int32'),
     typeIds: tf.tensor2d(b.typeIds, [b.batch, b.seq], 'int32'),
     labels: b.labels ? tf.tensor1d(b.labels, 'int32') : null,
+    lossMask: b.lossMask ? tf.tensor2d(b.lossMask, [b.batch, b.seq], 'int32') : null,
+    segmentIds: b.segmentIds ? tf.tensor2d(b.segmentIds, [b.batch, b.seq], 'int32') : null,
+    positionIds: b.positionIds ? tf.tensor2d(b.positionIds, [b.batch, b.seq], 'int32') : null,
   };
 }
 
+/** The targets of a batch: what its loss is a mean over (sft: the answer tokens; causal LM: all but each first). */
+export function targetCount(b: Batch): number {
+  if (b.labels) return b.batch;
+  if (!b.lossMask) return b.tokens - b.batch;
+  let n = 0;
+  for (let r = 0; r < b.batch; r++) for (let t = 1; t < b.seq; t++) n += b.lossMask[r * b.seq + t];
+  return n;
+}
+
 export function disposeBatch(b: BatchTensors): void {
-  tf.dispose([b.inputIds, b.attentionMask, ...(b.typeIds ? [b.typeIds] : []), ...(b.labels ? [b.labels] : [])]);
+  const optional: (tf.Tensor | null | undefined)[] = [b.typeIds, b.labels, b.lossMask, b.segmentIds, b.positionIds];
+  tf.dispose([b.inputIds, b.attentionMask, ...optional.filter((t): t is tf.Tensor => Boolean(t))]);
 }
 
 /** The id used to pad classification batches: pad_token_id, else eos, else 0 (as transformers falls back). */

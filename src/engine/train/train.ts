@@ -10,6 +10,7 @@ import { toErrorInfo } from '../../protocol/errors';
 import type { EngineEvent, EventSink } from '../../protocol/events';
 import { createRun, findRunToResume, reopenRun } from '../runs/writer';
 import type { EvalResult } from './evaluate';
+import { paddingSaved, type SftData } from '../data/sft-data';
 import { Trainer } from './trainer';
 
 export interface TrainOptions {
@@ -52,6 +53,8 @@ export async function train(
       const message = `created a fresh '${model.head}' head for ${labels}; it is trained in full (modules_to_save)`;
       emit({ type: 'log', level: 'info', message });
     }
+
+    if (data.train.kind === 'sft') emit({ type: 'log', level: 'info', message: sftReport(data.train, t.batch_size) });
 
     // ---- the loop -------------------------------------------------------------------------------------------------
     if (tr.step === 0 && data.eval && t.eval_every > 0) await tr.evaluate(); // the "before" figure
@@ -111,4 +114,18 @@ export async function train(
     trainer?.dispose();
     run.close();
   }
+}
+
+/** What the sft data became, once at run start: rows, cuts, drops, and what packing saved. */
+function sftReport(d: SftData, batchSize: number): string {
+  const c = d.counts;
+  const n = (x: number) => x.toLocaleString('en-US');
+  const parts = [`sft data: ${n(d.examples.length)} of ${n(c.rows)} ${d.format} rows`];
+  parts.push(`${n(c.truncated)} cut to max_length`);
+  if (c.dropped) parts.push(`${n(c.dropped)} dropped (no answer token left after the cut)`);
+  if (d.packed) {
+    const { padded, packed } = paddingSaved(d, batchSize);
+    parts.push(`packed into ${n(d.packed.length)} blocks: ${n(padded - packed)} tokens of padding saved`);
+  }
+  return parts.join(' · ');
 }

@@ -22,6 +22,7 @@ import {
   type TrainerState,
 } from '../runs/checkpoints';
 import { evaluate, type EvalResult } from './evaluate';
+import { Sampler } from './samples';
 import { AdamW, clipGradients, loraplusGroups, type Group, type Trainable } from './optimizer';
 import { lrMultiplier } from './schedule';
 import {
@@ -32,12 +33,14 @@ import {
   loadData,
   openModelFolder,
   padId,
+  targetCount,
   toTensors,
   type DataSplits,
   type ModelFolder,
 } from './inputs';
 import { Trainables } from './trainables';
 import { hubIdOf } from '../hub/cache';
+import { modelTask } from '../../models/types';
 
 /** What one optimizer step measured; `modules` only on logged steps. */
 export interface StepFigures {
@@ -61,6 +64,7 @@ export class Trainer {
   private readonly params: Trainable[];
   private readonly started = Date.now();
   private readonly elapsedBefore: number; // training time of the run's earlier sessions (resume)
+  private sampler: Sampler | null | undefined; // eval.generate: opened at the first eval (it reads the eval rows)
 
   private constructor(
     readonly config: TrainConfig,
@@ -99,7 +103,7 @@ export class Trainer {
     const rng = new Rng(t.seed);
     const folder = openModelFolder(config.model);
     const data = loadData(config, folder.tokenizer, { emit });
-    const model = buildModel(folder, config.task, data.labels.length, rng);
+    const model = buildModel(folder, modelTask(config.task), data.labels.length, rng);
     const owned: { dispose(): void }[] = [model];
     try {
       const init = config.lora.init_adapter ? readInitAdapter(config.lora.init_adapter) : null;
@@ -194,19 +198,34 @@ export class Trainer {
   }
 
   /** The gradients averaged over the micro-batches (as the loss of one big batch), and that mean loss. */
+  /**
+   * The gradients over the micro-batches and the loss they make. sft divides each micro-batch's loss sum by the
+   * answer tokens of the whole accumulated batch (transformers' num_items_in_batch, TRL's normalisation since
+   * 2024), so micro-batches add up; the other tasks average the micro-batches' mean losses, as before.
+   */
   private gradients(): { grads: Map<string, tf.Tensor>; loss: tf.Scalar; tokens: number } {
     const { t, weights, model, data, params } = this;
     const n = datasetSize(data.train);
-    let grads = new Map<string, tf.Tensor>();
-    const losses: tf.Scalar[] = [];
-    let tokens = 0;
-    for (let j = 0; j < t.gradient_accumulation_steps; j++) {
+    const micro = Array.from({ length: t.gradient_accumulation_steps }, () => {
       const k = this.state.micro_step++;
       const order = epochOrder(n, t.seed, Math.floor(k / this.batchesPerEpoch), t.shuffle);
       const start = (k % this.batchesPerEpoch) * t.batch_size;
-      const b = collate(data.train, order.slice(start, start + t.batch_size), this.pad);
-      tokens += b.tokens;
-      const bt = toTensors(b);
+      return { k, batch: collate(data.train, order.slice(start, start + t.batch_size), this.pad) };
+    });
+    const sft = data.train.kind === 'sft';
+    const lossCount = sft
+      ? Math.max(
+          1,
+          micro.reduce((s, m) => s + targetCount(m.batch), 0),
+        )
+      : null;
+    const scale = sft ? 1 : 1 / t.gradient_accumulation_steps;
+    let grads = new Map<string, tf.Tensor>();
+    const losses: tf.Scalar[] = [];
+    let tokens = 0;
+    for (const { k, batch } of micro) {
+      tokens += batch.tokens;
+      const bt = { ...toTensors(batch), lossCount };
       weights.dropoutSeed = (t.seed * 7919 + k) % 2147483647;
       const { value, grads: g } = tf.variableGrads(
         () => model.loss(bt, weights),
@@ -215,10 +234,10 @@ export class Trainer {
       disposeBatch(bt);
       losses.push(value);
       const named = params.map((p): [string, tf.Tensor] => [p.name, g[p.variable.name]]);
-      grads = accumulate(grads, named, 1 / t.gradient_accumulation_steps);
+      grads = accumulate(grads, named, scale);
     }
     weights.dropoutSeed = null;
-    const loss = tf.tidy(() => tf.mean(tf.stack(losses)) as tf.Scalar);
+    const loss = tf.tidy(() => (sft ? tf.sum(tf.stack(losses)) : tf.mean(tf.stack(losses))) as tf.Scalar);
     tf.dispose(losses);
     return { grads, loss, tokens };
   }
@@ -272,11 +291,18 @@ export class Trainer {
 
   // ---- eval and checkpoints ---------------------------------------------------------------------------------------
 
+  /** The eval loss and its figures, then (sft, eval.generate) the model's answers to the first eval prompts. */
   async evaluate(): Promise<void> {
     if (!this.data.eval) return;
-    const r = await evaluate(this.model, this.data.eval, this.pad, this.t.batch_size, this.weights);
+    let r = await evaluate(this.model, this.data.eval, this.pad, this.t.batch_size, this.weights);
+    const warn = (message: string) => this.emit({ type: 'log', level: 'warning', message });
+    const sampling = { padId: this.pad, maxPositions: this.model.maxPositions, warn };
+    if (this.sampler === undefined) this.sampler = Sampler.open(this.config, this.folder, sampling);
+    const answers = this.sampler && (await this.sampler.answer(this.model, this.weights));
+    if (answers?.exact_match !== undefined) r = { ...r, exact_match: answers.exact_match };
     this.evals.push({ step: this.step, result: r });
     this.emit({ type: 'eval', step: this.step, ...r });
+    if (answers) this.emit({ type: 'samples', step: this.step, ...answers });
     if (!this.state.best_eval || r.loss < this.state.best_eval.loss) this.state.best_eval = { step: this.step, ...r };
   }
 
@@ -321,7 +347,7 @@ export class Trainer {
 
 /** PEFT's task_type for adapter_config.json. */
 export function taskType(config: TrainConfig): string {
-  return config.task === 'causal-lm' ? 'CAUSAL_LM' : 'SEQ_CLS';
+  return config.task === 'sequence-classification' ? 'SEQ_CLS' : 'CAUSAL_LM'; // sft trains the LM head
 }
 
 /** A PEFT adapter folder, or a bare PEFT-keyed .safetensors file (as the shared references are). */

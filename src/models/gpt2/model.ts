@@ -6,7 +6,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { HostTensor } from '../../adapters/safetensors';
 import { BaseModel } from '../base';
-import { activation, attention, attentionBias } from '../layers';
+import { activation, attention, attentionBias, embeddingLookup } from '../layers';
 import { Weights } from '../weights';
 import type { Adapters, BatchTensors, BuildOptions, HFConfig } from '../types';
 import { parseGpt2Config, type Gpt2Config } from './config';
@@ -61,9 +61,13 @@ export class Gpt2Model extends BaseModel {
     // tape keeps no copy of the table).
     const ids = tf.reshape(tf.cast(batch.inputIds, 'int32'), [-1]) as tf.Tensor1D; // [N]
     const tokens = tf.reshape(this.embedTokens(ids), [b, t, c.hiddenSize]); // [B, T, H]
-    const e = tf.add(tokens, tf.slice(this.wpe, [0, 0], [t, c.hiddenSize])); // [B, T, H]
+    // Packed rows restart their positions at 0 for each example: each token's row of the table.
+    const positions = batch.positionIds
+      ? tf.reshape(embeddingLookup(this.wpe, tf.reshape(batch.positionIds, [-1]) as tf.Tensor1D), [b, t, c.hiddenSize])
+      : tf.slice(this.wpe, [0, 0], [t, c.hiddenSize]);
+    const e = tf.add(tokens, positions); // [B, T, H]
     let x = tf.reshape(e, [b * t, c.hiddenSize]) as tf.Tensor2D; // [N, H]
-    const bias = attentionBias(batch.attentionMask, true); // [B, 1, T, T]: causal, and padded keys get −1e9
+    const bias = attentionBias(batch.attentionMask, true, 1, undefined, batch.segmentIds); // [B, 1, T, T]
     for (let i = 0; i < c.numLayers; i++) {
       const p = `transformer.h.${i}`;
       x = tf.add(x, this.attention(p, i, this.layerNorm(`${p}.ln_1`, x, eps), b, t, bias, a));

@@ -15,25 +15,41 @@ export interface AttentionDims {
 
 /** RoPE tables for one sequence length, [T, n·hd]: for the nh query heads (times 1/√hd) and the nkv key heads. */
 export interface RopeTables {
-  q: { cos: tf.Tensor2D; sin: tf.Tensor2D };
-  k: { cos: tf.Tensor2D; sin: tf.Tensor2D };
+  q: { cos: tf.Tensor; sin: tf.Tensor }; // [T, n·hd], or per token [B, T, n·hd] (ropeAt)
+  k: { cos: tf.Tensor; sin: tf.Tensor };
+}
+
+/**
+ * The tables for explicit positions [B, T] (packed rows restart at 0 for each example): each token's row of the
+ * [T, n·hd] tables, [B, T, n·hd]. Without positions, the tables as they are (positions 0…T−1 for every row).
+ */
+export function ropeAt(r: RopeTables, positions: tf.Tensor2D | null | undefined): RopeTables {
+  if (!positions) return r;
+  const [b, t] = positions.shape;
+  const flat = tf.reshape(positions, [-1]);
+  const at = (table: tf.Tensor) => tf.reshape(tf.gather(table, flat), [b, t, table.shape[1]!]);
+  return { q: { cos: at(r.q.cos), sin: at(r.q.sin) }, k: { cos: at(r.k.cos), sin: at(r.k.sin) } };
 }
 
 /**
  * cos/sin for positions 0…T−1 from inv_freq (rope.ts), computed in float32 as transformers does, laid out per head as the projections are.
+ * `rotary`: the leading dims of each head that rotate (inv_freq has rotary/2 entries); the others keep their values.
  * q's tables carry the attention's 1/√hd: (x·cos + rot(x)·sin)·s = x·(s·cos) + rot(x)·(s·sin), so scaling the
  * scores [B, nh, T, T] costs nothing. The tensors are kept (they outlive the caller's tidy): see disposeRope.
  */
-export function ropeTables(d: Omit<AttentionDims, 'b'>, invFreq: Float32Array): RopeTables {
+export function ropeTables(d: Omit<AttentionDims, 'b'>, invFreq: Float32Array, rotary = d.hd): RopeTables {
   const { t, nh, nkv, hd } = d;
-  if (invFreq.length * 2 !== hd) throw new Error(`RoPE tables for ${hd} dims need ${hd / 2} frequencies`);
-  const cos = new Float32Array(t * hd);
+  if (invFreq.length * 2 !== rotary || rotary > hd)
+    throw new Error(`RoPE tables for ${rotary} dims need ${rotary / 2} frequencies`);
+  // A partial rotary (Phi-3): dims rotary…hd−1 pass through, x·1 + rot(x)·0 (halfRotation's R leaves them out).
+  const cos = new Float32Array(t * hd).fill(1);
   const sin = new Float32Array(t * hd);
-  for (let i = 0; i < hd / 2; i++) {
+  const half = rotary / 2;
+  for (let i = 0; i < half; i++) {
     for (let pos = 0; pos < t; pos++) {
       const angle = Math.fround(pos * invFreq[i]);
-      cos[pos * hd + i] = cos[pos * hd + i + hd / 2] = Math.cos(angle);
-      sin[pos * hd + i] = sin[pos * hd + i + hd / 2] = Math.sin(angle);
+      cos[pos * hd + i] = cos[pos * hd + i + half] = Math.cos(angle);
+      sin[pos * hd + i] = sin[pos * hd + i + half] = Math.sin(angle);
     }
   }
   const perHead = (src: Float32Array, n: number, s: number) => {

@@ -6,7 +6,7 @@ import type { HostTensor } from '../../adapters/safetensors';
 import { LoraPlusError } from '../../protocol/errors';
 import { BaseModel } from '../base';
 import { attentionBias, halfRotation, type HalfRotation } from '../layers';
-import { disposeRope, groupedAttention, ropeTables, type RopeTables } from './attention';
+import { disposeRope, groupedAttention, ropeAt, ropeTables, type RopeTables } from './attention';
 import type { Adapters, BatchTensors, BuildOptions, HFConfig } from '../types';
 import { parseLlamaConfig, type LlamaConfig } from './config';
 import { Weights } from '../weights';
@@ -15,7 +15,7 @@ import { normalizeKeys } from '../layouts';
 import { invFreq } from '../rope';
 
 export class LlamaModel extends BaseModel {
-  readonly family = 'llama';
+  readonly family: string = 'llama'; // a relative that subclasses this (qwen3) names its own
   private readonly c: LlamaConfig;
   private readonly rope = new Map<number, RopeTables>(); // by T
   private readonly rot: HalfRotation; // rotate_half as x·R
@@ -60,10 +60,10 @@ export class LlamaModel extends BaseModel {
   hidden(batch: BatchTensors, a: Adapters): tf.Tensor3D {
     const c = this.c;
     const [b, t] = batch.inputIds.shape;
-    const rope = this.ropeTables(t);
+    const rope = ropeAt(this.ropeTables(t), batch.positionIds);
     // The mask for the grouped queries of groupedAttention (rows rep·T: query head j·rep+r at position i is r·T+i).
     const rep = c.numHeads / c.numKvHeads;
-    const bias = attentionBias(batch.attentionMask, true, rep); // [B, 1, rep·T, T]
+    const bias = attentionBias(batch.attentionMask, true, rep, undefined, batch.segmentIds); // [B, 1, rep·T, T]
     const ids = tf.reshape(tf.cast(batch.inputIds, 'int32'), [-1]) as tf.Tensor1D;
     let x = this.embedTokens(ids); // [N, H]
     for (let i = 0; i < c.numLayers; i++) {
@@ -89,17 +89,22 @@ export class LlamaModel extends BaseModel {
     a: Adapters,
   ): tf.Tensor2D {
     const { numHeads: nh, numKvHeads: nkv, headDim: hd } = this.c;
-    const proj = (n: string) => this.linear(`${p}.self_attn.${n}`, h, a); // [N, n·hd]
+    const [q, k] = this.queryKey(p, h, a);
     const merged = groupedAttention(
-      proj('q_proj'),
-      proj('k_proj'),
-      proj('v_proj'),
+      q,
+      k,
+      this.linear(`${p}.self_attn.v_proj`, h, a),
       { b, t, nh, nkv, hd },
       rope,
       this.rot,
       bias,
     ); // [N, nh·hd]
     return this.linear(`${p}.self_attn.o_proj`, merged, a);
+  }
+
+  /** The query and key projections [N, nh·hd], [N, nkv·hd] as RoPE takes them (Qwen3 normalizes each head). */
+  protected queryKey(p: string, h: tf.Tensor2D, a: Adapters): [tf.Tensor2D, tf.Tensor2D] {
+    return [this.linear(`${p}.self_attn.q_proj`, h, a), this.linear(`${p}.self_attn.k_proj`, h, a)];
   }
 
   /** RoPE tables, cached per sequence length T. */

@@ -6,9 +6,12 @@ import * as path from 'node:path';
 import type { TemplateChoices } from '../../config/template';
 import { LABEL_NAMES, TEXT_NAMES } from '../../engine/checks/config';
 import { inspectModel } from '../../engine/checks/inspect';
-import type { InspectProblem, ModelSummary } from '../../engine/checks/inspect';
+import type { DataSummary, InspectProblem, ModelSummary } from '../../engine/checks/inspect';
+import { fallbackTemplate } from '../../engine/checks/sft-template';
+import type { ChatFormat } from '../../engine/data/chat';
 import { SUPPORTED_EXTENSIONS } from '../../engine/data/rows';
 import { listCachedModels } from '../../engine/hub/cache';
+import { chatTemplateSource, loadChatTemplate } from '../../models/chat-template';
 import { FAMILIES } from '../../models/registry';
 
 // ---- Finding models and data ----
@@ -102,6 +105,7 @@ export interface ModelChoice {
   r: number; // 8, or less when a targeted layer is narrower
   maxPositions: number | null;
   hubId?: string; // a model from the Hugging Face cache: what the config names it by
+  chatTemplate: string | null; // the file the model's own chat template is in; null: it has none
 }
 
 export function describeModel(dir: string): { ok: true; value: ModelChoice } | { ok: false; problem: InspectProblem } {
@@ -125,8 +129,17 @@ export function describeModel(dir: string): { ok: true; value: ModelChoice } | {
       targets: defaults.length ? defaults : 'all-linear',
       r: Number.isFinite(narrowest) ? Math.min(8, narrowest) : 8,
       maxPositions: m.positions?.max ?? null,
+      chatTemplate: ownTemplate(dir),
     },
   };
+}
+
+function ownTemplate(dir: string): string | null {
+  try {
+    return loadChatTemplate(dir) === null ? null : chatTemplateSource(dir);
+  } catch {
+    return null; // a damaged tokenizer_config.json: the config's checks say so at model
+  }
 }
 
 /** The complete, supported models of the Hugging Face cache (what Python downloaded, or `loraplus download`). */
@@ -148,6 +161,38 @@ export function modelDescription(m: ModelChoice): string {
   return `${family} · ${m.summary.family.tasks.join(', ')} · targets ${targets}`;
 }
 
+// ---- The task ----
+
+/** Formats whose rows only task sft reads (a text file is causal-lm's or a classifier's). */
+const CHAT_DATA: readonly ChatFormat[] = ['messages', 'prompt_completion', 'sharegpt', 'alpaca'];
+
+/** A data file's chat format, when its first row is chat data (messages, prompt/completion, ...): what sft needs. */
+export function chatDataOf(data: DataSummary): DataChoices['chat'] | null {
+  const f = data.chat?.format ?? null;
+  return f && CHAT_DATA.includes(f) ? { format: f, conversational: data.chat?.turns?.conversational ?? true } : null;
+}
+
+/** The tasks to offer: sft for chat data when the model has a language-model head, else the family's. */
+export function offeredTasks(model: ModelChoice, train: DataSummary): TemplateChoices['task'][] {
+  const tasks = model.summary.family.tasks;
+  return chatDataOf(train) && tasks.includes('causal-lm') ? ['sft'] : tasks;
+}
+
+/** What renders the conversations of an sft config: the model's own template, or the built-in written for it. */
+export function chatTemplateChoice(model: ModelChoice): { template: string | null; why: string } {
+  if (model.chatTemplate)
+    return { template: null, why: `the model's own chat template (${path.basename(model.chatTemplate)})` };
+  const fallback = fallbackTemplate(model.dir);
+  return {
+    template: fallback,
+    why:
+      fallback === 'chatml'
+        ? `${model.name} has no chat template, but its tokenizer has ChatML's <|im_start|>/<|im_end|>`
+        : `${model.name} has no chat template (a base model): plain writes ### Instruction / ### Response ` +
+          'and eos after each answer',
+  };
+}
+
 // ---- The data's columns ----
 
 /** `columns` with the likely pick first: the text column, or (`label`) the label column. */
@@ -161,13 +206,17 @@ export function orderColumns(columns: readonly string[], what: 'text' | 'label')
 export function guessEvalFile(train: string, files: readonly string[]): string | undefined {
   const dir = path.dirname(train);
   const ext = path.extname(train);
-  return files.find(
+  const splits = files.filter(
     (f) =>
       f !== train &&
       path.dirname(f) === dir &&
       path.extname(f) === ext &&
       /(^|[^a-z])(dev|valid|validation|val|eval)([^a-z]|$)/i.test(path.basename(f)),
   );
+  // messages.train.jsonl → messages.dev.jsonl, not another format's dev split beside it
+  const same = (f: string): boolean =>
+    path.basename(f).replace(/(dev|valid|validation|val|eval)/i, '') === path.basename(train).replace(/train/i, '');
+  return splits.find(same) ?? splits[0];
 }
 
 // ---- The config ----
@@ -176,9 +225,10 @@ export interface DataChoices {
   train: string;
   eval: string | null;
   evalFraction: number;
-  textField: string | null; // null: the rows hold input_ids
+  textField: string | null; // null: the rows hold input_ids, or (sft) name their own fields
   labelField?: string;
   textPairField?: string | null;
+  chat?: { format: ChatFormat; conversational: boolean }; // sft: the rows' format, from the first rows
 }
 
 export function planConfig(
@@ -204,6 +254,7 @@ export function planConfig(
     ...(task === 'sequence-classification'
       ? { labelField: data.labelField, textPairField: data.textPairField ?? null }
       : {}),
+    ...(task === 'sft' && data.chat ? { chat: { ...data.chat, ...chatTemplateChoice(model) } } : {}),
     maxLength,
   };
 }

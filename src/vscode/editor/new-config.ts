@@ -1,5 +1,6 @@
-// "LoRA+: New Training Config": quick picks for the model folder, the task, the training data and its columns, the
-// evaluation data and the file name, then a commented config (src/config/template.ts) is written and opened.
+// "LoRA+: New Training Config": quick picks for the model folder, the training data, the task (sft when the data is
+// chat data), the data's columns, the evaluation data and the file name, then a commented config
+// (src/config/template.ts) is written and opened.
 // Escape at any step returns undefined and writes nothing; a Browse… that is cancelled or picks something unusable
 // goes back to its list. What is offered comes from new-config-plan.ts.
 import * as fs from 'node:fs';
@@ -9,14 +10,18 @@ import { writeFileAtomic } from '../../adapters/files';
 import { configTemplate } from '../../config/template';
 import type { TemplateChoices } from '../../config/template';
 import { inspectData } from '../../engine/checks/inspect';
+import type { DataSummary } from '../../engine/checks/inspect';
 import { SUPPORTED_EXTENSIONS } from '../../engine/data/rows';
 import {
+  chatDataOf,
+  chatTemplateChoice,
   defaultConfigName,
   cachedModelChoices,
   describeModel,
   findModelsAndData,
   guessEvalFile,
   modelDescription,
+  offeredTasks,
   orderColumns,
   planConfig,
 } from './new-config-plan';
@@ -42,9 +47,11 @@ export async function newConfig(folder?: vscode.Uri): Promise<vscode.Uri | undef
 
   const model = await pickModel(found, targetDir);
   if (!model) return undefined;
-  const task = await pickTask(model);
+  const train = await pickTrain(found, targetDir);
+  if (!train) return undefined;
+  const task = await pickTask(model, train.summary);
   if (!task) return undefined;
-  const data = await pickData(found, task, targetDir);
+  const data = await pickData(found, task, train, targetDir);
   if (!data) return undefined;
   const file = await pickFile(targetDir, model);
   if (!file) return undefined;
@@ -101,73 +108,105 @@ async function pickModel(found: Promise<Found>, near: string | undefined): Promi
 const TASKS: Record<Task, string> = {
   'causal-lm': 'next-token prediction on the text (adapts the language model)',
   'sequence-classification': 'a label for each text (a classification head is trained with the adapter)',
+  sft: 'instruction tuning on conversations or prompt/completion rows (loss on the answers)',
 };
 
-async function pickTask(model: ModelChoice): Promise<Task | undefined> {
-  const tasks = model.summary.family.tasks;
-  if (tasks.length === 1) return tasks[0]; // an encoder only classifies: nothing to ask
-  const items = tasks.map((t): Item<Task> => ({ label: t, description: TASKS[t], value: t }));
+/** The family's tasks; for chat data and a causal LM, sft alone, with the chat template the rows will get. */
+async function pickTask(model: ModelChoice, train: DataSummary): Promise<Task | undefined> {
+  const tasks = offeredTasks(model, train);
+  const chat = chatDataOf(train);
+  if (tasks.length === 1 && tasks[0] !== 'sft') return tasks[0]; // an encoder only classifies: nothing to ask
+  const items = tasks.map((t): Item<Task> => {
+    if (t !== 'sft' || !chat) return { label: t, description: TASKS[t], value: t };
+    const { template, why } = chatTemplateChoice(model);
+    const detail = !chat.conversational
+      ? 'prompt/completion strings: no chat template needed'
+      : template
+        ? `chat_template: ${template}, since ${why}`
+        : `rendered with ${why}`;
+    return { label: t, description: `${TASKS[t]}; the rows are ${chat.format}`, detail, value: t };
+  });
   return (await pick('task', `What should ${model.name} learn?`, items))?.value;
 }
 
-async function pickData(found: Promise<Found>, task: Task, near: string | undefined): Promise<DataChoices | undefined> {
+/** The training file, read (its columns, rows and chat format); a file that cannot be read goes back to the list. */
+async function pickTrain(
+  found: Promise<Found>,
+  near: string | undefined,
+): Promise<{ file: string; summary: DataSummary } | undefined> {
   for (;;) {
-    const files = (await found).data;
-    const train = await pickDataFile(
+    const file = await pickDataFile(
       found,
       'training data',
       'The training data: .tsv, .csv, .jsonl, .json or .txt',
       near,
     );
-    if (!train) return undefined;
-    const inspected = inspectData(train);
-    if (!inspected.ok) {
-      void vscode.window.showErrorMessage(
-        `LoRA+: ${inspected.problem.message}${inspected.problem.hint ? ` ${inspected.problem.hint}` : ''}`,
-      );
-      continue;
-    }
-    const { columns, pretokenized, rows } = inspected.value;
-    const about = `${path.basename(train)} (${rows} rows)`;
-    let textField: string | null = null;
-    let labelField: string | undefined;
-    let textPairField: string | null = null;
-    if (!pretokenized) {
-      const text = await pickColumn(
-        orderColumns(columns, 'text'),
-        'text column',
-        `Which column of ${about} holds the text?`,
-      );
-      if (!text) return undefined;
-      textField = text;
-    }
-    if (task === 'sequence-classification') {
-      const label = await pickColumn(
-        orderColumns(
-          columns.filter((c) => c !== textField),
-          'label',
-        ),
-        'label column',
-        `Which column of ${about} holds the label?`,
-      );
-      if (!label) return undefined;
-      labelField = label;
-      const rest = columns.filter((c) => c !== textField && c !== labelField && c !== 'input_ids');
-      if (rest.length && !pretokenized) {
-        const none = { label: '(none)', description: 'single texts' };
-        const pair = await pick(
-          'text pair',
-          'Do the rows hold pairs of texts (e.g. sentence1/sentence2)? Pick the second text, or (none).',
-          [none, ...rest.map((c): Item<string> => ({ label: c, value: c }))],
-        );
-        if (!pair) return undefined;
-        textPairField = pair.value ?? null;
-      }
-    }
-    const evaluation = await pickEval(files, train, near);
-    if (!evaluation) return undefined;
-    return { train, ...evaluation, textField, textPairField, ...(labelField ? { labelField } : {}) };
+    if (!file) return undefined;
+    const inspected = inspectData(file);
+    if (inspected.ok) return { file, summary: inspected.value };
+    void vscode.window.showErrorMessage(
+      `LoRA+: ${inspected.problem.message}${inspected.problem.hint ? ` ${inspected.problem.hint}` : ''}`,
+    );
   }
+}
+
+async function pickData(
+  found: Promise<Found>,
+  task: Task,
+  trainFile: { file: string; summary: DataSummary },
+  near: string | undefined,
+): Promise<DataChoices | undefined> {
+  const files = (await found).data;
+  const train = trainFile.file;
+  const { columns, pretokenized, rows } = trainFile.summary;
+  const about = `${path.basename(train)} (${rows} rows)`;
+  // sft rows name their own fields (messages, prompt/completion, ...): no column to ask for.
+  const chat = task === 'sft' ? chatDataOf(trainFile.summary) : null;
+  let textField: string | null = null;
+  let labelField: string | undefined;
+  let textPairField: string | null = null;
+  if (!pretokenized && !chat) {
+    const text = await pickColumn(
+      orderColumns(columns, 'text'),
+      'text column',
+      `Which column of ${about} holds the text?`,
+    );
+    if (!text) return undefined;
+    textField = text;
+  }
+  if (task === 'sequence-classification') {
+    const label = await pickColumn(
+      orderColumns(
+        columns.filter((c) => c !== textField),
+        'label',
+      ),
+      'label column',
+      `Which column of ${about} holds the label?`,
+    );
+    if (!label) return undefined;
+    labelField = label;
+    const rest = columns.filter((c) => c !== textField && c !== labelField && c !== 'input_ids');
+    if (rest.length && !pretokenized) {
+      const none = { label: '(none)', description: 'single texts' };
+      const pair = await pick(
+        'text pair',
+        'Do the rows hold pairs of texts (e.g. sentence1/sentence2)? Pick the second text, or (none).',
+        [none, ...rest.map((c): Item<string> => ({ label: c, value: c }))],
+      );
+      if (!pair) return undefined;
+      textPairField = pair.value ?? null;
+    }
+  }
+  const evaluation = await pickEval(files, train, near);
+  if (!evaluation) return undefined;
+  return {
+    train,
+    ...evaluation,
+    textField,
+    textPairField,
+    ...(labelField ? { labelField } : {}),
+    ...(chat ? { chat } : {}),
+  };
 }
 
 /** The only column is taken without asking; otherwise the likely one is first and selected. */

@@ -8,11 +8,15 @@ import { parseDocument } from 'yaml';
 import { cursorAt, docsAt, keyCompletions, valueCompletions } from '../../config/docs';
 import { specAt } from '../../config/keys';
 import type { Spec } from '../../config/schema';
+import { parseConfigText } from '../../config/load';
 import { inspectData, inspectModel } from '../../engine/checks/inspect';
+import { memoryHint } from '../../engine/checks/memory';
+import { resolveHubModel } from '../../engine/checks/config';
 import type { ModelSummary } from '../../engine/checks/inspect';
 import { SUPPORTED_EXTENSIONS } from '../../engine/data/rows';
 import { configFiles, resolvePath } from './ranges';
 import { orderColumns } from './new-config-plan';
+import { chatTemplateInfo, formatInfo } from './hover-sft';
 import { listCachedModels } from '../../engine/hub/cache';
 import { FAMILIES } from '../../models/registry';
 
@@ -95,8 +99,6 @@ function suggestAll(text: string, offset: number, configDir: string, trigger?: s
   }
   if (trigger === ' ' && typed !== '') return []; // a space inside a value
   const space = head[2] === '' ? ' ' : ''; // right after the colon
-  if (spec.kind === 'path')
-    return pathSuggestions(configDir, typed, spec, offset, offset + /^[^/\s#'"]*/.exec(after)![0].length, space);
   const values: Suggestion[] = valueCompletions(at).map((v) => ({
     ...v,
     insertText: space + v.insertText,
@@ -104,6 +106,11 @@ function suggestAll(text: string, offset: number, configDir: string, trigger?: s
     start: valueStart,
     end: valueEnd,
   }));
+  if (spec.kind === 'path') {
+    // A path that also takes names (data.chat_template: chatml, plain, …): the names, then the files.
+    const paths = pathSuggestions(configDir, typed, spec, offset, offset + /^[^/\s#'"]*/.exec(after)![0].length, space);
+    return typed.includes('/') ? paths : [...values, ...paths];
+  }
   if (FIELD_KEYS.includes(c.key)) values.push(...fieldSuggestions(text, configDir, c.key, space, valueStart, valueEnd));
   if (MODULE_LISTS.includes(c.key) && typed === '')
     values.push(...defaultTargetsSuggestion(text, configDir, c.key, space, valueStart, valueEnd));
@@ -155,9 +162,10 @@ function moduleSuggestions(text: string, configDir: string, list: string, start:
     groups.set(suffix, g);
   }
   const task = taskOf(text);
-  const heads = m.family.outputHeads.filter((h) => (task === 'causal-lm') === (h === 'lm_head'));
+  const lm = task !== 'sequence-classification'; // causal-lm and sft train the language-model head
+  const heads = m.family.outputHeads.filter((h) => lm === (h === 'lm_head'));
   // A head the checkpoint lacks is still a Linear of the built model: tied to the embeddings, or a fresh classifier.
-  const missing = task === 'causal-lm' ? 'tied to the embeddings' : 'created fresh';
+  const missing = lm ? 'tied to the embeddings' : 'created fresh';
   for (const h of heads) if (!groups.has(h)) groups.set(h, { names: [h], dims: new Set([missing]) });
   const present = listed(text, list);
   const defaults = list === 'target_modules' ? m.family.defaultTargets : heads;
@@ -302,12 +310,12 @@ function pathSuggestions(
         end,
         ...(final ? {} : { retrigger: true }),
       });
-    } else if (wantFiles && (SUPPORTED_EXTENSIONS as readonly string[]).includes(path.extname(e.name).toLowerCase())) {
+    } else if (wantFiles && fileExtensions(spec).includes(path.extname(e.name).toLowerCase())) {
       out.push({
         label: e.name,
         kind: 'file',
         insertText: prefix + e.name,
-        detail: 'data file',
+        detail: spec.names ? 'chat template' : 'data file',
         sortText: `1-${e.name}`,
         start,
         end,
@@ -315,6 +323,11 @@ function pathSuggestions(
     }
   }
   return [...out, ...cached];
+}
+
+/** The files a path key takes: .jinja chat templates for data.chat_template, else data files. */
+function fileExtensions(spec: Spec & { kind: 'path' }): readonly string[] {
+  return spec.names ? ['.jinja'] : SUPPORTED_EXTENSIONS;
 }
 
 /** The supported models of the Hugging Face cache whose Hub id starts with what is typed. */
@@ -380,9 +393,11 @@ export function hoverAt(text: string, offset: number, configDir: string): HoverI
   const end = key ? start + key[2].length : lineStart + line.trimEnd().length;
   const files = configFiles(text, configDir);
   let extra = '';
-  if (d.path === 'model' && files.model) extra = modelInfo(files.model);
+  if (d.path === 'model' && files.model) extra = modelInfo(files.model) + memoryInfo(text, configDir, files.model);
   if (d.path === 'data.train' && files.train) extra = dataInfo(files.train);
   if (d.path === 'data.eval' && files.eval) extra = dataInfo(files.eval);
+  if (d.path === 'data.format' && files.train) extra = formatInfo(text, files.train);
+  if (d.path === 'data.chat_template' && files.model) extra = chatTemplateInfo(text, configDir, files);
   return { markdown: extra ? `${d.markdown}\n\n---\n\n${extra}` : d.markdown, start, end };
 }
 
@@ -403,6 +418,15 @@ export function modelInfo(dir: string): string {
         ]
       : []),
   ].join('\n');
+}
+
+/** What this config needs in memory with this model, on its device (engine/checks/memory.ts); '' until the config
+ *  is valid. Schema checks only: the estimate needs the model's headers, which inspectModel has cached. */
+function memoryInfo(text: string, configDir: string, dir: string): string {
+  const { config } = parseConfigText(text, configDir, { resolveModel: resolveHubModel });
+  const m = inspectModel(dir);
+  const hint = config && m.ok ? memoryHint({ ...config, model: dir }, m.value) : null;
+  return hint ? `\n\nMemory: ${hint}` : '';
 }
 
 /** What the data file holds: its columns and rows. */

@@ -120,11 +120,12 @@ describe('quick fixes', () => {
       [
         ['Change to sequence-classification', true],
         ['Change to causal-lm', false],
+        ['Change to sft', false],
       ],
     );
     for (const a of actions) {
       const fixed = applyEdits(text, a.edits);
-      assert.match(fixed, /\ntask: (sequence-classification|causal-lm) # typo\n/);
+      assert.match(fixed, /\ntask: (sequence-classification|causal-lm|sft) # typo\n/);
       assert.ok(!parseConfigText(fixed, dir).problems.some((q) => q.code === 'config/enum'));
     }
   });

@@ -1,12 +1,13 @@
 // Completion and hover in a config buffer (src/vscode/editor/suggest.ts): keys with snippets, enum values, the
 // selected model's module names, the data's columns and paths, against the real shared models and SST-2.
 import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, test } from 'node:test';
 import { applyEdits } from '../../../src/config/fixes';
 import { hoverAt, snippetOf, suggestionsAt } from '../../../src/vscode/editor/suggest';
 import type { Suggestion } from '../../../src/vscode/editor/suggest';
-import { SHARED, SST2, STORIES } from '../../helpers/shared';
+import { SHARED, SST2, STORIES, tempDir } from '../../helpers/shared';
 
 const DATA_DIR = path.join(SHARED, 'data'); // the config's folder in these tests: paths are written relative to it
 
@@ -84,6 +85,18 @@ describe('completing from the model and the data', () => {
     assert.match(v.documentation!, /model\.layers\.0\.self_attn\.v_proj/);
   });
 
+  test('target_modules of a qwen3 model: its Linears with the qwen3 defaults, not its q_norm/k_norm', () => {
+    const qwen3 = 'model: ../models/tiny-random-qwen3\ndata:\n  train: glue-sst2/train.tsv\n';
+    const { items } = suggest(`${qwen3}lora:\n  target_modules: [|]\n`, '[');
+    const labels = items.map((s) => s.label);
+    for (const m of ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'])
+      assert.ok(labels.includes(m), m);
+    assert.ok(!labels.some((l) => /norm/.test(l)));
+    assert.match(items.find((s) => s.label === 'q_proj')!.detail, /^2 Linears 64×32 · qwen3 default$/);
+    const dflt = suggest(`${qwen3}lora:\n  target_modules: |\n`).items;
+    assert.ok(dflt.some((s) => s.label === '[q_proj, v_proj]'));
+  });
+
   test('a flow list after [ or a comma; the default list right after target_modules:', () => {
     const flow = suggest(`${CONFIG}lora:\n  target_modules: [q_proj, |]\n`, ' ');
     assert.ok(flow.items.every((s) => s.kind === 'module') && flow.items.some((s) => s.label === 'v_proj'));
@@ -151,5 +164,87 @@ describe('hover', () => {
     const train = hoverAt(text, text.indexOf('train'), DATA_DIR)!;
     assert.match(train.markdown, /\*\*train\.tsv\*\*: \d+ rows · columns `sentence`, `label`/);
     assert.ok(STORIES.endsWith('stories260k'));
+  });
+});
+
+describe('task sft: data.format and data.chat_template', () => {
+  const QWEN = 'model: ../models/tiny-random-qwen3\ntask: sft\ndata:\n  train: sst2-chat/messages.train.jsonl\n';
+
+  test('data.format: the formats with what a row of each looks like, auto first', () => {
+    const { items } = suggest(`${QWEN}  format: |\n`);
+    assert.deepEqual(
+      items.map((s) => s.label),
+      ['auto', 'messages', 'prompt_completion', 'alpaca', 'sharegpt', 'text'],
+    );
+    assert.ok(items[0].preselect);
+    assert.match(items.find((s) => s.label === 'messages')!.detail, /\{"messages": \[\{"role": "user", "content"/);
+    assert.match(items.find((s) => s.label === 'sharegpt')!.detail, /"conversations": \[\{"from": "human"/);
+    assert.match(items.find((s) => s.label === 'alpaca')!.documentation!, /^`alpaca`: \{"instruction"/);
+  });
+
+  test('data.chat_template: the built-ins (null: the model’s own) and the .jinja files beside the config', () => {
+    const dir = tempDir();
+    fs.writeFileSync(path.join(dir, 'mine.jinja'), '{{ messages[0].content }}');
+    fs.writeFileSync(path.join(dir, 'train.jsonl'), '{"text": "x"}\n');
+    const { items } = suggest('task: sft\ndata:\n  chat_template: |\n', ':', dir);
+    assert.deepEqual(
+      items.filter((s) => s.kind === 'value').map((s) => s.label),
+      ['null', 'chatml', 'llama3', 'gemma', 'phi3', 'plain'],
+    );
+    assert.match(items.find((s) => s.label === 'plain')!.detail, /### Instruction/);
+    assert.match(items.find((s) => s.label === 'null')!.detail, /the model's own/);
+    const files = items.filter((s) => s.kind === 'file');
+    assert.deepEqual(
+      files.map((s) => [s.label, s.detail]),
+      [['mine.jinja', 'chat template']],
+    );
+  });
+
+  test('hover on data.format: the format of the training file’s first row', () => {
+    const [text, offset] = cursor(`${QWEN}  for|mat: auto\n`);
+    const h = hoverAt(text, offset, DATA_DIR)!.markdown;
+    assert.match(h, /\*\*data\.format\*\*/);
+    assert.match(
+      h,
+      /\*\*messages\.train\.jsonl\*\*: the first row \(line 1\) is `messages`\. (\d+) of the first \1 rows have an assistant turn/,
+    );
+    const tsv = cursor('task: sft\ndata:\n  train: glue-sst2/train.tsv\n  for|mat: auto\n');
+    assert.match(
+      hoverAt(tsv[0], tsv[1], DATA_DIR)!.markdown,
+      /has none of the chat formats' fields \(its fields: sentence, label\)/,
+    );
+  });
+
+  test("hover on data.chat_template: the model's own template, and the first row rendered with the loss marked", () => {
+    const [text, offset] = cursor(`${QWEN}  chat_tem|plate: null\n`);
+    const h = hoverAt(text, offset, DATA_DIR)!.markdown;
+    assert.match(h, /The model's own template: `\.\.\/models\/tiny-random-qwen3\/tokenizer_config\.json`\./);
+    assert.match(
+      h,
+      /messages\.train\.jsonl:1 rendered with tokenizer_config\.json; the text that carries loss is between ⟦ and ⟧/,
+    );
+    assert.match(h, /```text\n<\|im_start\|>system\nYou label movie reviews\.<\|im_end\|>/);
+    assert.match(h, /<\|im_start\|>assistant\n(<think>\n\n<\/think>\n\n)?⟦positive<\|im_end\|>⟧/);
+    // prompt/completion: the completion carries the loss (completion_only_loss), after the prompt's rendering.
+    const pc =
+      'model: ../models/tiny-random-phi3\ntask: sft\ndata:\n  train: sst2-chat/prompt_completion.train.jsonl\n';
+    const [pcText, pcOffset] = cursor(`${pc}  chat_tem|plate: null\n`);
+    const phi3 = hoverAt(pcText, pcOffset, DATA_DIR)!.markdown;
+    assert.match(phi3, /The model's own template: `\.\.\/models\/tiny-random-phi3\/chat_template\.jinja`/);
+    assert.match(phi3, /<\|assistant\|>\n⟦positive<\|end\|>/);
+  });
+
+  test('hover on data.chat_template of a model without one: what to set, and the built-in rendered', () => {
+    const base = 'model: ../models/stories260k\ntask: sft\ndata:\n  train: sst2-chat/alpaca.train.json\n';
+    const none = cursor(`${base}  chat_tem|plate: null\n`);
+    assert.match(
+      hoverAt(none[0], none[1], DATA_DIR)!.markdown,
+      /stories260k has no chat template of its own \(no chat_template\.jinja, none in tokenizer_config\.json\): set `chat_template: plain`/,
+    );
+    const plain = cursor(`${base}  chat_tem|plate: plain\n`);
+    const h = hoverAt(plain[0], plain[1], DATA_DIR)!.markdown;
+    assert.match(h, /alpaca\.train\.json:2 rendered with built-in 'plain'/);
+    assert.match(h, /### Instruction:\nClassify the sentiment of this movie review\.\nReview: that the rich promise/);
+    assert.match(h, /### Response:\n⟦positive<\/s>⟧/);
   });
 });
