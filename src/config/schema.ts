@@ -103,7 +103,8 @@ export const schema = {
         'or a Hub id (org/name, optionally @revision) in the Hugging Face cache (loraplus download org/name).',
       docs:
         'A folder as downloaded from the Hub: `config.json` (its `model_type` picks the architecture: ' +
-        'llama, mistral, qwen2, gpt2, bert, roberta, distilbert), the weights as `model.safetensors` or shards ' +
+        'llama, mistral, qwen2, qwen3, gemma3_text, gemma3, phi3, gpt2, bert, roberta, distilbert), the weights as ' +
+        '`model.safetensors` or shards ' +
         'listed in `model.safetensors.index.json`, and `tokenizer.json`. Run `loraplus info MODEL` to list the ' +
         'layers LoRA can target.',
     },
