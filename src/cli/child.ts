@@ -1,16 +1,21 @@
 // The engine process (dist/engine-child.js), forked by the extension host: it receives one request (train, merge,
-// compare, evaluate or download; src/protocol/host.ts), does it, answers `{id, result}` or `{id, error}`, and exits.
-// Training forwards every engine event; the others send their progress lines. 'stop', a closed IPC channel (the host
+// compare, evaluate, download or tune; src/protocol/host.ts), does it, answers `{id, result}` or `{id, error}`, and
+// exits. Training forwards every engine event; a tune (or a train whose config says auto) its tune events and its
+// trials' engine events; the others send their progress lines. 'stop', a closed IPC channel (the host
 // went away) and SIGTERM abort a run the way the CLI's Ctrl-C does: a checkpoint first, then the end (a download keeps
 // what arrived, for the next one to continue). A chat stays: it answers the host's further messages until the host
 // stops it or goes away.
 import * as path from 'node:path';
-import { requireCheckedConfig } from '../engine/checks/config';
+import { autoKeys, requireResolved, resumeAutoError } from '../config/auto';
+import type { TunableConfig } from '../config/schema';
+import { requireCheckedTunable } from '../engine/checks/config';
 import { compare, evaluateAdapters } from '../engine/compare/compare';
 import { downloadModel, progressLine, type DownloadProgress } from '../engine/hub/download';
 import { mergeAdapters } from '../engine/merge/merge';
 import { serveChat } from '../engine/train/chat-serve';
 import { train } from '../engine/train/train';
+import { tuneSettings } from '../engine/tune/plan';
+import { tune, type TuneOptions } from '../engine/tune/tune';
 import { isHostToChat, type HostToChat } from '../protocol/chat';
 import { toErrorInfo } from '../protocol/errors';
 import type { EngineMethod, EngineRequest, EngineRequests, EngineToHost, HostToEngine } from '../protocol/host';
@@ -30,10 +35,29 @@ type Handler<M extends EngineMethod> = (
 
 const HANDLERS: { [M in EngineMethod]: Handler<M> } = {
   train: async (p, id) => {
-    const config = requireCheckedConfig(path.resolve(p.configFile));
+    const file = path.resolve(p.configFile);
+    const tunable = requireCheckedTunable(file);
+    if (autoKeys(tunable).length) {
+      if (p.resume) throw resumeAutoError(tunable, file);
+      // `auto`: the tune's last step trains the winner to the full length; that is the run.
+      const r = await runTune(tunable, id, { configFile: file, tuneDir: p.runDir });
+      return { status: r.status, runDir: r.run_dir ?? r.tune_dir };
+    }
+    const config = requireResolved(tunable, file); // nothing is auto here
     const onEvent = (event: Parameters<Parameters<typeof train>[1]>[0]) => send({ type: 'event', id, event });
     const r = await train(config, onEvent, controller.signal, { runDir: p.runDir, resume: p.resume });
     return { status: r.status, runDir: r.runDir };
+  },
+  tune: (p, id) => {
+    const file = path.resolve(p.configFile);
+    const settings = tuneSettings({
+      grid: p.grid,
+      budget: p.budget,
+      eta: p.eta,
+      rungs: p.rungs,
+      evalSamples: p.evalSamples,
+    });
+    return runTune(requireCheckedTunable(file), id, { ...settings, configFile: file, tuneDir: p.tuneDir });
   },
   merge: (p, id) => mergeAdapters({ ...p, log: (line) => send({ type: 'log', id, line }) }),
   compare: async (p) => compare(p.paths, { pairs: p.pairs, grid: p.grid }),
@@ -54,6 +78,13 @@ const HANDLERS: { [M in EngineMethod]: Handler<M> } = {
     return server.done;
   },
 };
+
+function runTune(config: TunableConfig, id: number, opts: TuneOptions) {
+  return tune(config, (event) => send({ type: 'tune', id, event }), controller.signal, {
+    ...opts,
+    onTrialEvent: (_, event) => send({ type: 'event', id, event }),
+  });
+}
 
 async function handle(m: EngineRequest): Promise<void> {
   if (busy) return; // one request per process

@@ -8,6 +8,7 @@
 //   loraplus compare A B [...] [--json]                                      (compare-cli.ts)
 //   loraplus download ORG/NAME [--revision R] [--json]                       (download.ts)
 //   loraplus chat MODEL [--adapter DIR] [--compare] ...                      (chat.ts)
+//   loraplus tune CONFIG [--grid ...] [--budget N] [--json]                   (tune.ts)
 import * as path from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { loadAdapter } from '../adapters/peft';
@@ -15,13 +16,15 @@ import { formatProblem } from '../config/load';
 import type { HFConfig } from '../models/types';
 import { formatError, LoraPlusError, toErrorInfo } from '../protocol/errors';
 import { selectBackend } from '../engine/backend/select';
-import { checkConfigFile, requireCheckedConfig } from '../engine/checks/config';
+import { checkConfigFile, requireCheckedTunable } from '../engine/checks/config';
+import { autoKeys, requireResolved, resumeAutoError, withAutoDefaults } from '../config/auto';
 import { CHAT_USAGE, cmdChat } from './chat';
 import { cmdCompare, COMPARE_USAGE } from './compare';
 import { evaluate } from '../engine/train/evaluate';
 import { generate } from '../engine/train/generate';
 import { cmdDownload, DOWNLOAD_USAGE } from './download';
 import { cmdMerge, MERGE_USAGE } from './merge';
+import { cmdTune, runTune, TUNE_USAGE } from './tune';
 import { createRenderer } from '../engine/runs/render';
 import { Rng } from '../engine/data/rng';
 import { buildModel, loadEvalData, openModelFolder, padId } from '../engine/train/inputs';
@@ -34,7 +37,8 @@ import { modelTask } from '../models/types';
 
 const USAGE = `loraplus: LoRA+ fine-tuning of Hugging Face checkpoints on TensorFlow.js
 
-  loraplus train CONFIG [--run-dir DIR] [--resume]     train (Ctrl-C saves a checkpoint, then stops)
+  loraplus train CONFIG [--run-dir DIR] [--resume]     train (Ctrl-C saves a checkpoint, then stops); a config with
+                                                       learning_rate or loraplus_lr_ratio: auto tunes first (tune)
   loraplus validate CONFIG                             check a config: file:line:col: severity: message
   loraplus eval CONFIG [--adapter DIR] [--json]        loss and accuracy/perplexity on data.eval
   loraplus generate MODEL --prompt TEXT [--adapter DIR] [--max-new-tokens N] [--temperature T] [--top-k K] [--seed S]
@@ -43,6 +47,7 @@ ${MERGE_USAGE}
 ${COMPARE_USAGE}
 ${DOWNLOAD_USAGE}
 ${CHAT_USAGE}
+${TUNE_USAGE}
 
 Options: --device auto|cuda|webgpu|wasm|cpu (eval, generate, info, chat; train reads it from the config)`;
 
@@ -56,6 +61,7 @@ const COMMANDS: Record<string, (args: string[]) => Promise<number>> = {
   compare: cmdCompare,
   download: cmdDownload,
   chat: (args) => cmdChat(args),
+  tune: cmdTune,
 };
 
 export async function main(argv: string[]): Promise<number> {
@@ -92,7 +98,16 @@ function args(argv: string[], options: NonNullable<ParseArgsConfig['options']>, 
 
 async function cmdTrain(argv: string[]): Promise<number> {
   const { values, positionals } = args(argv, { 'run-dir': { type: 'string' }, resume: { type: 'boolean' } }, 1);
-  const config = requireCheckedConfig(path.resolve(positionals[0]));
+  const file = path.resolve(positionals[0]);
+  const tunable = requireCheckedTunable(file);
+  const auto = autoKeys(tunable);
+  if (auto.length) {
+    // `auto`: the tune is the training; its last step trains the winner to the full length, in the winner's folder.
+    if (values.resume) throw resumeAutoError(tunable, file);
+    const tuneDir = values['run-dir'] ? path.resolve(String(values['run-dir'])) : undefined;
+    return runTune(tunable, { configFile: file, tuneDir }, false);
+  }
+  const config = requireResolved(tunable, file); // nothing is auto here
   const controller = new AbortController();
   let stops = 0;
   const onSignal = () => {
@@ -147,7 +162,8 @@ async function cmdEval(argv: string[]): Promise<number> {
     { adapter: { type: 'string' }, json: { type: 'boolean' }, device: { type: 'string' } },
     1,
   );
-  const config = requireCheckedConfig(path.resolve(positionals[0]));
+  // An evaluation reads no learning rate: a config that says `auto` evaluates as well.
+  const config = withAutoDefaults(requireCheckedTunable(path.resolve(positionals[0])));
   const backend = await selectBackend((values.device as Device) ?? config.device);
   const folder = openModelFolder(config.model);
   const data = loadEvalData(config, folder.tokenizer);

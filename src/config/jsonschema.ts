@@ -77,7 +77,8 @@ function toJson(s: Spec): JsonSchema {
       else if (s.min !== undefined) out[s.exclusiveMin ? 'exclusiveMinimum' : 'minimum'] = s.min;
       if (max !== undefined) out.maximum = max;
       else if (s.max !== undefined) out[s.exclusiveMax ? 'exclusiveMaximum' : 'maximum'] = s.max;
-      return out;
+      // `auto` (a tune picks the value, auto.ts): the bounds apply to numbers only, the pattern to strings only.
+      return s.auto ? { ...out, type: [s.kind, 'string'], pattern: '^auto$' } : out;
     }
     case 'boolean':
       return { ...base, type: 'boolean' };

@@ -9,7 +9,8 @@ import { fixEdits } from './fixes';
 import type { TextEdit } from './fixes';
 import { toYamlPath } from './problem';
 import type { ConfigCheck, Problem, Segment } from './problem';
-import type { TrainConfig } from './schema';
+import { requireResolved } from './auto';
+import type { TrainConfig, TunableConfig } from './schema';
 import type { ValidateContext } from './validate';
 import { validateConfig } from './validate';
 import { checkYamlStructure, deepText, MAX_TEXT, pathAt, toJsIssue } from './yaml-checks';
@@ -35,7 +36,7 @@ export interface LoadOptions {
 }
 
 export interface LoadResult {
-  config: TrainConfig | null;
+  config: TunableConfig | null; // learning_rate and loraplus_lr_ratio may still be `auto` (auto.ts)
   problems: LocatedProblem[]; // in file order
   text: string;
 }
@@ -57,7 +58,7 @@ export function parseConfigText(
   text: string,
   configDir: string,
   opts: LoadOptions = {},
-): { config: TrainConfig | null; problems: LocatedProblem[] } {
+): { config: TunableConfig | null; problems: LocatedProblem[] } {
   if (text.length > MAX_TEXT) {
     const kb = Math.round(text.length / 1024);
     const message = `the file is ${kb} KB long; a config is a few KB, so this is not one (it was not read)`;
@@ -146,14 +147,27 @@ export function formatProblem(file: string, p: Problem | LocatedProblem): string
   return `${where}: ${p.severity}: ${p.message}${yamlPath}${p.hint ? ` ${p.hint}` : ''}`;
 }
 
-/** Loads and validates, or throws LoraPlusError 'config/invalid' listing every error. */
+/**
+ * Loads and validates, or throws LoraPlusError 'config/invalid' listing every error ('config/auto' when a value is
+ * still `auto`: requireTunableConfig is the form for what tunes).
+ */
 export function requireValidConfig(file: string, opts: LoadOptions = {}): TrainConfig {
+  return requireResolved(requireTunableConfig(file, opts), file);
+}
+
+/** The same, with `auto` values kept (loraplus tune, and train of a config that says auto). */
+export function requireTunableConfig(file: string, opts: LoadOptions = {}): TunableConfig {
   const { config, problems } = loadConfigFile(file, opts);
   return config ?? throwInvalid(file, problems);
 }
 
 /** Validates a config given as an object (tests, demos); relative paths resolve against configDir. */
 export function configFromObject(obj: unknown, configDir: string, opts: LoadOptions = {}): TrainConfig {
+  return requireResolved(tunableConfigFromObject(obj, configDir, opts));
+}
+
+/** The same, with `auto` values kept. */
+export function tunableConfigFromObject(obj: unknown, configDir: string, opts: LoadOptions = {}): TunableConfig {
   const { config, problems } = validateConfig(obj, { configDir, checks: opts.checks, resolveModel: opts.resolveModel });
   return config ?? throwInvalid('<config object>', problems);
 }

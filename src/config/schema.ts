@@ -26,6 +26,8 @@ export interface NumberSpec extends Common {
   // Where the engine stops working (overflow, float32 underflow, memory, a run that never ends), inside the values
   // that mean something; `why` says what breaks, for the error and the hover. Both bounds are inclusive.
   limit?: { min?: number; max?: number; why: string };
+  // The word `auto` is a value too: `loraplus tune` (and `train`, which tunes first) searches it (src/config/auto.ts).
+  auto?: true;
 }
 export interface BooleanSpec extends Common {
   kind: 'boolean';
@@ -399,6 +401,7 @@ export const schema = {
       keys: {
         learning_rate: {
           kind: 'number',
+          auto: true,
           min: 0,
           exclusiveMin: true,
           limit: {
@@ -412,21 +415,24 @@ export const schema = {
           aliases: ['lr'],
           description:
             'η: the learning rate of lora_A (and of modules_to_save); lora_B uses η·loraplus_lr_ratio. ' +
-            'Write 2e-4 or 0.0002.',
+            'Write 2e-4 or 0.0002, or auto to let a tune pick it.',
           docs:
             'With LoRA+ the effective learning rate of lora_B is η·λ, so η is usually a little lower than for ' +
             'plain LoRA (PEFT suggests about half of a tuned LoRA rate). If the loss spikes or a classifier ' +
-            'collapses to one class, lower η before λ.',
+            'collapses to one class, lower η before λ.\n\n' +
+            '`auto` searches it: `loraplus train` first runs `loraplus tune` (a successive-halving search over ' +
+            'learning_rate × loraplus_lr_ratio), then trains the winner to the full length.',
         },
         loraplus_lr_ratio: {
           kind: 'number',
+          auto: true,
           min: 0,
           exclusiveMin: true,
           default: 16,
           aliases: ['lr_ratio', 'loraplus_ratio', 'ratio'],
           description:
             'λ: the lora_B learning rate is learning_rate·λ (LoRA+, Hayou et al. 2024); ' +
-            '2^4 = 16 is the usual start; 1 is plain LoRA.',
+            '2^4 = 16 is the usual start; 1 is plain LoRA; auto lets a tune pick it.',
           docs:
             '**LoRA+** (Hayou, Ghosh and Yu, *LoRA+: Efficient Low Rank Adaptation of Large Models*, ICML 2024) ' +
             'trains B with a larger learning rate than A: λ = lr_B / lr_A. B starts at zero and A at random, ' +
@@ -437,7 +443,9 @@ export const schema = {
             'want a larger λ. Values outside 2^0..2^8 are unusual.\n' +
             '- λ = 1 is plain LoRA; λ < 1 makes B learn slower than A, the opposite of LoRA+.\n' +
             "- lora_B and 1-D tensors (biases, norms) train at learning_rate·λ, as in PEFT's " +
-            '`create_loraplus_optimizer`.',
+            '`create_loraplus_optimizer`.\n' +
+            '- The best λ depends on the task and on learning_rate (LoRA+ §6): `auto` tunes it, with ' +
+            'learning_rate when that is `auto` too (`loraplus tune`).',
         },
         loraplus_lr_embedding: {
           kind: 'number',
@@ -650,7 +658,10 @@ export const schema = {
 // ---- The TypeScript type, derived from `schema` ----
 
 type Nullish<S> = S extends { nullable: true } ? null : never;
-type ValueOf<S> = S extends { kind: 'number' | 'integer' }
+// A: what a key with `auto: true` may hold besides a number: 'auto' as validated (TunableConfig), nothing once a
+// tune has picked the values (TrainConfig).
+type Auto<S, A> = S extends { auto: true } ? A : never;
+type ValueOf<S, A = never> = S extends { kind: 'number' | 'integer' }
   ? number
   : S extends { kind: 'boolean' }
     ? boolean
@@ -663,10 +674,11 @@ type ValueOf<S> = S extends { kind: 'number' | 'integer' }
           : S extends { kind: 'string-list' }
             ? string[]
             : S extends { kind: 'object'; keys: infer K }
-              ? ConfigOf<K>
+              ? ConfigOf<K, A>
               : never;
-type ConfigOf<K> = {
-  -readonly [P in keyof K as K[P] extends { kind: 'marker' } ? never : P]: ValueOf<K[P]> | Nullish<K[P]>;
+type ConfigOf<K, A> = {
+  -readonly [P in keyof K as K[P] extends { kind: 'marker' } ? never : P]:
+    ValueOf<K[P], A> | Nullish<K[P]> | Auto<K[P], A>;
 };
 // Defaults exist for every key except the required ones (which have none) and markers.
 type DefaultsOf<K> = {
@@ -678,8 +690,10 @@ type DefaultsOf<K> = {
     : ValueOf<K[P]> | Nullish<K[P]>;
 };
 
-/** A validated config: every key present, defaults filled, paths absolute. */
-export type TrainConfig = ConfigOf<typeof schema.keys>;
+/** A config as train() runs it: every key present, defaults filled, paths absolute, no `auto` left. */
+export type TrainConfig = ConfigOf<typeof schema.keys, never>;
+/** A validated config, which may still say `auto` for learning_rate and loraplus_lr_ratio (see auto.ts). */
+export type TunableConfig = ConfigOf<typeof schema.keys, 'auto'>;
 export type TrainConfigDefaults = DefaultsOf<typeof schema.keys>;
 
 function defaultsOf(spec: ObjectSpec): Record<string, unknown> {

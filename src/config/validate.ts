@@ -14,7 +14,8 @@ import type { ConfigCheck, FixValue, Problem, ProblemInit, Segment } from './pro
 import { checkRules } from './rules';
 import { schema } from './schema';
 import { unknownKey } from './unknown-key';
-import type { NumberSpec, ObjectSpec, PathSpec, Spec, StringListSpec, StringSpec, TrainConfig } from './schema';
+import type { NumberSpec, ObjectSpec, PathSpec, Spec, StringListSpec, StringSpec, TunableConfig } from './schema';
+import { withAutoDefaults } from './auto';
 import { LoraPlusError } from '../protocol/errors';
 
 export type { ConfigCheck, Fix, FixValue, Problem, Segment, Severity } from './problem';
@@ -37,7 +38,7 @@ export interface ValidateContext {
 }
 
 export interface ValidateResult {
-  config: TrainConfig | null; // null whenever any problem is an error
+  config: TunableConfig | null; // null whenever any problem is an error; `auto` stays (auto.ts)
   problems: Problem[];
 }
 
@@ -66,11 +67,12 @@ export function validateConfig(doc: unknown, ctx: ValidateContext = {}): Validat
   const written = (at: readonly string[]): boolean => isWritten(doc, at);
   checkRules(out, written, report);
   if (sound) {
-    const config = out as unknown as TrainConfig;
+    // The checks read the model, the data and the memory, none of which depends on what `auto` will become.
+    const config = withAutoDefaults(out as unknown as TunableConfig);
     for (const check of ctx.checks ?? []) problems.push(...check({ config, configDir, written }));
   }
   const ok = !problems.some((p) => p.severity === 'error');
-  return { config: ok ? (out as unknown as TrainConfig) : null, problems };
+  return { config: ok ? (out as unknown as TunableConfig) : null, problems };
 }
 
 /** Whether the document itself sets the key at `at` (to anything, null included). */
@@ -212,8 +214,9 @@ function checkValue(s: Exclude<Spec, ObjectSpec>, v: unknown, at: Segment[], ctx
   }
 }
 
-function checkNumber(s: NumberSpec, v: unknown, at: Segment[], report: Report): number | undefined {
+function checkNumber(s: NumberSpec, v: unknown, at: Segment[], report: Report): number | 'auto' | undefined {
   const key = String(last(at));
+  if (s.auto && v === 'auto') return v; // a tune picks it (auto.ts)
   // YAML 1.2 reads 2e-4 as a number already; this also accepts "2e-4" written in quotes (or from JSON).
   const n = typeof v === 'string' && /^\s*[+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?\s*$/i.test(v) ? Number(v) : v;
   const fail = (code: string, message: string, value?: FixValue): undefined => {
@@ -227,6 +230,20 @@ function checkNumber(s: NumberSpec, v: unknown, at: Segment[], report: Report): 
     });
     return undefined;
   };
+  if (typeof n !== 'number' && s.auto) {
+    // The hint says that `auto` is a value here too (the message keeps to the numbers, as the hover does).
+    const word = typeof v === 'string' && v.trim().toLowerCase() === 'auto';
+    report({
+      severity: 'error',
+      code: 'config/type',
+      message: `${key} must be ${describeType(s)}, got ${describeValue(v)}`,
+      path: at,
+      at: 'value',
+      hint: 'auto lets a tune pick it (loraplus tune, or loraplus train, which tunes first).',
+      ...(word ? { fix: { kind: 'setValue', title: 'Write auto', value: 'auto' } } : {}),
+    });
+    return undefined;
+  }
   if (typeof n !== 'number') return fail('config/type', `${key} must be ${describeType(s)}, got ${describeValue(v)}`);
   if (!Number.isFinite(n)) return fail('config/range', `${key} must be a finite number, got ${n}`);
   if (s.kind === 'integer' && !Number.isInteger(n)) return fail('config/type', `${key} must be an integer, got ${n}`);

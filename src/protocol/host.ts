@@ -4,11 +4,15 @@
 // request carries an id and gets `{id, result}` or `{id, error}` (the engine's structured error); while it works,
 // the engine sends training events and progress lines tagged with the same id. A `chat` request lives until the
 // host stops it: the host sends it further messages (say, reset, …) and the engine streams answers (./chat.ts).
+// A `tune` request (./tune.ts) sends its tune events as `tune` messages (tune.jsonl's lines) and the events of the
+// trial runs it trains as `event` messages (each trial's run_start names its run folder); so does a `train` request
+// whose config says `learning_rate: auto` or `loraplus_lr_ratio: auto`, which tunes first.
 import { CHAT_TO_HOST_TYPES, type ChatRequest, type ChatToHost, type HostToChat } from './chat';
 import type { CompareReport, ItemEval } from './compare';
 import type { ErrorInfo } from './errors';
 import type { EngineEvent } from './events';
 import type { Device, MergeRequest, MergeSummary } from './merge';
+import type { TuneEvent, TuneRequest, TuneResult } from './tune';
 
 export interface TrainRequest {
   configFile: string;
@@ -54,6 +58,7 @@ export interface EngineRequests {
   evaluate: { params: EvaluateRequest; result: ItemEval[] };
   download: { params: DownloadRequest; result: DownloadSummary };
   chat: { params: ChatRequest; result: { turns: number } }; // ends on `stop` or when the host goes away
+  tune: { params: TuneRequest; result: TuneResult };
 }
 
 export type EngineMethod = keyof EngineRequests;
@@ -68,6 +73,7 @@ export type HostToEngine = EngineRequest | { type: 'stop' } | HostToChat;
 /** Engine → host: what happens while a request runs, then its answer. */
 export type EngineToHost =
   | { type: 'event'; id: number; event: EngineEvent } // a training run's events
+  | { type: 'tune'; id: number; event: TuneEvent } // a tune's events
   | { type: 'log'; id: number; line: string } // progress of a merge, a comparison, an evaluation or a download
   | ChatToHost // a chat's answers
   | EngineResponse;
@@ -83,6 +89,10 @@ export function isEngineToHost(m: unknown): m is EngineToHost {
   const { type, id } = m as { type?: unknown; id?: unknown };
   return (
     typeof id === 'number' &&
-    (type === 'event' || type === 'log' || type === 'response' || CHAT_TO_HOST_TYPES.includes(String(type)))
+    (type === 'event' ||
+      type === 'log' ||
+      type === 'tune' ||
+      type === 'response' ||
+      CHAT_TO_HOST_TYPES.includes(String(type)))
   );
 }

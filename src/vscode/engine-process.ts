@@ -9,6 +9,7 @@ import type { ChatCommand, ChatToHost } from '../protocol/chat';
 import type { ErrorInfo } from '../protocol/errors';
 import type { EngineEvent } from '../protocol/events';
 import { isEngineToHost, type EngineMethod, type EngineRequests, type HostToEngine } from '../protocol/host';
+import type { TuneEvent } from '../protocol/tune';
 
 export type Outcome<M extends EngineMethod> =
   { ok: true; result: EngineRequests[M]['result'] } | { ok: false; error: ErrorInfo; cancelled: boolean };
@@ -30,6 +31,7 @@ export interface EngineHandlers {
   onEvent?: (event: EngineEvent) => void; // training
   onLog?: (line: string) => void; // progress of merge, compare, evaluate
   onChat?: (m: ChatToHost) => void; // a chat's answers
+  onTune?: (event: TuneEvent) => void; // a tune's events (its trials' run events come through onEvent)
   onOutput?: (line: string) => void; // the process's own stdout/stderr (native libraries, warnings)
 }
 
@@ -59,6 +61,7 @@ export function startEngine<M extends EngineMethod>(
     if (!isEngineToHost(m) || m.id !== id) return;
     if (m.type === 'event') h.onEvent?.(m.event);
     else if (m.type === 'log') h.onLog?.(m.line);
+    else if (m.type === 'tune') h.onTune?.(m.event);
     else if (m.type !== 'response') h.onChat?.(m);
     else if ('error' in m) answer = { ok: false, error: m.error, cancelled: false };
     else answer = { ok: true, result: m.result as EngineRequests[M]['result'] };

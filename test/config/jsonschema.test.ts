@@ -60,8 +60,9 @@ describe('JSON Schema', () => {
       description: ratio.description,
       markdownDescription: `${ratio.description}\n\n${ratio.docs}`,
       default: 16,
-      type: 'number',
+      type: ['number', 'string'], // `auto`: a tune picks λ (src/config/auto.ts); the pattern binds strings only
       exclusiveMinimum: 0,
+      pattern: '^auto$',
     });
     assert.deepEqual(t.lr_scheduler.enum, ['constant', 'linear', 'cosine']);
     assert.deepEqual(t.max_steps.type, ['integer', 'null']);

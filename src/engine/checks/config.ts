@@ -3,11 +3,11 @@
 // (see test/architecture.test.ts); they plug into the config validator as a ConfigCheck, so the CLI and the editor
 // get one list of problems with positions and quick fixes. Models are read without their weights (inspect.ts).
 import { inModulesToSave } from '../../adapters/peft';
-import { loadConfigFile, parseConfigText, requireValidConfig } from '../../config/load';
+import { loadConfigFile, parseConfigText, requireTunableConfig, requireValidConfig } from '../../config/load';
 import type { LoadResult, LocatedProblem } from '../../config/load';
 import { addKeyFix, problem, quote } from '../../config/problem';
 import type { CheckInput, ConfigCheck, Fix, FixValue, Problem, ProblemInit } from '../../config/problem';
-import type { TrainConfig } from '../../config/schema';
+import type { TrainConfig, TunableConfig } from '../../config/schema';
 import { closest } from '../../config/validate';
 import { LoraPlusError } from '../../protocol/errors';
 import { splitEval } from '../data/datasets';
@@ -59,13 +59,18 @@ export function checkConfigFile(file: string): LoadResult {
 export function checkConfigText(
   text: string,
   configDir: string,
-): { config: TrainConfig | null; problems: LocatedProblem[] } {
+): { config: TunableConfig | null; problems: LocatedProblem[] } {
   return parseConfigText(text, configDir, OPTIONS);
 }
 
 /** Loads a config with every check, or throws LoraPlusError 'config/invalid' listing the errors: for `train`. */
 export function requireCheckedConfig(file: string): TrainConfig {
   return requireValidConfig(file, OPTIONS);
+}
+
+/** The same, with `auto` values kept: for `loraplus tune`, and `train` of a config that says auto. */
+export function requireCheckedTunable(file: string): TunableConfig {
+  return requireTunableConfig(file, OPTIONS);
 }
 
 // ---- The model ----

@@ -14,7 +14,7 @@
 import { inModulesToSave } from '../../adapters/peft';
 import { addKeyFix, problem } from '../../config/problem';
 import type { CheckInput, ConfigCheck, Fix, Problem } from '../../config/problem';
-import type { TrainConfig } from '../../config/schema';
+import type { TunableConfig } from '../../config/schema'; // the estimate reads no learning rate: `auto` is fine
 import { gemma3TextConfig } from '../../models/gemma3/config';
 import type { HFConfig } from '../../models/types';
 import { inspectModel, type ModelSummary } from './inspect';
@@ -110,7 +110,7 @@ interface Module {
 }
 
 /** The Linears that get adapters and those trained in full, as the trainables resolve them (trainables.ts). */
-export function trainedModules(config: TrainConfig, m: ModelSummary, d: Dims): { adapted: Module[]; full: Module[] } {
+export function trainedModules(config: TunableConfig, m: ModelSummary, d: Dims): { adapted: Module[]; full: Module[] } {
   const lm = config.task !== 'sequence-classification'; // causal-lm, and sft (a causal LM too)
   const heads = m.family.outputHeads.filter((h) => lm === (h === 'lm_head'));
   const labels = config.data.labels?.length || 2;
@@ -138,7 +138,7 @@ export function trainedModules(config: TrainConfig, m: ModelSummary, d: Dims): {
 
 /** The estimate for `config` at its batch_size × max_length (or the given ones) on `backend`. */
 export function estimateMemory(
-  config: TrainConfig,
+  config: TunableConfig,
   m: ModelSummary,
   backend: Backend,
   at: { batch?: number; length?: number } = {},
@@ -239,7 +239,7 @@ export function describeLimit(l: Limit): string {
 }
 
 /** For the editor's hover on `model`: the estimate of this config, or null when the model's dims are unknown. */
-export function memoryHint(config: TrainConfig, m: ModelSummary): string | null {
+export function memoryHint(config: TunableConfig, m: ModelSummary): string | null {
   const limit = backendLimit(config.device);
   const e = estimateMemory(config, m, limit.backend);
   if (!e) return null;
@@ -263,7 +263,7 @@ export const checkMemory: ConfigCheck = ({ config, written }) => {
 type Written = CheckInput['written'];
 
 /** checkMemory's verdict for a model summary and a limit. */
-export function judgeMemory(config: TrainConfig, m: ModelSummary, limit: Limit, written: Written): Problem | null {
+export function judgeMemory(config: TunableConfig, m: ModelSummary, limit: Limit, written: Written): Problem | null {
   const e = estimateMemory(config, m, limit.backend);
   return e && (tensorProblem(e, limit, written) ?? memoryProblem(config, m, e, limit, written));
 }
@@ -302,7 +302,7 @@ function tensorProblem(e: MemoryEstimate, l: Limit, written: Written): Problem |
 }
 
 function memoryProblem(
-  config: TrainConfig,
+  config: TunableConfig,
   m: ModelSummary,
   e: MemoryEstimate,
   l: Limit,
