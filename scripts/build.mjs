@@ -46,6 +46,7 @@ await Promise.all([
       dashboard: 'webview/dashboard/main.ts',
       compare: 'webview/compare/main.ts',
       chat: 'webview/chat/main.ts',
+      tune: 'webview/tune/main.ts',
     },
     outdir: 'media',
   }),

@@ -1,6 +1,7 @@
 // What to blame when a run's loss or update becomes NaN/Inf: the setting furthest outside its usual range, so the
 // error points at the key to change rather than always at learning_rate. Pure: it reads only the config (the
 // trainer adds which step failed and which checkpoint was kept).
+import { usesRatio } from '../protocol/tune';
 import { RATIO_START, RATIO_USUAL_MAX, SCALE_FAR_ABOVE } from './rules';
 import type { TrainConfig } from './schema';
 
@@ -35,10 +36,11 @@ export function divergenceCause(config: Pick<TrainConfig, 'lora' | 'training'>):
     });
   }
 
-  const lrB = t.learning_rate * t.loraplus_lr_ratio;
+  const ratio = usesRatio(t.optimizer) ? t.loraplus_lr_ratio : 1; // riemannian, lorafa: one rate
+  const lrB = t.learning_rate * ratio;
   if (lrB > LR_B_FAR_ABOVE) {
     // Blame λ when it is itself unusual, else the learning rate it multiplies.
-    const ratioOff = t.loraplus_lr_ratio > RATIO_USUAL_MAX;
+    const ratioOff = ratio > RATIO_USUAL_MAX;
     const band = `${LR_B_USUAL[0]} to ${LR_B_USUAL[1]}`;
     candidates.push({
       factor: lrB / LR_B_FAR_ABOVE,
@@ -47,7 +49,7 @@ export function divergenceCause(config: Pick<TrainConfig, 'lora' | 'training'>):
         ? `lora_B trains at learning_rate·λ = ${round(lrB)}, far above the usual ${band}: ` +
           `set loraplus_lr_ratio to ${RATIO_START}.`
         : `lora_B trains at learning_rate·λ = ${round(lrB)}, far above the usual ${band}: ` +
-          `lower learning_rate to ${round(LR_B_USUAL[1] / t.loraplus_lr_ratio)} or below.`,
+          `lower learning_rate to ${round(LR_B_USUAL[1] / ratio)} or below.`,
     });
   }
 

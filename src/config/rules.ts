@@ -1,6 +1,8 @@
 // Rules between keys, after each value has passed the schema: LoRA+ sanity (λ, the adapter's scale), settings that
 // another setting makes useless, and the one normalisation consumers rely on (exactly one of max_steps and epochs).
 // Everything here reads only the config; checks against the model and the data are the engine's (check-config.ts).
+import { usesRatio } from '../protocol/tune';
+import { checkOptimizer } from './optimizer-rules';
 import { addKeyFix } from './problem';
 import type { ProblemInit } from './problem';
 
@@ -29,8 +31,12 @@ export function checkRules(out: Obj, written: (path: readonly string[]) => boole
   const data = out.data as Obj;
   const lora = out.lora as Obj;
   const training = out.training as Obj;
-  if (!checkLoraplusLr(training, report)) checkRatio(training, report);
-  checkDecay(training, report);
+  // PEFT's riemannian and lorafa have no λ: the rules about learning rates see the one rate they train at.
+  const hasRatio = typeof training.optimizer !== 'string' || usesRatio(training.optimizer);
+  const rates = hasRatio ? training : { ...training, loraplus_lr_ratio: 1 };
+  if (!checkLoraplusLr(rates, report) && hasRatio) checkRatio(training, report);
+  checkDecay(rates, report);
+  checkOptimizer(training, written, report);
   checkClip(training, report);
   checkAdapterScale(lora, written, report);
   settleStepsAndEpochs(training, report);

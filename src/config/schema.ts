@@ -397,8 +397,55 @@ export const schema = {
     },
     training: {
       kind: 'object',
-      description: 'The LoRA+ optimiser (AdamW with a larger learning rate for lora_B) and the training loop.',
+      description:
+        "The optimiser (LoRA+ AdamW with a larger learning rate for lora_B, or PEFT's riemannian or lorafa) and " +
+        'the training loop.',
       keys: {
+        optimizer: {
+          kind: 'enum',
+          values: ['adamw', 'riemannian', 'lorafa'],
+          default: 'adamw',
+          aliases: ['optim', 'optimizer_type'],
+          description:
+            "adamw: LoRA+ (lora_B at learning_rate·λ); riemannian or lorafa: PEFT's LoRA optimizers that need no λ " +
+            '(lora_A and lora_B share learning_rate).',
+          docs:
+            "Each follows PEFT 0.21's function of the same name exactly:\n\n" +
+            '- `adamw`: `create_loraplus_optimizer`, AdamW with lora_B (and 1-D tensors) at learning_rate·λ.\n' +
+            '- `riemannian`: `create_riemannian_optimizer` (Zhang & Pilanci, *Riemannian Preconditioned LoRA*, ' +
+            'ICML 2024): before each AdamW step the gradients of every LoRA pair are preconditioned with r×r ' +
+            'matrices, ∇A ← (BᵀB + reg·I)⁻¹∇A and ∇B ← ∇B(AAᵀ + reg·I)⁻¹; one learning rate and weight decay for ' +
+            'all tensors (1-D ones too). The paper reports it robust to the learning rate.\n' +
+            '- `lorafa`: `create_lorafa_optimizer` (LoRA-FA, Zhang et al. 2023): lora_A stays frozen at its ' +
+            "initial value (it is still saved with the adapter) and lora_B's gradient is projected, " +
+            "∇B ← (r/lora_alpha)²·∇B(AAᵀ)⁻¹, before PEFT's AdamW step (β (0.9, 0.999), ε 1e-6, " +
+            "decay after the update, as transformers' AdamW did; adam_beta1/2 and adam_epsilon do not apply).\n\n" +
+            'With riemannian and lorafa, loraplus_lr_ratio and loraplus_lr_embedding are ignored; `loraplus tune` ' +
+            'then searches learning_rate alone for them (`--grid optimizer=adamw,riemannian` compares them with ' +
+            'the tuned LoRA+).',
+        },
+        optimizer_args: {
+          kind: 'object',
+          description:
+            'Parameters of the PEFT optimizer that have no key of their own: reg for riemannian (lorafa takes none).',
+          docs:
+            "PEFT's other parameters come from the config: `lr` is learning_rate, `weight_decay` is " +
+            'training.weight_decay, betas and eps are adam_beta1, adam_beta2 and adam_epsilon (riemannian), and ' +
+            "`r`, `lora_alpha`, `use_rslora` (lorafa's) are the lora section's.",
+          keys: {
+            reg: {
+              kind: 'number',
+              min: 0,
+              default: 1e-2,
+              aliases: ['damping'],
+              description:
+                "riemannian: the damping added to the diagonal of BᵀB and AAᵀ before they are inverted (PEFT's reg).",
+              docs:
+                'It keeps the r×r inverse finite while B is (near) zero, as it is when training starts: a larger reg ' +
+                'makes the preconditioner closer to plain AdamW. 0 uses the pseudo-inverse, as PEFT does.',
+            },
+          },
+        },
         learning_rate: {
           kind: 'number',
           auto: true,
@@ -421,7 +468,8 @@ export const schema = {
             'plain LoRA (PEFT suggests about half of a tuned LoRA rate). If the loss spikes or a classifier ' +
             'collapses to one class, lower η before λ.\n\n' +
             '`auto` searches it: `loraplus train` first runs `loraplus tune` (a successive-halving search over ' +
-            'learning_rate × loraplus_lr_ratio), then trains the winner to the full length.',
+            'learning_rate × loraplus_lr_ratio), then trains the winner to the full length.\n\n' +
+            'With `optimizer: riemannian` or `lorafa` every trained tensor uses η (there is no λ).',
         },
         loraplus_lr_ratio: {
           kind: 'number',
@@ -445,7 +493,8 @@ export const schema = {
             "- lora_B and 1-D tensors (biases, norms) train at learning_rate·λ, as in PEFT's " +
             '`create_loraplus_optimizer`.\n' +
             '- The best λ depends on the task and on learning_rate (LoRA+ §6): `auto` tunes it, with ' +
-            'learning_rate when that is `auto` too (`loraplus tune`).',
+            'learning_rate when that is `auto` too (`loraplus tune`).\n' +
+            '- Only `optimizer: adamw` uses λ; riemannian and lorafa ignore it.',
         },
         loraplus_lr_embedding: {
           kind: 'number',
@@ -499,6 +548,7 @@ export const schema = {
               "below 1e-3·lr. Above 1, ε outweighs √v and AdamW's per-weight scaling is lost.",
           },
           default: 1e-8,
+          aliases: ['eps'],
           description: 'AdamW ε added to the denominator for numerical stability.',
         },
         batch_size: {

@@ -26,6 +26,7 @@ export interface DashboardSummary {
     lora_alpha?: number;
     learning_rate?: number;
     loraplus_lr_ratio?: number;
+    optimizer?: string; // training.optimizer: adamw (LoRA+), riemannian, lorafa
     device?: string;
   } | null;
 }

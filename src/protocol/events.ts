@@ -38,7 +38,9 @@ export interface RunStartEvent {
   start_step: number; // > 0 when resumed
   params: { total: number; trainable: number; lora: number };
   lora: { r: number; lora_alpha: number; scaling: number; target_modules: string[]; modules_to_save: string[] };
-  loraplus_lr_ratio: number;
+  loraplus_lr_ratio: number; // λ as applied: 1 with riemannian and lorafa (one learning rate)
+  optimizer?: string; // training.optimizer: adamw (LoRA+), riemannian, lorafa (absent in older runs: adamw)
+  optimizer_args?: Record<string, number>; // the PEFT parameters it took beyond the config's, e.g. {reg: 0.01}
   groups: ParamGroupInfo[];
   train_examples: number;
   eval_examples: number;

@@ -15,6 +15,14 @@ export interface TrialSettings {
   optimizer: string; // training.optimizer ('adamw' where the schema has no such key)
 }
 
+/**
+ * Whether `optimizer` has a λ: LoRA+'s adamw (also when absent, as in configs and runs older than the key); PEFT's
+ * riemannian and lorafa train lora_A and lora_B at one rate.
+ */
+export function usesRatio(optimizer: string | undefined): boolean {
+  return optimizer === undefined || optimizer === 'adamw';
+}
+
 /** The figures an eval gives (as the run's eval event). */
 export interface EvalFigures {
   loss: number;

@@ -19,6 +19,8 @@ export const COMMAND_TITLES = {
   'loraplus.compareCheckpoints': 'Compare Checkpoints',
   'loraplus.downloadModel': 'Download Model…',
   'loraplus.chat': 'Chat with Model',
+  'loraplus.tune': 'Find λ and Learning Rate',
+  'loraplus.openTuneDashboard': 'Open Tune Dashboard',
 } as const;
 
 export type CommandId = keyof typeof COMMAND_TITLES;
@@ -34,4 +36,6 @@ export const CONTEXT = {
   runFinished: 'loraplus.run.finished',
   checkpoint: 'loraplus.checkpoint',
   adapter: 'loraplus.adapter',
+  tuneRunning: 'loraplus.tune.running', // a tune folder (its trials are run items)
+  tuneDone: 'loraplus.tune.done', // finished, stopped, failed or interrupted
 } as const;

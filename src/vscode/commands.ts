@@ -4,18 +4,20 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import { checkConfigFile } from '../engine/checks/config';
+import { autoKeys } from '../config/auto';
 import { isRunDir } from '../engine/runs/summary';
 import { formatError } from '../protocol/errors';
 import type { CommandId } from './command-table';
 import { chatWithModel } from './chat-command';
 import { compareCheckpoints } from './compare-command';
+import { checkedConfig, configFileOf } from './config-pick';
 import { downloadModel } from './download-model';
 import { mergeAdapter } from './merge';
 import { newConfig } from './editor/new-config';
 import type { RunNode } from './runs/run-tree';
 import type { Studio } from './studio';
 import { requireTrust } from './trust';
+import { announce, followTune, openTuneDashboard, startTune } from './tune-command';
 
 type Handler = (studio: Studio, arg?: unknown, selected?: unknown[]) => unknown;
 
@@ -43,6 +45,8 @@ export const HANDLERS: Record<CommandId, Handler> = {
   'loraplus.compareCheckpoints': (s, arg, selected) => compareCheckpoints(s, selectedPaths(arg, selected)),
   'loraplus.downloadModel': (s) => downloadModel(s),
   'loraplus.chat': (s, arg) => chatWithModel(s, nodePath(arg)),
+  'loraplus.tune': startTune,
+  'loraplus.openTuneDashboard': openTuneDashboard,
 };
 
 export function registerCommands(studio: Studio): vscode.Disposable[] {
@@ -66,29 +70,20 @@ async function startTraining(s: Studio, arg: unknown, resume: boolean): Promise<
   // Resume from a run in the explorer: its config.yaml as run, into the same folder.
   const runDir = resume ? await runDirOf(s, arg, 'Resume which run?') : undefined;
   if (resume && !runDir) return;
-  const configFile = runDir ? path.join(runDir, 'config.yaml') : await configFileOf(arg);
+  const configFile = runDir
+    ? path.join(runDir, 'config.yaml')
+    : await configFileOf(arg, 'LoRA+: Train with which config?');
   if (!configFile) return;
-  await vscode.workspace.textDocuments.find((d) => d.uri.fsPath === configFile && d.isDirty)?.save();
-  const errors = checkConfigFile(configFile).problems.filter((p) => p.severity === 'error');
-  if (errors.length) {
-    const show = 'Show Problems';
-    const first = errors[0];
-    const pick = await vscode.window.showErrorMessage(
-      `LoRA+: ${path.basename(configFile)} has ${errors.length} error${errors.length > 1 ? 's' : ''}; the run was not started. ${first.line ? `Line ${first.line}: ` : ''}${first.message}`,
-      show,
-    );
-    if (pick === show) {
-      await vscode.window.showTextDocument(vscode.Uri.file(configFile));
-      await vscode.commands.executeCommand('workbench.actions.view.problems');
-    }
-    return;
-  }
+  const config = await checkedConfig(configFile, 'run');
+  if (!config) return;
   if (runDir && s.runs.find(runDir)) {
     void vscode.window.showInformationMessage(`LoRA+: ${path.basename(runDir)} is already running.`);
     return;
   }
   const run = s.runs.start(configFile, { resume, runDir });
   s.output.appendLine(`${resume ? 'resuming' : 'starting'} ${configFile}`);
+  // `auto`: the engine tunes first (the tune's dashboard and progress), then the winner's run is the result.
+  if (autoKeys(config).length && !resume) return void (await announce(s, await followTune(s, run), run.tuneDir));
   s.progress.track(run);
   const opened = s.feeds.onDidChange(({ runDir: dir, events }) => {
     if (!run.runDir || path.resolve(run.runDir) !== dir || !events.some((e) => e.type === 'run_start')) return;
@@ -121,7 +116,7 @@ async function startTraining(s: Studio, arg: unknown, resume: boolean): Promise<
 async function stopTraining(s: Studio, arg: unknown): Promise<void> {
   const live = s.runs.runs();
   const dir = nodePath(arg);
-  const run = dir ? s.runs.find(dir) : live.length === 1 ? live[0] : await pickLive(s);
+  const run = dir ? (s.runs.find(dir) ?? s.runs.findTune(dir)) : live.length === 1 ? live[0] : await pickLive(s);
   if (!run) {
     if (dir)
       void vscode.window.showInformationMessage(
@@ -196,31 +191,4 @@ async function runDirOf(s: Studio, arg: unknown, title: string): Promise<string 
     dir: r.dir,
   }));
   return (await vscode.window.showQuickPick(items, { title: `LoRA+: ${title}` }))?.dir;
-}
-
-const CONFIG_GLOB = '**/{*.lora.yaml,*.loraplus.yaml,loraplus.yaml}';
-
-/** The config a start is about: the Uri given, the active editor's YAML, else a quick pick of the workspace's configs. */
-async function configFileOf(arg: unknown): Promise<string | undefined> {
-  if (arg instanceof vscode.Uri) return arg.fsPath;
-  const doc = vscode.window.activeTextEditor?.document;
-  if (doc && doc.uri.scheme === 'file' && /\.ya?ml$/.test(doc.fileName)) return doc.fileName;
-  const files = await vscode.workspace.findFiles(CONFIG_GLOB, '**/node_modules/**', 200);
-  if (!files.length) {
-    const create = 'New Training Config';
-    const pick = await vscode.window.showInformationMessage(
-      'LoRA+: no training config (*.lora.yaml) in this workspace.',
-      create,
-    );
-    if (pick === create) await newConfig();
-    return undefined;
-  }
-  const items = files.map((f) => ({
-    label: path.basename(f.fsPath),
-    description: vscode.workspace.asRelativePath(f),
-    file: f.fsPath,
-  }));
-  return items.length === 1
-    ? items[0].file
-    : (await vscode.window.showQuickPick(items, { title: 'LoRA+: Train with which config?' }))?.file;
 }

@@ -6,29 +6,27 @@ import { ChatPanels } from './panels/chat';
 import { ComparePanels } from './panels/compare';
 import { registerConfigEditor } from './editor/editor';
 import { Dashboards } from './panels/dashboard';
+import { TuneDashboards } from './panels/tune-dashboard';
 import { RunFeeds } from './runs/feeds';
 import { RunProgress } from './runs/progress';
 import { RunManager } from './runs/run-manager';
 import { RunTree, type RunNode } from './runs/run-tree';
+import { TuneFeeds } from './runs/tune-feeds';
 import type { Studio } from './studio';
 
 export function activate(context: vscode.ExtensionContext): void {
-  const output = vscode.window.createOutputChannel('LoRA+');
+  const [uri, output] = [context.extensionUri, vscode.window.createOutputChannel('LoRA+')];
   const runs = new RunManager(context.extensionPath, (line) => output.appendLine(line));
-  const feeds = new RunFeeds(runs);
-  const progress = new RunProgress(feeds);
-  const tree = new RunTree(feeds);
-  const treeView = vscode.window.createTreeView<RunNode>(RUNS_VIEW, {
-    treeDataProvider: tree,
-    canSelectMany: true,
-    showCollapseAll: true,
-  });
-  const dashboards = new Dashboards(context.extensionUri, feeds);
-  const compare = new ComparePanels(context.extensionUri);
-  const chats = new ChatPanels(context.extensionUri);
-  const studio: Studio = { context, output, runs, feeds, progress, tree, treeView, dashboards, compare, chats };
-  const services = [output, runs, feeds, progress, tree, treeView, dashboards, compare, chats];
-  context.subscriptions.push(...services, registerConfigEditor(), ...registerCommands(studio));
+  const [feeds, tunes] = [new RunFeeds(runs), new TuneFeeds(runs)];
+  const [progress, tree] = [new RunProgress(feeds), new RunTree(feeds, tunes)];
+  const options = { treeDataProvider: tree, canSelectMany: true, showCollapseAll: true };
+  const treeView = vscode.window.createTreeView<RunNode>(RUNS_VIEW, options);
+  const dashboards = new Dashboards(uri, feeds);
+  const tuneDashboards = new TuneDashboards(uri, tunes, feeds, (dir) => dashboards.open(dir));
+  const [compare, chats] = [new ComparePanels(uri), new ChatPanels(uri)];
+  const services = { output, runs, feeds, tunes, progress, tree, treeView, dashboards, tuneDashboards, compare, chats };
+  const studio: Studio = { context, ...services };
+  context.subscriptions.push(...Object.values(services), registerConfigEditor(), ...registerCommands(studio));
 }
 
 export function deactivate(): void {}

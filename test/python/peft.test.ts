@@ -63,7 +63,7 @@ function compareInPython(modelDir: string, adapterDir: string | null, probe: Pro
   return JSON.parse(out.trim().split('\n').at(-1)!) as PyResult;
 }
 
-async function trained(model: string, task: string, targets: string[]): Promise<string> {
+async function trained(model: string, task: string, targets: string[], optimizer = 'adamw'): Promise<string> {
   const dir = tempDir();
   const config = configFromObject(
     {
@@ -74,7 +74,7 @@ async function trained(model: string, task: string, targets: string[]): Promise<
       run_name: 'py',
       data: { train: path.join(SST2, 'dev.tsv'), text_field: 'sentence', max_length: 16, max_train_samples: 32 },
       lora: { r: 4, lora_alpha: 8, target_modules: targets },
-      training: { learning_rate: 1e-2, loraplus_lr_ratio: 16, batch_size: 8, max_steps: 4 },
+      training: { optimizer, learning_rate: 1e-2, loraplus_lr_ratio: 16, batch_size: 8, max_steps: 4 },
     },
     dir,
   );
@@ -112,6 +112,16 @@ describe('the real Python libraries read what we write', { skip: python ? false 
     const { probe, logits } = await ourLogits(gpt2, 'sequence-classification', adapter);
     const py = compareInPython(gpt2, adapter, probe, logits, 'sequence-classification');
     assert.ok(py.max_abs_diff <= 1e-4, `max |Δlogits| ${py.max_abs_diff}`);
+  });
+
+  it('PEFT loads GPT-2 classifier adapters trained by lorafa (frozen lora_A) and riemannian, with our logits', async () => {
+    const gpt2 = path.join(SHARED, 'models', 'tiny-random-gpt2');
+    for (const optimizer of ['lorafa', 'riemannian']) {
+      const adapter = await trained(gpt2, 'sequence-classification', ['c_attn'], optimizer);
+      const { probe, logits } = await ourLogits(gpt2, 'sequence-classification', adapter);
+      const py = compareInPython(gpt2, adapter, probe, logits, 'sequence-classification');
+      assert.ok(py.max_abs_diff <= 1e-4, `${optimizer}: max |Δlogits| ${py.max_abs_diff}`);
+    }
   });
 
   it('transformers loads a merged model folder and gives the logits of base + adapter', async () => {

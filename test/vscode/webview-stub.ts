@@ -1,6 +1,7 @@
-// Just enough of the `vscode` module to run the dashboard host (src/vscode/panels/dashboard.ts) under node's test runner:
-// webview panels that record what the host posts and let the test play the page, the panel serializer, and
-// showTextDocument. installWebviewStub() makes `require('vscode')` load this file.
+// Just enough of the `vscode` module to run the dashboard hosts (src/vscode/panels/dashboard.ts, tune-dashboard.ts)
+// under node's test runner: webview panels that record what the host posts and let the test play the page, the panel
+// serializer, showTextDocument, notifications the test answers, and executeCommand. installWebviewStub() makes
+// `require('vscode')` load this file.
 import * as path from 'node:path';
 import { Disposable, EventEmitter, resolveVscodeTo } from '../helpers/vscode-stub-core';
 export { Disposable, EventEmitter };
@@ -77,6 +78,23 @@ export const stub = {
   panels: [] as FakePanel[],
   serializers: new Map<string, Serializer>(),
   opened: [] as string[], // showTextDocument paths
+  messages: [] as { kind: 'info' | 'warning' | 'error'; text: string; items: string[] }[], // notifications shown
+  answers: [] as (string | undefined)[], // what the user picks in the next notifications (undefined: dismissed)
+  commands: [] as { id: string; args: unknown[] }[], // executeCommand calls
+};
+
+/** A notification: recorded, answered with the next of stub.answers. Options ({modal}) are skipped. */
+function notify(kind: 'info' | 'warning' | 'error') {
+  return async (text: string, ...rest: unknown[]) => {
+    stub.messages.push({ kind, text, items: rest.filter((x): x is string => typeof x === 'string') });
+    return stub.answers.shift();
+  };
+}
+
+export const commands = {
+  async executeCommand(id: string, ...args: unknown[]) {
+    stub.commands.push({ id, args });
+  },
 };
 
 export const window = {
@@ -93,6 +111,9 @@ export const window = {
   async showTextDocument(u: StubUri) {
     stub.opened.push(u.fsPath);
   },
+  showInformationMessage: notify('info'),
+  showWarningMessage: notify('warning'),
+  showErrorMessage: notify('error'),
 };
 
 /** Makes `require('vscode')` (and so `import * as vscode from 'vscode'`) load this file. */

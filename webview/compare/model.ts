@@ -162,22 +162,7 @@ export function heatmap(pair: PairSimilarity, basis: Basis, view: HeatView): Hea
   return { rows: layers.map((l) => (l === null ? 'other' : `layer ${l}`)), cols: kinds, values, modules };
 }
 
-// A perceptual ramp (viridis, five stops) for φ ∈ [0, 1]: readable on dark and light themes alike.
-const RAMP: [number, number, number][] = [
-  [68, 1, 84],
-  [59, 82, 139],
-  [33, 145, 140],
-  [94, 201, 98],
-  [253, 231, 37],
-];
-
-export function heatColor(v: number): string {
-  const t = Math.min(1, Math.max(0, v)) * (RAMP.length - 1);
-  const i = Math.min(RAMP.length - 2, Math.floor(t));
-  const f = t - i;
-  const [a, b] = [RAMP[i], RAMP[i + 1]];
-  return `rgb(${a.map((x, k) => Math.round(x + f * (b[k] - x))).join(', ')})`;
-}
+export { heatColor } from '../shared/heat';
 
 /** Which cell a point falls in, for the hover readout; null outside. */
 export function cellAt(

@@ -1,7 +1,7 @@
 // Renders engine events for a terminal: a live progress line on a TTY (loss, steps/s, ETA), plain lines otherwise
 // (CI logs, pipes). The engine itself never prints; this is the CLI's half.
 import { formatError } from '../../protocol/errors';
-import type { EngineEvent, SamplesEvent } from '../../protocol/events';
+import type { EngineEvent, RunStartEvent, SamplesEvent } from '../../protocol/events';
 
 export interface Renderer {
   (e: EngineEvent): void;
@@ -33,7 +33,7 @@ export function createRenderer(out: NodeJS.WriteStream = process.stderr, opts: {
           `model ${e.model_type} ${e.model} · task ${e.task} · ${fmtInt(e.params.total)} params, ${fmtInt(e.params.trainable)} trainable (${pct(e.params.trainable, e.params.total)})`,
         );
         line(
-          `LoRA r=${e.lora.r} α=${e.lora.lora_alpha} on ${e.lora.target_modules.length} modules · LoRA+ λ=${e.loraplus_lr_ratio}: ${e.groups.map((g) => `${g.name} lr ${g.lr.toExponential(2)} (${g.params.length})`).join(', ')}`,
+          `LoRA r=${e.lora.r} α=${e.lora.lora_alpha} on ${e.lora.target_modules.length} modules · ${optimizerText(e)}: ${e.groups.map((g) => `${g.name} lr ${g.lr.toExponential(2)} (${g.params.length})`).join(', ')}`,
         );
         line(
           `${e.train_examples} train / ${e.eval_examples} eval examples · ${total} steps${startStep ? `, resuming at step ${startStep}` : ''}`,
@@ -103,6 +103,15 @@ export function samplesLine(e: SamplesEvent): string {
       : `${n} answer${n === 1 ? '' : 's'}`;
   const first = e.samples[0];
   return `samples @ step ${e.step}: ${score}${first ? `, e.g. ${quote(first.reference)} → ${quote(first.output)}` : ''}`;
+}
+
+/** `LoRA+ λ=16`, or PEFT's optimizer that trained instead: `riemannian (reg 0.01)`, `lorafa (lora_A frozen)`. */
+export function optimizerText(e: Pick<RunStartEvent, 'optimizer' | 'optimizer_args' | 'loraplus_lr_ratio'>): string {
+  const name = e.optimizer ?? 'adamw';
+  if (name === 'adamw') return `LoRA+ λ=${e.loraplus_lr_ratio}`;
+  const args = Object.entries(e.optimizer_args ?? {}).map(([k, v]) => `${k} ${v}`);
+  if (name === 'lorafa') args.push('lora_A frozen');
+  return `${name}${args.length ? ` (${args.join(', ')})` : ''}`;
 }
 
 export function fmtTime(s: number): string {

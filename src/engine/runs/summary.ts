@@ -8,6 +8,7 @@ import * as path from 'node:path';
 import { parse } from 'yaml';
 import type { DashboardSummary } from '../../protocol/dashboard';
 import { isObject } from '../../protocol/json';
+import { usesRatio } from '../../protocol/tune';
 import type { EngineEvent, EvalEvent, RunStartEvent, RunStatus, StepEvent } from '../../protocol/events';
 import { listCheckpoints } from './checkpoints';
 import { CONFIG_FILE, METRICS_FILE, readMetrics } from './writer';
@@ -27,7 +28,8 @@ export interface RunSettings {
   task: string | null;
   r: number | null;
   alpha: number | null;
-  ratio: number | null; // loraplus_lr_ratio (λ)
+  ratio: number | null; // loraplus_lr_ratio (λ) as applied: 1 with riemannian and lorafa
+  optimizer: string | null; // training.optimizer: adamw (LoRA+), riemannian, lorafa
   lrA: number | null;
   lrB: number | null;
   device: string | null;
@@ -184,6 +186,7 @@ export function dashboardSummary(s: RunSummary): DashboardSummary {
             lora_alpha: some(set.alpha),
             learning_rate: some(set.lrA),
             loraplus_lr_ratio: some(set.ratio),
+            optimizer: some(set.optimizer),
             device: some(set.device),
           }
         : null,
@@ -196,7 +199,9 @@ export function runSettings(start: RunStartEvent | null, config: Record<string, 
   const cfg = config ?? {};
   const [lora, training] = [record(cfg.lora), record(cfg.training)];
   const groupLr = (name: string) => start?.groups.find((g) => g.name === name)?.lr ?? null;
-  const ratio = start?.loraplus_lr_ratio ?? num(training.loraplus_lr_ratio);
+  // A run_start says which optimizer trained; a config without the key (older ones) trained LoRA+'s adamw.
+  const optimizer = start?.optimizer ?? str(training.optimizer) ?? (start || config ? 'adamw' : null);
+  const ratio = start?.loraplus_lr_ratio ?? (usesRatio(optimizer ?? undefined) ? num(training.loraplus_lr_ratio) : 1);
   const lrA = groupLr('A') ?? num(training.learning_rate);
   return {
     model: start?.model ?? str(cfg.model),
@@ -206,6 +211,7 @@ export function runSettings(start: RunStartEvent | null, config: Record<string, 
     ratio,
     lrA,
     lrB: groupLr('B') ?? (lrA !== null && ratio !== null ? lrA * ratio : null),
+    optimizer,
     device: str(cfg.device),
   };
 }

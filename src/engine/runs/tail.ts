@@ -1,5 +1,6 @@
-// Following a run's metrics.jsonl as it grows (the run feed reads it through this): each read returns the complete
-// lines appended since the last one. The engine appends one JSON line per event (src/engine/runs/writer.ts), so a line is whole once its newline is there; a partly
+// Following a run's metrics.jsonl as it grows (the run feed reads it through this; the tune feed reads tune.jsonl the
+// same way, with E its TuneEvent): each read returns the complete lines appended since the last one. The engine
+// appends one JSON line per event (src/engine/runs/writer.ts), so a line is whole once its newline is there; a partly
 // written last line waits for the next read. A resumed run rewrites the file (atomic replace, shorter): that shows
 // as a new inode or a smaller size, and the read starts over with `reset`.
 import * as fs from 'node:fs';
@@ -7,12 +8,12 @@ import type { EngineEvent } from '../../protocol/events';
 
 const CHUNK = 8 * 1024 * 1024; // read big files in pieces: a 100,000-step run's file can be hundreds of MB
 
-export interface TailRead {
-  events: EngineEvent[];
+export interface TailRead<E = EngineEvent> {
+  events: E[];
   reset: boolean; // the file was replaced or truncated: `events` is the whole file again
 }
 
-export class MetricsTail {
+export class MetricsTail<E = EngineEvent> {
   private offset = 0;
   private ino = -1;
 
@@ -22,12 +23,12 @@ export class MetricsTail {
   ) {}
 
   /** Reads from the start again (a webview that reloaded wants everything). */
-  readAll(): EngineEvent[] {
+  readAll(): E[] {
     [this.offset, this.ino] = [0, -1];
     return this.read().events;
   }
 
-  read(): TailRead {
+  read(): TailRead<E> {
     let st: fs.Stats;
     try {
       st = fs.statSync(this.file);
@@ -41,20 +42,20 @@ export class MetricsTail {
     if ((this.ino !== -1 && st.ino !== this.ino) || st.size < this.offset) [reset, this.offset] = [true, 0];
     this.ino = st.ino;
     if (st.size === this.offset) return { events: [], reset };
-    const events: EngineEvent[] = [];
+    const events: E[] = [];
     this.offset = this.parse(this.offset, st.size, events);
     return { events, reset };
   }
 
   /** The events before the read position: what a reader that starts now has not had from this tail's reads. */
-  history(): EngineEvent[] {
-    const events: EngineEvent[] = [];
+  history(): E[] {
+    const events: E[] = [];
     if (this.offset > 0) this.parse(0, this.offset, events);
     return events;
   }
 
   /** Parses the whole lines in [from, to) into `out`; returns the offset after the last whole line. */
-  private parse(from: number, to: number, out: EngineEvent[]): number {
+  private parse(from: number, to: number, out: E[]): number {
     let offset = from;
     const fd = fs.openSync(this.file, 'r');
     try {
@@ -81,11 +82,11 @@ export class MetricsTail {
   }
 }
 
-function parseLines(text: string, out: EngineEvent[]): void {
+function parseLines<E>(text: string, out: E[]): void {
   for (const line of text.split('\n')) {
     if (!line.trim()) continue;
     try {
-      out.push(JSON.parse(line) as EngineEvent);
+      out.push(JSON.parse(line) as E);
     } catch {
       // A line torn by a crash (then appended after on resume): skip it, as readMetrics does for a torn last line.
     }

@@ -97,8 +97,8 @@ export function summarizeTuneFolder(dir: string, alive?: boolean): TuneSummary {
   return summarizeTune(readTuneEvents(dir), alive ?? Date.now() - lastWrite(dir) < RECENT_MS);
 }
 
-/** The newest mtime (ms) of tune.jsonl and the trials' metrics.jsonl. */
-function lastWrite(dir: string): number {
+/** The newest mtime (ms) of tune.jsonl and the trials' metrics.jsonl (0 when none is there). */
+export function lastWrite(dir: string): number {
   const files = [path.join(dir, TUNE_FILE)];
   const trials = path.join(dir, TRIALS_DIR);
   if (fs.existsSync(trials)) for (const n of fs.readdirSync(trials)) files.push(path.join(trials, n, METRICS_FILE));

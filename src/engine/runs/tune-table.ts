@@ -8,6 +8,7 @@ import {
   type TuneMetric,
   type TuneSummary,
   type TuneWinner,
+  usesRatio,
 } from '../../protocol/tune';
 
 const n = (x: number) => x.toLocaleString('en-US');
@@ -48,7 +49,7 @@ export function tuneTable(s: TuneSummary): string[] {
   const tie = metric.tie_break ? ` (${metric.tie_break} breaks ties)` : '';
   out.push(`tune ${start.tune_name} · ${start.task} · ${s.status} · ${judged}${subset}${tie}`);
   out.push(
-    `rungs ${start.rungs.map(n).join(' → ')} steps · the best 1/${start.eta} continue · seed ${start.seed} · ` +
+    `rungs ${start.rungs.map(n).join(' → ')} steps · the best 1/${start.eta} continue, the best one to the end · seed ${start.seed} · ` +
       `cells: ${judged} at each rung reached; ★ winner, ✗ stopped at that rung, → continues`,
   );
   for (const optimizer of start.axes.optimizer) {
@@ -66,7 +67,9 @@ export function tuneTable(s: TuneSummary): string[] {
 }
 
 function grid(s: TuneSummary, optimizer: string, metric: TuneMetric): string[] {
-  const { learning_rate: lrs, loraplus_lr_ratio: ratios } = s.start!.axes;
+  const { learning_rate: lrs } = s.start!.axes;
+  // riemannian, lorafa: one column, their trials recorded at λ 1 (gridTrials)
+  const ratios = usesRatio(optimizer) ? s.start!.axes.loraplus_lr_ratio : [1];
   const byKey = new Map(s.trials.map((t) => [key(t.settings.learning_rate, t.settings.loraplus_lr_ratio, t), t]));
   const rows = lrs.map((lr) => [
     fmtSetting(lr),
@@ -75,7 +78,7 @@ function grid(s: TuneSummary, optimizer: string, metric: TuneMetric): string[] {
       return t ? cellText(t, metric) : '';
     }),
   ]);
-  const header = ['lr_A \\ λ', ...ratios.map(fmtSetting)];
+  const header = usesRatio(optimizer) ? ['lr_A \\ λ', ...ratios.map(fmtSetting)] : ['lr_A', 'no λ'];
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
   const line = (cells: string[]) =>
     cells
@@ -116,8 +119,9 @@ function winnerLine(w: TuneWinner, metric: TuneMetric): string {
         ? `perplexity ${e.perplexity.toFixed(2)} (loss ${e.loss.toFixed(3)})`
         : `loss ${e.loss.toFixed(3)}`;
   const lrB = fmtSetting(Number((lr * ratio).toPrecision(4)));
+  const rates = usesRatio(optimizer) ? `λ ${fmtSetting(ratio)} (lr_B ${lrB})` : 'no λ (lr_B = lr_A)';
   return (
-    `winner  ${w.trial}: lr_A ${fmtSetting(lr)} · λ ${fmtSetting(ratio)} (lr_B ${lrB}) · ${optimizer} · ` +
+    `winner  ${w.trial}: lr_A ${fmtSetting(lr)} · ${rates} · ${optimizer} · ` +
     `${figure} on ${n(e.examples)} eval examples (${fmtMetric(w.metric, metric)} on the subset) · ${w.run_dir}`
   );
 }

@@ -4,7 +4,8 @@
 //   B          lora_B weights                                                               lr · loraplus_lr_ratio
 //   B_no_decay 1-D trainable tensors (biases, norms): no weight decay, as transformers'
 //              get_decay_parameter_names leaves them out                                   lr · loraplus_lr_ratio
-// With loraplus_lr_ratio = 1 this is exactly plain LoRA with AdamW.
+// With loraplus_lr_ratio = 1 this is exactly plain LoRA with AdamW. PEFT's other LoRA optimizers (riemannian, lorafa)
+// are this AdamW with their own groups and a gradient transform: peft-optimizers.ts.
 import * as tf from '@tensorflow/tfjs';
 import type { HostTensor } from '../../adapters/safetensors';
 import type { ParamGroupInfo } from '../../protocol/events';
@@ -52,6 +53,16 @@ export interface AdamSettings {
   beta1: number;
   beta2: number;
   eps: number;
+  // transformers' former AdamW ("adamw_hf"), which PEFT's LoraFAOptimizer is: ε is added to √v before the bias
+  // correction, and the decay multiplies the weight after the update. Unset: PyTorch's AdamW.
+  hf?: boolean;
+}
+
+/** What an optimizer does to the gradients before AdamW's step (PEFT's riemannian and lorafa; peft-optimizers.ts). */
+export interface GradientTransform {
+  /** The gradients AdamW steps with: a new map; tensors it replaces stay the caller's, new ones become the caller's. */
+  apply(grads: Map<string, tf.Tensor>): Promise<Map<string, tf.Tensor>>;
+  dispose(): void;
 }
 
 /** AdamW over groups. Owns its moment variables; the parameters belong to the model's adapters. */
@@ -63,6 +74,7 @@ export class AdamW {
   constructor(
     readonly groups: Group[],
     private readonly o: AdamSettings,
+    readonly transform: GradientTransform | null = null,
   ) {
     for (const g of groups) {
       for (const p of g.vars) {
@@ -84,9 +96,11 @@ export class AdamW {
     kept?: Map<string, tf.Tensor>,
   ): Map<string, tf.Scalar> {
     this.t += 1;
-    const { beta1: b1, beta2: b2, eps } = this.o;
+    const { beta1: b1, beta2: b2, eps, hf } = this.o;
     const bc1 = 1 - Math.pow(b1, this.t);
     const bc2Sqrt = Math.sqrt(1 - Math.pow(b2, this.t));
+    // PyTorch: p ← p·(1 − lr·wd) − lr/bc1 · m / (√v/√bc2 + ε);  adamw_hf: p ← (p − lr·√bc2/bc1 · m / (√v + ε))·(1 − lr·wd)
+    const stepScale = hf ? bc2Sqrt / bc1 : 1 / bc1;
     const deltas = new Map<string, tf.Scalar>();
     for (const g of this.groups) {
       const lr = g.lr * lrScale;
@@ -97,11 +111,12 @@ export class AdamW {
         const v = this.v.get(p.name)!;
         const norm = tf.tidy(() => {
           const old = p.variable;
-          const decayed = g.weight_decay ? tf.mul(old, 1 - lr * g.weight_decay) : old;
+          const decay = (x: tf.Tensor) => (g.weight_decay ? tf.mul(x, 1 - lr * g.weight_decay) : x);
           const m1 = tf.add(tf.mul(m, b1), tf.mul(grad, 1 - b1));
           const v1 = tf.add(tf.mul(v, b2), tf.mul(tf.square(grad), 1 - b2));
-          const denom = tf.add(tf.div(tf.sqrt(v1), bc2Sqrt), eps);
-          const next = tf.sub(decayed, tf.mul(tf.div(m1, denom), lr / bc1));
+          const denom = hf ? tf.add(tf.sqrt(v1), eps) : tf.add(tf.div(tf.sqrt(v1), bc2Sqrt), eps);
+          const update = tf.mul(tf.div(m1, denom), lr * stepScale);
+          const next = hf ? decay(tf.sub(old, update)) : tf.sub(decay(old), update);
           m.assign(m1);
           v.assign(v1);
           const delta = tf.sub(next, old);
@@ -143,8 +158,14 @@ export class AdamW {
     this.t = t;
   }
 
+  /** The gradients this step uses: the transform's (riemannian, lorafa), else `grads` itself. */
+  prepare(grads: Map<string, tf.Tensor>): Promise<Map<string, tf.Tensor>> {
+    return this.transform ? this.transform.apply(grads) : Promise.resolve(grads);
+  }
+
   dispose(): void {
     for (const t of [...this.m.values(), ...this.v.values()]) t.dispose();
+    this.transform?.dispose();
   }
 }
 

@@ -23,7 +23,8 @@ import {
 } from '../runs/checkpoints';
 import { evaluate, type EvalResult } from './evaluate';
 import { Sampler } from './samples';
-import { AdamW, clipGradients, loraplusGroups, type Group, type Trainable } from './optimizer';
+import { clipGradients, type AdamW, type Group, type Trainable } from './optimizer';
+import { createOptimizer } from './peft-optimizers';
 import { lrMultiplier } from './schedule';
 import {
   buildModel,
@@ -39,8 +40,10 @@ import {
   type ModelFolder,
 } from './inputs';
 import { Trainables } from './trainables';
+import { outputChanges } from './ab-figures';
 import { hubIdOf } from '../hub/cache';
 import { modelTask } from '../../models/types';
+import { usesRatio } from '../../protocol/tune';
 
 /** What one optimizer step measured; `modules` only on logged steps. */
 export interface StepFigures {
@@ -61,7 +64,7 @@ export class Trainer {
   private readonly batchesPerEpoch: number;
   private readonly pad: number;
   private readonly loraNames: Set<string>;
-  private readonly params: Trainable[];
+  private readonly params: Trainable[]; // what the optimizer trains (lorafa leaves lora_A out)
   private readonly started = Date.now();
   private readonly elapsedBefore: number; // training time of the run's earlier sessions (resume)
   private sampler: Sampler | null | undefined; // eval.generate: opened at the first eval (it reads the eval rows)
@@ -84,7 +87,8 @@ export class Trainer {
     this.batchesPerEpoch = Math.ceil(datasetSize(data.train) / this.t.batch_size);
     this.totalSteps = state.total_steps;
     this.pad = padId(folder);
-    this.params = weights.params();
+    const trained = new Set(groups.flatMap((g) => g.params));
+    this.params = weights.params().filter((p) => trained.has(p.name));
     this.loraNames = new Set([...weights.lora.keys()].flatMap((m) => [`${m}.lora_A.weight`, `${m}.lora_B.weight`]));
     this.step = state.step;
     this.elapsedBefore = state.elapsed_s;
@@ -109,9 +113,9 @@ export class Trainer {
       const init = config.lora.init_adapter ? readInitAdapter(config.lora.init_adapter) : null;
       const weights = new Trainables(model, config.lora, folder.family, () => rng.next(), init);
       owned.push(weights);
-      const groups = loraplusGroups(weights.params(), t);
-      const opt = new AdamW(groups, { beta1: t.adam_beta1, beta2: t.adam_beta2, eps: t.adam_epsilon });
+      const opt = createOptimizer(t, weights.params(), [...weights.lora.values()]);
       owned.push(opt);
+      const groups = opt.groups;
       const batchesPerEpoch = Math.ceil(datasetSize(data.train) / t.batch_size);
       const stepsPerEpoch = Math.max(1, Math.floor(batchesPerEpoch / t.gradient_accumulation_steps));
       const total = t.max_steps ?? Math.max(1, Math.ceil((t.epochs ?? 1) * stepsPerEpoch));
@@ -143,6 +147,16 @@ export class Trainer {
     return this.elapsedBefore + (Date.now() - this.started) / 1000;
   }
 
+  /** λ as the run applies it: lr_B / lr_A, 1 for PEFT's riemannian and lorafa (one learning rate). */
+  ratio(): number {
+    return usesRatio(this.t.optimizer) ? this.t.loraplus_lr_ratio : 1;
+  }
+
+  /** The numbers the optimizer trains (lorafa's frozen lora_A is saved, not trained). */
+  private trainedCount(): number {
+    return this.params.reduce((n, p) => n + p.variable.size, 0);
+  }
+
   /** The run_start event: what trains, where, at which learning rates. */
   startEvent(runName: string): RunStartEvent {
     const { config, weights, data } = this;
@@ -161,7 +175,7 @@ export class Trainer {
       task: config.task,
       total_steps: this.totalSteps,
       start_step: this.step,
-      params: { total: this.model.paramCount + counts.lora, trainable: counts.trainable, lora: counts.lora },
+      params: { total: this.model.paramCount + counts.lora, trainable: this.trainedCount(), lora: counts.lora },
       lora: {
         r: config.lora.r,
         lora_alpha: config.lora.lora_alpha,
@@ -169,7 +183,9 @@ export class Trainer {
         target_modules: [...weights.lora.keys()],
         modules_to_save: [...weights.trainable.keys()],
       },
-      loraplus_lr_ratio: this.t.loraplus_lr_ratio,
+      loraplus_lr_ratio: this.ratio(),
+      optimizer: this.t.optimizer,
+      optimizer_args: this.t.optimizer === 'riemannian' ? { reg: this.t.optimizer_args.reg } : {},
       groups: this.groups.map(({ name, lr, weight_decay, params }) => ({ name, lr, weight_decay, params })),
       train_examples: datasetSize(data.train),
       eval_examples: data.eval ? datasetSize(data.eval) : 0,
@@ -197,7 +213,6 @@ export class Trainer {
     return { loss: lossValue, gradNorm, tokens, lrScale, seconds: (Date.now() - t0) / 1000, modules };
   }
 
-  /** The gradients averaged over the micro-batches (as the loss of one big batch), and that mean loss. */
   /**
    * The gradients over the micro-batches and the loss they make. sft divides each micro-batch's loss sum by the
    * answer tokens of the whole accumulated batch (transformers' num_items_in_batch, TRL's normalisation since
@@ -254,17 +269,19 @@ export class Trainer {
     const names = this.params.map((p) => p.name);
     const gradNorms = logThis ? names.map((nm) => tf.tidy(() => tf.norm(grads.get(nm)!) as tf.Scalar)) : [];
     const kept = new Map<string, tf.Tensor>();
-    const deltas = this.opt.step(grads, lrScale, logThis ? this.loraNames : undefined, kept);
+    const used = await this.opt.prepare(grads); // riemannian, lorafa: the gradients they step with
+    const deltas = this.opt.step(used, lrScale, logThis ? this.loraNames : undefined, kept);
     const outputs = logThis ? outputChanges(this.weights, kept) : [];
     const figures = await readScalars([...names.map((nm) => deltas.get(nm)!), ...gradNorms, ...outputs]);
-    tf.dispose([...grads.values(), ...gradNorms, ...deltas.values(), ...kept.values(), ...outputs]);
+    const all = new Set([...grads.values(), ...used.values()]);
+    tf.dispose([...all, ...gradNorms, ...deltas.values(), ...kept.values(), ...outputs]);
     const blown = names.findIndex((_, i) => !Number.isFinite(figures[i]));
     if (blown >= 0) throw this.nonFinite(`the update of ${names[blown]} became ${figures[blown]}`, this.step + 1);
     if (!logThis) return null;
-    const at = (nm: string) => ({
-      delta: figures[names.indexOf(nm)],
-      grad: figures[names.length + names.indexOf(nm)],
-    });
+    const at = (nm: string) => {
+      const i = names.indexOf(nm); // -1: not trained (lorafa's lora_A), so neither a gradient nor an update
+      return i < 0 ? { delta: 0, grad: 0 } : { delta: figures[i], grad: figures[names.length + i] };
+    };
     const out = figures.slice(2 * names.length);
     return [...this.weights.lora.keys()].map((m, i) => {
       const [a, b] = [at(`${m}.lora_A.weight`), at(`${m}.lora_B.weight`)];
@@ -318,7 +335,7 @@ export class Trainer {
 
   /** The trained adapter in PEFT's format. */
   adapter(): Promise<Adapter> {
-    const extra = { loraplus_lr_ratio: this.t.loraplus_lr_ratio };
+    const extra = { loraplus_lr_ratio: this.ratio() };
     // A cached Hub model is named by its id, as Python's from_pretrained takes it.
     const base = hubIdOf(this.config.model) ?? this.config.model;
     return this.weights.toAdapter(base, taskType(this.config), extra);
@@ -371,28 +388,6 @@ function accumulate(sum: Map<string, tf.Tensor>, add: [string, tf.Tensor][], sca
     prev?.dispose();
   }
   return out;
-}
-
-/**
- * The output change each side's update causes, per LoRA module: ‖s·B·ΔA‖_F and ‖s·ΔB·A‖_F with the pre-update A and B
- * (the first-order split of Δ(s·B·A); the ΔB·ΔA term belongs to neither). Computed through r×r Gram matrices,
- * ‖X·Y‖_F² = Σ (XᵀX) ⊙ (Y·Yᵀ), so no [out, in] product is formed.
- */
-function outputChanges(weights: Trainables, kept: Map<string, tf.Tensor>): tf.Scalar[] {
-  return [...weights.lora.entries()].flatMap(([m, l]) =>
-    tf.tidy(() => {
-      const dA = kept.get(`${m}.lora_A.weight`)! as tf.Tensor2D; // [r, in]
-      const dB = kept.get(`${m}.lora_B.weight`)! as tf.Tensor2D; // [out, r]
-      const A = tf.sub(l.A, dA) as tf.Tensor2D; // before the update
-      const B = tf.sub(l.B, dB) as tf.Tensor2D;
-      const frob = (x: tf.Tensor2D, y: tf.Tensor2D) =>
-        tf.mul(
-          tf.sqrt(tf.sum(tf.mul(tf.matMul(x, x, true, false), tf.matMul(y, y, false, true)))),
-          l.scaling,
-        ) as tf.Scalar;
-      return [frob(B, dA), frob(dB, A)]; // [out_A, out_B]
-    }),
-  );
 }
 
 /** One device read for many scalars (each read is a GPU sync on webgpu). */

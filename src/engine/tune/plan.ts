@@ -6,15 +6,15 @@
 //   learning_rate 1e-4, 2.5e-4, 5e-4, 1e-3 × λ 1, 2, 4, 16, 64: the good band there is lr_B = lr_A·λ ≈ 1e-3…2e-3
 //     (λ 1 at 1e-3, λ 4 at 2.5e-4…5e-4, λ 16 at 1e-4), λ 16 at 1e-3 and λ 64 anywhere collapse; the paper's 2^4 is
 //     the easy-task start and harder tasks want more, so the grid spans 2^0…2^6 around the band.
-//   η = 3, 3 rungs: every trial trains budget/9 steps, the best third continue to budget/3, the best third of those
-//     to the budget; the best there wins. 20 trials cost 5.8 budgets instead of the full grid's 20.
+//   η = 3, 3 rungs: every trial trains budget/9 steps, the best third continue to budget/3, and the best of those
+//     (the winner) continues to the budget. 20 trials cost 4.4 budgets (22%) instead of the full grid's 20.
 //   300 eval rows judge every rung (data.eval, or the held-out eval_fraction, cut with max_eval_samples).
 import * as path from 'node:path';
 import { autoKeys } from '../../config/auto';
 import { specAt } from '../../config/keys';
 import type { TrainConfig, TunableConfig } from '../../config/schema';
 import { LoraPlusError } from '../../protocol/errors';
-import { fmtSetting, type TrialSettings, type TuneMetric } from '../../protocol/tune';
+import { fmtSetting, usesRatio, type TrialSettings, type TuneMetric } from '../../protocol/tune';
 
 export const DEFAULT_LEARNING_RATES = [1e-4, 2.5e-4, 5e-4, 1e-3];
 export const DEFAULT_RATIOS = [1, 2, 4, 16, 64];
@@ -109,14 +109,19 @@ export function planTune(base: TunableConfig, o: TuneSettings, stepsOfEpochs: ()
   };
 }
 
-/** Every cell of the grid, optimizer-major, then learning rate, then λ; ids like lr5e-4-ratio16(-lorafa). */
+/**
+ * Every cell of the grid, optimizer-major, then learning rate, then λ; ids like lr5e-4-ratio16(-adamw). An optimizer
+ * without λ (riemannian, lorafa: one learning rate) has one cell per learning rate, recorded as λ 1, ids like
+ * lr5e-4(-riemannian): the λ axis would only repeat the same run.
+ */
 export function gridTrials(axes: GridAxes): PlannedTrial[] {
   const out: PlannedTrial[] = [];
   for (const optimizer of axes.optimizer)
     for (const learning_rate of axes.learning_rate)
-      for (const loraplus_lr_ratio of axes.loraplus_lr_ratio) {
+      for (const loraplus_lr_ratio of usesRatio(optimizer) ? axes.loraplus_lr_ratio : [1]) {
         const suffix = axes.optimizer.length > 1 ? `-${optimizer}` : '';
-        const trial = `lr${fmtSetting(learning_rate)}-ratio${fmtSetting(loraplus_lr_ratio)}${suffix}`;
+        const ratio = usesRatio(optimizer) ? `-ratio${fmtSetting(loraplus_lr_ratio)}` : '';
+        const trial = `lr${fmtSetting(learning_rate)}${ratio}${suffix}`;
         out.push({ trial, index: out.length, settings: { learning_rate, loraplus_lr_ratio, optimizer } });
       }
   return out;

@@ -79,7 +79,9 @@ export async function tune(
         alive = ranked;
         break;
       }
-      const keep = ranked.slice(0, Math.max(1, Math.ceil(alive.length / plan.eta)));
+      // The last rung is the winner's alone: it continues to the full length (successive halving's one survivor).
+      const toLast = rung === plan.rungs.length - 2;
+      const keep = ranked.slice(0, toLast ? 1 : Math.max(1, Math.ceil(alive.length / plan.eta)));
       const stopped = ranked.slice(keep.length);
       const next = plan.rungs[rung + 1];
       emit({

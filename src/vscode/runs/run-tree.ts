@@ -1,29 +1,36 @@
 // The run explorer: every run folder under the workspace (a folder with a metrics.jsonl the engine wrote), with its
-// checkpoints and final adapter. What an item shows comes from tree-model.ts; this file finds the runs and keeps them
-// current: which folders are runs (a workspace search, then file and folder events), and each run as its feed says
-// (feeds.ts: the one model of a run that the dashboards and the status bar share).
+// checkpoints and final adapter, and every tune folder (a tune.jsonl) as a group of its trials, which are run items
+// like any other. What an item shows comes from tree-model.ts and tune-model.ts; this file finds the runs and tunes
+// and keeps them current: which folders are runs and tunes (a workspace search, then file and folder events), and
+// each as its feed says (feeds.ts and tune-feeds.ts: the one model that the dashboards and the status bar share).
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { isEngineRun, isRunDir, type RunSummary } from '../../engine/runs/summary';
 import { METRICS_FILE } from '../../engine/runs/writer';
+import { TUNE_FILE, type TuneSummary } from '../../protocol/tune';
 import type { RunChange, RunFeeds } from './feeds';
 import {
   childItems,
   runDirOfFile,
   runItem,
   sortRuns,
+  startedAt,
   type ChildItemData,
   type ItemData,
   type RunItemData,
 } from './tree-model';
+import type { TuneChange, TuneFeeds } from './tune-feeds';
+import { trialOrder, trialOutcome, trialTooltip, tuneDirOfTrial, tuneItem, type TuneItemData } from './tune-model';
 
 export type RunNode =
+  | { kind: 'tune'; dir: string; tuneDir: string; summary: TuneSummary; item: TuneItemData }
   | { kind: 'run'; dir: string; runDir: string; summary: RunSummary; item: RunItemData }
   | { kind: 'checkpoint'; dir: string; runDir: string; step: number; item: ChildItemData }
   | { kind: 'adapter'; dir: string; runDir: string; step: number; item: ChildItemData };
 
 const WATCH_GLOB = '**/{metrics.jsonl,checkpoints/**,final/**}';
+const TUNE_GLOB = `**/${TUNE_FILE}`;
 // A folder deleted, moved or copied as a whole is one event for the folder alone: this watcher sees those.
 const FOLDER_GLOB = '**/*';
 const BATCH_MS = 500; // folder events are gathered this long before the runs are searched for again
@@ -35,21 +42,32 @@ export class RunTree implements vscode.TreeDataProvider<RunNode>, vscode.Disposa
 
   private dirs = new Set<string>(); // the run folders found (resolved)
   private foreign = new Set<string>(); // folders with another tool's metrics.jsonl: read again on change, not shown
+  private tunes = new Set<string>(); // the tune folders found (resolved); their trials are runs in `dirs`
   private scanning: Promise<void>;
   private rescanTimer: NodeJS.Timeout | undefined;
   private fireTimer: NodeJS.Timeout | undefined;
   private readonly subscriptions: vscode.Disposable[] = [];
   private disposed = false;
 
-  constructor(private readonly feeds: RunFeeds) {
+  constructor(
+    private readonly feeds: RunFeeds,
+    private readonly tuneFeeds: TuneFeeds,
+  ) {
     const watcher = vscode.workspace.createFileSystemWatcher(WATCH_GLOB);
     const touched = (uri: vscode.Uri) => this.touched(uri.fsPath);
+    const tuneFiles = vscode.workspace.createFileSystemWatcher(TUNE_GLOB);
+    const tuneTouched = (uri: vscode.Uri) => this.tuneTouched(path.dirname(uri.fsPath));
     const folders = vscode.workspace.createFileSystemWatcher(FOLDER_GLOB, false, true, false);
     this.subscriptions.push(
       watcher,
       watcher.onDidCreate(touched),
       watcher.onDidChange(touched),
       watcher.onDidDelete(touched),
+      tuneFiles,
+      tuneFiles.onDidCreate(tuneTouched),
+      tuneFiles.onDidChange(tuneTouched),
+      tuneFiles.onDidDelete(tuneTouched),
+      tuneFeeds.onDidChange((c) => this.tuneChanged(c)),
       folders,
       folders.onDidCreate((uri) => this.folderCame(uri.fsPath)),
       folders.onDidDelete((uri) => this.folderGone(uri.fsPath)),
@@ -67,7 +85,12 @@ export class RunTree implements vscode.TreeDataProvider<RunNode>, vscode.Disposa
 
   getTreeItem(node: RunNode): vscode.TreeItem {
     const item = treeItem(node.item);
-    if (node.kind === 'run') {
+    if (node.kind === 'tune') {
+      item.collapsibleState = node.item.collapsible
+        ? vscode.TreeItemCollapsibleState.Collapsed
+        : vscode.TreeItemCollapsibleState.None;
+      item.command = { command: 'loraplus.openTuneDashboard', title: 'Open Tune Dashboard', arguments: [node] };
+    } else if (node.kind === 'run') {
       item.collapsibleState = node.item.collapsible
         ? vscode.TreeItemCollapsibleState.Collapsed
         : vscode.TreeItemCollapsibleState.None;
@@ -79,18 +102,48 @@ export class RunTree implements vscode.TreeDataProvider<RunNode>, vscode.Disposa
   async getChildren(node?: RunNode): Promise<RunNode[]> {
     if (!node) {
       await this.scanning;
-      const all = this.allRuns();
-      const several = new Set(all.map((s) => path.dirname(s.dir))).size > 1;
-      return all.map((s) => ({
-        kind: 'run',
-        dir: s.dir,
-        runDir: s.dir,
-        summary: s,
-        item: runItem(s, several ? folderLabel(path.dirname(s.dir)) : undefined),
-      }));
+      return this.roots();
     }
+    if (node.kind === 'tune') return this.trials(node);
     if (node.kind !== 'run') return [];
     return childItems(node.summary).map((c) => ({ kind: c.kind, dir: c.dir, runDir: node.dir, step: c.step, item: c }));
+  }
+
+  /** Tunes and the runs that are no tune's trials, newest first. */
+  private roots(): RunNode[] {
+    const runs = this.allRuns().filter((s) => !this.tunes.has(tuneDirOfTrial(s.dir) ?? ''));
+    const tunes = this.allTunes();
+    const several = new Set([...runs.map((s) => s.dir), ...tunes.map((t) => t.dir)].map(path.dirname)).size > 1;
+    const where = (dir: string) => (several ? folderLabel(path.dirname(dir)) : undefined);
+    const nodes: { time: number; node: RunNode }[] = [
+      ...tunes.map(({ dir, summary }) => ({
+        time: Date.parse(summary.start?.time ?? '') || 0,
+        node: { kind: 'tune' as const, dir, tuneDir: dir, summary, item: tuneItem(dir, summary, where(dir)) },
+      })),
+      ...runs.map((s) => ({ time: startedAt(s), node: this.runNode(s, where(s.dir)) })),
+    ];
+    return nodes
+      .sort((a, b) => b.time - a.time || a.node.item.label.localeCompare(b.node.item.label))
+      .map((n) => n.node);
+  }
+
+  /** A tune's trials with a run folder, best first; each is an ordinary run item that also says how it stands. */
+  private trials(node: Extract<RunNode, { kind: 'tune' }>): RunNode[] {
+    const out: RunNode[] = [];
+    for (const t of trialOrder(node.summary)) {
+      const dir = t.run_dir && path.resolve(t.run_dir);
+      if (!dir || (!this.dirs.has(dir) && !this.isRun(dir))) continue;
+      this.dirs.add(dir);
+      const run = this.runNode(this.feeds.summary(dir));
+      run.item.description += ` · ${trialOutcome(t)}`;
+      run.item.tooltip += trialTooltip(t);
+      out.push(run);
+    }
+    return out;
+  }
+
+  private runNode(s: RunSummary, where?: string): Extract<RunNode, { kind: 'run' }> {
+    return { kind: 'run', dir: s.dir, runDir: s.dir, summary: s, item: runItem(s, where) };
   }
 
   // ---- For the commands ---------------------------------------------------------------------------------------------
@@ -100,9 +153,14 @@ export class RunTree implements vscode.TreeDataProvider<RunNode>, vscode.Disposa
     this.scanning = this.scan().then(() => this.fireNow());
   }
 
-  /** Every run found, newest first, with its status as of now. */
+  /** Every run found (trials of tunes too), newest first, with its status as of now. */
   allRuns(): RunSummary[] {
     return sortRuns([...this.dirs].map((dir) => this.feeds.summary(dir)));
+  }
+
+  /** Every tune found, with its status as of now. */
+  allTunes(): { dir: string; summary: TuneSummary }[] {
+    return [...this.tunes].map((dir) => ({ dir, summary: this.tuneFeeds.summary(dir) }));
   }
 
   dispose(): void {
@@ -116,15 +174,22 @@ export class RunTree implements vscode.TreeDataProvider<RunNode>, vscode.Disposa
 
   private async scan(): Promise<void> {
     const exclude = vscode.workspace.getConfiguration('loraplus').get<string>('runs.exclude') || undefined;
-    const files = await vscode.workspace.findFiles('**/metrics.jsonl', exclude, 5000).then(undefined, () => []);
+    const find = (glob: string) => vscode.workspace.findFiles(glob, exclude, 5000).then(undefined, () => []);
+    const [files, tuneFiles] = await Promise.all([find('**/metrics.jsonl'), find(TUNE_GLOB)]);
     const dirs = new Set(files.map((f) => path.resolve(path.dirname(f.fsPath))));
-    for (const r of this.feeds.runs.runs()) if (r.runDir) dirs.add(path.resolve(r.runDir)); // also outside the workspace
+    const tunes = new Set(tuneFiles.map((f) => path.resolve(path.dirname(f.fsPath))));
+    for (const r of this.feeds.runs.runs()) {
+      // also outside the workspace
+      if (r.runDir) dirs.add(path.resolve(r.runDir));
+      if (r.tuneDir) tunes.add(path.resolve(r.tuneDir));
+    }
     const [runs, foreign] = [new Set<string>(), new Set<string>()];
     for (const dir of dirs) {
       this.feeds.forget(dir); // read afresh
       (this.isRun(dir) ? runs : foreign).add(dir);
     }
-    [this.dirs, this.foreign] = [runs, foreign];
+    for (const dir of tunes) this.tuneFeeds.forget(dir);
+    [this.dirs, this.foreign, this.tunes] = [runs, foreign, tunes];
   }
 
   private isRun(dir: string): boolean {
@@ -144,11 +209,20 @@ export class RunTree implements vscode.TreeDataProvider<RunNode>, vscode.Disposa
     else this.rescanSoon();
   }
 
-  /** A run folder (or a folder of runs) moved or copied in: find the runs again. */
+  /** A tune's tune.jsonl changed: its feed reads it; a new one (or one deleted) changes the list. */
+  private tuneTouched(dir: string): void {
+    const resolved = path.resolve(dir);
+    if (!this.tunes.has(resolved)) return this.rescanSoon();
+    if (fs.existsSync(path.join(resolved, TUNE_FILE))) return this.tuneFeeds.changed(resolved);
+    this.folderGone(resolved); // the tune goes, and its trials if they went with it (else they are runs now)
+  }
+
+  /** A run or tune folder (or a folder of them) moved or copied in: find the runs again. */
   private folderCame(p: string): void {
     if (runDirOfFile(p)) return; // the run watcher has it
     try {
-      const holdsRun = (d: string) => fs.existsSync(path.join(d, METRICS_FILE));
+      const holdsRun = (d: string) =>
+        fs.existsSync(path.join(d, METRICS_FILE)) || fs.existsSync(path.join(d, TUNE_FILE));
       const holds =
         holdsRun(p) || (fs.statSync(p).isDirectory() && fs.readdirSync(p).some((n) => holdsRun(path.join(p, n))));
       if (holds) this.rescanSoon();
@@ -168,6 +242,12 @@ export class RunTree implements vscode.TreeDataProvider<RunNode>, vscode.Disposa
       this.feeds.forget(dir);
       removed = true;
     }
+    for (const dir of this.tunes) {
+      if ((dir !== gone && !dir.startsWith(gone + path.sep)) || fs.existsSync(path.join(dir, TUNE_FILE))) continue;
+      this.tunes.delete(dir);
+      this.tuneFeeds.forget(dir);
+      removed = true;
+    }
     if (removed) this.fireNow();
   }
 
@@ -180,6 +260,15 @@ export class RunTree implements vscode.TreeDataProvider<RunNode>, vscode.Disposa
         this.fireNow();
       }
     }
+  }
+
+  /** A tune changed (a rung result, its status): redraw; a tune this window just started joins the list. */
+  private tuneChanged(c: TuneChange): void {
+    if (!this.tunes.has(c.tuneDir)) {
+      if (!this.feeds.runs.findTune(c.tuneDir)) return;
+      this.tunes.add(c.tuneDir);
+    }
+    this.fireNow();
   }
 
   private rescanSoon(): void {

@@ -111,6 +111,7 @@ describe('dashboardSummary', () => {
       lora_alpha: 8,
       learning_rate: 0.002,
       loraplus_lr_ratio: 16,
+      optimizer: 'adamw', // a config.yaml without training.optimizer (older runs) trained LoRA+'s AdamW
       device: 'wasm',
     });
     assert.equal(running.status, 'running');

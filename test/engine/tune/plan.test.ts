@@ -18,6 +18,7 @@ import {
   tuneSettings,
 } from '../../../src/engine/tune/plan';
 import { LoraPlusError } from '../../../src/protocol/errors';
+import { fmtSetting } from '../../../src/protocol/tune';
 import { SST2, STORIES } from '../../helpers/shared';
 
 const base = (training: Record<string, unknown>, data: Record<string, unknown> = {}) =>
@@ -128,6 +129,36 @@ describe('tune plan', () => {
     assert.deepEqual(
       ids.map((x) => x.trial),
       ['lr1e-4-ratio1', 'lr1e-4-ratio64', 'lr2.5e-4-ratio1', 'lr2.5e-4-ratio64'],
+    );
+  });
+
+  it('an optimizer without λ (riemannian, lorafa) gets one trial per learning rate, at λ 1, in its trial config', () => {
+    const grid = parseGrid(['lr=1e-4,1e-3 ratio=4,16 optimizer=adamw,riemannian']);
+    assert.deepEqual(grid.optimizer, ['adamw', 'riemannian']);
+    const p = planTune(base({ learning_rate: 'auto', loraplus_lr_ratio: 'auto' }), { grid }, never);
+    assert.deepEqual(
+      p.trials.map((t) => [t.trial, t.settings.loraplus_lr_ratio]),
+      [
+        ['lr1e-4-ratio4-adamw', 4],
+        ['lr1e-4-ratio16-adamw', 16],
+        ['lr1e-3-ratio4-adamw', 4],
+        ['lr1e-3-ratio16-adamw', 16],
+        ['lr1e-4-riemannian', 1],
+        ['lr1e-3-riemannian', 1],
+      ],
+    );
+    assert.equal(p.fullGridSteps, 6 * 600);
+    const c = trialConfig(p, p.trials.at(-1)!, '/tmp/runs/tune/trials', 67);
+    assert.equal(c.training.optimizer, 'riemannian');
+    assert.equal(c.training.learning_rate, 1e-3);
+    assert.equal(c.training.loraplus_lr_ratio, 1);
+    assert.equal(trialConfig(p, p.trials[0], '/tmp/runs/tune/trials', 67).training.optimizer, 'adamw');
+    // A config that trains lorafa searches learning_rate alone, whatever λ says.
+    const fa = planTune(base({ learning_rate: 'auto', loraplus_lr_ratio: 'auto', optimizer: 'lorafa' }), {}, never);
+    assert.deepEqual(fa.axes.optimizer, ['lorafa']);
+    assert.deepEqual(
+      fa.trials.map((t) => t.trial),
+      DEFAULT_LEARNING_RATES.map((lr) => `lr${fmtSetting(lr)}`),
     );
   });
 

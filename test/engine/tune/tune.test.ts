@@ -10,6 +10,7 @@ import { stringify } from 'yaml';
 import { tunableConfigFromObject } from '../../../src/config/load';
 import { readMetrics } from '../../../src/engine/runs/writer';
 import { readTuneEvents, summarizeTuneFolder } from '../../../src/engine/runs/tune-folder';
+import { tuneTable } from '../../../src/engine/runs/tune-table';
 import { tune } from '../../../src/engine/tune/tune';
 import type { EngineEvent, StepEvent } from '../../../src/protocol/events';
 import {
@@ -174,7 +175,38 @@ describe('tune()', () => {
     assert.equal(r.run_dir, path.join(r.tune_dir, 'trials', r.trial!));
     assert.ok(r.eval!.accuracy! >= 0 && r.eval!.loss > 0);
     assert.equal(r.full_grid_steps, 4 * 3);
-    assert.equal(r.spent_steps, 4 * 1 + 2 * 2); // rungs 1 and 3: four trials 1 step, the best ⌈4/3⌉ = 2 two more
+    assert.equal(r.spent_steps, 4 * 1 + 1 * 2); // rungs 1 and 3: four trials 1 step, the winner alone two more
+  });
+
+  it('tune --grid optimizer=adamw,riemannian: riemannian trials per learning rate (no λ), each trains its optimizer', async () => {
+    const dir = tempDir();
+    const file = path.join(dir, 'opt.lora.yaml');
+    fs.writeFileSync(file, stringify(document(dir, { max_steps: 3 })));
+    const grid = ['lr=5e-4,2e-3', 'ratio=1,16', 'optimizer=adamw,riemannian'];
+    const { code, out } = await runCli(['tune', file, '--grid', ...grid, '--json']);
+    assert.equal(code, 0, out);
+    const r = JSON.parse(out) as TuneResult;
+    assert.ok(['adamw', 'riemannian'].includes(r.optimizer!));
+    assert.equal(r.full_grid_steps, (4 + 2) * 3, '2 × 2 adamw cells and 2 riemannian ones');
+    const s = summarizeTuneFolder(r.tune_dir);
+    const riemannian = s.trials.filter((t) => t.settings.optimizer === 'riemannian');
+    assert.deepEqual(
+      riemannian.map((t) => [t.trial, t.settings.loraplus_lr_ratio]),
+      [
+        ['lr5e-4-riemannian', 1],
+        ['lr2e-3-riemannian', 1],
+      ],
+    );
+    for (const t of s.trials) {
+      const start = readMetrics(path.join(r.tune_dir, 'trials', t.trial)).find((e) => e.type === 'run_start');
+      assert.ok(start?.type === 'run_start', t.trial);
+      assert.equal(start.optimizer, t.settings.optimizer, `${t.trial} trains its optimizer`);
+      const [a, b] = start.groups;
+      assert.ok(Math.abs(b.lr / a.lr - t.settings.loraplus_lr_ratio) < 1e-9, `${t.trial}: lr_B / lr_A`);
+    }
+    const table = tuneTable(s).join('\n');
+    assert.match(table, /^optimizer riemannian\nlr_A\s+no λ$/m);
+    assert.match(table, /^lr_A \\ λ\s+1\s+16$/m);
   });
 
   it('train of a config with learning_rate: auto tunes, trains the winner to max_steps, and prints the table', async () => {
@@ -199,9 +231,9 @@ describe('tune()', () => {
     assert.match(trialConfig, new RegExp(`learning_rate: ${s.winner!.settings.learning_rate}`));
     // The table: the grid (one row per lr_A, a column for λ 16), the rungs, the winner, the cost.
     assert.match(out, /^lr_A \\ λ\s+16$/m);
-    assert.match(out, /^rung 1 · 1 steps · 4 trials → 2 continue: /m);
+    assert.match(out, /^rung 1 · 1 steps · 4 trials → 1 continue: /m);
     assert.match(out, new RegExp(`^winner  ${s.winner!.trial}: lr_A .* · λ 16 `, 'm'));
-    assert.match(out, /^spent   8 of the full grid's 12 steps \(67%\)$/m);
+    assert.match(out, /^spent   6 of the full grid's 12 steps \(50%\)$/m);
     assert.ok(out.includes('★'));
   });
 });

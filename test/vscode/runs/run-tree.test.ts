@@ -8,16 +8,18 @@ import { configFromObject } from '../../../src/config/load';
 import { train } from '../../../src/engine/train/train';
 import type { StepEvent } from '../../../src/protocol/events';
 import { CONTEXT } from '../../../src/vscode/command-table';
-import type { RunManager, RunEvent } from '../../../src/vscode/runs/run-manager';
+import type { RunManager, RunEvent, TuneRunEvent } from '../../../src/vscode/runs/run-manager';
 import type { RunTree as RunTreeType } from '../../../src/vscode/runs/run-tree';
 import { RECENT_MS } from '../../../src/engine/runs/summary';
 import type { RunFeeds as RunFeedsType } from '../../../src/vscode/runs/feeds';
+import type { TuneFeeds as TuneFeedsType } from '../../../src/vscode/runs/tune-feeds';
 import { SST2, STORIES, tempDir, useBackend } from '../../helpers/shared';
 import { EventEmitter, installVscodeStub, stub, type TreeItem } from '../vscode-stub';
 
 installVscodeStub();
 let RunTree: typeof RunTreeType;
 let RunFeeds: typeof RunFeedsType;
+let TuneFeeds: typeof TuneFeedsType;
 
 /** A RunManager with no processes: the test says which run folders are live and sends their events. */
 class FakeRuns {
@@ -26,6 +28,7 @@ class FakeRuns {
   readonly events = new EventEmitter<RunEvent>();
   readonly onDidChange = this.changes.event;
   readonly onEvent = this.events.event;
+  readonly onTune = new EventEmitter<TuneRunEvent>().event; // no tunes here (tune-tree.test.ts has them)
   private readonly handles = new Map<string, { runDir: string; ended: Promise<never> }>();
   /** A live run's handle; its process never reports an outcome here (the test ends it by removing it). */
   private handle(runDir: string) {
@@ -39,13 +42,17 @@ class FakeRuns {
   find(dir: string) {
     return this.live.has(path.resolve(dir)) ? this.handle(path.resolve(dir)) : undefined;
   }
+  findTune() {
+    return undefined;
+  }
 }
 
 function open(fake = new FakeRuns(), clock: () => number = Date.now) {
   const feeds = new RunFeeds(fake as unknown as RunManager, clock);
-  const tree = new RunTree(feeds);
+  const tunes = new TuneFeeds(fake as unknown as RunManager, clock);
+  const tree = new RunTree(feeds, tunes);
   const dispose = tree.dispose.bind(tree);
-  tree.dispose = () => (dispose(), feeds.dispose());
+  tree.dispose = () => (dispose(), feeds.dispose(), tunes.dispose());
   let fired = 0;
   tree.onDidChangeTreeData(() => fired++);
   const roots = async () => {
@@ -91,6 +98,7 @@ describe('RunTree (the run explorer provider)', () => {
   before(async () => {
     RunTree = (await import('../../../src/vscode/runs/run-tree')).RunTree;
     RunFeeds = (await import('../../../src/vscode/runs/feeds')).RunFeeds;
+    TuneFeeds = (await import('../../../src/vscode/runs/tune-feeds')).TuneFeeds;
     await useBackend();
     ws = tempDir();
     stub.root = ws;
@@ -173,7 +181,7 @@ describe('RunTree (the run explorer provider)', () => {
       ],
     );
     assert.deepEqual(
-      kids.map((k) => [k.dir, k.runDir]),
+      kids.map((k) => [k.dir, 'runDir' in k ? k.runDir : null]),
       [
         [path.join(finished, 'checkpoints', 'step-2'), finished],
         [path.join(finished, 'final'), finished],
