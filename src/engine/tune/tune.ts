@@ -7,6 +7,7 @@
 // before anyone hears of it.
 import * as path from 'node:path';
 import { withAutoDefaults } from '../../config/auto';
+import { selectBackend } from '../backend/select';
 import type { TunableConfig } from '../../config/schema';
 import { LoraPlusError, toErrorInfo } from '../../protocol/errors';
 import type { EngineEvent } from '../../protocol/events';
@@ -30,7 +31,9 @@ export async function tune(
   signal?: AbortSignal,
   opts: TuneOptions = {},
 ): Promise<TuneResult> {
-  const plan = planTune(config, opts, () => stepsOfEpochs(config));
+  // The backend is chosen once: `auto` would probe every device again (and print the drivers' warnings) per trial.
+  const { device } = await selectBackend(config.device);
+  const plan = planTune({ ...config, device }, opts, () => stepsOfEpochs(config));
   const named = opts.tuneDir !== undefined || Boolean(config.run_name);
   const dir = path.resolve(opts.tuneDir ?? path.join(config.output_dir, tuneName(config)));
   const folder = openTuneFolder(dir, named);
