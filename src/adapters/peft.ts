@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { LoraPlusError } from '../protocol/errors';
 import { isObject } from '../protocol/json';
 import { writeJsonAtomic } from './files';
+import { readLoraPlus, withoutNonPeftKeys, writeLoraPlus, type LoraPlusSettings } from './loraplus-file';
 import { countNonFinite, readSafetensors, storedDtype, writeSafetensors, type HostTensor } from './safetensors';
 
 export const ADAPTER_CONFIG_FILE = 'adapter_config.json';
@@ -30,7 +31,6 @@ export interface AdapterConfig {
   inference_mode: boolean;
   rank_pattern?: Record<string, number>; // module regex → r, overriding `r`
   alpha_pattern?: Record<string, number>; // module regex → lora_alpha
-  loraplus_lr_ratio?: number; // ours; PEFT ignores unknown keys with a warning
   revision?: string | null;
   [k: string]: unknown;
 }
@@ -52,7 +52,8 @@ export interface LoadOptions {
 }
 
 export interface Adapter extends AdapterWeights {
-  config: AdapterConfig;
+  config: AdapterConfig; // PEFT's LoraConfig fields only
+  loraplus?: LoraPlusSettings | null; // how it was trained: loraplus.json beside adapter_config.json
 }
 
 // Every field PEFT's LoraConfig writes, at its defaults, so Python reads our files without surprises.
@@ -142,7 +143,8 @@ export function saveAdapter(dir: string, adapter: Adapter): void {
   const configFile = join(dir, ADAPTER_CONFIG_FILE);
   const weightsFile = join(dir, ADAPTER_WEIGHTS_FILE);
   // PEFT's save_pretrained writes inference_mode: true whatever the training state.
-  const config = normalizeConfig({ ...PEFT_DEFAULTS, ...adapter.config, inference_mode: true }, configFile);
+  const fields = { ...PEFT_DEFAULTS, ...withoutNonPeftKeys(adapter.config), inference_mode: true };
+  const config = normalizeConfig(fields, configFile);
   checkAgainstConfig(config, adapter, weightsFile);
 
   const tensors = new Map<string, HostTensor>();
@@ -157,6 +159,7 @@ export function saveAdapter(dir: string, adapter: Adapter): void {
   }
   // Weights first: a folder with a config is a finished adapter.
   writeSafetensors(weightsFile, tensors, { format: 'pt' });
+  if (adapter.loraplus) writeLoraPlus(dir, adapter.loraplus);
   writeJsonAtomic(configFile, sortKeys(config)); // PEFT writes json.dumps(indent=2, sort_keys=True)
 }
 
@@ -206,7 +209,7 @@ export function loadAdapter(dir: string, opts: LoadOptions = {}): Adapter {
   // Hand-written configs may lack target_modules: fall back to the module names the weights hold.
   config.target_modules ??= [...new Set([...weights.lora.keys()].map((m) => m.slice(m.lastIndexOf('.') + 1)))].sort();
   checkAgainstConfig(config, weights, weightsFile);
-  return { config, ...weights };
+  return { config: withoutNonPeftKeys(config), loraplus: readLoraPlus(dir, config), ...weights };
 }
 
 /** Split PEFT-named tensors into LoRA pairs and modules_to_save parameters. Accepts keys with or without the

@@ -45,7 +45,7 @@ const HANDLERS: { [M in EngineMethod]: Handler<M> } = {
     }
     const config = requireResolved(tunable, file); // nothing is auto here
     const onEvent = (event: Parameters<Parameters<typeof train>[1]>[0]) => send({ type: 'event', id, event });
-    const r = await train(config, onEvent, controller.signal, { runDir: p.runDir, resume: p.resume });
+    const r = await train(config, onEvent, controller.signal, { runDir: p.runDir, resume: p.resume, configFile: file });
     return { status: r.status, runDir: r.runDir };
   },
   tune: (p, id) => {

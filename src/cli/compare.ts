@@ -1,7 +1,8 @@
 // `loraplus compare A B [...]`: runs, checkpoints and PEFT adapter folders side by side
 // (src/engine/compare/compare.ts).
 // --json prints the whole CompareReport for scripts; otherwise a readable summary: the config keys that differ,
-// metrics, per-module ‖ΔW‖_F and effective rank, and the mean subspace similarity of each pair.
+// metrics, per-module ‖ΔW‖_F and effective rank, and how alike each pair's updates are (cosine, output and input
+// subspaces, per module and on average).
 import { parseArgs } from 'node:util';
 import type { CompareReport, ConfigValue } from '../protocol/compare';
 import { formatError, LoraPlusError } from '../protocol/errors';
@@ -13,7 +14,8 @@ const COLUMN = ' '.repeat(55);
 export const COMPARE_USAGE = [
   '  loraplus compare A B [...] [--json] [--eval] [--eval-config CONFIG] [--device D] [--pairs all|first] [--grid]',
   `${COLUMN}runs, checkpoints or adapter folders side by side: configs,`,
-  `${COLUMN}metrics, ΔW spectra, subspace similarity; --eval evaluates each`,
+  `${COLUMN}metrics, ΔW spectra, cosine and subspace similarity of the`,
+  `${COLUMN}updates (output and input side); --eval evaluates each`,
 ].join('\n');
 
 export async function cmdCompare(argv: string[]): Promise<number> {
@@ -61,7 +63,8 @@ export function formatReport(r: CompareReport): string {
   r.items.forEach((it, i) => {
     const status = it.status ? `, ${it.status}` : '';
     const step = it.step !== null ? `, step ${it.step}` : '';
-    out.push(`  [${i + 1}] ${it.label}  (${it.kind}${status}${step})  ${it.adapter_dir}`);
+    const caption = it.caption ? ` · ${it.caption}` : '';
+    out.push(`  [${i + 1}] ${it.label}${caption}  (${it.kind}${status}${step})  ${it.adapter_dir}`);
   });
 
   const differs = r.differs.filter((k) => k !== 'run_name');
@@ -108,19 +111,7 @@ export function formatReport(r: CompareReport): string {
     ]);
   out.push(...table(['module', ...labels], rows));
 
-  if (r.similarity.length) {
-    out.push(
-      '',
-      'Subspace similarity φ(r1, r2), mean over shared modules (1 = same directions, ≈ r/in for unrelated):',
-    );
-    for (const p of r.similarity) {
-      const skipped = p.skipped.length ? `, ${p.skipped.length} not shared` : '';
-      out.push(
-        `  ${labels[p.a]} vs ${labels[p.b]}: ΔW ${num(p.mean.delta)} · lora_A ${num(p.mean.A)} ` +
-          `over ${p.modules.length} module${p.modules.length === 1 ? '' : 's'}${skipped}`,
-      );
-    }
-  }
+  if (r.similarity.length) out.push(...similarityLines(r));
 
   if (r.evals) {
     out.push('', `Evaluation on ${r.eval_config}:`);
@@ -135,6 +126,39 @@ export function formatReport(r: CompareReport): string {
     }
   }
   return out.join('\n');
+}
+
+/**
+ * Per pair: the means, what a shared start means for the input side, and a row per module (cosine of the updates,
+ * φ of the output side, φ of the input side).
+ */
+function similarityLines(r: CompareReport): string[] {
+  const out = [
+    '',
+    'Similarity of the updates ΔW, per pair (1 = the same; cosine ≈ 0 and φ ≈ r/n for unrelated ones):',
+    '  cosine = ⟨ΔW₁, ΔW₂⟩/(‖ΔW₁‖‖ΔW₂‖); out φ: left-singular subspaces (B); in φ: right-singular (A, Hu et al. §7)',
+  ];
+  for (const p of r.similarity) {
+    const [a, b] = [r.items[p.a].label, r.items[p.b].label];
+    const skipped = p.skipped.length ? `, ${p.skipped.length} not shared` : '';
+    const m = p.mean;
+    out.push(
+      '',
+      `  ${a} vs ${b}: cosine ${num(m.cosine)} · out φ ${num(m.out)} · in φ ${num(m.delta)} · lora_A φ ${num(m.A)} ` +
+        `over ${p.modules.length} module${p.modules.length === 1 ? '' : 's'}${skipped}`,
+    );
+    const init = p.shared_init;
+    if (init?.same)
+      out.push(
+        `  same initial lora_A (seed ${init.seed ?? '?'}, cos(A₁, A₂) ${num(m.a_cosine)}): ` +
+          'the input side starts identical, so its φ ≈ 1 tells little; the cosine and the output side tell them apart',
+      );
+    else if (init)
+      out.push(`  different initial lora_A (${init.differs.join(', ')} differ): φ across starts, as in §7`);
+    const rows = p.modules.map((s) => [s.module, num(s.cosine), num(s.out.phi), num(s.delta.phi)]);
+    out.push(...table(['module', 'cosine', 'out φ', 'in φ'], rows).map((l) => `  ${l}`));
+  }
+  return out;
 }
 
 function num(v: number | null | undefined): string {

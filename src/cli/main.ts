@@ -126,7 +126,11 @@ async function cmdTrain(argv: string[]): Promise<number> {
   };
   try {
     const runDir = values['run-dir'] ? path.resolve(String(values['run-dir'])) : undefined;
-    const r = await train(config, onEvent, controller.signal, { runDir, resume: Boolean(values.resume) });
+    const r = await train(config, onEvent, controller.signal, {
+      runDir,
+      resume: Boolean(values.resume),
+      configFile: file,
+    });
     return r.status === 'finished' ? 0 : 130;
   } catch (err) {
     if (printed) return 1;

@@ -151,7 +151,9 @@ export const schema = {
         what: "a folder name of letters, digits, '.', '_' and '-' that starts with a letter or digit",
         hint: 'run_name names one folder inside output_dir; set output_dir to put runs somewhere else.',
       },
-      description: 'Name of the run folder inside output_dir; null generates one from the date and time.',
+      description:
+        'Name of the run folder inside output_dir; null names it after this file and its learning rates ' +
+        '(e.g. sst2-cls-lr5e-4-ratio16, then -2, -3, … when taken).',
     },
     data: {
       kind: 'object',

@@ -96,7 +96,7 @@ export function configTemplate(c: TemplateChoices): string {
     line(`  learning_rate: ${LEARNING_RATE.toExponential(1)}`, 'η: the learning rate of lora_A'),
     '  # LoRA+ (Hayou et al. 2024): lora_B learns at η·λ, here λ = loraplus_lr_ratio. λ = 2^4 = 16 is the usual',
     '  # start; 1 is plain LoRA. If the loss spikes or a classifier predicts one class, lower η before λ.',
-    line(`  loraplus_lr_ratio: ${RATIO}`, `λ: lora_B's learning rate is ${LEARNING_RATE * RATIO}`),
+    line(`  loraplus_lr_ratio: ${RATIO}`, 'λ (hover it for both learning rates as they stand)'),
     line('  batch_size: 8', 'examples per step'),
     line(`  max_steps: ${MAX_STEPS}`, 'or epochs: 1 for a pass over the data'),
     line('  lr_scheduler: linear', 'constant, linear or cosine after the warmup'),

@@ -32,6 +32,9 @@ export interface CompareMetrics {
 export interface CompareItem {
   path: string; // as given, made absolute
   label: string; // short and unique among the items: run name, run@step-N, or the adapter folder's name
+  /** What sets this item apart from the others compared with it ("λ 16", "lr 0.002 · step 2"); null when nothing
+   *  short tells it apart. Views name series by it (the label stays in tooltips); absent in older reports. */
+  caption?: string | null;
   kind: CompareItemKind;
   run: string | null; // the run's name (run and checkpoint items)
   run_dir: string | null;
@@ -83,7 +86,7 @@ export interface ModuleStat {
   energy_rank_90: number; // the least k with σ₁² + … + σ_k² ≥ 0.9 ‖ΔW‖_F²
 }
 
-/** Subspace similarity (Hu et al. 2021, §7) between the top right-singular directions of two adapters. */
+/** Subspace similarity (Hu et al. 2021, §7) between the top singular directions of two adapters. */
 export interface SubspaceSimilarity {
   phi: number | null; // φ(r1, r2) = ‖U1ᵀ U2‖_F² / min(r1, r2); null when either ΔW is zero (no directions)
   diag: number[]; // φ(i, i) for i = 1 … min(r1, r2)
@@ -96,16 +99,32 @@ export interface ModuleSimilarity {
   kind: string;
   r1: number;
   r2: number;
-  delta: SubspaceSimilarity; // right-singular vectors of ΔW = scaling·B·A
-  A: SubspaceSimilarity; // right-singular vectors of lora_A (the paper's choice)
+  delta: SubspaceSimilarity; // input side: right-singular vectors of ΔW = scaling·B·A (A's row space; the paper's)
+  out: SubspaceSimilarity; // output side: left-singular vectors of ΔW (B's column space)
+  A: SubspaceSimilarity; // right-singular vectors of lora_A (the paper's choice; = delta at full rank when B is)
+  cosine: number | null; // ⟨ΔW₁, ΔW₂⟩_F / (‖ΔW₁‖_F ‖ΔW₂‖_F); null when a ΔW is zero
+  a_cosine: number | null; // entrywise cosine of the two lora_A (same r only): ≈ 1 when A stayed at a shared start
+}
+
+/**
+ * Whether two runs started from the same lora_A: their configs agree on everything that draws it (seed, model, task,
+ * r, target modules, init_adapter). Then the input side (A's row space) starts identical and, with a small lr_A,
+ * stays so: φ on that side is ≈ 1 by construction, whatever the runs learned.
+ */
+export interface SharedInit {
+  same: boolean;
+  seed: number | null; // the shared seed, when same
+  differs: string[]; // the config keys that make the starts differ (empty when same)
 }
 
 export interface PairSimilarity {
   a: number; // item indices
   b: number;
   modules: ModuleSimilarity[]; // the modules both adapters have, with the same input size
-  skipped: string[]; // modules only one of them has (or with different shapes)
-  mean: { delta: number | null; A: number | null }; // mean φ(r1, r2) over the modules
+  skipped: string[]; // modules only one of them has (or with another input size)
+  /** Means over the modules: φ(r1, r2) of each side, the cosine of the updates and of the lora_A. */
+  mean: { delta: number | null; out: number | null; A: number | null; cosine: number | null; a_cosine: number | null };
+  shared_init: SharedInit | null; // null when an item is a bare adapter folder (no config says how it started)
 }
 
 export interface EvalOutcome {

@@ -45,7 +45,13 @@ export const PACKED_FIELDS = ['grad_A', 'grad_B', 'delta_A', 'delta_B', 'out_A',
 
 /** Host → webview, by name. */
 export interface HostMessages {
-  init: { runDir: string; summary: DashboardSummary; events: EngineEvent[]; packed?: PackedModules };
+  init: {
+    runDir: string;
+    summary: DashboardSummary;
+    events: EngineEvent[];
+    packed?: PackedModules;
+    view?: DashboardView;
+  };
   events: { events: EngineEvent[]; packed?: PackedModules };
   summary: { summary: DashboardSummary }; // the run's status, figures or checkpoints changed
   missing: { runDir: string; message: string }; // the run folder is gone (restored after a reload, or deleted)
@@ -55,6 +61,12 @@ export interface HostMessages {
 export interface WebviewMessages {
   ready: Record<string, never>;
   openFile: { path: string }; // relative to the run folder (config.yaml, metrics.jsonl); the host opens nothing outside it
+  saveView: DashboardView; // the user picked a view setting: the host keeps it for every dashboard, also reopened
+}
+
+/** View settings the host keeps across dashboards (its memento) and sends with `init`. */
+export interface DashboardView {
+  abQuantity?: string; // the A/B view's quantity (webview/dashboard/ab-model.ts AB_QUANTITIES)
 }
 
 /** One message of a map: `{v, type, ...payload}`. */
@@ -81,6 +93,7 @@ export function webviewMessage<K extends keyof WebviewMessages>(
 const EVENT_TYPES: Record<EngineEvent['type'], true> = {
   run_start: true,
   step: true,
+  eval_progress: true,
   eval: true,
   samples: true,
   checkpoint: true,
@@ -120,6 +133,7 @@ function isSummary(x: unknown): x is DashboardSummary {
 }
 
 const isEvents = (x: unknown): x is EngineEvent[] => Array.isArray(x) && x.every(isEngineEvent);
+const isView = (x: unknown): x is DashboardView => isObj(x) && (x.abQuantity === undefined || isStr(x.abQuantity));
 
 /**
  * PackedModules.values as it arrived: VS Code (engines ≥ 1.57) recreates typed arrays in the page; an ArrayBuffer or
@@ -142,7 +156,12 @@ function isPacked(x: unknown, events: EngineEvent[]): boolean {
 }
 
 const HOST_CHECKS: { [K in keyof HostMessages]: (m: Obj) => boolean } = {
-  init: (m) => isStr(m.runDir) && isSummary(m.summary) && isEvents(m.events) && isPacked(m.packed, m.events),
+  init: (m) =>
+    isStr(m.runDir) &&
+    isSummary(m.summary) &&
+    isEvents(m.events) &&
+    isPacked(m.packed, m.events) &&
+    (m.view === undefined || isView(m.view)),
   events: (m) => isEvents(m.events) && isPacked(m.packed, m.events),
   summary: (m) => isSummary(m.summary),
   missing: (m) => isStr(m.runDir) && isStr(m.message),
@@ -151,6 +170,7 @@ const HOST_CHECKS: { [K in keyof HostMessages]: (m: Obj) => boolean } = {
 const WEBVIEW_CHECKS: { [K in keyof WebviewMessages]: (m: Obj) => boolean } = {
   ready: () => true,
   openFile: (m) => isStr(m.path) && m.path.length > 0,
+  saveView: isView,
 };
 
 function check<M>(checks: { [K in keyof M]: (m: Obj) => boolean }, x: unknown): boolean {

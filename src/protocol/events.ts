@@ -44,6 +44,7 @@ export interface RunStartEvent {
   groups: ParamGroupInfo[];
   train_examples: number;
   eval_examples: number;
+  eval_every?: number; // training.eval_every (absent in older runs): with eval_examples, when evals come
 }
 
 export interface StepEvent {
@@ -68,6 +69,20 @@ export interface EvalEvent {
   token_accuracy?: number; // sft: how often the most likely next token is the answer's (TRL's mean_token_accuracy)
   exact_match?: number; // sft with eval.generate and short answers: generated answers equal to the reference
   examples: number;
+  elapsed_s?: number; // the run's clock when the eval (and its samples) finished (absent in older runs)
+}
+
+/**
+ * An eval under way: `done` of `total` examples evaluated at `step`. One with done 0 as it starts, then at most
+ * about one a second, so a long eval (the baseline before step 1 among them) never looks frozen; its `eval` event
+ * follows. Views keep only the latest.
+ */
+export interface EvalProgressEvent {
+  type: 'eval_progress';
+  step: number;
+  done: number;
+  total: number;
+  elapsed_s: number;
 }
 
 /** One eval prompt answered by the model as it is at that step (sft, eval.generate). */
@@ -127,5 +142,13 @@ export const RUN_STATUSES = ['running', 'finished', 'stopped', 'failed', 'interr
 export type RunStatus = (typeof RUN_STATUSES)[number];
 
 export type EngineEvent =
-  RunStartEvent | StepEvent | EvalEvent | SamplesEvent | CheckpointEvent | LogEvent | EndEvent | ErrorEvent;
+  | RunStartEvent
+  | StepEvent
+  | EvalProgressEvent
+  | EvalEvent
+  | SamplesEvent
+  | CheckpointEvent
+  | LogEvent
+  | EndEvent
+  | ErrorEvent;
 export type EventSink = (event: EngineEvent) => void;

@@ -185,7 +185,7 @@ export interface TuneResult {
 /** The engine process's `tune` request (src/protocol/host.ts); the options of `loraplus tune`. */
 export interface TuneRequest {
   configFile: string;
-  tuneDir?: string; // default: <output_dir>/<run_name, else tune-<time>-<model>>
+  tuneDir?: string; // default: <output_dir>/<run_name, else tune-<config file's name>>
   grid?: string[]; // axis overrides, e.g. ['lr=1e-4,5e-4', 'ratio=1,4,16']
   budget?: string; // '600', '600steps', '2M tokens'
   eta?: number;

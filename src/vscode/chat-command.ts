@@ -1,7 +1,7 @@
 // "LoRA+: Chat with Model": from the run explorer, a chat with a run's adapter (its final/ adapter, else its newest
-// checkpoint), a checkpoint or a final adapter on its base model; from the palette, any model folder or cached Hub
-// model, then optionally an adapter. The chat itself is a panel with its own engine process (panels/chat.ts).
-// Chatting runs the model, so it is refused in an untrusted workspace.
+// checkpoint), a checkpoint or a final adapter on its base model, or with a merged model; from the palette, any model
+// folder or cached Hub model, then optionally an adapter. The chat itself is a panel with its own engine process
+// (panels/chat.ts). Chatting runs the model, so it is refused in an untrusted workspace.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
@@ -24,6 +24,8 @@ interface Pick extends vscode.QuickPickItem {
 export async function chatWithModel(s: Studio, target?: string): Promise<void> {
   if (!(await requireTrust('chatting with a model', 'chat'))) return;
   s.chats.log = (line) => s.output.appendLine(line);
+  // A merged model is a whole model: no adapter to add.
+  if (target && isModelFolder(target)) return void s.chats.open({ model: target, adapter: null, template: null });
   if (target) {
     const adapter = resolveAdapterDir(target);
     if (!fs.existsSync(path.join(adapter, ADAPTER_CONFIG_FILE))) {
@@ -41,6 +43,11 @@ export async function chatWithModel(s: Studio, target?: string): Promise<void> {
   const adapter = await pickAdapter(s, model);
   if (adapter === undefined) return;
   s.chats.open({ model, adapter, template: null });
+}
+
+/** A full model folder (a merged model): config.json and no adapter. */
+function isModelFolder(dir: string): boolean {
+  return fs.existsSync(path.join(dir, 'config.json')) && !fs.existsSync(path.join(dir, ADAPTER_CONFIG_FILE));
 }
 
 /** The adapter's base model folder: the one it names, else the user says where it is. */

@@ -13,9 +13,11 @@ export const COMMAND_TITLES = {
   'loraplus.openDashboard': 'Open Dashboard',
   'loraplus.openRunConfig': 'Open Run Config',
   'loraplus.revealRun': 'Reveal Run in Explorer',
+  'loraplus.renameRun': 'Rename Run…',
   'loraplus.deleteRun': 'Delete Run',
   'loraplus.refreshRuns': 'Refresh Runs',
   'loraplus.mergeAdapter': 'Merge Adapter into Model',
+  'loraplus.openModelCard': 'Open Model Card',
   'loraplus.compareCheckpoints': 'Compare Checkpoints',
   'loraplus.downloadModel': 'Download Model…',
   'loraplus.chat': 'Chat with Model',
@@ -36,6 +38,7 @@ export const CONTEXT = {
   runFinished: 'loraplus.run.finished',
   checkpoint: 'loraplus.checkpoint',
   adapter: 'loraplus.adapter',
+  merged: 'loraplus.merged', // a folder a merge wrote (merge_info.json): a model, or a combined adapter
   tuneRunning: 'loraplus.tune.running', // a tune folder (its trials are run items)
   tuneDone: 'loraplus.tune.done', // finished, stopped, failed or interrupted
 } as const;

@@ -14,6 +14,7 @@ import { checkedConfig, configFileOf } from './config-pick';
 import { downloadModel } from './download-model';
 import { mergeAdapter } from './merge';
 import { newConfig } from './editor/new-config';
+import { renameRunFolder } from './rename-run';
 import type { RunNode } from './runs/run-tree';
 import type { Studio } from './studio';
 import { requireTrust } from './trust';
@@ -39,9 +40,15 @@ export const HANDLERS: Record<CommandId, Handler> = {
     const dir = nodePath(arg);
     if (dir) return vscode.commands.executeCommand('revealFileInOS', vscode.Uri.file(dir));
   },
+  'loraplus.renameRun': async (s, arg) => renameRunFolder(s, await runDirOf(s, arg, 'Rename which run?')),
   'loraplus.deleteRun': deleteRun,
   'loraplus.refreshRuns': (s) => s.tree.refresh(),
   'loraplus.mergeAdapter': (s, arg) => mergeAdapter(s, nodePath(arg)),
+  'loraplus.openModelCard': (_s, arg) => {
+    const dir = nodePath(arg);
+    if (dir)
+      return vscode.commands.executeCommand('markdown.showPreview', vscode.Uri.file(path.join(dir, 'README.md')));
+  },
   'loraplus.compareCheckpoints': (s, arg, selected) => compareCheckpoints(s, selectedPaths(arg, selected)),
   'loraplus.downloadModel': (s) => downloadModel(s),
   'loraplus.chat': (s, arg) => chatWithModel(s, nodePath(arg)),
@@ -101,6 +108,8 @@ async function startTraining(s: Studio, arg: unknown, resume: boolean): Promise<
       log,
     );
     if (pick === log) s.output.show(true);
+  } else if (result.status === 'stopped' && result.runDir) {
+    await offerResume(s, result.runDir);
   } else if (result.status === 'finished' && result.runDir) {
     const [dash, merge] = ['Open Dashboard', 'Merge Adapter'];
     const pick = await vscode.window.showInformationMessage(
@@ -111,6 +120,19 @@ async function startTraining(s: Studio, arg: unknown, resume: boolean): Promise<
     if (pick === dash) s.dashboards.open(result.runDir);
     if (pick === merge) await mergeAdapter(s, path.join(result.runDir, 'final'));
   }
+}
+
+/** A stopped run saved a checkpoint: say where it stands and offer to continue it. */
+async function offerResume(s: Studio, runDir: string): Promise<void> {
+  const [resume, dash] = ['Resume', 'Open Dashboard'];
+  const step = s.feeds.summary(runDir).step;
+  const pick = await vscode.window.showInformationMessage(
+    `LoRA+: ${path.basename(runDir)} stopped at step ${step}; its checkpoint is saved.`,
+    resume,
+    dash,
+  );
+  if (pick === resume) await vscode.commands.executeCommand('loraplus.resumeTraining', runDir);
+  if (pick === dash) s.dashboards.open(runDir);
 }
 
 async function stopTraining(s: Studio, arg: unknown): Promise<void> {

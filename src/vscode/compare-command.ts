@@ -5,6 +5,7 @@ import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { RunSummary } from '../engine/runs/summary';
 import { METRICS_FILE } from '../engine/runs/writer';
+import { fmtNumber } from './runs/tree-model';
 import type { Studio } from './studio';
 
 /** Compares the selected explorer items; with fewer than two, asks which runs, checkpoints or adapters. */
@@ -37,9 +38,14 @@ async function pick(s: Studio, preselected: string[]): Promise<string[] | undefi
   const items: Item[] = [];
   for (const r of runs) {
     const runDir = path.resolve(r.dir);
+    // λ and lr_A beside the name: the settings runs of one config usually differ in.
+    const { ratio, lrA } = r.settings;
+    const set = [ratio !== null ? `λ ${fmtNumber(ratio)}` : '', lrA !== null ? `lr ${fmtNumber(lrA)}` : ''];
     items.push({
       label: r.name,
-      description: `${r.status} · step ${r.step}${r.finalAdapter ? ' · final adapter' : ''}`,
+      description: [r.status, `step ${r.step}`, ...set.filter(Boolean), r.finalAdapter ? 'final adapter' : '']
+        .filter(Boolean)
+        .join(' · '),
       detail: r.dir,
       dir: r.dir,
       picked: chosen.has(runDir),

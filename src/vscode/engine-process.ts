@@ -32,10 +32,35 @@ export interface EngineHandlers {
   onLog?: (line: string) => void; // progress of merge, compare, evaluate
   onChat?: (m: ChatToHost) => void; // a chat's answers
   onTune?: (event: TuneEvent) => void; // a tune's events (its trials' run events come through onEvent)
-  onOutput?: (line: string) => void; // the process's own stdout/stderr (native libraries, warnings)
+  onOutput?: (line: string) => void; // the process's own stdout/stderr, less native noise (setEngineDebugLog)
 }
 
 let nextId = 1;
+let debugLog: (line: string) => void = () => {};
+
+/** Where native libraries' chatter goes (activate: the output channel at debug level); never a user's eyes. */
+export function setEngineDebugLog(sink: (line: string) => void): void {
+  debugLog = sink;
+}
+
+// What native libraries print on the engine process's stderr while a backend starts: Dawn (WebGPU) probing Vulkan
+// ("Warning: Couldn't load Vulkan … BackendVk.cpp:368", "…artificially reduced…"), Mesa, TensorFlow's C++ logs and
+// Node's own warnings. None of it is news for the user; a crash's message and stack are, and stay in the log.
+const NATIVE_NOISE = [
+  /\.(?:cpp|cc|cxx|mm|h):\d+/, // a native source location
+  /\b(?:Dawn|Vulkan|vulkan|BackendVk|Vk[A-Z]\w*|lavapipe|llvmpipe|MESA|Mesa|libvulkan|SwiftShader|D3D12)\b/,
+  /^Warning: /, // Dawn's log prefix (Node's own warnings start "(node:<pid>)")
+  /artificially reduced/,
+  /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d+)?: [IWEF] /, // TensorFlow's C++ logging
+  /^[IWEF]\d{4} \d\d:\d\d:\d\d/, // glog
+  /^\(node:\d+\) \w*Warning/,
+  /^\(Use `node --trace-\w+/,
+];
+
+/** Whether a line of the engine's stdout/stderr is native library chatter (debug level) rather than news. */
+export function isNativeNoise(line: string): boolean {
+  return NATIVE_NOISE.some((re) => re.test(line));
+}
 
 export function startEngine<M extends EngineMethod>(
   extensionPath: string,
@@ -53,7 +78,7 @@ export function startEngine<M extends EngineMethod>(
   for (const stream of [child.stdout, child.stderr])
     stream?.on(
       'data',
-      lines((l) => h.onOutput?.(l)),
+      lines((l) => (isNativeNoise(l) ? debugLog(l) : h.onOutput?.(l))),
     );
   let answer: Outcome<M> | null = null;
   let cancelled = false;

@@ -148,10 +148,12 @@ async function runMerge(s: Studio, request: MergeRequest, name: string): Promise
   const c = summary.merge_check;
   const diff =
     c.max_abs_diff !== null ? `max |Δlogits| ${c.max_abs_diff.toExponential(2)} vs base + adapter` : 'adapter written';
+  s.tree.refresh(); // the merged model shows under its run
   const [reveal, readme] = ['Reveal', 'Open README'];
+  const where = vscode.workspace.asRelativePath(summary.out); // the folder's path: its name alone is often "merged"
   const text = summary.ok
-    ? `LoRA+: merged into ${path.basename(summary.out)} · ${diff} (check passed).`
-    : `LoRA+: written with MERGE_CHECK_FAILED into ${path.basename(summary.out)} · ${c.failures.join('; ')}`;
+    ? `LoRA+: merged ${name} into ${where} · ${diff} (check passed).`
+    : `LoRA+: merged ${name} into ${where} with MERGE_CHECK_FAILED · ${c.failures.join('; ')}`;
   const pick = await (summary.ok
     ? vscode.window.showInformationMessage(text, reveal, readme)
     : vscode.window.showWarningMessage(text, reveal, readme));

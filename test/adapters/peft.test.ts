@@ -41,8 +41,8 @@ function sampleAdapter(): Adapter {
       modules_to_save: ['score'],
       task_type: 'SEQ_CLS',
       base_model_name_or_path: 'stories260k',
-      loraplus_lr_ratio: 16,
     }),
+    loraplus: { loraplus_lr_ratio: 16, learning_rate: 5e-4, optimizer: 'adamw', optimizer_args: {} },
     lora: new Map([
       ['model.layers.0.self_attn.q_proj', { A: tensor([4, 64], 1), B: tensor([64, 4], 2) }],
       ['model.layers.0.self_attn.v_proj', { A: tensor([4, 64], 3), B: tensor([32, 4], 4) }],
@@ -105,7 +105,7 @@ describe('saveAdapter', () => {
     assert.equal(cfg.inference_mode, true);
     assert.deepEqual(cfg.target_modules, ['q_proj', 'v_proj']);
     assert.deepEqual(cfg.modules_to_save, ['score']);
-    assert.equal(cfg.loraplus_lr_ratio, 16);
+    assert.ok(!('loraplus_lr_ratio' in cfg), "adapter_config.json keeps to PEFT's keys");
     for (const [k, v] of Object.entries({
       bias: 'none',
       use_rslora: false,
@@ -134,6 +134,50 @@ describe('saveAdapter', () => {
     b.config.modules_to_save = null;
     b.config.task_type = 'CAUSAL_LM';
     expectError(() => saveAdapter(freshDir(), b), 'adapter/unknown-key', /'score.weight' is neither/);
+  });
+});
+
+describe('loraplus.json: our settings beside adapter_config.json', () => {
+  test('written beside it and read back; adapter_config.json holds none of them', () => {
+    const dir = freshDir();
+    saveAdapter(dir, sampleAdapter());
+    assert.deepEqual(JSON.parse(readFileSync(join(dir, 'loraplus.json'), 'utf8')), sampleAdapter().loraplus);
+    const back = loadAdapter(dir);
+    assert.deepEqual(back.loraplus, sampleAdapter().loraplus);
+    assert.ok(!('loraplus_lr_ratio' in back.config));
+  });
+
+  test('an older adapter with loraplus_lr_ratio inside adapter_config.json still reads; saving moves it out', () => {
+    const old = writeRaw(
+      { ...BASE_CFG, loraplus_lr_ratio: 4 },
+      { [`${Q}.lora_A.weight`]: tensor([4, 64], 1), [`${Q}.lora_B.weight`]: tensor([64, 4], 2) },
+    );
+    const a = loadAdapter(old);
+    assert.deepEqual(a.loraplus, { loraplus_lr_ratio: 4 });
+    assert.ok(!('loraplus_lr_ratio' in a.config));
+    const again = freshDir();
+    saveAdapter(again, a);
+    const cfg = JSON.parse(readFileSync(join(again, 'adapter_config.json'), 'utf8')) as Record<string, unknown>;
+    assert.ok(!('loraplus_lr_ratio' in cfg));
+    assert.deepEqual(loadAdapter(again).loraplus, { loraplus_lr_ratio: 4 });
+    // Even one who sets it on the config by hand (a key PEFT does not know) does not get it written there.
+    const hand = sampleAdapter();
+    (hand.config as Record<string, unknown>).loraplus_lr_ratio = 2;
+    const dir = freshDir();
+    saveAdapter(dir, hand);
+    assert.ok(!readFileSync(join(dir, 'adapter_config.json'), 'utf8').includes('loraplus'));
+  });
+
+  test('a PEFT adapter trained elsewhere has none; a damaged loraplus.json is one clear error', () => {
+    const peft = writeRaw(BASE_CFG, {
+      [`${Q}.lora_A.weight`]: tensor([4, 64], 1),
+      [`${Q}.lora_B.weight`]: tensor([64, 4], 2),
+    });
+    assert.equal(loadAdapter(peft).loraplus, null);
+    writeFileSync(join(peft, 'loraplus.json'), '{"loraplus_lr_ratio": "sixteen"}');
+    expectError(() => loadAdapter(peft), 'adapter/bad-config', /loraplus_lr_ratio must be a number/);
+    writeFileSync(join(peft, 'loraplus.json'), '{');
+    expectError(() => loadAdapter(peft), 'adapter/bad-config', /not valid JSON/);
   });
 });
 

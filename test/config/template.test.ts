@@ -86,7 +86,9 @@ describe('config template', () => {
     const ratio = lines.findIndex((l) => l.trim().startsWith('loraplus_lr_ratio: 16'));
     assert.ok(ratio > 0);
     assert.match(lines.slice(ratio - 2, ratio + 1).join('\n'), /λ = 2\^4 = 16 is the usual/);
-    assert.match(lines[ratio], /# λ: lora_B's learning rate is 0\.0032/);
+    // No computed rate in a comment: it would go stale when η or λ changes (the hover computes it).
+    assert.match(lines[ratio], /# λ \(hover it for both learning rates/);
+    assert.doesNotMatch(text, /learning rate is [0-9]/);
     // No evaluation data: no eval_every (it would warn), and the file as written on disk checks clean too.
     assert.ok(!/eval_every/.test(text));
     const file = path.join(dir, 'stories260k.lora.yaml');

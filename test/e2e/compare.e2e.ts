@@ -1,5 +1,6 @@
 // Compare in a real VS Code: LoRA+: Compare Checkpoints from the palette (no selection) asks for the runs in a
-// multi-select quick pick; with two CLI-trained runs picked, the "LoRA+ Compare" webview shows both side by side.
+// multi-select quick pick; with two CLI-trained runs picked, the "LoRA+ Compare" webview shows both side by side,
+// named by their λ, with the cosine and both sides of the similarity, and why the input side is ≈ 1 for one seed.
 // Run by studio.e2e.test.ts.
 import assert from 'node:assert/strict';
 import { e2eIt, until, type Shared } from './harness';
@@ -45,6 +46,13 @@ export function compareTests(shared: () => Shared): void {
         return v > 0 ? v : undefined;
       });
       assert.ok(layers > 0);
+      // Series are named by what differs (λ), and the view says why the input side is ≈ 1 for one seed.
+      const metrics = (await view.locator('#metrics-table thead').textContent()) ?? '';
+      assert.ok(metrics.includes('λ 16') && metrics.includes('λ 1'), `metric columns named by λ: ${metrics}`);
+      const summary = (await view.locator('#similarity-summary').textContent()) ?? '';
+      assert.match(summary, /cosine [0-9.]+ · output side φ [0-9.]+ · input side φ [0-9.]+/);
+      assert.match(summary, /same lora_A \(seed /);
+      assert.equal(await view.locator('#similarity-basis').inputValue(), 'out', 'the output side first');
       await studio.screenshot('compare');
     },
   );

@@ -317,10 +317,11 @@ export class Studio {
 
   /** The LoRA+ output channel's text as shown in the Output panel (for failure reports). */
   async outputChannel(): Promise<string> {
+    const dir = path.join(this.work, 'user-data', 'logs');
     const logs = fs
-      .readdirSync(path.join(this.work, 'user-data', 'logs'), { recursive: true, encoding: 'utf8' })
-      .filter((f) => /LoRA\+\.log$|loraplus/i.test(f));
-    return logs.map((f) => fs.readFileSync(path.join(this.work, 'user-data', 'logs', f), 'utf8')).join('\n');
+      .readdirSync(dir, { recursive: true, encoding: 'utf8' })
+      .filter((f) => /LoRA\+\.log$|loraplus/i.test(f) && fs.statSync(path.join(dir, f)).isFile()); // a log channel has a folder
+    return logs.map((f) => fs.readFileSync(path.join(dir, f), 'utf8')).join('\n');
   }
 
   /** What to print when a test fails: code-server's log tail, the output channel, browser errors, a screenshot. */

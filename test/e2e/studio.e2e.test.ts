@@ -1,9 +1,11 @@
 // LoRA+ Studio in a real VS Code (code-server + headless Chromium, test/e2e/README.md), trusted workspace: one
-// code-server and one browser page for the training, config-editor and compare scenarios, in that order, on one
+// code-server and one browser page for the training, config-editor, compare and appearance scenarios, in that order,
+// on one
 // workspace holding their configs and two runs trained with the CLI beforehand. A failing scenario's error carries
 // a screenshot path, code-server's log tail and the LoRA+ output channel.
 import * as path from 'node:path';
 import { after, before, describe } from 'node:test';
+import { appearanceTests } from './appearance.e2e';
 import { compareTests, COMPARE_RUNS } from './compare.e2e';
 import { configEditorTests, TYPO_CONFIG } from './config-editor.e2e';
 import { ARTIFACTS, startStudio, type Shared } from './harness';
@@ -43,4 +45,5 @@ describe('LoRA+ Studio in code-server (trusted workspace)', () => {
   describe('training from the palette', () => trainingTests(get));
   describe('config editor', () => configEditorTests(get));
   describe('compare', () => compareTests(get));
+  describe('appearance: layout, themes, charts', () => appearanceTests(get));
 });

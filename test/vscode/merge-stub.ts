@@ -57,6 +57,7 @@ export const workspace = {
     return script.trusted;
   },
   workspaceFolders: undefined,
+  asRelativePath: (p: string) => p, // no workspace folder: VS Code gives the path as it is
 };
 
 export const commands = {

@@ -72,7 +72,10 @@ describe('Merge Adapter into Model (VS Code)', () => {
     assert.equal(proposed, path.join(run, 'merged'));
     const done = script.shown.at(-1)!;
     assert.equal(done.kind, 'info', JSON.stringify(script.shown));
-    assert.match(done.text, /merged into merged · max \|Δlogits\| \S+ vs base \+ adapter \(check passed\)/);
+    // The toast names the run and the output folder's path (its name alone, "merged", says nothing).
+    const where = `merged ${path.basename(run)} into ${path.join(run, 'merged')} · `;
+    assert.ok(done.text.includes(where), done.text);
+    assert.match(done.text, /· max \|Δlogits\| \S+ vs base \+ adapter \(check passed\)/);
     assert.deepEqual(done.actions, ['Reveal', 'Open README']);
     assert.equal((script.commands[0][1] as { fsPath: string }).fsPath, path.join(run, 'merged', 'README.md'));
     assert.ok(script.progress.some((p) => /^check: .*passed/.test(p)));

@@ -13,14 +13,18 @@ import type {
 import {
   alignedCurves,
   availableCurves,
+  BASES,
   cellAt,
   configRows,
   curveColumns,
   heatColor,
   heatmap,
   itemColors,
+  itemName,
   metricRows,
   moduleRows,
+  pairLabel,
+  similaritySummary,
   sparkHeights,
 } from '../../webview/compare/model';
 
@@ -77,7 +81,20 @@ function stat(module: string, layer: number | null, sigma: number[]): ModuleStat
   };
 }
 function sim(module: string, layer: number | null, kind: string, phi: number | null, diag: number[]): ModuleSimilarity {
-  return { module, layer, kind, r1: 4, r2: 4, delta: { phi, diag }, A: { phi: 0.5, diag: [0.5] } };
+  const out = { phi: phi === null ? null : phi / 2, diag: diag.map((d) => d / 2) };
+  const cosine = phi === null ? null : phi - 1;
+  return {
+    module,
+    layer,
+    kind,
+    r1: 4,
+    r2: 4,
+    delta: { phi, diag },
+    out,
+    A: { phi: 0.5, diag: [0.5] },
+    cosine,
+    a_cosine: 1,
+  };
 }
 
 const report: CompareReport = {
@@ -177,7 +194,8 @@ describe('compare webview model', () => {
       a: 0,
       b: 1,
       skipped: [],
-      mean: { delta: null, A: 0.5 },
+      mean: { delta: null, out: null, A: 0.5, cosine: null, a_cosine: 1 },
+      shared_init: null,
       modules: [
         sim('m.layers.0.q', 0, 'q', 0.9, [1, 0.9]),
         sim('m.layers.1.v', 1, 'v', null, []),
@@ -200,6 +218,43 @@ describe('compare webview model', () => {
     assert.deepEqual(mr.values[0], [1, 0.9]);
     assert.deepEqual(mr.values[3], [0.3, null]);
     assert.deepEqual(heatmap(pair, 'A', 'layer-kind').values[0], [0.5, null, null]);
+    // The output side and the cosine: one more reading per module; the cosine has one column per module.
+    assert.deepEqual(heatmap(pair, 'out', 'layer-kind').values[1], [0.35, null, null]);
+    assert.deepEqual(heatmap(pair, 'out', 'module-rank').values[0], [0.5, 0.45]);
+    const cos = heatmap(pair, 'cosine', 'module-rank');
+    assert.deepEqual(cos.cols, ['cos']);
+    assert.deepEqual(
+      cos.values.map((row) => row.map((v) => (v === null ? null : Number(v.toFixed(6))))),
+      [[-0.1], [null], [-0.3], [-0.7]],
+    );
+    assert.deepEqual(BASES[0][0], 'out', 'the output side, which tells runs of one seed apart, comes first');
+  });
+
+  it('the similarity summary gives every mean and says what a shared lora_A start means for the input side', () => {
+    const named = structuredClone(report);
+    named.items[0].caption = 'λ 16';
+    named.items[1].caption = 'λ 1';
+    const pair: PairSimilarity = {
+      a: 0,
+      b: 1,
+      skipped: [],
+      modules: [sim('m.layers.0.q', 0, 'q', 0.98, [1, 0.98])],
+      mean: { delta: 0.98, out: 0.49, A: 0.98, cosine: 0.6, a_cosine: 0.999 },
+      shared_init: { same: true, seed: 1, differs: [] },
+    };
+    assert.equal(pairLabel(named, pair), 'λ 16 vs λ 1');
+    assert.equal(itemName(report.items[0]), 'a', 'no caption: the label');
+    const [means, init] = similaritySummary(named, pair);
+    assert.match(
+      means,
+      /^λ 16 vs λ 1, mean over 1 shared module: cosine 0\.600 · output side φ 0\.490 · input side φ 0\.980/,
+    );
+    assert.match(init, /same lora_A \(seed 1.*φ ≈ 1 by construction/);
+    const moved = similaritySummary(named, { ...pair, mean: { ...pair.mean, a_cosine: 0.5 } })[1];
+    assert.match(moved, /A has moved from it/);
+    const apart = { same: false, seed: null, differs: ['training.seed'] };
+    assert.match(similaritySummary(named, { ...pair, shared_init: apart })[1], /training\.seed differ.*§7/);
+    assert.match(similaritySummary(named, { ...pair, shared_init: null })[1], /not known/);
   });
 
   it('colour ramp ends and clamps; hover finds the cell under the pointer', () => {

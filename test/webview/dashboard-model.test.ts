@@ -9,7 +9,8 @@ import { readMetrics } from '../../src/engine/runs/writer';
 import { train } from '../../src/engine/train/train';
 import { packModules } from '../../src/protocol/dashboard';
 import type { EngineEvent, ModuleStats, RunStartEvent, StepEvent } from '../../src/protocol/events';
-import { AB_QUANTITIES, colorRange, detectStalls, heatmapCells } from '../../webview/dashboard/ab-model';
+import { AB_QUANTITIES, detectStalls, heatmapCells } from '../../webview/dashboard/ab-model';
+import { heatScale } from '../../webview/dashboard/heat-scale';
 import { bGroupTensors, lossWithEma, reduceForDrawing, RunModel } from '../../webview/dashboard/model';
 import { Column, emaInto, minMaxIndices } from '../../webview/shared/series';
 import { SST2, STORIES, tempDir, useBackend } from '../helpers/shared';
@@ -450,14 +451,14 @@ describe('A/B heatmap cells', () => {
     assert.equal(heatmapCells(m.ab, 'grad_B', 500).width, 35);
   });
 
-  it('colour range: ratios centred on 1, norms on their own 2–98% span', () => {
-    const [lo, hi] = colorRange(Float32Array.from([-2, 0.5, 1, NaN]), true);
-    assert.equal(lo, -hi);
-    assert.ok(hi >= 1);
-    const [a, b] = colorRange(
+  it('colour scale: ratios centred on their balanced value, norms on their own 5–95% span', () => {
+    const r = heatScale(Float32Array.from([-2, 0.5, 1, NaN]), 0);
+    assert.equal(r.mid, 0);
+    assert.ok(r.lo <= -0.3 && r.hi >= 0.3);
+    const s = heatScale(
       Float32Array.from({ length: 100 }, (_, i) => -5 + i / 100),
-      false,
+      undefined,
     );
-    assert.ok(a > -5 && b < -4 && a < b);
+    assert.ok(s.lo > -5 && s.hi < -4 && s.lo < s.hi && s.mid === null);
   });
 });

@@ -236,6 +236,26 @@ describe(
       assert.deepEqual(errors, []);
     });
 
+    it("the A/B quantity: the host's kept choice comes back with init, and a pick is sent to be kept", async () => {
+      const summary = dashboardSummary(summarizeEvents(runDir, events));
+      await post(hostMessage('init', { runDir, summary, view: { abQuantity: 'grad_B' }, ...packModules(events) }));
+      await page.waitForFunction(
+        () =>
+          (globalThis as unknown as Page$).document.querySelector('#ab-heatmap')?.getAttribute('data-quantity') ===
+          'grad_B',
+      );
+      await page.evaluate(() => {
+        const select = (
+          globalThis as unknown as { document: { querySelector(s: string): unknown } }
+        ).document.querySelector('#ab-view vscode-single-select') as { value: string; dispatchEvent(e: unknown): void };
+        select.value = 'delta_A';
+        select.dispatchEvent(new Event('change'));
+      });
+      const posted = await page.evaluate(() => (globalThis as unknown as Page$).__posted);
+      assert.deepEqual(posted.at(-1), { v: DASHBOARD_PROTOCOL, type: 'saveView', abQuantity: 'delta_A' });
+      assert.deepEqual(errors, []);
+    });
+
     it('says so when its run folder is gone', async () => {
       await post(hostMessage('missing', { runDir, message: `The run folder ${runDir} no longer exists` }));
       await page.waitForFunction(() =>

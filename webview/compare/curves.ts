@@ -1,16 +1,19 @@
 // Overlaid curves of the compared items (the dashboard's LineChart): one quantity at a time (train loss, eval loss,
 // accuracy, perplexity, sft's token accuracy and exact match), aligned by optimizer step or by tokens seen (runs with different batch sizes or sequence
-// lengths line up only by tokens).
+// lengths line up only by tokens). A smoothing slider (TensorBoard's EMA, smoothing.ts) draws each item's smoothed
+// curve over its raw line, which stays faint.
 import type { CompareReport } from '../../src/protocol/compare';
 import { h } from '../shared/dom';
 import { count, sig3 } from '../shared/format';
 import { LineChart, type ChartSpec } from '../shared/line-chart';
-import type { Theme } from '../shared/theme';
+import { withAlpha, type Theme } from '../shared/theme';
+import { DEFAULT_SMOOTHING, withSmoothing } from './smoothing';
 import {
   availableCurves,
   curveColumns,
   CURVE_LABELS,
   itemColors,
+  itemName,
   PERCENT_CURVES,
   type Axis,
   type CurveKind,
@@ -25,6 +28,7 @@ export class CurvesView {
   private readonly chart: LineChart;
   private kind: CurveKind;
   private axis: Axis = 'step';
+  private smoothing = DEFAULT_SMOOTHING;
 
   constructor(
     private readonly report: CompareReport,
@@ -57,7 +61,12 @@ export class CurvesView {
     );
     this.note.hidden = true;
     this.root = h('div', {}, [
-      h('div', { class: 'controls' }, [h('label', {}, ['quantity ', quantity]), ' aligned by ', axisToggle]),
+      h('div', { class: 'controls' }, [
+        h('label', {}, ['quantity ', quantity]),
+        ' aligned by ',
+        axisToggle,
+        this.smoothingSlider(),
+      ]),
       this.note,
       this.chartBox,
     ]);
@@ -66,7 +75,7 @@ export class CurvesView {
 
   /** The chart for the current quantity and axis (uPlot fixes series options at creation: respec rebuilds it). */
   draw(): void {
-    const data = curveColumns(this.report, this.kind, this.axis);
+    const data = withSmoothing(curveColumns(this.report, this.kind, this.axis), this.smoothing);
     const empty = data.n === 0;
     this.note.hidden = !empty;
     this.chartBox.hidden = empty;
@@ -88,8 +97,32 @@ export class CurvesView {
       height: 280,
       x: { label: AXIS_LABELS[this.axis], format: count },
       format: PERCENT_CURVES.includes(this.kind) ? (v) => `${(100 * v).toFixed(2)}%` : sig3,
-      series: this.report.items.map((it, i) => ({ label: it.label, color: colors[i], points: this.kind !== 'loss' })),
+      series: this.report.items.flatMap((it, i) => {
+        const [label, color, points] = [itemName(it), colors[i], this.kind !== 'loss'];
+        if (!(this.smoothing > 0)) return [{ label, color, points }];
+        const raw = { label: `${label} (raw)`, color: withAlpha(color, 0.3), width: 1, points };
+        return [raw, { label, color, width: 2 }];
+      }),
     };
+  }
+
+  /** "smoothing 0.40": 0 draws the raw curves alone. */
+  private smoothingSlider(): HTMLElement {
+    const value = this.smoothing.toFixed(2);
+    const attrs = { type: 'range', min: '0', max: '0.99', step: '0.01', value, 'aria-label': 'smoothing (EMA)' };
+    const slider = h('input', { id: 'curve-smoothing', attrs });
+    const shown = h('span', { class: 'note', text: value });
+    slider.addEventListener('input', () => {
+      this.smoothing = Number(slider.value);
+      shown.textContent = this.smoothing.toFixed(2);
+      this.draw();
+    });
+    return h('label', { class: 'smoothing', title: 'exponential moving average, as TensorBoard smooths' }, [
+      ' smoothing ',
+      slider,
+      ' ',
+      shown,
+    ]);
   }
 
   dispose(): void {

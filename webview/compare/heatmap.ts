@@ -1,11 +1,22 @@
-// The subspace-similarity heatmap (a canvas): for one pair of items, φ per layer × module kind, or per module ×
-// top-i directions, with a hover readout. Clicking a module shows its full φ(i, j) grid when the report has grids.
+// The similarity heatmap (a canvas): for one pair of items, per layer × module kind (or per module × top-i
+// directions), the cosine of the two updates or the subspace similarity φ of their output side, input side or lora_A,
+// with a hover readout. Clicking a module shows its full φ(i, j) grid when the report has grids.
 // Labels take the theme's colours, so a theme switch repaints both canvases (setTheme).
 import type { CompareReport, ModuleSimilarity } from '../../src/protocol/compare';
 import { h } from '../shared/dom';
-import { sig3 } from '../shared/format';
 import type { Theme } from '../shared/theme';
-import { cellAt, heatColor, heatmap, pairLabel, type Basis, type Heatmap, type HeatView } from './model';
+import {
+  BASES,
+  cellAt,
+  heatColor,
+  heatmap,
+  itemName,
+  pairLabel,
+  similaritySummary,
+  type Basis,
+  type Heatmap,
+  type HeatView,
+} from './model';
 
 interface Box {
   left: number;
@@ -24,11 +35,11 @@ export class SimilarityView {
     class: 'readout',
     text: 'Hover a cell for its value; click one for its φ(i, j) grid.',
   });
-  private readonly summary = h('p', { class: 'note' });
+  private readonly summary = h('div', { id: 'similarity-summary', class: 'note' });
   private readonly gridBox = h('div', { id: 'similarity-grid-box' });
   private grid: { m: ModuleSimilarity; basis: Basis; pair: number } | null = null; // the φ(i, j) grid shown
   private pair = 0;
-  private basis: Basis = 'delta';
+  private basis: Basis = 'out';
   private view: HeatView = 'layer-kind';
   private current: { hm: Heatmap; box: Box } | null = null;
   private lastWidth = 0;
@@ -64,24 +75,18 @@ export class SimilarityView {
           ),
         ]),
       pairs.length > 1 && ' ',
-      h('label', { title: report.definitions.phi }, [
-        'directions of ',
-        select<Basis>(
-          'similarity-basis',
-          [
-            ['delta', 'ΔW = scaling·B·A'],
-            ['A', 'lora_A'],
-          ],
-          (v) => (this.basis = v),
-        ),
-      ]),
+      h(
+        'label',
+        { title: [report.definitions.phi_out, report.definitions.cosine, report.definitions.phi].join('\n') },
+        ['compare ', select<Basis>('similarity-basis', BASES, (v) => (this.basis = v))],
+      ),
       ' ',
       h('label', {}, [
         'view ',
         select<HeatView>(
           'similarity-view',
           [
-            ['layer-kind', 'layer × module kind: φ(r1, r2)'],
+            ['layer-kind', 'layer × module kind: φ(r1, r2) or cosine'],
             ['module-rank', 'module × top-i directions: φ(i, i)'],
           ],
           (v) => (this.view = v),
@@ -116,12 +121,7 @@ export class SimilarityView {
     const hm = heatmap(p, this.basis, this.view);
     this.canvas.dataset.layers = String(hm.rows.length);
     this.canvas.dataset.cols = String(hm.cols.length);
-    const mean = p.mean[this.basis];
-    const shared = `${p.modules.length} shared module${p.modules.length === 1 ? '' : 's'}`;
-    this.summary.textContent =
-      `${pairLabel(this.report, p)}: mean φ ${mean === null ? '– (a ΔW is zero)' : sig3(mean)} over ${shared}` +
-      (p.skipped.length ? `; not shared: ${p.skipped.join(', ')}` : '') +
-      '. 1 = the same directions; about r/in for unrelated ones.';
+    this.summary.replaceChildren(...similaritySummary(this.report, p).map((t) => h('p', { text: t })));
     this.lastWidth = this.root.clientWidth;
     this.current = { hm, box: paint(this.canvas, hm, Math.max(240, (this.lastWidth || 640) - 4), this.theme) };
   }
@@ -140,10 +140,14 @@ export class SimilarityView {
     const v = hm.values[c.row][c.col];
     const module = hm.modules[c.row][c.col];
     const m = this.moduleInfo(module);
+    const cosine = this.basis === 'cosine';
+    const figure = cosine ? 'cos(ΔW₁, ΔW₂)' : `φ(${m ? `${m.r1}, ${m.r2}` : 'r1, r2'})`;
     const what =
       this.view === 'layer-kind'
-        ? `${hm.rows[c.row]} · ${hm.cols[c.col]}: φ(${m ? `${m.r1}, ${m.r2}` : 'r1, r2'})`
-        : `${hm.rows[c.row]}, top ${hm.cols[c.col]}: φ(${hm.cols[c.col]}, ${hm.cols[c.col]})`;
+        ? `${hm.rows[c.row]} · ${hm.cols[c.col]}: ${figure}`
+        : cosine
+          ? `${hm.rows[c.row]}: cos(ΔW₁, ΔW₂)`
+          : `${hm.rows[c.row]}, top ${hm.cols[c.col]}: φ(${hm.cols[c.col]}, ${hm.cols[c.col]})`;
     const where = module && this.view === 'layer-kind' ? `  [${module}]` : '';
     const value = v === null ? (module ? '– (a ΔW is zero)' : '– (no such module)') : v.toFixed(4);
     this.readout.textContent = `${what} = ${value}${where}`;
@@ -158,11 +162,10 @@ export class SimilarityView {
 
   private drawGrid(m: ModuleSimilarity, basis: Basis, pairIndex: number): void {
     this.grid = { m, basis, pair: pairIndex };
-    const grid = m[basis].grid;
+    const grid = basis === 'cosine' ? undefined : m[basis]?.grid;
     if (!grid) {
-      this.gridBox.replaceChildren(
-        h('p', { class: 'note', text: `${m.module}: the report has no φ(i, j) grid (the CLI adds it with --grid).` }),
-      );
+      const why = basis === 'cosine' ? 'the cosine is one number' : 'the report has none (the CLI adds it with --grid)';
+      this.gridBox.replaceChildren(h('p', { class: 'note', text: `${m.module}: no φ(i, j) grid: ${why}.` }));
       return;
     }
     const hm: Heatmap = {
@@ -173,7 +176,7 @@ export class SimilarityView {
     };
     const canvas = h('canvas', { id: 'similarity-grid' });
     const pair = this.report.similarity[pairIndex];
-    const [a, b] = [this.report.items[pair.a].label, this.report.items[pair.b].label];
+    const [a, b] = [itemName(this.report.items[pair.a]), itemName(this.report.items[pair.b])];
     this.gridBox.replaceChildren(
       h('p', {
         class: 'note',

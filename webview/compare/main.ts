@@ -1,9 +1,9 @@
 // The compare page: runs, checkpoints and adapters side by side (the CompareReport of src/engine/compare/compare.ts).
 // Sections: the items, their configs (differing rows highlighted), metrics with an Evaluate button per item,
-// overlaid curves, per-module ΔW statistics, and the subspace-similarity heatmap. It says `ready` first; the host
-// answers with `report` (or `reportError`), then `evalResult`/`evalError` for each `runEval`, and replays them all
-// after a reload. A theme switch recolours the curves, the swatches and the heatmaps. vscode.setState({paths}) lets
-// the serializer recompute the report after a window reload.
+// overlaid curves, per-module ΔW statistics, and the similarity heatmap (cosine, output and input subspaces). It says
+// `ready` first; the host answers with `report` (or `reportError`), then `evalResult`/`evalError` for each `runEval`,
+// and replays them all after a reload. A theme switch recolours the curves, the swatches and the heatmaps.
+// vscode.setState({paths}) lets the serializer recompute the report after a window reload.
 import './style.css';
 import {
   isCompareState,
@@ -81,7 +81,7 @@ class ComparePage {
     if (curves) this.app.append(section('Curves', curves.root));
     this.app.append(section('Adapter: ΔW = scaling · B·A per module', modulesTable(r)));
     const similarity = new SimilarityView(r, this.theme);
-    this.app.append(section('Subspace similarity (Hu et al. 2021, §7)', similarity.root));
+    this.app.append(section('Similarity of the updates: cosine, output and input subspaces', similarity.root));
     curves?.draw(); // once in the page: the chart and the heatmap size themselves to it
     similarity.draw();
     this.shown = { report: r, items, metrics, curves, similarity };

@@ -1,6 +1,14 @@
 // The compare webview's data shaping, DOM-free (tested in test/webview/compare-model.test.ts): table rows from the
 // report, item colours, curves aligned on one x axis for the line chart, heatmap grids, and the colour ramp.
-import type { CompareCurves, CompareReport, ConfigValue, ModuleStat, PairSimilarity } from '../../src/protocol/compare';
+import type {
+  CompareCurves,
+  CompareItem,
+  CompareReport,
+  ConfigValue,
+  ModuleSimilarity,
+  ModuleStat,
+  PairSimilarity,
+} from '../../src/protocol/compare';
 
 // ---- tables -----------------------------------------------------------------------------------------------------
 
@@ -126,27 +134,47 @@ export function curveColumns(
 
 // ---- similarity heatmap -----------------------------------------------------------------------------------------
 
-export type Basis = 'delta' | 'A';
+/** What the heatmap compares: the cosine of the updates, φ of the output side, of the input side, of lora_A. */
+export type Basis = 'cosine' | 'out' | 'delta' | 'A';
 export type HeatView = 'layer-kind' | 'module-rank';
+
+/** The basis picker's entries, the output side first: it is what tells runs of one seed apart. */
+export const BASES: [Basis, string][] = [
+  ['out', 'output side: left-singular vectors of ΔW (B)'],
+  ['cosine', 'cosine of the updates ⟨ΔW₁, ΔW₂⟩'],
+  ['delta', 'input side: right-singular vectors of ΔW (A), §7'],
+  ['A', 'lora_A rows (Hu et al. §7; = input side at full rank)'],
+];
+
+/** A module's figure on one basis: φ(r1, r2), or the cosine. */
+function figure(m: ModuleSimilarity, basis: Basis): number | null {
+  return basis === 'cosine' ? (m.cosine ?? null) : (m[basis]?.phi ?? null); // older reports lack out and cosine
+}
+
+/** φ(i, i) for i = 1 …; the cosine has one number, shown in one column. */
+function diag(m: ModuleSimilarity, basis: Basis): number[] {
+  return basis === 'cosine' ? (m.cosine === null ? [] : [m.cosine]) : (m[basis]?.diag ?? []);
+}
 
 export interface Heatmap {
   rows: string[];
   cols: string[];
-  values: (number | null)[][]; // [row][col], φ in [0, 1] or null (no module there, or a zero ΔW)
+  values: (number | null)[][]; // [row][col], φ in [0, 1] or a cosine, or null (no module there, or a zero ΔW)
   modules: (string | null)[][]; // which module each cell is
 }
 
 /**
  * layer-kind: one row per layer (and "other" for modules outside numbered layers), one column per module kind,
- * cell φ(r1, r2). module-rank: one row per module, column i = φ(i, i) of the top-i directions.
+ * cell φ(r1, r2) (or the cosine). module-rank: one row per module, column i = φ(i, i) of the top-i directions (one
+ * column for the cosine).
  */
 export function heatmap(pair: PairSimilarity, basis: Basis, view: HeatView): Heatmap {
   if (view === 'module-rank') {
-    const width = Math.max(0, ...pair.modules.map((m) => m[basis].diag.length));
+    const width = basis === 'cosine' ? 1 : Math.max(0, ...pair.modules.map((m) => diag(m, basis).length));
     return {
       rows: pair.modules.map((m) => m.module),
-      cols: Array.from({ length: width }, (_, i) => String(i + 1)),
-      values: pair.modules.map((m) => Array.from({ length: width }, (_, i) => m[basis].diag[i] ?? null)),
+      cols: basis === 'cosine' ? ['cos'] : Array.from({ length: width }, (_, i) => String(i + 1)),
+      values: pair.modules.map((m) => Array.from({ length: width }, (_, i) => diag(m, basis)[i] ?? null)),
       modules: pair.modules.map((m) => Array.from({ length: width }, () => m.module)),
     };
   }
@@ -156,7 +184,7 @@ export function heatmap(pair: PairSimilarity, basis: Basis, view: HeatView): Hea
   const modules = layers.map(() => kinds.map((): string | null => null));
   for (const m of pair.modules) {
     const [r, c] = [layers.indexOf(m.layer), kinds.indexOf(m.layer === null ? m.module : m.kind)];
-    values[r][c] = m[basis].phi;
+    values[r][c] = figure(m, basis);
     modules[r][c] = m.module;
   }
   return { rows: layers.map((l) => (l === null ? 'other' : `layer ${l}`)), cols: kinds, values, modules };
@@ -176,5 +204,44 @@ export function cellAt(
 }
 
 export function pairLabel(report: CompareReport, p: PairSimilarity): string {
-  return `${report.items[p.a].label} vs ${report.items[p.b].label}`;
+  return `${itemName(report.items[p.a])} vs ${itemName(report.items[p.b])}`;
+}
+
+/** How views name an item: what sets it apart ("λ 16"), else its label (the run name). */
+export function itemName(it: CompareItem): string {
+  return it.caption ?? it.label;
+}
+
+const mean3 = (x: number | null | undefined) => (x === null || x === undefined ? '–' : x.toFixed(3));
+
+/**
+ * The sentences above the heatmap: the pair's means on every basis, then what a shared initial lora_A means for the
+ * input side (Hu et al.'s §7 compares across seeds and ranks, where the input side is informative).
+ */
+export function similaritySummary(report: CompareReport, p: PairSimilarity): string[] {
+  const m = p.mean;
+  const shared = `${p.modules.length} shared module${p.modules.length === 1 ? '' : 's'}`;
+  const lines = [
+    `${pairLabel(report, p)}, mean over ${shared}: cosine ${mean3(m.cosine)} · output side φ ${mean3(m.out)} · ` +
+      `input side φ ${mean3(m.delta)}` +
+      (p.skipped.length ? `; not shared: ${p.skipped.join(', ')}` : '') +
+      '. 1 = the same; cosine ≈ 0 and φ ≈ r/n for unrelated updates.',
+  ];
+  const init = p.shared_init;
+  if (init?.same) {
+    const stays = m.a_cosine !== null && m.a_cosine !== undefined && m.a_cosine > 0.9;
+    lines.push(
+      `Both runs started from the same lora_A (seed ${init.seed ?? '?'}, same model, r and targets)` +
+        (stays
+          ? ` and A stayed near it (cos(A₁, A₂) ${mean3(m.a_cosine)}), so the input side φ ≈ 1 by construction: ` +
+            'it does not mean they learned the same. The output side and the cosine show how the updates differ.'
+          : `; A has moved from it (cos(A₁, A₂) ${mean3(m.a_cosine)}), so the input side shows what A learned.`),
+    );
+  } else if (init) {
+    lines.push(
+      `The runs started from different lora_A (${init.differs.join(', ')} differ): the input side compares ` +
+        'what they learned across starts, the reading of Hu et al. §7 (seeds, ranks).',
+    );
+  } else lines.push('Whether both started from the same lora_A is not known (an adapter folder without its run).');
+  return lines;
 }

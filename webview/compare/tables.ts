@@ -5,7 +5,7 @@ import type { CompareReport, EvalOutcome } from '../../src/protocol/compare';
 import { formatError, type ErrorInfo } from '../../src/protocol/errors';
 import { h } from '../shared/dom';
 import { count, fixed4, sig3 } from '../shared/format';
-import { configRows, metricRows, moduleRows, sparkHeights } from './model';
+import { configRows, itemName, metricRows, moduleRows, sparkHeights } from './model';
 
 const percent = (v: number | null) => (v === null ? '–' : `${(100 * v).toFixed(2)}%`);
 const th = (text: string, props: { title?: string; attrs?: Record<string, string> } = {}) =>
@@ -26,8 +26,8 @@ export class ItemsList {
         const detail = [it.kind, it.status, it.step !== null ? `step ${it.step}` : null].filter(Boolean).join(', ');
         return h('li', { title: it.adapter_dir }, [
           this.swatches[i],
-          h('strong', { text: it.label }),
-          ` (${detail}) `,
+          h('strong', { text: itemName(it) }),
+          ` (${[it.caption ? it.label : '', detail].filter(Boolean).join(', ')}) `,
           h('code', { text: it.adapter_dir }),
         ]);
       }),
@@ -47,7 +47,10 @@ export function configTable(r: CompareReport): HTMLElement {
   const toggle = h('label', { class: 'toggle' }, [only, ` only the ${n} key${n === 1 ? '' : 's'} that differ`]);
   const table = h('table', { id: 'config-table', class: 'grid' });
   const fill = () => {
-    const head = h('tr', {}, [th('key'), ...r.items.map((it) => th(it.label, { title: it.path }))]);
+    const head = h('tr', {}, [
+      th('key'),
+      ...r.items.map((it) => th(itemName(it), { title: `${it.label}: ${it.path}` })),
+    ]);
     const rows = configRows(r, only.checked).map((row) =>
       h('tr', { class: row.differs ? 'differs' : '' }, [
         rowHead(row.key),
@@ -93,7 +96,7 @@ export class MetricsTable {
       return b;
     });
     const table = h('table', { id: 'metrics-table', class: 'grid' }, [
-      h('thead', {}, [h('tr', {}, [th(''), ...r.items.map((it) => th(it.label))])]),
+      h('thead', {}, [h('tr', {}, [th(''), ...r.items.map((it) => th(itemName(it), { title: it.label }))])]),
       h('tbody', {}, [
         ...rows,
         h('tr', {}, [rowHead('evaluate', r.eval_config ?? noEval), ...this.buttons.map((b) => h('td', {}, [b]))]),
@@ -126,7 +129,10 @@ export class MetricsTable {
 }
 
 export function modulesTable(r: CompareReport): HTMLElement {
-  const head = h('tr', {}, [th('module'), ...r.items.map((it) => th(it.label, { attrs: { colspan: '3' } }))]);
+  const head = h('tr', {}, [
+    th('module'),
+    ...r.items.map((it) => th(itemName(it), { title: it.label, attrs: { colspan: '3' } })),
+  ]);
   const sub = h('tr', { class: 'sub' }, [
     th(''),
     ...r.items.flatMap(() => [

@@ -258,22 +258,3 @@ export function heatmapCells(ab: AbMatrices, q: AbQuantity, width: number): Heat
   }
   return { rows, width: w, values, bounds };
 }
-
-/**
- * The colour range in log10 units: the 2nd–98th percentile of the cells, so one outlier does not wash the map out.
- * Ratios are centred on 1 (log10 = 0: both sides equal) and symmetric, so colour says which side dominates.
- */
-export function colorRange(values: Float32Array, ratio: boolean): [number, number] {
-  const finite = Array.from(values)
-    .filter(Number.isFinite)
-    .sort((a, b) => a - b);
-  if (!finite.length) return ratio ? [-1, 1] : [0, 1];
-  const q = (p: number) => finite[Math.min(finite.length - 1, Math.floor(p * (finite.length - 1)))];
-  let [lo, hi] = [q(0.02), q(0.98)];
-  if (ratio) {
-    const m = Math.max(Math.abs(lo), Math.abs(hi), 0.5);
-    return [-m, m];
-  }
-  if (hi - lo < 1e-6) [lo, hi] = [lo - 0.5, hi + 0.5];
-  return [lo, hi];
-}

@@ -9,8 +9,10 @@ import type { ParamGroupInfo } from '../../src/protocol/events';
 import { h, setText } from '../shared/dom';
 import { shortModule, sig3, times } from '../shared/format';
 import { LineChart, type ChartSpec } from '../shared/line-chart';
+import type { StepSync } from '../shared/step-sync';
 import type { Theme } from '../shared/theme';
 import { AB_INFO, AB_QUANTITIES, STALL_FACTOR, STALL_WINDOW, type AbQuantity, type Stall } from './ab-model';
+import { abExplanation } from './ab-text';
 import { Heatmap } from './heatmap';
 import type { RunModel } from './model';
 
@@ -20,6 +22,8 @@ export class AbView {
   readonly el: HTMLElement;
   private quantity: AbQuantity = 'delta_ratio';
   private quantityPicked = false;
+  /** Told when the user picks a quantity (the page asks the host to keep it for the next dashboard). */
+  onQuantityPicked: ((q: AbQuantity) => void) | null = null;
   private readonly selected = new Set<string>();
   private selectionPicked = false;
   private readonly select: VscodeSingleSelect;
@@ -39,6 +43,7 @@ export class AbView {
   constructor(
     private theme: Theme,
     private readonly redraw: () => void,
+    sync?: StepSync,
   ) {
     this.select = h('vscode-single-select', { attrs: { 'aria-label': 'Quantity' } }) as VscodeSingleSelect;
     for (const q of AB_QUANTITIES)
@@ -46,16 +51,21 @@ export class AbView {
     this.select.addEventListener('change', () => {
       this.quantity = this.select.value as AbQuantity;
       this.quantityPicked = true;
+      this.onQuantityPicked?.(this.quantity);
       this.redraw();
     });
-    this.heatmap = new Heatmap(theme, (m) => {
-      this.selectionPicked = true;
-      if (this.selected.has(m)) this.selected.delete(m);
-      else if (this.selected.size < MAX_LINES) this.selected.add(m);
-      this.redraw();
-    });
+    this.heatmap = new Heatmap(
+      theme,
+      (m) => {
+        this.selectionPicked = true;
+        if (this.selected.has(m)) this.selected.delete(m);
+        else if (this.selected.size < MAX_LINES) this.selected.add(m);
+        this.redraw();
+      },
+      sync,
+    );
     const linesHost = h('div', { id: 'chart-ab-lines', class: 'chart' });
-    this.lines = new LineChart(linesHost, { series: [] }, theme);
+    this.lines = new LineChart(linesHost, { series: [] }, theme, sync);
     const collapsible = (heading: string, body: HTMLElement, open: boolean) => {
       const c = h('vscode-collapsible', {}, [body]);
       c.heading = heading;
@@ -82,6 +92,12 @@ export class AbView {
       collapsible('What balanced LoRA+ training looks like', this.explanation, true),
       collapsible("Which tensors train at B's learning rate", this.groupList, false),
     ]);
+  }
+
+  /** The quantity picked in an earlier dashboard (the host's memento), unless one is picked here already. */
+  restoreQuantity(q: string | undefined): void {
+    if (this.quantityPicked || !(AB_QUANTITIES as readonly string[]).includes(q ?? '')) return;
+    [this.quantity, this.quantityPicked, this.select.value] = [q as AbQuantity, true, q!];
   }
 
   setTheme(theme: Theme): void {
@@ -120,6 +136,7 @@ export class AbView {
       quantity: this.quantity,
       selected: this.selected,
       stalled: new Map(stalls.map((s) => [s.module, s.side])),
+      balanced: this.quantity === 'delta_ratio' ? Math.max(1e-9, this.lambda) : 1, // LoRA+ asks ‖ΔB‖/‖ΔA‖ ≈ λ
     });
     this.drawLines(model);
     this.drawExplanation(model);
@@ -134,6 +151,7 @@ export class AbView {
       this.linesKey = key;
       const spec: ChartSpec = {
         log: true,
+        yLabel: AB_INFO[this.quantity].ratio ? 'B / A' : 'norm',
         format: sig3,
         series: rows.map(([m], i) => ({
           label: shortModule(m),
@@ -170,20 +188,7 @@ export class AbView {
   }
 
   private drawExplanation(model: RunModel): void {
-    const λ = this.lambda;
-    const text = [
-      'LoRA adds scaling·B·A to each target weight. A starts random and B at zero, ' +
-        "so on the first step only B moves (A's gradient is zero until B is not). " +
-        `LoRA+ trains B at λ = ${λ} times A's learning rate, ` +
-        'because with equal rates B learns too slowly in wide layers.',
-      `In balanced training both halves keep moving. With Adam, ‖ΔB‖/‖ΔA‖ settles near λ (${λ}) ` +
-        "for square-ish modules, and the output change due to B's update, ‖s·ΔB·A‖, " +
-        "stays comparable to the one due to A's, ‖s·B·ΔA‖ (ratio within a decade or two of 1 once B has grown).",
-      `A side stalls when its updates fall far behind: this view flags B when ‖ΔB‖ is ${STALL_FACTOR}× ` +
-        `smaller than ‖ΔA‖, and A when ‖ΔA‖ is ${STALL_FACTOR}× smaller than λ asks for. ` +
-        'Gradients (‖∇A‖, ‖∇B‖) show where the loss pulls; ' +
-        'updates (‖ΔA‖, ‖ΔB‖) what the optimizer did.',
-    ];
+    const text = abExplanation(this.lambda, model.start?.optimizer, STALL_FACTOR);
     if (model.ab.cols === 0) text.push('No A/B figures yet: they arrive with the first logged step.');
     const key = text.join('\n');
     if (this.explanation.dataset.key === key) return;

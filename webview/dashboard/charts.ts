@@ -1,11 +1,15 @@
 // The run's line charts: train loss (raw and EMA-smoothed, log-scale toggle), eval loss with accuracy or perplexity,
 // sft's answer scores (token accuracy, exact match) when the evals have them, the learning rate of each LoRA+ group,
-// the gradient norm and tokens/s. Each draw hands the charts the model's full columns; LineChart decimates them.
+// the gradient norm and tokens/s. Each draw hands the charts the model's full columns; LineChart decimates them. All
+// share one StepSync: the same step domain (the baseline eval's step 0 to the last step), zoom and cursor. The eval
+// chart sits full width under the train loss, so their step axes line up; perplexity is exp(loss), so it is read
+// off the loss line on a right axis whose range is exp of the left one (one line, two labelled axes).
 import '@vscode-elements/elements/dist/vscode-checkbox/index.js';
 import type { VscodeCheckbox } from '@vscode-elements/elements/dist/vscode-checkbox/index.js';
 import { h } from '../shared/dom';
 import { count, sig3 } from '../shared/format';
 import { LineChart, type ChartSpec } from '../shared/line-chart';
+import { stepDomain, type StepSync } from '../shared/step-sync';
 import { withAlpha, type Theme } from '../shared/theme';
 import { lossWithEma, type RunModel } from './model';
 
@@ -30,6 +34,7 @@ export class Charts {
   constructor(
     private theme: Theme,
     private readonly redraw: () => void,
+    private readonly sync: StepSync,
   ) {
     const host = (id?: string) => h('div', { id, class: 'chart' });
     const [loss, evals, lr, grad, speed, answers] = [
@@ -73,27 +78,24 @@ export class Charts {
     this.answersCard.hidden = true; // until an eval reports them (sft)
     this.el = h('div', { class: 'charts' }, [
       card('Train loss', loss, [h('label', { class: 'slider' }, ['Smoothing ', slider, sliderValue]), log], true),
-      card('Eval', evals),
+      card('Eval', evals, [], true),
       this.answersCard,
       card('Learning rate per group', lr),
       card('Gradient norm (before clipping)', grad),
       card('Tokens / s', speed),
     ]);
-    this.loss = new LineChart(loss, this.lossSpec(), theme);
-    this.evals = new LineChart(evals, this.evalSpec(), theme);
-    this.lr = new LineChart(lr, this.lrSpec(), theme);
-    this.grad = new LineChart(grad, { series: [{ label: '‖∇‖', color: theme.series[0] }] }, theme);
-    this.speed = new LineChart(
-      speed,
-      { series: [{ label: 'tokens/s', color: theme.series[2] }], format: count },
-      theme,
-    );
-    this.answers = new LineChart(answers, this.answersSpec(), theme);
+    this.loss = new LineChart(loss, this.lossSpec(), theme, sync);
+    this.evals = new LineChart(evals, this.evalSpec(), theme, sync);
+    this.lr = new LineChart(lr, this.lrSpec(), theme, sync);
+    this.grad = new LineChart(grad, this.gradSpec(), theme, sync);
+    this.speed = new LineChart(speed, this.speedSpec(), theme, sync);
+    this.answers = new LineChart(answers, this.answersSpec(), theme, sync);
   }
 
   draw(model: RunModel): void {
     const s = model.steps;
     const n = s.x.length;
+    this.sync.domain = stepDomain(s.x.view(), model.evals.x.view());
     const { raw, ema } = lossWithEma(model, this.smoothing, this.scratch);
     this.scratch = new Float64Array(ema.buffer);
     this.loss.setData({ x: s.x.data, n, ys: [raw, ema] });
@@ -122,8 +124,8 @@ export class Charts {
     this.loss.respec(this.lossSpec(), theme);
     this.evals.respec(this.evalSpec(), theme);
     this.lr.respec(this.lrSpec(), theme);
-    this.grad.respec({ series: [{ label: '‖∇‖', color: theme.series[0] }] }, theme);
-    this.speed.respec({ series: [{ label: 'tokens/s', color: theme.series[2] }], format: count }, theme);
+    this.grad.respec(this.gradSpec(), theme);
+    this.speed.respec(this.speedSpec(), theme);
     this.answers.respec(this.answersSpec(), theme);
   }
 
@@ -148,14 +150,24 @@ export class Charts {
     const present = ANSWER_SERIES.filter((s) => this.answerSeries.split(',').includes(s.key));
     return {
       format: percent,
+      yLabel: 'share of answers',
       series: present.map((s) => ({ label: s.label, color: this.theme.series[s.color], points: true })),
     };
+  }
+
+  private gradSpec(): ChartSpec {
+    return { yLabel: '‖∇‖', series: [{ label: '‖∇‖', color: this.theme.series[0] }] };
+  }
+
+  private speedSpec(): ChartSpec {
+    return { yLabel: 'tokens/s', format: count, series: [{ label: 'tokens/s', color: this.theme.series[2] }] };
   }
 
   private lossSpec(): ChartSpec {
     const c = this.theme.series[0];
     return {
       log: this.logLoss,
+      yLabel: 'train loss',
       height: 220,
       format: (v) => v.toFixed(4),
       series: [
@@ -167,21 +179,24 @@ export class Charts {
 
   private evalSpec(): ChartSpec {
     const t = this.theme;
-    const metric = this.evalMetric;
-    return {
-      y2: metric ? {} : undefined,
-      format: sig3,
-      series: [
-        { label: 'eval loss', color: t.series[1], points: true },
-        ...(metric ? [{ label: metric, color: t.series[2], points: true, scale: 'y2' as const }] : []),
-      ],
-    };
+    const loss = { label: 'eval loss', color: t.series[1], points: true, format: (v: number) => v.toFixed(4) };
+    const base = { yLabel: 'eval loss', format: sig3, height: 200 };
+    if (this.evalMetric === 'perplexity') {
+      const ppl = { label: 'perplexity', color: t.series[1], scale: 'y2' as const, hidden: true };
+      return { ...base, y2: { log: true, label: 'perplexity = exp(loss)', derive: Math.exp }, series: [loss, ppl] };
+    }
+    if (this.evalMetric === 'accuracy') {
+      const acc = { label: 'accuracy', color: t.series[2], points: true, scale: 'y2' as const, format: percent };
+      return { ...base, y2: { label: 'accuracy', ticks: percent }, series: [loss, acc] };
+    }
+    return { ...base, series: [loss] };
   }
 
   private lrSpec(): ChartSpec {
     // Log scale: B's rate is λ times A's, so on a linear axis A's line would lie flat on zero.
     return {
       log: true,
+      yLabel: 'learning rate',
       format: sig3,
       series: this.groups.map((g, i) => ({
         label: g,

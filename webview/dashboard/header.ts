@@ -1,9 +1,13 @@
 // The dashboard's header: run name and status, the config in one line (model, task, r, α, λ, learning rates,
-// backend and device), and the live figures (#last-step, #last-loss, eval, tokens/s, elapsed). Before the run_start
-// event arrives (or in a run folder without one) the config comes from the run's config.yaml via the summary.
+// and what it computes on: "CPU · WebAssembly SIMD, 2 threads — no GPU found" with the reasons one click away), and
+// the live figures (#last-step, #run-phase "evaluating n/N", #last-loss, eval, tokens/s, elapsed, ETA). Before the
+// run_start event arrives (or in a run folder without one) the config comes from the run's config.yaml via the
+// summary.
 import '@vscode-elements/elements/dist/vscode-badge/index.js';
+import { backendSummary } from '../../src/protocol/backend';
 import type { DashboardSummary } from '../../src/protocol/dashboard';
 import type { RunStatus } from '../../src/protocol/events';
+import { phaseText } from '../../src/protocol/progress';
 import { h, setText } from '../shared/dom';
 import { count, duration, fixed4, sig3 } from '../shared/format';
 import type { RunModel } from './model';
@@ -19,7 +23,12 @@ export class Header {
   private readonly loss = h('span', { id: 'last-loss', class: 'figure' });
   private readonly evalFig = h('span', { id: 'last-eval', class: 'figure' });
   private readonly speed = h('span', { class: 'figure' });
-  private readonly elapsed = h('span', { class: 'figure' });
+  private readonly elapsed = h('span', { id: 'run-elapsed', class: 'figure' });
+  private readonly phase = h('span', { id: 'run-phase', class: 'phase muted', attrs: { 'aria-live': 'polite' } });
+  private readonly eta = h('span', { id: 'run-eta', class: 'figure' });
+  private readonly etaFig: HTMLElement;
+  private readonly backendDetails = h('ul', { id: 'backend-details', class: 'backend-details muted' });
+  private detailsOpen = false;
   private readonly tokens = h('span', { class: 'figure' });
   private readonly checkpoints = h('vscode-badge', { attrs: { variant: 'counter' } });
   private readonly bar = h('div', { class: 'progress-fill' });
@@ -44,15 +53,17 @@ export class Header {
         h('span', { class: 'links' }, [link('config.yaml', 'config.yaml'), link('metrics.jsonl', 'metrics.jsonl')]),
       ]),
       this.facts,
+      this.backendDetails,
       this.notes,
       h('div', { class: 'progress' }, [this.bar]),
       h('div', { class: 'figures' }, [
-        fig('Step', this.step, this.total),
+        fig('Step', this.step, this.total, this.phase),
         fig('Loss', this.loss),
         fig('Eval', this.evalFig),
         fig('Tokens/s', this.speed),
         fig('Tokens seen', this.tokens),
         fig('Elapsed', this.elapsed),
+        (this.etaFig = fig('ETA', this.eta)),
         fig('Checkpoints', this.checkpoints),
       ]),
       this.error,
@@ -64,13 +75,13 @@ export class Header {
     setText(this.status, status);
     this.status.className = `status status-${status}`;
     this.drawFacts(model, summary);
-    // Why the backend is not the fastest one, and the engine's latest warnings (e.g. a classification head created
-    // fresh).
+    // The engine's latest warnings (e.g. a classification head created fresh); why there is no GPU is information,
+    // behind the backend's "details".
     const warnings = model.logs
       .filter((l) => l.level === 'warning')
       .slice(-3)
       .map((l) => `⚠ ${l.message}`);
-    setText(this.notes, [...(model.start?.backend_notes ?? []), ...warnings].join(' · '));
+    setText(this.notes, warnings.join(' · '));
 
     const s = model.steps;
     const last = model.lastStep;
@@ -94,6 +105,7 @@ export class Header {
     // One clock and the checkpoints on disk, as the run's feed says (the same figures as the explorer and the log).
     const elapsed = summary.elapsed ?? (s.x.length ? s.elapsed.at(-1) : null);
     setText(this.elapsed, elapsed !== null ? duration(elapsed) : '–');
+    this.drawPhase(model, status);
     setText(this.checkpoints, String(summary.checkpoints));
     const done = total && last !== null ? Math.min(1, last / total) : 0;
     this.bar.style.width = `${(done * 100).toFixed(2)}%`;
@@ -113,19 +125,59 @@ export class Header {
       ['α', String(st?.lora.lora_alpha ?? c.lora_alpha ?? '–')],
       ['λ', String(st?.loraplus_lr_ratio ?? c.loraplus_lr_ratio ?? '–')],
       ['lr', a && b ? `A ${sig3(a.lr)} · B ${sig3(b.lr)}` : sig3(c.learning_rate)],
-      [
-        'backend',
-        st ? `${st.backend} · ${st.device}${st.threads > 1 ? ` · ${st.threads} threads` : ''}` : (c.device ?? '–'),
-      ],
+      ['backend', st ? backendSummary(st).text : (c.device ?? '–')],
     ];
     if (st) facts.push(['trainable', `${count(st.params.trainable)} of ${count(st.params.total)}`]);
     const key = JSON.stringify(facts);
     if (key === this.factsKey) return;
     this.factsKey = key;
+    const details = st ? backendSummary(st).details : [];
     this.facts.replaceChildren(
       ...facts.map(([k, v]) =>
-        h('span', { class: 'fact', attrs: { 'data-key': k } }, [h('span', { class: 'muted', text: `${k} ` }), v]),
+        h('span', { class: 'fact', attrs: { 'data-key': k } }, [
+          h('span', { class: 'muted', text: `${k} ` }),
+          h('span', { id: k === 'backend' ? 'run-backend' : undefined, text: v }),
+          k === 'backend' && details.length > 0 && this.detailsButton(details),
+        ]),
       ),
     );
+    this.backendDetails.replaceChildren(...details.map((d) => h('li', { text: d })));
+    this.backendDetails.hidden = !this.detailsOpen || !details.length;
+  }
+
+  /** "details": the reasons behind the backend (no GPU found, threads) on hover, and listed below on a click. */
+  private detailsButton(details: string[]): HTMLElement {
+    const b = h('button', {
+      id: 'backend-details-toggle',
+      class: 'link-button',
+      text: 'details',
+      title: details.join('\n'),
+      attrs: { 'aria-expanded': String(this.detailsOpen), 'aria-controls': 'backend-details' },
+    });
+    b.addEventListener('click', () => {
+      this.detailsOpen = !this.detailsOpen;
+      b.setAttribute('aria-expanded', String(this.detailsOpen));
+      this.backendDetails.hidden = !this.detailsOpen;
+    });
+    return b;
+  }
+
+  /** "evaluating 32/64 at step 100" while an eval runs (the baseline before step 1 too), and the ETA, evals counted. */
+  private drawPhase(model: RunModel, status: RunStatus): void {
+    const p = model.timing.phase;
+    const live = status === 'running';
+    setText(
+      this.phase,
+      !live
+        ? ''
+        : p.kind === 'evaluating'
+          ? `· ${phaseText(p)} at step ${p.step}`
+          : p.kind === 'starting'
+            ? '· starting'
+            : '',
+    );
+    const eta = live ? model.timing.eta() : null;
+    this.etaFig.hidden = eta === null;
+    setText(this.eta, eta === null ? '–' : duration(eta));
   }
 }

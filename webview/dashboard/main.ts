@@ -5,6 +5,7 @@
 import type { DashboardSummary, HostToDashboard, PackedModules } from '../../src/protocol/dashboard';
 import { isHostToDashboard, packedValues, webviewMessage } from '../../src/protocol/dashboard';
 import { h } from '../shared/dom';
+import { StepSync } from '../shared/step-sync';
 import { onThemeChange, readTheme } from '../shared/theme';
 import { initialState, vscodeApi } from '../shared/vscode-api';
 import { AbView } from './ab-view';
@@ -42,17 +43,18 @@ class Dashboard {
   ) {
     const theme = readTheme();
     const redraw = () => this.schedule(true);
+    const sync = new StepSync(); // one step axis for every chart and the A/B heatmap
     this.header = new Header((file) => runDir && vscodeApi().postMessage(webviewMessage('openFile', { path: file })));
-    this.charts = new Charts(theme, redraw);
-    this.ab = new AbView(theme, redraw);
+    this.charts = new Charts(theme, redraw, sync);
+    this.ab = new AbView(theme, redraw, sync);
+    this.ab.onQuantityPicked = (abQuantity) => vscodeApi().postMessage(webviewMessage('saveView', { abQuantity }));
     this.main = h('main', { class: 'dashboard' }, [this.header.el, this.charts.el, this.samples.el, this.ab.el]);
     this.main.hidden = true;
     this.message.textContent = runDir
       ? 'Loading the run…'
       : 'This dashboard does not know its run; open it again from the LoRA+ run explorer.';
     root.append(this.message, this.main);
-    onThemeChange(() => {
-      const t = readTheme();
+    onThemeChange((t) => {
       this.charts.setTheme(t);
       this.ab.setTheme(t);
       this.schedule(true);
@@ -65,6 +67,7 @@ class Dashboard {
         this.model = new RunModel();
         this.model.ingest(m.events, unpack(m.packed));
         [this.summary, this.status, this.error] = [m.summary, m.summary.status, m.summary.error];
+        this.ab.restoreQuantity(m.view?.abQuantity);
         this.message.hidden = true;
         this.main.hidden = false;
         return this.schedule(true);

@@ -2,6 +2,7 @@
 // only grow (typed arrays, so 100,000 steps cost one append each), plus the A/B matrices. The same reduction serves a
 // finished run's metrics.jsonl and a live run's event batches; a resumed run's run_start rewinds to its checkpoint.
 import { PACKED_FIELDS } from '../../src/protocol/dashboard';
+import { RunTiming } from '../../src/protocol/progress';
 import type {
   CheckpointEvent,
   EngineEvent,
@@ -23,6 +24,8 @@ export class RunModel {
   error: string | null = null;
   checkpoints: CheckpointEvent[] = [];
   logs: LogEvent[] = [];
+  /** What the run does now (starting, training, evaluating n/N) and its ETA, evals included. */
+  timing = new RunTiming();
   /** Bumps on every change, so views redraw only when there is something new. */
   version = 0;
 
@@ -54,6 +57,8 @@ export class RunModel {
     let block = 0;
     const width = packed ? packed.modules.length * PACKED_FIELDS.length : 0;
     for (const e of events) {
+      if (e.type === 'run_start') this.timing = new RunTiming();
+      this.timing.fold(e);
       if (packed && e.type === 'step')
         this.step(e, () => this.ab.pushBlock(e.step, packed.modules, packed.values, width * block++));
       else this.one(e);
@@ -71,6 +76,8 @@ export class RunModel {
         return;
       case 'step':
         return this.step(e);
+      case 'eval_progress':
+        return; // the timing above keeps the latest
       case 'eval':
         return this.evalPoint(e);
       case 'samples':

@@ -1,5 +1,6 @@
 // Number formatting shared by the webviews (DOM-free). Losses get a fixed 4 decimals (the UI contract's #last-loss);
 // norms and learning rates span many decades, so they get 3 significant digits with an exponent when small or large.
+import { formatDuration } from '../../src/protocol/progress';
 
 export function fixed4(x: number | null | undefined): string {
   return x === null || x === undefined || !Number.isFinite(x) ? '–' : x.toFixed(4);
@@ -27,13 +28,9 @@ export function count(x: number | null | undefined): string {
   return String(Math.round(x));
 }
 
-/** Seconds → "1h 02m", "3m 20s", "12.3s". */
+/** Seconds → "12.3s", "3m 20s", "1h 02m": the one duration format of every view (src/protocol/progress.ts). */
 export function duration(s: number | null | undefined): string {
-  if (s === null || s === undefined || !Number.isFinite(s) || s < 0) return '–';
-  if (s < 60) return `${s.toFixed(1)}s`;
-  const m = Math.floor(s / 60);
-  if (m < 60) return `${m}m ${String(Math.floor(s % 60)).padStart(2, '0')}s`;
-  return `${Math.floor(m / 60)}h ${String(m % 60).padStart(2, '0')}m`;
+  return formatDuration(s);
 }
 
 /** A ratio as "×16" / "÷120" (how many times larger or smaller). */

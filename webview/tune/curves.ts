@@ -34,7 +34,7 @@ export class CurvesView {
       shown += trials.length;
       const percent = kind === 'eval' && metric.name === 'accuracy';
       // uPlot fixes its series at creation: rebuild only when the trials, the winner or the theme change.
-      const key = `${trials.join()}|${s.winner?.trial ?? ''}|${this.theme.fg}`;
+      const key = `${trials.join()}|${s.winner?.trial ?? ''}|${this.theme.key}`;
       if (key !== c.key) {
         c.key = key;
         c.chart.respec(this.spec(trials, s.winner?.trial ?? null, kind === 'eval', percent), this.theme);

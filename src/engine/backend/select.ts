@@ -70,8 +70,11 @@ const START: Record<Concrete, (auto: boolean) => Promise<Started>> = {
     try {
       gpuLib = nodeRequire('@tensorflow/tfjs-node-gpu');
     } catch (err) {
+      const absent = (err as { code?: string }).code === 'MODULE_NOT_FOUND' && /tfjs-node-gpu/.test(firstLine(err));
       throw new Error(
-        `@tensorflow/tfjs-node-gpu is not installed or its native library failed to load (${firstLine(err)})`,
+        absent
+          ? '@tensorflow/tfjs-node-gpu is not installed'
+          : `@tensorflow/tfjs-node-gpu is installed but its native library failed to load (${firstLine(err)})`,
       );
     }
     if (!gpuLib || !(await tf.setBackend('tensorflow'))) throw new Error('the tensorflow backend did not initialise');

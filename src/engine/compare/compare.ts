@@ -5,15 +5,16 @@
 // The report is plain JSON (src/protocol/compare.ts); nothing here touches tensors except the evaluation.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { loadAdapter, loraScaling, moduleLoraParams, type Adapter } from '../../adapters/peft';
-import { lowRankSvd, matrix, type SvdResult } from '../../adapters/svd';
-import type { CompareReport, EvalOutcome, ItemEval, ModuleSimilarity, PairSimilarity } from '../../protocol/compare';
+import { loadAdapter } from '../../adapters/peft';
+import type { CompareReport, EvalOutcome, ItemEval } from '../../protocol/compare';
 import { LoraPlusError, toErrorInfo } from '../../protocol/errors';
 import { selectBackend } from '../backend/select';
 import { requireCheckedConfig } from '../checks/config';
 import { diffConfigs } from '../../config/flatten';
 import { describeItem, locateItem, uniqueLabels } from './items';
-import { deltaSvd, moduleStat, NUMERICAL_RANK_TOL, subspaceSimilarity } from './stats';
+import { captionItems } from './captions';
+import { pairSimilarity, spectraOf } from './pairs';
+import { NUMERICAL_RANK_TOL } from './stats';
 import { evaluate } from '../train/evaluate';
 import { CONFIG_FILE } from '../runs/writer';
 import { Rng } from '../data/rng';
@@ -40,10 +41,21 @@ export const DEFINITIONS: Record<string, string> = {
   numerical_rank: `number of σ above ${NUMERICAL_RANK_TOL} · σ_max`,
   energy_rank_90: 'least k whose top-k σ² hold 90% of ‖ΔW‖_F²',
   phi:
-    'subspace similarity of Hu et al. 2021 (LoRA, §7): φ(i, j) = ‖U_iᵀ V_j‖_F² / min(i, j) ∈ [0, 1], ' +
-    'U_i and V_j the top-i and top-j right-singular vectors of the two adapters (delta: of ΔW; A: of lora_A); ' +
-    'phi is φ(r1, r2); 1 for identical subspaces, about max(i, j)/in for unrelated random ones; ' +
-    'null when a ΔW is zero',
+    'input side: subspace similarity of Hu et al. 2021 (LoRA, §7), φ(i, j) = ‖U_iᵀ V_j‖_F² / min(i, j) ∈ [0, 1], ' +
+    "U_i and V_j the top-i and top-j right-singular vectors of the two adapters (delta: of ΔW, spanning A's row " +
+    'space; A: of lora_A, the same span at full rank); phi is φ(r1, r2); 1 for identical subspaces, about ' +
+    'max(i, j)/in for unrelated random ones; null when a ΔW is zero. Two runs that share their initial lora_A ' +
+    '(shared_init) start at φ = 1 here, and a small lr_A keeps them there whatever they learn',
+  phi_out:
+    "output side (out): the same φ on the left-singular vectors of ΔW, which span lora_B's columns: where the " +
+    'two updates move the outputs; about max(i, j)/out for unrelated ones',
+  cosine:
+    'cos(ΔW₁, ΔW₂) = ⟨ΔW₁, ΔW₂⟩_F / (‖ΔW₁‖_F ‖ΔW₂‖_F) ∈ [-1, 1], from r×r Gram products: ' +
+    's₁s₂·tr((B₁ᵀB₂)(A₂A₁ᵀ)); 1 for the same update up to scale, about 0 for unrelated ones',
+  a_cosine: 'entrywise cosine of the two lora_A (same r): near 1 when both stayed near one initialisation',
+  shared_init:
+    'whether two runs started from the same lora_A: the same ' +
+    'training.seed, model, task, lora.r, lora.target_modules and lora.init_adapter',
   metrics:
     "as of the item's step: the last training loss and eval at or before it, and the best (lowest-loss) eval up to it",
 };
@@ -61,6 +73,7 @@ export function compare(paths: string[], opts: CompareOptions = {}): CompareRepo
   const items = described.map((d) => d.item);
   uniqueLabels(items);
   const { keys, differs } = diffConfigs(items.map((it) => it.config));
+  captionItems(items, differs);
 
   const spectra = adapters.map(spectraOf);
   const modules = spectra.map((m) => [...m.values()].map((s) => s.stat));
@@ -76,80 +89,15 @@ export function compare(paths: string[], opts: CompareOptions = {}): CompareRepo
     differs,
     curves: described.map((d) => d.curves),
     modules,
-    similarity: pairs.map(([a, b]) => pairSimilarity(a, b, spectra[a], spectra[b], Boolean(opts.grid))),
+    similarity: pairs.map(([a, b]) =>
+      pairSimilarity([items[a], items[b], a, b], spectra[a], spectra[b], Boolean(opts.grid)),
+    ),
     eval_config: evalConfigOf(
       items.map((it) => it.run_dir),
       opts.evalConfig,
     ),
     definitions: DEFINITIONS,
   };
-}
-
-interface ModuleSpectra {
-  stat: ReturnType<typeof moduleStat>;
-  delta: SvdResult;
-  A: () => SvdResult; // only pairs need it
-}
-
-function spectraOf(adapter: Adapter): Map<string, ModuleSpectra> {
-  const out = new Map<string, ModuleSpectra>();
-  for (const module of [...adapter.lora.keys()].sort(byLayerThenName)) {
-    const pair = adapter.lora.get(module)!;
-    const scaling = loraScaling(moduleLoraParams(adapter.config, module));
-    const delta = deltaSvd(pair, scaling);
-    let a: SvdResult | null = null;
-    // lora_A [r, in] = I_r · A: the same QR route as ΔW, O(in·r²) rather than a Jacobi sweep over [in, r].
-    const r = pair.A.shape[0];
-    const identity = matrix(
-      Array.from({ length: r * r }, (_, i) => (i % (r + 1) === 0 ? 1 : 0)),
-      r,
-      r,
-    );
-    out.set(module, {
-      stat: moduleStat(module, pair, scaling, delta),
-      delta,
-      A: () => (a ??= lowRankSvd(identity, matrix(pair.A.data, r, pair.A.shape[1]))),
-    });
-  }
-  return out;
-}
-
-function pairSimilarity(
-  a: number,
-  b: number,
-  sa: Map<string, ModuleSpectra>,
-  sb: Map<string, ModuleSpectra>,
-  grid: boolean,
-): PairSimilarity {
-  const modules: ModuleSimilarity[] = [];
-  const skipped: string[] = [];
-  for (const [module, x] of sa) {
-    const y = sb.get(module);
-    if (!y || y.stat.shape[1] !== x.stat.shape[1]) {
-      skipped.push(module);
-      continue;
-    }
-    modules.push({
-      module,
-      layer: x.stat.layer,
-      kind: x.stat.kind,
-      r1: x.stat.r,
-      r2: y.stat.r,
-      delta: subspaceSimilarity(x.delta, y.delta, grid),
-      A: subspaceSimilarity(x.A(), y.A(), grid),
-    });
-  }
-  for (const module of sb.keys()) if (!sa.has(module)) skipped.push(module);
-  const mean = (k: 'delta' | 'A') => {
-    const v = modules.map((m) => m[k].phi).filter((p): p is number => p !== null);
-    return v.length ? v.reduce((s, p) => s + p, 0) / v.length : null;
-  };
-  return { a, b, modules, skipped, mean: { delta: mean('delta'), A: mean('A') } };
-}
-
-/** model.layers.2.x before model.layers.10.x: numbers compare as numbers. */
-function byLayerThenName(x: string, y: string): number {
-  return x.localeCompare(y, 'en', { numeric: true });
 }
 
 function evalConfigOf(runDirs: (string | null)[], override?: string): string | null {

@@ -3,7 +3,8 @@
 // checkpoints of one run compare like two runs.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { ADAPTER_CONFIG_FILE, type AdapterConfig } from '../../adapters/peft';
+import { ADAPTER_CONFIG_FILE, type Adapter, type AdapterConfig } from '../../adapters/peft';
+import type { LoraPlusSettings } from '../../adapters/loraplus-file';
 import type {
   CompareCurves,
   CompareItem,
@@ -90,7 +91,7 @@ export function locateItem(p: string): ItemLocation {
 /** The item as the report shows it (label made unique by the caller). */
 export function describeItem(
   loc: ItemLocation,
-  adapter: { config: AdapterConfig; lora: Map<string, unknown>; modulesToSave: Map<string, unknown> },
+  adapter: Pick<Adapter, 'config' | 'loraplus'> & { lora: Map<string, unknown>; modulesToSave: Map<string, unknown> },
 ): { item: CompareItem; curves: CompareCurves | null } {
   const cfg = adapter.config;
   const base = {
@@ -119,7 +120,7 @@ export function describeItem(
         run_dir: null,
         step: null,
         status: null,
-        config: adapterConfigAsRun(cfg),
+        config: adapterConfigAsRun(cfg, adapter.loraplus),
         metrics: null,
       },
       curves: null,
@@ -129,7 +130,7 @@ export function describeItem(
   const summary: RunSummary = summarizeEvents(loc.runDir, events);
   const step = loc.step ?? summary.step;
   const label = loc.kind === 'checkpoint' ? `${summary.name}@step-${step}` : summary.name;
-  const config = summary.config ? flattenConfig(summary.config) : adapterConfigAsRun(cfg);
+  const config = summary.config ? flattenConfig(summary.config) : adapterConfigAsRun(cfg, adapter.loraplus);
   return {
     item: {
       ...base,
@@ -160,9 +161,10 @@ export function uniqueLabels(items: CompareItem[]): void {
 const TASKS: Record<string, string> = { CAUSAL_LM: 'causal-lm', SEQ_CLS: 'sequence-classification' };
 
 /**
- * An adapter folder without a run: its adapter_config.json under the training config's names, so the table lines up.
+ * An adapter folder without a run: its adapter_config.json (and loraplus.json) under the training config's names, so
+ * the table lines up.
  */
-function adapterConfigAsRun(cfg: AdapterConfig): Record<string, ConfigValue> {
+function adapterConfigAsRun(cfg: AdapterConfig, loraplus?: LoraPlusSettings | null): Record<string, ConfigValue> {
   const out: Record<string, ConfigValue> = {
     model: cfg.base_model_name_or_path,
     task: cfg.task_type ? (TASKS[cfg.task_type] ?? cfg.task_type) : null,
@@ -173,7 +175,9 @@ function adapterConfigAsRun(cfg: AdapterConfig): Record<string, ConfigValue> {
     'lora.use_rslora': cfg.use_rslora,
     'lora.modules_to_save': cfg.modules_to_save,
   };
-  if (cfg.loraplus_lr_ratio !== undefined) out['training.loraplus_lr_ratio'] = cfg.loraplus_lr_ratio;
+  if (loraplus?.optimizer !== undefined) out['training.optimizer'] = loraplus.optimizer;
+  if (loraplus?.learning_rate !== undefined) out['training.learning_rate'] = loraplus.learning_rate;
+  if (loraplus) out['training.loraplus_lr_ratio'] = loraplus.loraplus_lr_ratio;
   return out;
 }
 

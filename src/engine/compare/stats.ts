@@ -2,7 +2,9 @@
 //   - the spectrum of ΔW = scaling · B [out, r] · A [r, in], from the factors (the [out, in] product is never
 //     formed);
 //   - three ranks of that spectrum (see `spectrumStats`);
-//   - the subspace similarity of Hu et al. 2021 (LoRA, §7) between two adapters' top right-singular directions.
+//   - the subspace similarity of Hu et al. 2021 (LoRA, §7) between two adapters' top singular directions, on the
+//     input side (right-singular vectors: A's row space) and on the output side (left-singular vectors: B's span);
+//   - the cosine of two updates, ⟨ΔW₁, ΔW₂⟩ / (‖ΔW₁‖‖ΔW₂‖), from r×r Gram products (again no [out, in] product).
 import type { LoraPair } from '../../adapters/peft';
 import { lowRankSvd, matmul, matrix, svd, transpose, type Matrix, type SvdResult } from '../../adapters/svd';
 import type { ModuleStat, SubspaceSimilarity } from '../../protocol/compare';
@@ -84,10 +86,16 @@ export function subspaceGrid(vt1: Matrix, vt2: Matrix): number[][] {
 }
 
 /** φ at full ranks, its diagonal φ(i, i), and (when asked) the whole grid; φ is null when a side has no directions
- *  (σ_max = 0: an untrained ΔW, whose singular vectors are arbitrary). */
-export function subspaceSimilarity(a: SvdResult, b: SvdResult, grid: boolean): SubspaceSimilarity {
+ *  (σ_max = 0: an untrained ΔW, whose singular vectors are arbitrary). `side` picks the right-singular vectors
+ *  (input side, the paper's) or the left-singular ones (output side). */
+export function subspaceSimilarity(
+  a: SvdResult,
+  b: SvdResult,
+  grid: boolean,
+  side: 'in' | 'out' = 'in',
+): SubspaceSimilarity {
   if (!(a.s[0] > 0) || !(b.s[0] > 0)) return { phi: null, diag: [] };
-  const full = subspaceGrid(a.vt, b.vt);
+  const full = side === 'in' ? subspaceGrid(a.vt, b.vt) : subspaceGrid(transpose(a.u), transpose(b.u));
   const [k1, k2] = [full.length, full[0]?.length ?? 0];
   const out: SubspaceSimilarity = {
     phi: full[k1 - 1][k2 - 1],
@@ -96,6 +104,45 @@ export function subspaceSimilarity(a: SvdResult, b: SvdResult, grid: boolean): S
   if (grid) out.grid = full.map((row) => row.map(round6));
   return out;
 }
+
+/**
+ * ⟨s₁·B₁A₁, s₂·B₂A₂⟩_F = s₁s₂·tr(A₁ᵀB₁ᵀB₂A₂) = s₁s₂·tr((B₁ᵀB₂)(A₂A₁ᵀ)): two r×r Gram products, O((out + in)·r²).
+ */
+export function deltaInner(p1: LoraPair, s1: number, p2: LoraPair, s2: number): number {
+  const bb = matmul(transpose(toMatrix(p1.B)), toMatrix(p2.B)); // [r1, r2]
+  const aa = matmul(toMatrix(p2.A), transpose(toMatrix(p1.A))); // [r2, r1]
+  let trace = 0;
+  for (let i = 0; i < bb.rows; i++)
+    for (let j = 0; j < bb.cols; j++) trace += bb.data[i * bb.cols + j] * aa.data[j * aa.cols + i];
+  return s1 * s2 * trace;
+}
+
+/**
+ * cos(ΔW₁, ΔW₂) = ⟨ΔW₁, ΔW₂⟩_F / (‖ΔW₁‖_F ‖ΔW₂‖_F) ∈ [-1, 1]: 1 for the same update up to scale, 0 for unrelated
+ * ones. Null when a ΔW is zero or the shapes differ.
+ */
+export function deltaCosine(p1: LoraPair, s1: number, p2: LoraPair, s2: number): number | null {
+  if (p1.B.shape[0] !== p2.B.shape[0] || p1.A.shape[1] !== p2.A.shape[1]) return null;
+  const n1 = Math.sqrt(Math.max(0, deltaInner(p1, s1, p1, s1)));
+  const n2 = Math.sqrt(Math.max(0, deltaInner(p2, s2, p2, s2)));
+  if (!(n1 > 0) || !(n2 > 0)) return null;
+  return clampCos(deltaInner(p1, s1, p2, s2) / (n1 * n2));
+}
+
+/** The entrywise cosine of two lora_A of the same shape (null otherwise): near 1 when both stayed at one start. */
+export function matrixCosine(a: LoraPair['A'], b: LoraPair['A']): number | null {
+  if (a.shape.join() !== b.shape.join()) return null;
+  let [ab, aa, bb] = [0, 0, 0];
+  for (let i = 0; i < a.data.length; i++) {
+    ab += a.data[i] * b.data[i];
+    aa += a.data[i] * a.data[i];
+    bb += b.data[i] * b.data[i];
+  }
+  return aa > 0 && bb > 0 ? clampCos(ab / Math.sqrt(aa * bb)) : null;
+}
+
+const toMatrix = (t: LoraPair['A']): Matrix => matrix(t.data, t.shape[0], t.shape[1]);
+const clampCos = (x: number): number => Math.min(1, Math.max(-1, x)); // rounding can step past ±1 by ~1e-16
 
 /**
  * Where a module sits, for the layer × module-kind heatmap: model.layers.3.self_attn.q_proj → 3, self_attn.q_proj.

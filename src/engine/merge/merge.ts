@@ -27,6 +27,8 @@ export interface MergeOptions extends MergeRequest {
 }
 
 const CAT_EXACT = 1e-5; // `cat` is exact: only float32 rounding separates it from Σ wᵢ·ΔWᵢ
+/** PEFT's task_type → ours (the model card's Auto class). */
+const TASK_TYPES: Record<string, string> = { CAUSAL_LM: 'causal-lm', SEQ_CLS: 'sequence-classification' };
 
 export async function mergeAdapters(o: MergeOptions): Promise<MergeSummary> {
   const log = o.log ?? (() => undefined);
@@ -79,8 +81,8 @@ export async function mergeAdapters(o: MergeOptions): Promise<MergeSummary> {
     created: new Date().toISOString(),
     as,
     base,
-    task: null,
-    adapters: dirs.map((d, i) => adapterEntry(d, weights[i], adapters[i].config)),
+    task: TASK_TYPES[String(combined.config.task_type)] ?? null, // a model merge decides it from the base below
+    adapters: dirs.map((d, i) => adapterEntry(d, weights[i], adapters[i])),
     combination,
     r: combined.config.r,
     lora_alpha: combined.config.lora_alpha,

@@ -2,20 +2,21 @@
 // combination, r, lora_alpha, loraplus_lr_ratio, the equivalence check) and merge_info.json (the same as data).
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { AdapterConfig } from '../../adapters/peft';
+import type { Adapter } from '../../adapters/peft';
 import type { MergeInfo } from '../../protocol/merge';
 
 export const MERGE_INFO_FILE = 'merge_info.json';
 export const CHECK_FAILED_MARK = 'MERGE_CHECK_FAILED';
 
-export function adapterEntry(dir: string, weight: number, c: AdapterConfig): MergeInfo['adapters'][number] {
+export function adapterEntry(dir: string, weight: number, a: Adapter): MergeInfo['adapters'][number] {
+  const c = a.config;
   return {
     path: dir,
     weight,
     r: c.r,
     lora_alpha: c.lora_alpha,
     use_rslora: c.use_rslora,
-    loraplus_lr_ratio: typeof c.loraplus_lr_ratio === 'number' ? c.loraplus_lr_ratio : null,
+    loraplus_lr_ratio: a.loraplus?.loraplus_lr_ratio ?? null, // loraplus.json (or an older adapter_config.json)
   };
 }
 
@@ -100,20 +101,29 @@ function readme(i: MergeInfo): string {
     `- Result: ${failed ? CHECK_FAILED_MARK : 'passed'}`,
     '',
   );
-  if (i.as === 'model') {
-    const autoClass =
-      i.task === 'sequence-classification' ? 'AutoModelForSequenceClassification' : 'AutoModelForCausalLM';
-    lines.push(
-      '## Use',
-      '',
-      '```python',
-      'from transformers import AutoModel, AutoTokenizer',
-      `model = AutoModel.from_pretrained("path/to/this/folder")  # or the ${autoClass} class`,
-      '```',
-      '',
-    );
-  }
+  lines.push(...useSection(i));
   return lines.join('\n');
+}
+
+/** How to load the folder in Python, with the transformers class of its task (sft trains a causal LM). */
+function useSection(i: MergeInfo): string[] {
+  const auto = i.task === 'sequence-classification' ? 'AutoModelForSequenceClassification' : 'AutoModelForCausalLM';
+  const code =
+    i.as === 'model'
+      ? [
+          `from transformers import ${auto}, AutoTokenizer`,
+          '',
+          `model = ${auto}.from_pretrained("path/to/this/folder")`,
+          'tokenizer = AutoTokenizer.from_pretrained("path/to/this/folder")',
+        ]
+      : [
+          'from peft import PeftModel',
+          `from transformers import ${auto}`,
+          '',
+          `base = ${auto}.from_pretrained(${JSON.stringify(i.base ?? 'path/to/the/base/model')})`,
+          'model = PeftModel.from_pretrained(base, "path/to/this/folder")',
+        ];
+  return ['## Use', '', '```python', ...code, '```', ''];
 }
 
 function fmt(x: number): string {

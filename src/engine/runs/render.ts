@@ -1,7 +1,9 @@
 // Renders engine events for a terminal: a live progress line on a TTY (loss, steps/s, ETA), plain lines otherwise
 // (CI logs, pipes). The engine itself never prints; this is the CLI's half.
+import { backendSummary } from '../../protocol/backend';
 import { formatError } from '../../protocol/errors';
 import type { EngineEvent, RunStartEvent, SamplesEvent } from '../../protocol/events';
+import { formatDuration, RunTiming } from '../../protocol/progress';
 
 export interface Renderer {
   (e: EngineEvent): void;
@@ -13,6 +15,7 @@ export function createRenderer(out: NodeJS.WriteStream = process.stderr, opts: {
   let startStep = 0;
   let started = Date.now();
   let lastPlain = 0;
+  let timing = new RunTiming();
   let liveLine = false;
   const line = (s: string) => {
     if (liveLine) out.write('\r\x1b[2K');
@@ -20,15 +23,15 @@ export function createRenderer(out: NodeJS.WriteStream = process.stderr, opts: {
     out.write(`${s}\n`);
   };
   return (e) => {
+    if (e.type === 'run_start') timing = new RunTiming();
+    timing.fold(e);
     switch (e.type) {
       case 'run_start': {
         total = e.total_steps;
         startStep = e.start_step;
         started = Date.now();
         line(`run ${e.run_name} → ${e.run_dir}`);
-        line(
-          `backend ${e.backend} on ${e.device}${e.backend_notes.length ? ` (skipped: ${e.backend_notes.join('; ')})` : ''}`,
-        );
+        line(`backend: ${backendLine(e)}`);
         line(
           `model ${e.model_type} ${e.model} · task ${e.task} · ${fmtInt(e.params.total)} params, ${fmtInt(e.params.trainable)} trainable (${pct(e.params.trainable, e.params.total)})`,
         );
@@ -44,7 +47,7 @@ export function createRenderer(out: NodeJS.WriteStream = process.stderr, opts: {
         if (opts.quiet) break;
         const done = e.step - startStep;
         const rate = done / Math.max(1e-3, (Date.now() - started) / 1000);
-        const eta = (total - e.step) / Math.max(1e-9, rate);
+        const eta = timing.eta() ?? (total - e.step) / Math.max(1e-9, rate); // evals to come included
         const text = `step ${e.step}/${total} loss ${e.loss.toFixed(4)} · ${rate.toFixed(2)} steps/s · ${Math.round(e.tokens_per_s)} tok/s · ETA ${fmtTime(eta)}`;
         if (tty) {
           const width = 24;
@@ -55,6 +58,15 @@ export function createRenderer(out: NodeJS.WriteStream = process.stderr, opts: {
           lastPlain = Date.now();
           line(text);
         }
+        break;
+      }
+      case 'eval_progress': {
+        if (opts.quiet) break;
+        const text = `evaluating at step ${e.step}: ${e.done}/${e.total} examples`;
+        if (tty) {
+          out.write(`\r\x1b[2K${text}`);
+          liveLine = true;
+        } else if (e.done === 0) line(`${text}…`); // once per eval: the eval line follows
         break;
       }
       case 'eval': {
@@ -114,10 +126,15 @@ export function optimizerText(e: Pick<RunStartEvent, 'optimizer' | 'optimizer_ar
   return `${name}${args.length ? ` (${args.join(', ')})` : ''}`;
 }
 
+/** The one duration format (src/protocol/progress.ts): "12.3s", "3m 05s", "1h 02m"; "?" when unknown. */
 export function fmtTime(s: number): string {
-  if (!Number.isFinite(s)) return '?';
-  const m = Math.floor(s / 60);
-  return m ? `${m}m${String(Math.round(s % 60)).padStart(2, '0')}s` : `${s.toFixed(1)}s`;
+  return formatDuration(Number.isFinite(s) ? s : NaN);
+}
+
+/** "CPU · WebAssembly SIMD, 2 threads — no GPU found (CUDA: … · WebGPU: …)": information, not an error. */
+export function backendLine(e: RunStartEvent): string {
+  const b = backendSummary(e);
+  return `${b.text}${b.details.length ? ` (${b.details.join(' · ')})` : ''}`;
 }
 
 function fmtInt(n: number): string {

@@ -14,6 +14,7 @@ import { isObject } from '../../protocol/json';
 import { ensureDir, folderError } from '../checks/paths';
 import { listCheckpoints, type Checkpoint } from './checkpoints';
 import { cleanLeftovers, LOCK_FILE, lockRun, type RunLock } from './lock';
+import { runName } from './names';
 
 export const METRICS_FILE = 'metrics.jsonl';
 export const CONFIG_FILE = 'config.yaml';
@@ -41,23 +42,14 @@ const RESUMABLE_CHANGES = [
 ];
 
 /**
- * The default run name: a timestamp and the model's folder name. Two runs started in the same second get
- * distinct folders anyway (createRun adds -2, -3, ...).
- */
-export function runName(config: TrainConfig, now = new Date()): string {
-  if (config.run_name) return config.run_name;
-  const stamp = now.toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15); // 20261123-071500
-  return `${stamp}-${path.basename(config.model)}`;
-}
-
-/**
  * A new run's folder, created here and locked: `dir` (from --run-dir), else `<output_dir>/<run_name>`. A new run
  * never writes into a folder that holds anything (another run, the user's own files, the config itself): a named
- * folder that exists and is not empty is refused, and a default name that is taken gets a suffix.
+ * folder that exists and is not empty is refused, and a default name (names.ts, from `configFile`) that is taken
+ * gets a suffix.
  */
-export function createRun(config: TrainConfig, dir?: string): RunFolder {
+export function createRun(config: TrainConfig, dir?: string, configFile?: string): RunFolder {
   const named = dir !== undefined || Boolean(config.run_name);
-  const first = path.resolve(dir ?? path.join(config.output_dir, runName(config)));
+  const first = path.resolve(dir ?? path.join(config.output_dir, runName(config, configFile)));
   const where = dir !== undefined ? undefined : config.run_name ? 'run_name' : 'output_dir';
   ensureDir(path.dirname(first), where ?? 'output_dir');
   for (let i = 1; ; i++) {

@@ -5,6 +5,7 @@ import * as tf from '@tensorflow/tfjs';
 import { crossEntropy } from '../../models/layers';
 import type { Adapters, BatchTensors, Model } from '../../models/types';
 import { NO_ADAPTERS } from '../../models/types';
+import type { EvalProgressEvent } from '../../protocol/events';
 import { collate, datasetSize, disposeBatch, targetCount, toTensors, type Dataset } from './inputs';
 
 export interface EvalResult {
@@ -16,18 +17,23 @@ export interface EvalResult {
   examples: number;
 }
 
+/** Called with the examples evaluated so far: 0 before the first batch, then after each batch. */
+export type EvalProgress = (done: number, total: number) => void;
+
 export async function evaluate(
   model: Model,
   ds: Dataset,
   padId: number,
   batchSize: number,
   adapters: Adapters = NO_ADAPTERS,
+  onProgress?: EvalProgress,
 ): Promise<EvalResult> {
   const eval_: Adapters = { lora: adapters.lora, trainable: adapters.trainable, dropoutSeed: null }; // no dropout
   const n = datasetSize(ds);
   let lossSum = 0;
   let weight = 0;
   let correct = 0;
+  onProgress?.(0, n);
   for (let start = 0; start < n; start += batchSize) {
     const idx = Array.from({ length: Math.min(batchSize, n - start) }, (_, i) => start + i);
     const b = collate(ds, idx, padId);
@@ -47,12 +53,32 @@ export async function evaluate(
     lossSum += vals[0] * w;
     weight += w;
     if (ds.kind !== 'causal-lm') correct += vals[1];
+    onProgress?.(Math.min(n, start + batchSize), n);
   }
   const loss = lossSum / Math.max(1, weight);
   if (ds.kind === 'sequence-classification') return { loss, accuracy: correct / Math.max(1, n), examples: n };
   const perplexity = Math.exp(loss);
   if (ds.kind === 'causal-lm') return { loss, perplexity, examples: n };
   return { loss, perplexity, token_accuracy: correct / Math.max(1, weight), examples: n };
+}
+
+/**
+ * An EvalProgress that passes on the start and then at most one report per `everyMs` (the last batch's report is
+ * left to the eval's own result, which follows at once).
+ */
+export function throttledProgress(report: EvalProgress, everyMs = 1000, now = Date.now): EvalProgress {
+  let last = -Infinity;
+  return (done, total) => {
+    const t = now();
+    if (done !== 0 && (done >= total || t - last < everyMs)) return;
+    last = t;
+    report(done, total);
+  };
+}
+
+/** eval_progress events for an eval at `step`, at most about one a second, with the run's clock. */
+export function progressEvents(emit: (e: EvalProgressEvent) => void, step: number, clock: () => number): EvalProgress {
+  return throttledProgress((done, total) => emit({ type: 'eval_progress', step, done, total, elapsed_s: clock() }));
 }
 
 /**

@@ -16,6 +16,7 @@ import { Trainer } from './trainer';
 export interface TrainOptions {
   runDir?: string; // default: <output_dir>/<run_name>
   resume?: boolean; // continue from the run's latest checkpoint
+  configFile?: string; // the config's file: its name starts the default run name (runs/names.ts)
 }
 
 export interface TrainResult {
@@ -35,7 +36,7 @@ export async function train(
 ): Promise<TrainResult> {
   const { run, from: resumeFrom } = opts.resume
     ? reopenRun(config, findRunToResume(config, opts.runDir))
-    : { run: createRun(config, opts.runDir), from: undefined };
+    : { run: createRun(config, opts.runDir, opts.configFile), from: undefined };
   const runDir = run.dir;
   const emit = (e: EngineEvent) => {
     run.emit(e);

@@ -14,14 +14,9 @@ import type { EngineEvent, ModuleStats, RunStartEvent, StepEvent } from '../../p
 import { selectBackend, type BackendInfo } from '../backend/select';
 import { epochOrder } from '../data/datasets';
 import { Rng } from '../data/rng';
-import {
-  loadCheckpoint,
-  pruneCheckpoints,
-  saveCheckpoint,
-  type Checkpoint,
-  type TrainerState,
-} from '../runs/checkpoints';
-import { evaluate, type EvalResult } from './evaluate';
+import { loadCheckpoint, pruneCheckpoints, saveCheckpoint } from '../runs/checkpoints';
+import type { Checkpoint, TrainerState } from '../runs/checkpoints';
+import { evaluate, progressEvents, type EvalResult } from './evaluate';
 import { Sampler } from './samples';
 import { clipGradients, type AdamW, type Group, type Trainable } from './optimizer';
 import { createOptimizer } from './peft-optimizers';
@@ -183,12 +178,11 @@ export class Trainer {
         target_modules: [...weights.lora.keys()],
         modules_to_save: [...weights.trainable.keys()],
       },
-      loraplus_lr_ratio: this.ratio(),
-      optimizer: this.t.optimizer,
-      optimizer_args: this.t.optimizer === 'riemannian' ? { reg: this.t.optimizer_args.reg } : {},
+      ...this.optimizerSettings(),
       groups: this.groups.map(({ name, lr, weight_decay, params }) => ({ name, lr, weight_decay, params })),
       train_examples: datasetSize(data.train),
       eval_examples: data.eval ? datasetSize(data.eval) : 0,
+      eval_every: this.t.eval_every,
     };
   }
 
@@ -311,14 +305,15 @@ export class Trainer {
   /** The eval loss and its figures, then (sft, eval.generate) the model's answers to the first eval prompts. */
   async evaluate(): Promise<void> {
     if (!this.data.eval) return;
-    let r = await evaluate(this.model, this.data.eval, this.pad, this.t.batch_size, this.weights);
+    const progress = progressEvents(this.emit, this.step, () => this.elapsed()); // "evaluating n/N", never frozen
+    let r = await evaluate(this.model, this.data.eval, this.pad, this.t.batch_size, this.weights, progress);
     const warn = (message: string) => this.emit({ type: 'log', level: 'warning', message });
     const sampling = { padId: this.pad, maxPositions: this.model.maxPositions, warn };
     if (this.sampler === undefined) this.sampler = Sampler.open(this.config, this.folder, sampling);
     const answers = this.sampler && (await this.sampler.answer(this.model, this.weights));
     if (answers?.exact_match !== undefined) r = { ...r, exact_match: answers.exact_match };
     this.evals.push({ step: this.step, result: r });
-    this.emit({ type: 'eval', step: this.step, ...r });
+    this.emit({ type: 'eval', step: this.step, ...r, elapsed_s: this.elapsed() });
     if (answers) this.emit({ type: 'samples', step: this.step, ...answers });
     if (!this.state.best_eval || r.loss < this.state.best_eval.loss) this.state.best_eval = { step: this.step, ...r };
   }
@@ -334,11 +329,21 @@ export class Trainer {
   }
 
   /** The trained adapter in PEFT's format. */
-  adapter(): Promise<Adapter> {
-    const extra = { loraplus_lr_ratio: this.ratio() };
-    // A cached Hub model is named by its id, as Python's from_pretrained takes it.
-    const base = hubIdOf(this.config.model) ?? this.config.model;
-    return this.weights.toAdapter(base, taskType(this.config), extra);
+  async adapter(): Promise<Adapter> {
+    const base = hubIdOf(this.config.model) ?? this.config.model; // a cached Hub model by its id, as Python takes it
+    const adapter = await this.weights.toAdapter(base, taskType(this.config), {});
+    adapter.loraplus = { ...this.optimizerSettings(), learning_rate: this.t.learning_rate }; // loraplus.json
+    return adapter;
+  }
+
+  /** λ as applied, the optimizer and the PEFT parameters it took beyond the config's: run_start and loraplus.json. */
+  private optimizerSettings(): {
+    loraplus_lr_ratio: number;
+    optimizer: string;
+    optimizer_args: Record<string, number>;
+  } {
+    const args: Record<string, number> = this.t.optimizer === 'riemannian' ? { reg: this.t.optimizer_args.reg } : {};
+    return { loraplus_lr_ratio: this.ratio(), optimizer: this.t.optimizer, optimizer_args: args };
   }
 
   /** A loss or update that is not finite: the run stops with this error and keeps its last good checkpoint. */

@@ -13,7 +13,7 @@ import { LoraPlusError, toErrorInfo } from '../../protocol/errors';
 import type { EngineEvent } from '../../protocol/events';
 import type { TuneEvent, TuneEventSink, TuneResult, TuneWinner } from '../../protocol/tune';
 import { openTuneFolder, type TuneFolder } from '../runs/tune-folder';
-import { runName } from '../runs/writer';
+import { configStem } from '../runs/names';
 import { datasetSize, loadData, openModelFolder } from '../train/inputs';
 import { evaluateAdapter } from './final-eval';
 import { LOSS_FACTOR, planTune, trialConfig, type TunePlan, type TuneSettings } from './plan';
@@ -21,7 +21,7 @@ import { compareResults, newTrialState, trainRung } from './trial';
 
 export interface TuneOptions extends TuneSettings {
   configFile?: string; // for tune_start, and the table's title
-  tuneDir?: string; // default: <output_dir>/<run_name, else tune-<time>-<model>>
+  tuneDir?: string; // default: <output_dir>/<run_name, else tune-<config file's name>>
   onTrialEvent?: (trial: string, e: EngineEvent) => void; // each trial run's own events (metrics.jsonl has them too)
 }
 
@@ -35,7 +35,7 @@ export async function tune(
   const { device } = await selectBackend(config.device);
   const plan = planTune({ ...config, device }, opts, () => stepsOfEpochs(config));
   const named = opts.tuneDir !== undefined || Boolean(config.run_name);
-  const dir = path.resolve(opts.tuneDir ?? path.join(config.output_dir, tuneName(config)));
+  const dir = path.resolve(opts.tuneDir ?? path.join(config.output_dir, tuneName(config, opts.configFile)));
   const folder = openTuneFolder(dir, named);
   const began = Date.now();
   const emit = (e: TuneEvent) => {
@@ -130,9 +130,9 @@ export async function tune(
   }
 }
 
-/** The tune folder's default name: tune-<time>-<model>, or the config's run_name. */
-function tuneName(config: TunableConfig): string {
-  return config.run_name ?? `tune-${runName(withAutoDefaults(config))}`;
+/** The tune folder's default name: tune-<config file's name> (-2, -3, … when taken), or the config's run_name. */
+function tuneName(config: TunableConfig, configFile?: string): string {
+  return config.run_name ?? `tune-${configStem(configFile, config.model)}`;
 }
 
 function startEvent(plan: TunePlan, folder: TuneFolder, configFile: string | null): TuneEvent {

@@ -66,7 +66,7 @@ export async function findModelsAndData(
 
 /** Names that are never training data though their extension says they could be. */
 const NOT_DATA =
-  /^(package(-lock)?|tsconfig.*|jsconfig|\.?eslintrc|settings|launch|tasks|extensions|requirements|license|licence|readme|changelog|notice|vocab|merges|trainer_state|adapter_config)\.(json|txt)$/i;
+  /^(package(-lock)?|tsconfig.*|jsconfig|\.?eslintrc|settings|launch|tasks|extensions|requirements|license|licence|readme|changelog|notice|vocab|merges|trainer_state|adapter_config|loraplus|merge_info)\.(json|txt)$/i;
 
 function isDataFile(file: string): boolean {
   const ext = path.extname(file).toLowerCase();

@@ -17,6 +17,7 @@ import { SUPPORTED_EXTENSIONS } from '../../engine/data/rows';
 import { configFiles, resolvePath } from './ranges';
 import { orderColumns } from './new-config-plan';
 import { chatTemplateInfo, formatInfo } from './hover-sft';
+import { learningRatesInfo } from './hover-rates';
 import { listCachedModels } from '../../engine/hub/cache';
 import { FAMILIES } from '../../models/registry';
 
@@ -398,6 +399,7 @@ export function hoverAt(text: string, offset: number, configDir: string): HoverI
   if (d.path === 'data.eval' && files.eval) extra = dataInfo(files.eval);
   if (d.path === 'data.format' && files.train) extra = formatInfo(text, files.train);
   if (d.path === 'data.chat_template' && files.model) extra = chatTemplateInfo(text, configDir, files);
+  if (d.path === 'training.learning_rate' || d.path === 'training.loraplus_lr_ratio') extra = learningRatesInfo(text);
   return { markdown: extra ? `${d.markdown}\n\n---\n\n${extra}` : d.markdown, start, end };
 }
 

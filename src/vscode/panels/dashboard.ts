@@ -6,13 +6,20 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { dashboardSummary } from '../../engine/runs/summary';
-import { hostMessage, isDashboardToHost, packModules, type HostMessages } from '../../protocol/dashboard';
+import {
+  hostMessage,
+  isDashboardToHost,
+  packModules,
+  type DashboardView,
+  type HostMessages,
+} from '../../protocol/dashboard';
 import type { EngineEvent } from '../../protocol/events';
 import { isObject } from '../../protocol/json';
 import type { RunChange, RunFeeds } from '../runs/feeds';
 import { webviewHtml, webviewOptions } from './html';
 
 export const DASHBOARD_VIEW = 'loraplus.dashboard';
+const VIEW_KEY = 'loraplus.dashboard.view'; // DashboardView in the memento
 const CHUNK_EVENTS = 5000; // a long run's init goes in pieces, so no single message is huge
 
 export class Dashboards implements vscode.Disposable {
@@ -23,6 +30,7 @@ export class Dashboards implements vscode.Disposable {
   constructor(
     readonly extensionUri: vscode.Uri,
     readonly feeds: RunFeeds,
+    readonly memento?: vscode.Memento, // where view settings (the A/B quantity) outlive the panels
   ) {
     this.serializer = vscode.window.registerWebviewPanelSerializer(DASHBOARD_VIEW, {
       deserializeWebviewPanel: async (panel, state: unknown) => {
@@ -38,7 +46,9 @@ export class Dashboards implements vscode.Disposable {
     const dir = path.resolve(runDir);
     const open = this.panels.get(dir);
     if (open) return open.panel.reveal();
-    const column = vscode.window.activeTextEditor ? vscode.ViewColumn.Beside : vscode.ViewColumn.Active;
+    // The active editor group, full width: a dashboard squeezed into a side column beside the config is too narrow
+    // for its charts (the user can still drag it aside).
+    const column = vscode.ViewColumn.Active;
     this.adopt(
       vscode.window.createWebviewPanel(
         DASHBOARD_VIEW,
@@ -50,8 +60,16 @@ export class Dashboards implements vscode.Disposable {
     );
   }
 
+  /** A run folder was renamed: its open dashboard (following the old folder) is replaced by one of the new. */
+  moved(from: string, to: string): void {
+    const open = this.panels.get(path.resolve(from));
+    if (!open) return;
+    open.dispose();
+    this.open(to);
+  }
+
   private adopt(panel: vscode.WebviewPanel, runDir: string | null): void {
-    const p: DashboardPanel = new DashboardPanel(panel, runDir, this.extensionUri, this.feeds, () => {
+    const p: DashboardPanel = new DashboardPanel(panel, runDir, this.extensionUri, this.feeds, this.memento, () => {
       this.owned.delete(p);
       if (runDir && this.panels.get(runDir) === p) this.panels.delete(runDir);
     });
@@ -78,6 +96,7 @@ class DashboardPanel implements vscode.Disposable {
     private readonly runDir: string | null,
     extensionUri: vscode.Uri,
     private readonly feeds: RunFeeds,
+    private readonly memento: vscode.Memento | undefined,
     private readonly onDispose: () => void,
   ) {
     panel.title = runDir ? `LoRA+ ${path.basename(runDir)}` : 'LoRA+ Dashboard';
@@ -110,6 +129,8 @@ class DashboardPanel implements vscode.Disposable {
         return this.init();
       case 'openFile':
         return void this.openFile(m.path);
+      case 'saveView':
+        return void this.memento?.update(VIEW_KEY, { ...this.view(), abQuantity: m.abQuantity });
       default:
         m satisfies never;
     }
@@ -131,7 +152,8 @@ class DashboardPanel implements vscode.Disposable {
     const events = this.feeds.history(dir);
     const summary = dashboardSummary(this.feeds.summary(dir));
     this.sent = JSON.stringify(summary);
-    void this.post('init', { runDir: dir, summary, ...packModules(events.slice(0, CHUNK_EVENTS)) });
+    const view = this.view();
+    void this.post('init', { runDir: dir, summary, view, ...packModules(events.slice(0, CHUNK_EVENTS)) });
     this.postEvents(events.slice(CHUNK_EVENTS));
   }
 
@@ -151,6 +173,12 @@ class DashboardPanel implements vscode.Disposable {
   private postEvents(events: EngineEvent[]): void {
     for (let i = 0; i < events.length; i += CHUNK_EVENTS)
       void this.post('events', packModules(events.slice(i, i + CHUNK_EVENTS)));
+  }
+
+  /** The view settings kept for every dashboard (the A/B quantity picked last). */
+  private view(): DashboardView {
+    const v = this.memento?.get<unknown>(VIEW_KEY);
+    return isObject(v) && typeof v.abQuantity === 'string' ? { abQuantity: v.abQuantity } : {};
   }
 
   private async openFile(relative: string): Promise<void> {

@@ -48,7 +48,7 @@ export class TuneDashboards implements vscode.Disposable {
     const dir = path.resolve(tuneDir);
     const open = this.panels.get(dir);
     if (open) return open.panel.reveal();
-    const column = vscode.window.activeTextEditor ? vscode.ViewColumn.Beside : vscode.ViewColumn.Active;
+    const column = vscode.ViewColumn.Active; // full width, as a run's dashboard: a side column is too narrow
     const title = `LoRA+ tune ${path.basename(dir)}`;
     this.adopt(
       vscode.window.createWebviewPanel(TUNE_DASHBOARD_VIEW, title, column, webviewOptions(this.extensionUri)),

@@ -46,7 +46,9 @@ export class RunFeeds implements vscode.Disposable {
     private readonly clock: () => number = Date.now,
   ) {
     this.subscriptions = [
-      runs.onEvent(({ runDir, event }) => this.changed(runDir, event.type === 'step' ? READ_MS : 0)),
+      runs.onEvent(({ runDir, event: e }) =>
+        this.changed(runDir, e.type === 'step' || e.type === 'eval_progress' ? READ_MS : 0),
+      ),
       runs.onDidChange(() => this.liveChanged()),
     ];
   }

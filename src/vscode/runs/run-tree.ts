@@ -1,8 +1,9 @@
 // The run explorer: every run folder under the workspace (a folder with a metrics.jsonl the engine wrote), with its
-// checkpoints and final adapter, and every tune folder (a tune.jsonl) as a group of its trials, which are run items
-// like any other. What an item shows comes from tree-model.ts and tune-model.ts; this file finds the runs and tunes
-// and keeps them current: which folders are runs and tunes (a workspace search, then file and folder events), and
-// each as its feed says (feeds.ts and tune-feeds.ts: the one model that the dashboards and the status bar share).
+// checkpoints, final adapter and merged models (merge_info.json; merge-model.ts), and every tune folder (a
+// tune.jsonl) as a group of its trials, which are run items like any other. What an item shows comes from
+// tree-model.ts and tune-model.ts; this file finds the runs and tunes and keeps them current: which folders are runs
+// and tunes (a workspace search, then file and folder events), and each as its feed says (feeds.ts and tune-feeds.ts:
+// the one model that the dashboards and the status bar share).
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
@@ -20,6 +21,7 @@ import {
   type ItemData,
   type RunItemData,
 } from './tree-model';
+import { MERGE_INFO_FILE, mergedItem, ownerRun, readMergeInfo, type MergedItemData } from './merge-model';
 import type { TuneChange, TuneFeeds } from './tune-feeds';
 import { trialOrder, trialOutcome, trialTooltip, tuneDirOfTrial, tuneItem, type TuneItemData } from './tune-model';
 
@@ -27,10 +29,12 @@ export type RunNode =
   | { kind: 'tune'; dir: string; tuneDir: string; summary: TuneSummary; item: TuneItemData }
   | { kind: 'run'; dir: string; runDir: string; summary: RunSummary; item: RunItemData }
   | { kind: 'checkpoint'; dir: string; runDir: string; step: number; item: ChildItemData }
-  | { kind: 'adapter'; dir: string; runDir: string; step: number; item: ChildItemData };
+  | { kind: 'adapter'; dir: string; runDir: string; step: number; item: ChildItemData }
+  | { kind: 'merged'; dir: string; item: MergedItemData };
 
 const WATCH_GLOB = '**/{metrics.jsonl,checkpoints/**,final/**}';
 const TUNE_GLOB = `**/${TUNE_FILE}`;
+const MERGE_GLOB = `**/${MERGE_INFO_FILE}`;
 // A folder deleted, moved or copied as a whole is one event for the folder alone: this watcher sees those.
 const FOLDER_GLOB = '**/*';
 const BATCH_MS = 500; // folder events are gathered this long before the runs are searched for again
@@ -43,6 +47,7 @@ export class RunTree implements vscode.TreeDataProvider<RunNode>, vscode.Disposa
   private dirs = new Set<string>(); // the run folders found (resolved)
   private foreign = new Set<string>(); // folders with another tool's metrics.jsonl: read again on change, not shown
   private tunes = new Set<string>(); // the tune folders found (resolved); their trials are runs in `dirs`
+  private merges = new Set<string>(); // folders a merge wrote (resolved): under their run, else at the top
   private scanning: Promise<void>;
   private rescanTimer: NodeJS.Timeout | undefined;
   private fireTimer: NodeJS.Timeout | undefined;
@@ -95,7 +100,11 @@ export class RunTree implements vscode.TreeDataProvider<RunNode>, vscode.Disposa
         ? vscode.TreeItemCollapsibleState.Collapsed
         : vscode.TreeItemCollapsibleState.None;
       item.command = { command: 'loraplus.openDashboard', title: 'Open Dashboard', arguments: [node] };
-    } else item.resourceUri = vscode.Uri.file(node.dir);
+    } else {
+      item.resourceUri = vscode.Uri.file(node.dir);
+      if (node.kind === 'merged')
+        item.command = { command: 'loraplus.openModelCard', title: 'Open Model Card', arguments: [node] };
+    }
     return item;
   }
 
@@ -106,7 +115,25 @@ export class RunTree implements vscode.TreeDataProvider<RunNode>, vscode.Disposa
     }
     if (node.kind === 'tune') return this.trials(node);
     if (node.kind !== 'run') return [];
-    return childItems(node.summary).map((c) => ({ kind: c.kind, dir: c.dir, runDir: node.dir, step: c.step, item: c }));
+    const children: RunNode[] = childItems(node.summary).map((c) => ({
+      kind: c.kind,
+      dir: c.dir,
+      runDir: node.dir,
+      step: c.step,
+      item: c,
+    }));
+    return [...children, ...this.mergesOf(node.dir)];
+  }
+
+  /** The merges of a run (`run`), or those of no run found (null): each with its merge_info.json. */
+  private mergesOf(run: string | null): Extract<RunNode, { kind: 'merged' }>[] {
+    const out: Extract<RunNode, { kind: 'merged' }>[] = [];
+    for (const dir of [...this.merges].sort()) {
+      const info = readMergeInfo(dir);
+      if (ownerRun(dir, info, this.dirs) !== run) continue;
+      out.push({ kind: 'merged', dir, item: mergedItem(dir, info, run === null) });
+    }
+    return out;
   }
 
   /** Tunes and the runs that are no tune's trials, newest first. */
@@ -121,6 +148,7 @@ export class RunTree implements vscode.TreeDataProvider<RunNode>, vscode.Disposa
         node: { kind: 'tune' as const, dir, tuneDir: dir, summary, item: tuneItem(dir, summary, where(dir)) },
       })),
       ...runs.map((s) => ({ time: startedAt(s), node: this.runNode(s, where(s.dir)) })),
+      ...this.mergesOf(null).map((node) => ({ time: Date.parse(readMergeInfo(node.dir)?.created ?? '') || 0, node })),
     ];
     return nodes
       .sort((a, b) => b.time - a.time || a.node.item.label.localeCompare(b.node.item.label))
@@ -175,7 +203,11 @@ export class RunTree implements vscode.TreeDataProvider<RunNode>, vscode.Disposa
   private async scan(): Promise<void> {
     const exclude = vscode.workspace.getConfiguration('loraplus').get<string>('runs.exclude') || undefined;
     const find = (glob: string) => vscode.workspace.findFiles(glob, exclude, 5000).then(undefined, () => []);
-    const [files, tuneFiles] = await Promise.all([find('**/metrics.jsonl'), find(TUNE_GLOB)]);
+    const [files, tuneFiles, mergeFiles] = await Promise.all([
+      find('**/metrics.jsonl'),
+      find(TUNE_GLOB),
+      find(MERGE_GLOB),
+    ]);
     const dirs = new Set(files.map((f) => path.resolve(path.dirname(f.fsPath))));
     const tunes = new Set(tuneFiles.map((f) => path.resolve(path.dirname(f.fsPath))));
     for (const r of this.feeds.runs.runs()) {
@@ -190,6 +222,7 @@ export class RunTree implements vscode.TreeDataProvider<RunNode>, vscode.Disposa
     }
     for (const dir of tunes) this.tuneFeeds.forget(dir);
     [this.dirs, this.foreign, this.tunes] = [runs, foreign, tunes];
+    this.merges = new Set(mergeFiles.map((f) => path.resolve(path.dirname(f.fsPath))));
   }
 
   private isRun(dir: string): boolean {
@@ -222,7 +255,7 @@ export class RunTree implements vscode.TreeDataProvider<RunNode>, vscode.Disposa
     if (runDirOfFile(p)) return; // the run watcher has it
     try {
       const holdsRun = (d: string) =>
-        fs.existsSync(path.join(d, METRICS_FILE)) || fs.existsSync(path.join(d, TUNE_FILE));
+        [METRICS_FILE, TUNE_FILE, MERGE_INFO_FILE].some((f) => fs.existsSync(path.join(d, f)));
       const holds =
         holdsRun(p) || (fs.statSync(p).isDirectory() && fs.readdirSync(p).some((n) => holdsRun(path.join(p, n))));
       if (holds) this.rescanSoon();
@@ -246,6 +279,12 @@ export class RunTree implements vscode.TreeDataProvider<RunNode>, vscode.Disposa
       if ((dir !== gone && !dir.startsWith(gone + path.sep)) || fs.existsSync(path.join(dir, TUNE_FILE))) continue;
       this.tunes.delete(dir);
       this.tuneFeeds.forget(dir);
+      removed = true;
+    }
+    for (const dir of this.merges) {
+      if ((dir !== gone && !dir.startsWith(gone + path.sep)) || fs.existsSync(path.join(dir, MERGE_INFO_FILE)))
+        continue;
+      this.merges.delete(dir);
       removed = true;
     }
     if (removed) this.fireNow();

@@ -1,5 +1,6 @@
 // `loraplus compare` on real runs: two short stories260k runs and a checkpoint, a Python PEFT adapter from
-// ../shared/reference against one of ours, the --json report's shape, --eval, and the errors for wrong paths.
+// ../shared/reference against one of ours, the --json report's shape, --eval, and the errors for wrong paths; and
+// λ 16 vs λ 1 from one seed, where only the output side and the cosine tell the runs apart.
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -9,12 +10,15 @@ import { readSafetensors } from '../../../src/adapters/safetensors';
 import { matmul, matrix, svd } from '../../../src/adapters/svd';
 import { configFromObject } from '../../../src/config/load';
 import { compare } from '../../../src/engine/compare/compare';
+import { sharedInit } from '../../../src/engine/compare/pairs';
 import { diffConfigs, flattenConfig } from '../../../src/config/flatten';
 import { train } from '../../../src/engine/train/train';
 import type { CompareReport } from '../../../src/protocol/compare';
 import { LoraPlusError } from '../../../src/protocol/errors';
 import { REFERENCE, SST2, STORIES, tempDir, useBackend } from '../../helpers/shared';
 import { runCli } from '../../helpers/cli';
+
+const avg = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
 
 function throwsCode(fn: () => unknown, code: string, where: string): LoraPlusError {
   try {
@@ -30,6 +34,7 @@ function throwsCode(fn: () => unknown, code: string, where: string): LoraPlusErr
 }
 
 const STEPS = 4;
+const LAMBDA_STEPS = 40; // long enough for λ to set the two runs' B apart
 let root = '';
 let runA = '';
 let runB = '';
@@ -78,9 +83,11 @@ describe('loraplus compare', () => {
   before(async () => {
     await useBackend();
     root = tempDir();
-    for (const [name, lr] of [
-      ['run-a', 2e-3],
-      ['run-b', 5e-4],
+    for (const [name, lr, ratio, steps] of [
+      ['run-a', 2e-3, 16, STEPS],
+      ['run-b', 5e-4, 16, STEPS],
+      ['lambda-16', 1e-3, 16, LAMBDA_STEPS],
+      ['lambda-1', 1e-3, 1, LAMBDA_STEPS],
     ] as const) {
       const config = configFromObject(
         {
@@ -100,11 +107,11 @@ describe('loraplus compare', () => {
           lora: { r: 4, lora_alpha: 8, target_modules: ['q_proj', 'v_proj'] },
           training: {
             learning_rate: lr,
-            loraplus_lr_ratio: 16,
+            loraplus_lr_ratio: ratio,
             batch_size: 4,
-            max_steps: STEPS,
-            eval_every: 2,
-            save_every: 2,
+            max_steps: steps,
+            eval_every: steps === STEPS ? 2 : 0,
+            save_every: steps === STEPS ? 2 : 0,
             seed: 1,
           },
         },
@@ -129,6 +136,11 @@ describe('loraplus compare', () => {
         ['run-b', 'run', STEPS, 'finished'],
         ['run-a@step-2', 'checkpoint', 2, 'finished'],
       ],
+    );
+    // Captions say what sets each item apart: the learning rate, and the step where one run's checkpoint meets it.
+    assert.deepEqual(
+      r.items.map((it) => it.caption),
+      ['lr 2e-3 · step 4', 'lr 5e-4 · step 4', 'lr 2e-3 · step 2'],
     );
     assert.equal(r.items[0].adapter_dir, path.join(runA, 'final'));
     assert.equal(r.items[2].adapter_dir, ckpt);
@@ -180,10 +192,15 @@ describe('loraplus compare', () => {
     for (const p of r.similarity) {
       assert.equal(p.modules.length, 10);
       assert.deepEqual(p.skipped, []);
-      for (const m of p.modules)
-        for (const s of [m.delta, m.A])
+      assert.deepEqual(p.shared_init, { same: true, seed: 1, differs: [] }); // one seed, model, r and targets
+      for (const m of p.modules) {
+        for (const s of [m.delta, m.out, m.A])
           assert.ok(s.phi! >= 0 && s.phi! <= 1 && s.diag.length === 4 && s.grid === undefined);
+        assert.ok(m.cosine! >= -1 && m.cosine! <= 1 && m.a_cosine! > 0.9, `${m.cosine} ${m.a_cosine}`);
+      }
+      assert.ok(Math.abs(p.mean.out! - avg(p.modules.map((m) => m.out.phi!))) < 1e-12);
     }
+    assert.ok(r.definitions.phi_out.includes('left-singular') && r.definitions.cosine.includes('tr((B₁ᵀB₂)(A₂A₁ᵀ))'));
     assert.equal(r.eval_config, path.join(runA, 'config.yaml'));
     assert.ok(r.definitions.effective_rank.includes('Roy & Vetterli'));
   });
@@ -245,7 +262,45 @@ describe('loraplus compare', () => {
     assert.match(out, /training\.learning_rate\s+0\.002\s+0\.0005/);
     assert.match(out, /best eval loss/);
     assert.match(out, /model\.layers\.4\.self_attn\.v_proj/);
-    assert.match(out, /run-a vs run-b: ΔW [0-9.]+ · lora_A [0-9.]+ over 10 modules/);
+    assert.match(out, /run-a · lr 2e-3 +\(run, finished, step 4\)/);
+    assert.match(
+      out,
+      /run-a vs run-b: cosine [0-9.]+ · out φ [0-9.]+ · in φ [0-9.]+ · lora_A φ [0-9.]+ over 10 modules/,
+    );
+    assert.match(out, /same initial lora_A \(seed 1, cos\(A₁, A₂\) [0-9.]+\)/);
+    assert.match(
+      out,
+      /module +cosine +out φ +in φ\n.*\n +model\.layers\.0\.self_attn\.q_proj +-?[0-9.]+ +[0-9.]+ +[0-9.]+/,
+    );
+  });
+
+  it('λ 16 vs λ 1 from one seed: input side ≈ 1 by construction; the output side and the cosine differ', () => {
+    const r = compare([path.join(root, 'runs', 'lambda-16'), path.join(root, 'runs', 'lambda-1')]);
+    assert.deepEqual(
+      r.items.map((it) => it.caption),
+      ['λ 16', 'λ 1'],
+    );
+    const p = r.similarity[0];
+    assert.equal(p.shared_init?.same, true);
+    const m = p.mean;
+    // lora_A barely leaves its shared start (lr_A is the same), so its row space, ΔW's input side, stays shared.
+    assert.ok(m.a_cosine! > 0.98 && m.delta! > 0.95, `cos(A₁, A₂) ${m.a_cosine}, input φ ${m.delta}`);
+    // B (λ× faster in one run) is where they differ: clearly lower on the output side and in the cosine.
+    assert.ok(m.out! < m.delta! - 0.15, `output φ ${m.out} vs input φ ${m.delta}`);
+    assert.ok(m.cosine! < m.delta! - 0.08, `cosine ${m.cosine} vs input φ ${m.delta}`);
+    for (const x of p.modules) assert.ok(x.out.phi! < x.delta.phi!, `${x.module}: ${x.out.phi} ≥ ${x.delta.phi}`);
+  });
+
+  it('shared_init: the same start only when seed, model, task, r, targets and init_adapter agree', () => {
+    const item = (config: Record<string, unknown>, run: string | null = 'x') =>
+      ({ run, config: { model: 'm', task: 'causal-lm', 'lora.r': 4, 'training.seed': 1, ...config } }) as never;
+    assert.deepEqual(sharedInit(item({}), item({ 'training.learning_rate': 1 })), { same: true, seed: 1, differs: [] });
+    assert.deepEqual(sharedInit(item({}), item({ 'training.seed': 2, 'lora.r': 8 })), {
+      same: false,
+      seed: null,
+      differs: ['training.seed', 'lora.r'],
+    });
+    assert.equal(sharedInit(item({}), item({}, null)), null, 'a bare adapter: unknown');
   });
 
   it('a Python PEFT adapter against one of ours on the same base', () => {
@@ -275,7 +330,14 @@ describe('loraplus compare', () => {
     // Against a copy of itself: identical subspaces everywhere.
     fs.cpSync(py, path.join(root, 'copy'), { recursive: true });
     const same = compare([py, path.join(root, 'copy')]);
-    assert.ok(Math.abs(same.similarity[0].mean.delta! - 1) < 1e-9 && Math.abs(same.similarity[0].mean.A! - 1) < 1e-9);
+    const m = same.similarity[0].mean;
+    for (const v of [m.delta, m.out, m.A, m.cosine, m.a_cosine]) assert.ok(Math.abs(v! - 1) < 1e-9, String(v));
+    assert.equal(same.similarity[0].shared_init, null, 'adapter folders without runs: unknown');
+    assert.deepEqual(
+      same.items.map((it) => it.caption),
+      [null, null],
+      'nothing differs: no captions',
+    );
     assert.equal(same.items[1].label, 'copy');
   });
 

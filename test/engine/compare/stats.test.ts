@@ -1,13 +1,17 @@
 // The numbers `loraplus compare` reports, against direct computations on small matrices: the spectrum of
-// scaling·B·A, the three ranks, and Hu et al.'s subspace similarity φ.
+// scaling·B·A, the three ranks, Hu et al.'s subspace similarity φ on the input and the output side, and the cosine
+// of two updates, each against a float64 reference that forms ΔW explicitly.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { LoraPair } from '../../../src/adapters/peft';
 import type { HostTensor } from '../../../src/adapters/safetensors';
 import { matmul, matrix, qrThin, svd, transpose, type Matrix } from '../../../src/adapters/svd';
 import {
+  deltaCosine,
+  deltaInner,
   deltaSvd,
   effectiveRank,
+  matrixCosine,
   loraASvd,
   moduleLocation,
   spectrumStats,
@@ -31,6 +35,9 @@ function randomPair(rng: Rng, out: number, r: number, inF: number): LoraPair {
   return { A: host(gaussian(rng, r * inF), r, inF), B: host(gaussian(rng, out * r), out, r) };
 }
 const toMatrix = (t: HostTensor): Matrix => matrix(t.data, t.shape[0], t.shape[1]);
+const scaled = (m: Matrix, s: number): Matrix => ({ ...m, data: m.data.map((v) => v * s) });
+/** The first k rows of a matrix. */
+const rows = (m: Matrix, k: number): Matrix => ({ rows: k, cols: m.cols, data: m.data.slice(0, k * m.cols) });
 
 /** φ(i, j) the slow way: form U_iᵀ V_j from the rows and sum its squares. */
 function phiDirect(vt1: Matrix, vt2: Matrix, i: number, j: number): number {
@@ -151,6 +158,73 @@ describe('compare statistics', () => {
     assert.deepEqual(sim, { phi: null, diag: [] });
     // lora_A still has its directions: the same A on both sides.
     assert.ok(Math.abs(subspaceSimilarity(loraASvd(trained), loraASvd(untrained), false).phi! - 1) < 1e-9);
+  });
+
+  it('the output side: φ on the left-singular vectors equals φ from the SVD of the formed ΔW, on every cell', () => {
+    const rng = new Rng(21);
+    const [p1, p2] = [randomPair(rng, 14, 4, 11), randomPair(rng, 14, 3, 11)];
+    const formed = (p: LoraPair, s: number) => scaled(matmul(toMatrix(p.B), toMatrix(p.A)), s);
+    const [u1, u2] = [svd(formed(p1, 2)).u, svd(formed(p2, 0.5)).u].map((u) => transpose(u)); // rows = directions
+    const sim = subspaceSimilarity(deltaSvd(p1, 2), deltaSvd(p2, 0.5), true, 'out');
+    for (let i = 1; i <= 4; i++)
+      for (let j = 1; j <= 3; j++) {
+        const direct = phiDirect(rows(u1, 4), rows(u2, 3), i, j);
+        assert.ok(Math.abs(sim.grid![i - 1][j - 1] - direct) < 1e-6, `φ_out(${i}, ${j})`);
+      }
+  });
+
+  it('closed forms: one A with two Bs is alike on the input side only; one span of B, only on the output side', () => {
+    const rng = new Rng(8);
+    const a = randomPair(rng, 40, 4, 40);
+    const sameA: LoraPair = { A: a.A, B: host(gaussian(rng, 160), 40, 4) };
+    const inSide = (x: LoraPair, y: LoraPair, side: 'in' | 'out') =>
+      subspaceSimilarity(deltaSvd(x, 1), deltaSvd(y, 1), false, side).phi!;
+    assert.ok(Math.abs(inSide(a, sameA, 'in') - 1) < 1e-9, 'the row space is A’s');
+    // Two random 4-dimensional spans of B in 40 dimensions: E φ = 4/40; far below 1.
+    assert.ok(inSide(a, sameA, 'out') < 0.5, `φ_out ${inSide(a, sameA, 'out')}`);
+    const mix = matrix(gaussian(rng, 16), 4, 4); // B·M spans what B spans
+    const sameSpan: LoraPair = {
+      A: host(gaussian(rng, 160), 4, 40),
+      B: host(Float32Array.from(matmul(toMatrix(a.B), mix).data), 40, 4),
+    };
+    assert.ok(Math.abs(inSide(a, sameSpan, 'out') - 1) < 1e-5);
+    assert.ok(inSide(a, sameSpan, 'in') < 0.5);
+  });
+
+  it('cos(ΔW₁, ΔW₂) from r×r Gram products equals the entrywise cosine of the formed products', () => {
+    const rng = new Rng(13);
+    const [p1, p2] = [randomPair(rng, 9, 4, 7), randomPair(rng, 9, 2, 7)];
+    const [m1, m2] = [
+      scaled(matmul(toMatrix(p1.B), toMatrix(p1.A)), 2),
+      scaled(matmul(toMatrix(p2.B), toMatrix(p2.A)), 3),
+    ];
+    const dot = (x: Matrix, y: Matrix) => x.data.reduce((t, v, k) => t + v * y.data[k], 0);
+    assert.ok(Math.abs(deltaInner(p1, 2, p2, 3) - dot(m1, m2)) < 1e-9 * Math.sqrt(dot(m1, m1) * dot(m2, m2)));
+    const direct = dot(m1, m2) / Math.sqrt(dot(m1, m1) * dot(m2, m2));
+    assert.ok(Math.abs(deltaCosine(p1, 2, p2, 3)! - direct) < 1e-9, `${deltaCosine(p1, 2, p2, 3)} vs ${direct}`);
+    // Scale-free, sign-aware, factorisation-free: 3·ΔW, −ΔW, and B·Q with Qᵀ·A.
+    assert.ok(Math.abs(deltaCosine(p1, 2, p1, 6)! - 1) < 1e-12);
+    assert.ok(Math.abs(deltaCosine(p1, 2, p1, -1)! + 1) < 1e-12);
+    const q = qrThin(matrix(gaussian(rng, 16), 4, 4)).q;
+    const refactored: LoraPair = {
+      A: host(Float32Array.from(matmul(transpose(q), toMatrix(p1.A)).data), 4, 7),
+      B: host(Float32Array.from(matmul(toMatrix(p1.B), q).data), 9, 4),
+    };
+    assert.ok(Math.abs(deltaCosine(p1, 1, refactored, 1)! - 1) < 1e-6);
+    // Updates reading disjoint inputs are orthogonal: cos = 0 exactly.
+    const half = (first: boolean) =>
+      host(
+        Float32Array.from({ length: 2 * 8 }, (_, k) => (k % 8 < 4 === first ? 1 + (k % 3) : 0)),
+        2,
+        8,
+      );
+    const B = host(gaussian(rng, 10), 5, 2);
+    assert.equal(deltaCosine({ A: half(true), B }, 1, { A: half(false), B }, 1), 0);
+    // No cosine for a zero update or another shape.
+    assert.equal(deltaCosine(p1, 1, { A: p1.A, B: host(new Float32Array(36), 9, 4) }, 1), null);
+    assert.equal(deltaCosine(p1, 1, randomPair(rng, 8, 4, 7), 1), null);
+    assert.equal(matrixCosine(p1.A, p1.A), 1);
+    assert.equal(matrixCosine(p1.A, p2.A), null, 'another r');
   });
 
   it('module locations for the heatmap rows (layer) and columns (kind)', () => {

@@ -140,6 +140,7 @@ describe('merge inputs', () => {
     assert.equal(back.config.lora_alpha, 6);
     assert.equal(back.lora.size, 15);
     assert.ok(fs.existsSync(path.join(out, 'README.md')) && fs.existsSync(path.join(out, 'merge_info.json')));
+    assert.match(fs.readFileSync(path.join(out, 'README.md'), 'utf8'), /PeftModel\.from_pretrained\(base, /);
     // And the new adapter merges like any other.
     const merged = await mergeAdapters({ adapters: [out], out: path.join(tempDir(), 'svd-model') });
     assert.ok(merged.ok && merged.merge_check.max_abs_diff! <= 1e-4);

@@ -79,6 +79,9 @@ describe('merge into a model folder', () => {
     assert.match(readme, /stories260k/);
     assert.match(readme, /lora_alpha = 8/);
     assert.match(readme, /max \|Δlogits\|/);
+    // The model card loads it with the task's class, not the bare AutoModel (which drops the LM head).
+    assert.match(readme, /model = AutoModelForCausalLM\.from_pretrained\("path\/to\/this\/folder"\)/);
+    assert.doesNotMatch(readme, /AutoModel\.from_pretrained/);
   });
 
   it('gpt2 (Conv1D, fan_in_fan_out): equivalent, keys as the bare checkpoint stores them', async () => {
@@ -102,6 +105,10 @@ describe('merge into a model folder', () => {
     assert.ok(s.rekeyed);
     const config = JSON.parse(fs.readFileSync(path.join(out, 'config.json'), 'utf8'));
     assert.deepEqual(config.architectures, ['GPT2ForSequenceClassification']);
+    assert.match(
+      fs.readFileSync(path.join(out, 'README.md'), 'utf8'),
+      /AutoModelForSequenceClassification\.from_pretrained/,
+    );
     assert.deepEqual(Object.keys(config.id2label), ['0', '1', '2']);
     assert.equal(typeof config.pad_token_id, 'number');
   });

@@ -85,7 +85,7 @@ describe('run folders', () => {
     assert.equal(fs.readFileSync(path.join(first.runDir, 'metrics.jsonl'), 'utf8'), metrics);
   });
 
-  it('default run names never collide: runs started in the same second get their own folders', () => {
+  it('default run names never collide: two runs of one config get their own folders', () => {
     const dir = tempDir();
     const c = config(dir);
     const [a, b] = [createRun(c), createRun(c)];

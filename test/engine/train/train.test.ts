@@ -132,7 +132,8 @@ describe('train()', () => {
         assert.ok(maxAbsDiff(got, want) < 2e-4, `${module}.lora_${k}: max |Δ| ${maxAbsDiff(got, want)}`);
       }
     }
-    assert.equal(final.config.loraplus_lr_ratio, 16);
+    assert.equal(final.loraplus?.loraplus_lr_ratio, 16); // loraplus.json, beside PEFT's adapter_config.json
+    assert.equal(final.config.loraplus_lr_ratio, undefined);
     assert.equal(final.config.peft_type, 'LORA');
   });
 
@@ -190,6 +191,7 @@ describe('train()', () => {
     assert.deepEqual(fs.readdirSync(path.join(r.runDir, 'final')).sort(), [
       'adapter_config.json',
       'adapter_model.safetensors',
+      'loraplus.json', // λ and the optimizer, beside PEFT's own files
     ]);
     const events = readMetrics(r.runDir);
     const start = events[0];

@@ -155,6 +155,22 @@ describe('hover', () => {
     assert.equal(hoverAt(text, text.indexOf('# λ') + 2, DATA_DIR), undefined); // the comment
   });
 
+  test('learning_rate and loraplus_lr_ratio: both rates as the config stands, following each edit', () => {
+    const at = (training: string, key: string) => {
+      const text = `training:\n${training}`;
+      return hoverAt(text, text.indexOf(key) + 2, DATA_DIR)!.markdown;
+    };
+    const both = '  learning_rate: 2.0e-4\n  loraplus_lr_ratio: 16\n';
+    assert.match(at(both, 'loraplus_lr_ratio'), /lora_A trains at η = 0\.0002, lora_B .* = \*\*0\.0032\*\*/);
+    assert.match(at(both, 'learning_rate'), /\*\*0\.0032\*\*/);
+    const edited = at('  learning_rate: 5.0e-4\n  loraplus_lr_ratio: 1\n', 'loraplus_lr_ratio');
+    assert.match(edited, /= \*\*0\.0005\*\* \(λ = 1: plain LoRA/);
+    assert.match(at('  learning_rate: 1.0e-3\n', 'learning_rate'), /× 16 = \*\*0\.016\*\*/, 'λ by default');
+    const riemannian = at('  optimizer: riemannian\n  learning_rate: 1.0e-3\n', 'learning_rate');
+    assert.match(riemannian, /every tensor trains at η = 0\.001 \(no λ\)/);
+    assert.match(at('  learning_rate: auto\n', 'learning_rate'), /a tune picks/);
+  });
+
   test('model and data files: what they hold', () => {
     const [text, offset] = cursor(`mo|del: ../models/stories260k\ndata:\n  train: glue-sst2/train.tsv\n`);
     assert.match(

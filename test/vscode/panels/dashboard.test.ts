@@ -220,6 +220,25 @@ describe('dashboard host', () => {
     panel.dispose();
   });
 
+  it('the A/B quantity picked in one dashboard comes back in the next, also after closing it', () => {
+    const kept = new Map<string, unknown>();
+    const memento = { get: (k: string) => kept.get(k), update: async (k: string, v: unknown) => void kept.set(k, v) };
+    const d = new Dashboards(ext as never, feeds, memento as never);
+    d.open(finished);
+    const first = stub.panels.at(-1)!;
+    ready(first);
+    const init = () => stub.panels.at(-1)!.of('init').at(-1) as Extract<HostToDashboard, { type: 'init' }>;
+    assert.deepEqual(init().view, {}, 'nothing picked yet');
+    first.fromPage(webviewMessage('saveView', { abQuantity: 'grad_B' }));
+    first.fromPage({ v: 2, type: 'saveView', abQuantity: 7 }); // malformed: ignored
+    first.dispose();
+    d.open(finished);
+    ready(stub.panels.at(-1)!);
+    assert.deepEqual(init().view, { abQuantity: 'grad_B' });
+    assert.ok(isHostToDashboard(init()));
+    d.dispose();
+  });
+
   it('dispose closes every panel and drops the serializer and the subscriptions', () => {
     const d = new Dashboards(ext as never, feeds);
     const listeners = () => (feeds as unknown as { emitter: { size: number } }).emitter.size;

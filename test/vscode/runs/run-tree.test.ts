@@ -196,6 +196,54 @@ describe('RunTree (the run explorer provider)', () => {
     );
   });
 
+  it('shows a merged model under its run (<run>/merged, or merge_info naming its adapter), else on top', async () => {
+    const info = (adapter: string, passed = true) =>
+      JSON.stringify({
+        tool: 'loraplus merge',
+        created: '2026-12-07T10:00:00Z',
+        as: 'model',
+        base: STORIES,
+        task: 'sequence-classification',
+        adapters: [{ path: adapter, weight: 1, r: 4, lora_alpha: 8, use_rslora: false, loraplus_lr_ratio: 16 }],
+        merge_check: { passed, max_abs_diff: 2.1e-6, failures: [] },
+      });
+    const inside = path.join(finished, 'merged');
+    const elsewhere = path.join(ws, 'exports', 'finished-merged');
+    const loose = path.join(ws, 'exports', 'python-merged');
+    for (const [dir, adapter] of [
+      [inside, path.join(finished, 'final')],
+      [elsewhere, path.join(finished, 'checkpoints', 'step-2')],
+      [loose, '/elsewhere/adapter'],
+    ]) {
+      fs.mkdirSync(dir, { recursive: true });
+      fs.writeFileSync(path.join(dir, 'merge_info.json'), info(adapter, dir !== loose));
+    }
+    try {
+      const t = open();
+      const roots = await t.roots();
+      const top = roots.find((r) => r.node.kind === 'merged')!;
+      assert.deepEqual([top.node.dir, top.item.label, top.item.contextValue], [loose, 'python-merged', CONTEXT.merged]);
+      assert.match(top.item.description!, /^merged model · MERGE_CHECK_FAILED/);
+      assert.deepEqual(top.item.command, {
+        command: 'loraplus.openModelCard',
+        title: 'Open Model Card',
+        arguments: [top.node],
+      });
+      const f = roots.find((r) => r.node.dir === finished)!;
+      const kids = (await t.tree.getChildren(f.node)).filter((k) => k.kind === 'merged');
+      assert.deepEqual(
+        kids.map((k) => k.dir),
+        [elsewhere, inside],
+      );
+      const item = t.tree.getTreeItem(kids[1]) as unknown as TreeItem;
+      assert.deepEqual([item.label, item.contextValue], ['merged model', CONTEXT.merged]);
+      assert.match(item.description!, /^check passed · max \|Δlogits\| 2\.1e-6$/);
+      t.tree.dispose();
+    } finally {
+      for (const d of [inside, path.join(ws, 'exports')]) fs.rmSync(d, { recursive: true, force: true });
+    }
+  });
+
   it("follows the files: a new run folder appears, a quiet run turns interrupted, a deleted one goes, other tools' files stay out", async () => {
     let now = Date.now(); // the tree's clock: stands still unless the test moves it
     const t = open(undefined, () => now);
