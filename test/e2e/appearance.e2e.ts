@@ -6,7 +6,6 @@
 // that are no dark bars, chart lines that differ, the heatmap's light palette in light kinds. Screenshots of each
 // kind go to the artifacts folder. Run by studio.e2e.test.ts.
 import assert from 'node:assert/strict';
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { FrameLocator, Locator } from 'playwright-core';
 import { contrast, deltaE, parseColor, type Rgb } from '../../webview/shared/color';
@@ -19,10 +18,23 @@ const COMPARE = 'LoRA+ Compare';
 
 /** VS Code's default theme of each kind: its name, the workbench's class, the webview <body>'s class. */
 const THEMES = [
-  { kind: 'light', name: 'Default Light Modern', workbench: 'vs', body: 'vscode-light' },
-  { kind: 'hc-dark', name: 'Default High Contrast', workbench: 'hc-black', body: 'vscode-high-contrast' },
-  { kind: 'hc-light', name: 'Default High Contrast Light', workbench: 'hc-light', body: 'vscode-high-contrast-light' },
-  { kind: 'dark', name: 'Default Dark Modern', workbench: 'vs-dark', body: 'vscode-dark' },
+  // name: the setting's value; label: the row in Preferences: Color Theme (its description is the name)
+  { kind: 'light', name: 'Default Light Modern', label: 'Light Modern', workbench: 'vs', body: 'vscode-light' },
+  {
+    kind: 'hc-dark',
+    name: 'Default High Contrast',
+    label: 'Dark High Contrast',
+    workbench: 'hc-black',
+    body: 'vscode-high-contrast',
+  },
+  {
+    kind: 'hc-light',
+    name: 'Default High Contrast Light',
+    label: 'Light High Contrast',
+    workbench: 'hc-light',
+    body: 'vscode-high-contrast-light',
+  },
+  { kind: 'dark', name: 'Default Dark Modern', label: 'Dark Modern', workbench: 'vs-dark', body: 'vscode-dark' },
 ] as const;
 
 /** What the functions run inside a webview use (the root tsconfig has no DOM types). */
@@ -52,21 +64,12 @@ function rgb(css: string, under?: Rgb): Rgb {
   return under ? (c.map((v, i) => Math.round(a * v + (1 - a) * under[i])) as Rgb) : c;
 }
 
-/** Sets workbench.colorTheme in the user settings (VS Code applies it live); the palette if the file is not seen. */
+/** Picks the theme in Preferences: Color Theme, as a user does (VS Code applies it live). */
 async function switchTheme(studio: Studio, t: (typeof THEMES)[number]): Promise<void> {
-  const file = path.join(studio.work, 'user-data', 'User', 'settings.json');
-  const settings = JSON.parse(fs.readFileSync(file, 'utf8')) as Record<string, unknown>;
-  fs.writeFileSync(file, JSON.stringify({ ...settings, 'workbench.colorTheme': t.name }, null, 2));
-  const workbench = studio.page.locator(`.monaco-workbench.${t.workbench}`);
-  const applied = await workbench.waitFor({ timeout: 15_000 }).then(
-    () => true,
-    () => false,
-  );
-  if (applied) return;
   await studio.runCommand('Preferences: Color Theme');
-  await studio.page.locator('.quick-input-widget input[type="text"]').fill(t.name);
-  await studio.quickPickRow(t.name).click();
-  await workbench.waitFor({ timeout: 15_000 });
+  await studio.page.locator('.quick-input-widget input[type="text"]').fill(t.label);
+  await studio.quickPickRow(t.label).click();
+  await studio.page.locator(`.monaco-workbench.${t.workbench}`).waitFor({ timeout: 15_000 });
 }
 
 /** Waits until the page has redrawn in this kind (theme.ts marks <body> once its views have their new colours). */
