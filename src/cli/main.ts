@@ -9,6 +9,7 @@
 //   loraplus download ORG/NAME [--revision R] [--json]                       (download.ts)
 //   loraplus chat MODEL [--adapter DIR] [--compare] ...                      (chat.ts)
 //   loraplus tune CONFIG [--grid ...] [--budget N] [--json]                   (tune.ts)
+//   loraplus export CONFIG --to accelerate --out DIR [--run-dir RUN]          (export.ts)
 import * as path from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { loadAdapter } from '../adapters/peft';
@@ -23,12 +24,14 @@ import { cmdCompare, COMPARE_USAGE } from './compare';
 import { evaluate } from '../engine/train/evaluate';
 import { generate } from '../engine/train/generate';
 import { cmdDownload, DOWNLOAD_USAGE } from './download';
+import { cmdExport, EXPORT_USAGE } from './export';
 import { cmdMerge, MERGE_USAGE } from './merge';
 import { cmdTune, runTune, TUNE_USAGE } from './tune';
 import { createRenderer } from '../engine/runs/render';
 import { Rng } from '../engine/data/rng';
 import { buildModel, loadEvalData, openModelFolder, padId } from '../engine/train/inputs';
 import { train } from '../engine/train/train';
+import { trainTorch } from '../engine/export/run-torch';
 import { Trainables } from '../engine/train/trainables';
 import type { Device } from '../protocol/merge';
 import type { EngineEvent } from '../protocol/events';
@@ -37,7 +40,8 @@ import { modelTask } from '../models/types';
 
 const USAGE = `loraplus: LoRA+ fine-tuning of Hugging Face checkpoints on TensorFlow.js
 
-  loraplus train CONFIG [--run-dir DIR] [--resume]     train (Ctrl-C saves a checkpoint, then stops); a config with
+  loraplus train CONFIG [--run-dir DIR] [--resume] [--engine torch]
+                                                       train (Ctrl-C saves a checkpoint, then stops); a config with
                                                        learning_rate or loraplus_lr_ratio: auto tunes first (tune)
   loraplus validate CONFIG                             check a config: file:line:col: severity: message
   loraplus eval CONFIG [--adapter DIR] [--json]        loss and accuracy/perplexity on data.eval
@@ -48,6 +52,7 @@ ${COMPARE_USAGE}
 ${DOWNLOAD_USAGE}
 ${CHAT_USAGE}
 ${TUNE_USAGE}
+${EXPORT_USAGE}
 
 Options: --device auto|cuda|webgpu|wasm|cpu (eval, generate, info, chat; train reads it from the config)`;
 
@@ -62,6 +67,7 @@ const COMMANDS: Record<string, (args: string[]) => Promise<number>> = {
   download: cmdDownload,
   chat: (args) => cmdChat(args),
   tune: cmdTune,
+  export: cmdExport,
 };
 
 export async function main(argv: string[]): Promise<number> {
@@ -97,7 +103,11 @@ function args(argv: string[], options: NonNullable<ParseArgsConfig['options']>, 
 }
 
 async function cmdTrain(argv: string[]): Promise<number> {
-  const { values, positionals } = args(argv, { 'run-dir': { type: 'string' }, resume: { type: 'boolean' } }, 1);
+  const options = { 'run-dir': { type: 'string' }, resume: { type: 'boolean' }, engine: { type: 'string' } } as const;
+  const { values, positionals } = args(argv, options, 1);
+  if (values.engine !== undefined && values.engine !== 'torch' && values.engine !== 'tfjs') {
+    throw new LoraPlusError({ code: 'cli/usage', message: `--engine ${values.engine}: use tfjs (ours) or torch` });
+  }
   const file = path.resolve(positionals[0]);
   const tunable = requireCheckedTunable(file);
   const auto = autoKeys(tunable);
@@ -126,6 +136,11 @@ async function cmdTrain(argv: string[]): Promise<number> {
   };
   try {
     const runDir = values['run-dir'] ? path.resolve(String(values['run-dir'])) : undefined;
+    if (values.engine === 'torch') {
+      const opts = { runDir, resume: Boolean(values.resume), configFile: file };
+      const code = await trainTorch(config, onEvent, controller.signal, opts);
+      return code === 0 ? 0 : printed ? 1 : 130;
+    }
     const r = await train(config, onEvent, controller.signal, {
       runDir,
       resume: Boolean(values.resume),

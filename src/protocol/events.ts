@@ -45,6 +45,8 @@ export interface RunStartEvent {
   train_examples: number;
   eval_examples: number;
   eval_every?: number; // training.eval_every (absent in older runs): with eval_examples, when evals come
+  world_size?: number; // processes that trained: an exported job on accelerate (absent for our engine: 1)
+  devices?: string[]; // each process's device there, e.g. cuda:0, cuda:1
 }
 
 export interface StepEvent {

@@ -1,0 +1,68 @@
+// `loraplus train CONFIG --engine torch`: the run exported into <run>/job and trained by the user's Python, its
+// events streamed as our engine's. Runs when a Python with torch, transformers, peft and accelerate is here; the
+// missing-stack error is checked everywhere.
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { describe, it } from 'node:test';
+import { summarizeRun } from '../../src/engine/runs/summary';
+import { runCli } from '../helpers/cli';
+import { EXPORT_MODULES } from '../helpers/export-job';
+import { noPython, pythonWith } from '../helpers/python';
+import { SST2, STORIES, tempDir } from '../helpers/shared';
+
+const python = pythonWith(EXPORT_MODULES);
+
+function writeConfig(dir: string): string {
+  const file = path.join(dir, 'torch.lora.yaml');
+  fs.writeFileSync(
+    file,
+    `model: ${STORIES}
+data: {train: ${SST2}/train.tsv, text_field: sentence, max_length: 32, max_train_samples: 40}
+training: {batch_size: 4, max_steps: 4, eval_every: 0, save_every: 2}
+`,
+  );
+  return file;
+}
+
+async function withPython<T>(py: string, f: () => Promise<T>): Promise<T> {
+  const before = process.env.LORAPLUS_PYTHON;
+  process.env.LORAPLUS_PYTHON = py;
+  try {
+    return await f();
+  } finally {
+    if (before === undefined) delete process.env.LORAPLUS_PYTHON;
+    else process.env.LORAPLUS_PYTHON = before;
+  }
+}
+
+describe('loraplus train --engine torch', () => {
+  it('says what to pip install when the Python stack is missing, and writes nothing', async () => {
+    const dir = tempDir();
+    const r = await withPython(path.join(dir, 'no-python'), () =>
+      runCli(['train', writeConfig(dir), '--engine', 'torch', '--run-dir', path.join(dir, 'run')]),
+    );
+    assert.equal(r.code, 1);
+    assert.match(r.err, /pip install torch transformers peft accelerate/);
+    assert.ok(!fs.existsSync(path.join(dir, 'run')));
+  });
+
+  it(
+    'trains the exported job and streams its events',
+    { skip: python ? false : noPython(EXPORT_MODULES) },
+    async () => {
+      const dir = tempDir();
+      const runDir = path.join(dir, 'run');
+      const r = await withPython(python!, () =>
+        runCli(['train', writeConfig(dir), '--engine', 'torch', '--run-dir', runDir]),
+      );
+      assert.equal(r.code, 0, r.err);
+      const s = summarizeRun(runDir, false);
+      assert.equal(s.status, 'finished');
+      assert.equal(s.start?.backend, 'torch');
+      assert.equal(s.step, 4);
+      assert.ok(fs.existsSync(path.join(runDir, 'job', 'train.py')));
+      assert.ok(fs.existsSync(path.join(runDir, 'final', 'adapter_model.safetensors')));
+    },
+  );
+});
