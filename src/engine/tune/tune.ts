@@ -1,8 +1,8 @@
 // `tune(config, onEvent, signal)`: successive halving over learning_rate × loraplus_lr_ratio (× optimizer), on the
 // engine's own train(). It reads top to bottom: plan (plan.ts), open the tune folder, then for each rung: train
 // every remaining trial to the rung's step (trial.ts), judge them on the fixed eval subset, and let the best 1/η
-// continue; the best at the last rung, trained to the full budget, wins, and its final adapter is evaluated on the
-// whole eval set. Every trial is a real run folder under <tune>/trials/, all with the same seed, so they see the same
+// continue (before the last rung, the best one alone); it trains to the full budget and wins, and its final adapter
+// is evaluated on the whole eval set. Every trial is a real run folder under <tune>/trials/, all with the same seed, so they see the same
 // data order, initialisation and dropout and differ only in the searched settings. Every event goes to tune.jsonl
 // before anyone hears of it.
 import * as path from 'node:path';
