@@ -66,9 +66,18 @@ function rgb(css: string, under?: Rgb): Rgb {
 
 /** Picks the theme in Preferences: Color Theme, as a user does (VS Code applies it live). */
 async function switchTheme(studio: Studio, t: (typeof THEMES)[number]): Promise<void> {
-  await studio.runCommand('Preferences: Color Theme');
-  await studio.page.locator('.quick-input-widget input[type="text"]').fill(t.label);
-  await studio.quickPickRow(t.label).click();
+  // A webview redrawing in the last theme can take the focus and close the palette as it opens: try again then.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await studio.runCommand('Preferences: Color Theme');
+      await studio.page.locator('.quick-input-widget input[type="text"]').fill(t.label, { timeout: 10_000 });
+      await studio.quickPickRow(t.label).click({ timeout: 10_000 });
+      break;
+    } catch (err) {
+      if (attempt === 3) throw err;
+      await studio.page.keyboard.press('Escape');
+    }
+  }
   await studio.page.locator(`.monaco-workbench.${t.workbench}`).waitFor({ timeout: 15_000 });
 }
 

@@ -181,17 +181,13 @@ export class Studio {
 
   /** Reloads the browser page (a new window on the same workspace: webviews must restore themselves). */
   async reload(): Promise<void> {
-    // VS Code records which editors are open (and so which webviews to restore) when its storage flushes: every 60 s,
-    // or when the window loses focus. Blur the window first, as switching away from the tab would, so a reload right
-    // after a panel opened does not race that save; then give IndexedDB a moment to commit.
-    await this.page.evaluate(`(() => {
-      const real = document.hasFocus.bind(document);
-      document.hasFocus = () => false;
-      window.dispatchEvent(new FocusEvent('blur'));
-      setTimeout(() => { document.hasFocus = real; window.dispatchEvent(new FocusEvent('focus')); }, 100);
-    })()`);
-    await this.page.waitForTimeout(1500);
-    await this.page.reload();
+    // VS Code records which editors are open (and so which webviews to restore) when its storage flushes: on
+    // shutdown, or every 60 s. Reload Window goes through that shutdown (a bare page reload raced the save and lost
+    // a panel opened just before).
+    await Promise.all([
+      this.page.waitForEvent('framenavigated', { predicate: (f) => f === this.page.mainFrame(), timeout: 60_000 }),
+      this.runCommand('Developer: Reload Window'),
+    ]);
     await this.waitForWorkbench();
   }
 
