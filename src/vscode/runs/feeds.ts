@@ -5,9 +5,9 @@
 // follows it live (some file systems drop watch events). Its status is decided here once: the file's end event,
 // else running while this window trains it or the file keeps changing, else interrupted; a process of this window
 // that died without an end event makes its run failed, with the reason.
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
+import { Followers, watchFile } from './folder-watch';
 import { RunFeed } from '../../engine/runs/feed';
 import { statusExpires, withStatus, type RunSummary } from '../../engine/runs/summary';
 import { METRICS_FILE } from '../../engine/runs/writer';
@@ -23,14 +23,13 @@ export interface RunChange {
 }
 
 const READ_MS = 100; // reads of one run are coalesced: at most ~10 a second
-const POLL_MS = 1000;
 
 export class RunFeeds implements vscode.Disposable {
   private readonly feeds = new Map<string, { feed: RunFeed; read: RunSummary }>(); // by resolved run folder
   private readonly statuses = new Map<string, string>(); // the status (and error) last announced per run
   private readonly crashed = new Map<string, string>(); // runs whose process of this window died without an end
   private readonly timers = new Map<string, NodeJS.Timeout>();
-  private readonly followers = new Map<string, { count: number; stop: () => void }>();
+  private readonly followers = new Followers();
   private readonly known = new Set<LiveRun>();
   private liveDirs = new Set<string>(); // run folders this window trained at the last change
   private readonly emitter = new vscode.EventEmitter<RunChange>();
@@ -82,14 +81,7 @@ export class RunFeeds implements vscode.Disposable {
   follow(runDir: string): vscode.Disposable {
     const dir = path.resolve(runDir);
     this.entry(dir);
-    const f = this.followers.get(dir) ?? { count: 0, stop: this.watch(dir) };
-    f.count++;
-    this.followers.set(dir, f);
-    return new vscode.Disposable(() => {
-      if (--f.count > 0) return;
-      f.stop();
-      this.followers.delete(dir);
-    });
+    return this.followers.follow(dir, () => watchFile(dir, METRICS_FILE, () => this.changed(dir)));
   }
 
   /** Drops a run (its folder is gone, or it is not a run): its next use reads it afresh. */
@@ -105,7 +97,7 @@ export class RunFeeds implements vscode.Disposable {
     this.disposed = true;
     for (const t of this.timers.values()) clearTimeout(t);
     clearTimeout(this.expiry);
-    for (const f of this.followers.values()) f.stop();
+    this.followers.dispose();
     for (const d of this.subscriptions) d.dispose();
     this.emitter.dispose();
   }
@@ -186,28 +178,6 @@ export class RunFeeds implements vscode.Disposable {
     this.liveDirs = now;
   }
 
-  /** fs.watch on the folder (metrics.jsonl changes) and a poll that catches what the watcher misses. */
-  private watch(dir: string): () => void {
-    let watcher: fs.FSWatcher | null = null;
-    try {
-      watcher = fs.watch(dir, (_kind, name) => (!name || name.toString() === METRICS_FILE) && this.changed(dir));
-      watcher.on('error', () => watcher?.close());
-    } catch {
-      watcher = null; // no folder (yet): the poll notices it appearing
-    }
-    let size = fileSize(dir);
-    const poll = setInterval(() => {
-      const now = fileSize(dir);
-      if (now === size) return;
-      size = now;
-      this.changed(dir);
-    }, POLL_MS);
-    return () => {
-      watcher?.close();
-      clearInterval(poll);
-    };
-  }
-
   /** Announces the first quiet run without an end turning from running to interrupted. */
   private scheduleExpiry(): void {
     clearTimeout(this.expiry);
@@ -229,12 +199,4 @@ export class RunFeeds implements vscode.Disposable {
 
 function statusKey(s: RunSummary): string {
   return `${s.status}\u0000${s.error ?? ''}`;
-}
-
-function fileSize(dir: string): number {
-  try {
-    return fs.statSync(path.join(dir, METRICS_FILE)).size;
-  } catch {
-    return -1;
-  }
 }

@@ -4,9 +4,9 @@
 // engine appended them to the file), the explorer's file watcher (tunes from a terminal), or fs.watch and a 1 s poll
 // while a dashboard follows it. Its trials are runs: RunFeeds follows those. A tune without tune_end is running while
 // this window tunes it or its files keep changing; one whose process of this window ended without it is interrupted.
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
+import { Followers, watchFile } from './folder-watch';
 import { TuneFeed } from '../../engine/runs/tune-feed';
 import { TUNE_FILE, type TuneEvent, type TuneSummary } from '../../protocol/tune';
 import type { RunManager } from './run-manager';
@@ -19,14 +19,13 @@ export interface TuneChange {
 }
 
 const READ_MS = 100;
-const POLL_MS = 1000;
 
 export class TuneFeeds implements vscode.Disposable {
   private readonly feeds = new Map<string, TuneFeed>(); // by resolved tune folder
   private readonly statuses = new Map<string, string>();
   private readonly ended = new Set<string>(); // tunes whose process of this window has ended
   private readonly timers = new Map<string, NodeJS.Timeout>();
-  private readonly followers = new Map<string, { count: number; stop: () => void }>();
+  private readonly followers = new Followers();
   private liveDirs = new Set<string>();
   private readonly emitter = new vscode.EventEmitter<TuneChange>();
   private readonly subscriptions: vscode.Disposable[];
@@ -78,14 +77,7 @@ export class TuneFeeds implements vscode.Disposable {
   follow(tuneDir: string): vscode.Disposable {
     const dir = path.resolve(tuneDir);
     this.entry(dir);
-    const f = this.followers.get(dir) ?? { count: 0, stop: this.watch(dir) };
-    f.count++;
-    this.followers.set(dir, f);
-    return new vscode.Disposable(() => {
-      if (--f.count > 0) return;
-      f.stop();
-      this.followers.delete(dir);
-    });
+    return this.followers.follow(dir, () => watchFile(dir, TUNE_FILE, () => this.changed(dir)));
   }
 
   /** Drops a tune (its folder is gone): its next use reads it afresh. */
@@ -101,7 +93,7 @@ export class TuneFeeds implements vscode.Disposable {
     this.disposed = true;
     for (const t of this.timers.values()) clearTimeout(t);
     clearTimeout(this.expiry);
-    for (const f of this.followers.values()) f.stop();
+    this.followers.dispose();
     for (const d of this.subscriptions) d.dispose();
     this.emitter.dispose();
   }
@@ -151,27 +143,6 @@ export class TuneFeeds implements vscode.Disposable {
     this.liveDirs = now;
   }
 
-  private watch(dir: string): () => void {
-    let watcher: fs.FSWatcher | null = null;
-    try {
-      watcher = fs.watch(dir, (_kind, name) => (!name || name.toString() === TUNE_FILE) && this.changed(dir));
-      watcher.on('error', () => watcher?.close());
-    } catch {
-      watcher = null; // no folder (yet): the poll notices it appearing
-    }
-    let size = fileSize(dir);
-    const poll = setInterval(() => {
-      const now = fileSize(dir);
-      if (now === size) return;
-      size = now;
-      this.changed(dir);
-    }, POLL_MS);
-    return () => {
-      watcher?.close();
-      clearInterval(poll);
-    };
-  }
-
   /** Announces the first quiet tune without an end turning from running to interrupted. */
   private scheduleExpiry(): void {
     clearTimeout(this.expiry);
@@ -195,12 +166,4 @@ export class TuneFeeds implements vscode.Disposable {
 
 function statusKey(s: TuneSummary): string {
   return `${s.status}\u0000${s.error?.message ?? ''}`;
-}
-
-function fileSize(dir: string): number {
-  try {
-    return fs.statSync(path.join(dir, TUNE_FILE)).size;
-  } catch {
-    return -1;
-  }
 }
