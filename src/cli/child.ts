@@ -1,5 +1,5 @@
 // The engine process (dist/engine-child.js), forked by the extension host: it receives one request (train, merge,
-// compare, evaluate, download or tune; src/protocol/host.ts), does it, answers `{id, result}` or `{id, error}`, and
+// compare, evaluate, download, tune or export; src/protocol/host.ts), does it, answers `{id, result}` or `{id, error}`, and
 // exits. Training forwards every engine event; a tune (or a train whose config says auto) its tune events and its
 // trials' engine events; the others send their progress lines. 'stop', a closed IPC channel (the host
 // went away) and SIGTERM abort a run the way the CLI's Ctrl-C does: a checkpoint first, then the end (a download keeps
@@ -11,6 +11,7 @@ import type { TunableConfig } from '../config/schema';
 import { requireCheckedTunable } from '../engine/checks/config';
 import { compare, evaluateAdapters } from '../engine/compare/compare';
 import { downloadModel, progressLine, type DownloadProgress } from '../engine/hub/download';
+import { exportJob } from '../engine/export/job';
 import { mergeAdapters } from '../engine/merge/merge';
 import { serveChat } from '../engine/train/chat-serve';
 import { train } from '../engine/train/train';
@@ -45,7 +46,8 @@ const HANDLERS: { [M in EngineMethod]: Handler<M> } = {
     }
     const config = requireResolved(tunable, file); // nothing is auto here
     const onEvent = (event: Parameters<Parameters<typeof train>[1]>[0]) => send({ type: 'event', id, event });
-    const r = await train(config, onEvent, controller.signal, { runDir: p.runDir, resume: p.resume, configFile: file });
+    const opts = { runDir: p.runDir, resume: p.resume, configFile: file, python: p.python };
+    const r = await train(config, onEvent, controller.signal, opts);
     return { status: r.status, runDir: r.runDir };
   },
   tune: (p, id) => {
@@ -71,6 +73,11 @@ const HANDLERS: { [M in EngineMethod]: Handler<M> } = {
       log(progressLine(d));
     };
     return downloadModel(p.repoId, { revision: p.revision, signal: controller.signal, log, onProgress });
+  },
+  export: (p) => {
+    const file = path.resolve(p.configFile);
+    const config = requireResolved(requireCheckedTunable(file), file);
+    return exportJob(config, { out: path.resolve(path.dirname(file), p.out), runDir: p.runDir, configFile: file });
   },
   chat: (p, id) => {
     const server = serveChat(p, id, send, controller.signal);

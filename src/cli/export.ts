@@ -24,7 +24,7 @@ export async function cmdExport(argv: string[]): Promise<number> {
   if (values.to !== 'accelerate') throw usage(`--to ${values.to}: only accelerate is supported`);
   const file = path.resolve(positionals[0]);
   const config = requireResolved(requireCheckedTunable(file), file);
-  const r = exportJob(config, { out: values.out, runDir: values['run-dir'], configFile: file });
+  const r = await exportJob(config, { out: values.out, runDir: values['run-dir'], configFile: file });
   console.log(`exported ${r.steps} steps (${r.trainExamples} training, ${r.evalExamples} eval examples) to ${r.dir}`);
   console.log(`run it: bash ${path.join(r.dir, 'launch.sh')} --config_file accelerate/single_gpu.yaml`);
   console.log(`the run folder: ${path.isAbsolute(r.runDir) ? r.runDir : path.join(r.dir, r.runDir)}`);

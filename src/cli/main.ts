@@ -16,7 +16,7 @@ import { loadAdapter } from '../adapters/peft';
 import { formatProblem } from '../config/load';
 import type { HFConfig } from '../models/types';
 import { formatError, LoraPlusError, toErrorInfo } from '../protocol/errors';
-import { selectBackend } from '../engine/backend/select';
+import { ourDevice, selectBackend } from '../engine/backend/select';
 import { checkConfigFile, requireCheckedTunable } from '../engine/checks/config';
 import { autoKeys, requireResolved, resumeAutoError, withAutoDefaults } from '../config/auto';
 import { CHAT_USAGE, cmdChat } from './chat';
@@ -31,7 +31,6 @@ import { createRenderer } from '../engine/runs/render';
 import { Rng } from '../engine/data/rng';
 import { buildModel, loadEvalData, openModelFolder, padId } from '../engine/train/inputs';
 import { train } from '../engine/train/train';
-import { trainTorch } from '../engine/export/run-torch';
 import { Trainables } from '../engine/train/trainables';
 import type { Device } from '../protocol/merge';
 import type { EngineEvent } from '../protocol/events';
@@ -40,9 +39,10 @@ import { modelTask } from '../models/types';
 
 const USAGE = `loraplus: LoRA+ fine-tuning of Hugging Face checkpoints on TensorFlow.js
 
-  loraplus train CONFIG [--run-dir DIR] [--resume] [--engine torch]
+  loraplus train CONFIG [--run-dir DIR] [--resume] [--engine torch|tfjs]
                                                        train (Ctrl-C saves a checkpoint, then stops); a config with
-                                                       learning_rate or loraplus_lr_ratio: auto tunes first (tune)
+                                                       learning_rate or loraplus_lr_ratio: auto tunes first (tune);
+                                                       --engine torch (or device: torch): on PyTorch + PEFT
   loraplus validate CONFIG                             check a config: file:line:col: severity: message
   loraplus eval CONFIG [--adapter DIR] [--json]        loss and accuracy/perplexity on data.eval
   loraplus generate MODEL --prompt TEXT [--adapter DIR] [--max-new-tokens N] [--temperature T] [--top-k K] [--seed S]
@@ -117,7 +117,10 @@ async function cmdTrain(argv: string[]): Promise<number> {
     const tuneDir = values['run-dir'] ? path.resolve(String(values['run-dir'])) : undefined;
     return runTune(tunable, { configFile: file, tuneDir }, false);
   }
-  const config = requireResolved(tunable, file); // nothing is auto here
+  const resolved = requireResolved(tunable, file); // nothing is auto here
+  const engine = values.engine ?? (resolved.device === 'torch' ? 'torch' : 'tfjs');
+  // --engine tfjs on a device: torch config trains on our engine's best backend.
+  const config = { ...resolved, device: engine === 'torch' ? 'torch' : ourDevice(resolved.device) } as typeof resolved;
   const controller = new AbortController();
   let stops = 0;
   const onSignal = () => {
@@ -136,11 +139,6 @@ async function cmdTrain(argv: string[]): Promise<number> {
   };
   try {
     const runDir = values['run-dir'] ? path.resolve(String(values['run-dir'])) : undefined;
-    if (values.engine === 'torch') {
-      const opts = { runDir, resume: Boolean(values.resume), configFile: file };
-      const code = await trainTorch(config, onEvent, controller.signal, opts);
-      return code === 0 ? 0 : printed ? 1 : 130;
-    }
     const r = await train(config, onEvent, controller.signal, {
       runDir,
       resume: Boolean(values.resume),

@@ -129,10 +129,17 @@ export const schema = {
     },
     device: {
       kind: 'enum',
-      values: ['auto', 'cuda', 'webgpu', 'wasm', 'cpu'],
+      values: ['auto', 'cuda', 'webgpu', 'wasm', 'cpu', 'torch'],
       default: 'auto',
       aliases: ['backend'],
-      description: 'TensorFlow.js backend; auto tries CUDA, then WebGPU, then wasm, then cpu.',
+      description:
+        'TensorFlow.js backend; auto tries CUDA, then WebGPU, then wasm, then cpu. torch trains on PyTorch + PEFT + ' +
+        'accelerate instead (the exported job, run with your Python; on CUDA when there is one).',
+      docs:
+        '`torch` runs the same run as `loraplus export --to accelerate` would write it, in a child process with the ' +
+        "VS Code Python extension's interpreter (else LORAPLUS_PYTHON, else python3), which needs torch, " +
+        'transformers, peft and accelerate. Its events stream into the same dashboard, and its run folder has the ' +
+        'same layout. Tunes, chats and comparisons run on our engine (device auto).',
     },
     output_dir: {
       kind: 'path',

@@ -18,6 +18,7 @@ export interface TrainRequest {
   configFile: string;
   runDir?: string; // default: <output_dir>/<run_name>
   resume: boolean; // continue from the run's newest checkpoint
+  python?: string; // device: torch: the Python that runs the job (VS Code's Python extension picks it)
 }
 
 export interface CompareRequest {
@@ -50,6 +51,21 @@ export interface DownloadSummary {
   downloaded: number; // bytes that came over the network this time (0: all cached already)
 }
 
+/** `loraplus export CONFIG --to accelerate --out DIR [--run-dir RUN]`: a job folder for PyTorch + accelerate. */
+export interface ExportRequest {
+  configFile: string;
+  out: string; // the job folder: new or empty
+  runDir?: string; // where the job writes its run folder; default runs/<run name> inside the job folder
+}
+
+export interface ExportSummary {
+  dir: string;
+  runDir: string; // as job.json says it: relative to the job folder unless given absolute
+  trainExamples: number;
+  evalExamples: number;
+  steps: number;
+}
+
 /** Each method's parameters and result. */
 export interface EngineRequests {
   train: { params: TrainRequest; result: { status: 'finished' | 'stopped'; runDir: string } };
@@ -59,6 +75,7 @@ export interface EngineRequests {
   download: { params: DownloadRequest; result: DownloadSummary };
   chat: { params: ChatRequest; result: { turns: number } }; // ends on `stop` or when the host goes away
   tune: { params: TuneRequest; result: TuneResult };
+  export: { params: ExportRequest; result: ExportSummary };
 }
 
 export type EngineMethod = keyof EngineRequests;

@@ -23,6 +23,7 @@ export const COMMAND_TITLES = {
   'loraplus.chat': 'Chat with Model',
   'loraplus.tune': 'Find λ and Learning Rate',
   'loraplus.openTuneDashboard': 'Open Tune Dashboard',
+  'loraplus.exportJob': 'Export Run for a GPU Cluster…',
 } as const;
 
 export type CommandId = keyof typeof COMMAND_TITLES;

@@ -12,7 +12,9 @@ import { chatWithModel } from './chat-command';
 import { compareCheckpoints } from './compare-command';
 import { checkedConfig, configFileOf } from './config-pick';
 import { downloadModel } from './download-model';
+import { exportJobCommand } from './export-command';
 import { mergeAdapter } from './merge';
+import { pythonInterpreter } from './python';
 import { newConfig } from './editor/new-config';
 import { renameRunFolder } from './rename-run';
 import type { RunNode } from './runs/run-tree';
@@ -54,6 +56,7 @@ export const HANDLERS: Record<CommandId, Handler> = {
   'loraplus.chat': (s, arg) => chatWithModel(s, nodePath(arg)),
   'loraplus.tune': startTune,
   'loraplus.openTuneDashboard': openTuneDashboard,
+  'loraplus.exportJob': exportJobCommand,
 };
 
 export function registerCommands(studio: Studio): vscode.Disposable[] {
@@ -87,7 +90,10 @@ async function startTraining(s: Studio, arg: unknown, resume: boolean): Promise<
     void vscode.window.showInformationMessage(`LoRA+: ${path.basename(runDir)} is already running.`);
     return;
   }
-  const run = s.runs.start(configFile, { resume, runDir });
+  // device: torch trains with the user's Python (the Python extension's interpreter for this config's folder).
+  const python = config.device === 'torch' ? await pythonInterpreter(vscode.Uri.file(configFile)) : undefined;
+  if (python) s.output.appendLine(`device: torch with ${python}`);
+  const run = s.runs.start(configFile, { resume, runDir, python });
   s.output.appendLine(`${resume ? 'resuming' : 'starting'} ${configFile}`);
   // `auto`: the engine tunes first (the tune's dashboard and progress), then the winner's run is the result.
   if (autoKeys(config).length && !resume) return void (await announce(s, await followTune(s, run), run.tuneDir));

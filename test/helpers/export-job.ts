@@ -16,7 +16,7 @@ export function launch(python: string, job: string, runDir: string, args: string
   return readMetrics(runDir);
 }
 
-function jobEnv(python: string, jobArgs: string): NodeJS.ProcessEnv {
+export function jobEnv(python: string, jobArgs: string): NodeJS.ProcessEnv {
   const bin = path.dirname(python); // a venv's accelerate sits beside its python
   return { ...process.env, PATH: `${bin}:${process.env.PATH}`, OMP_NUM_THREADS: '1', JOB_ARGS: jobArgs };
 }

@@ -7,9 +7,13 @@ import * as path from 'node:path';
 import { describe, it } from 'node:test';
 import { summarizeRun } from '../../src/engine/runs/summary';
 import { runCli } from '../helpers/cli';
-import { EXPORT_MODULES } from '../helpers/export-job';
+import { requireValidConfig } from '../../src/config/load';
+import { readMetrics } from '../../src/engine/runs/writer';
+import { train } from '../../src/engine/train/train';
+import type { EngineEvent } from '../../src/protocol/events';
+import { EXPORT_MODULES, losses, maxDeviation } from '../helpers/export-job';
 import { noPython, pythonWith } from '../helpers/python';
-import { SST2, STORIES, tempDir } from '../helpers/shared';
+import { SST2, STORIES, tempDir, useBackend } from '../helpers/shared';
 
 const python = pythonWith(EXPORT_MODULES);
 
@@ -63,6 +67,41 @@ describe('loraplus train --engine torch', () => {
       assert.equal(s.step, 4);
       assert.ok(fs.existsSync(path.join(runDir, 'job', 'train.py')));
       assert.ok(fs.existsSync(path.join(runDir, 'final', 'adapter_model.safetensors')));
+    },
+  );
+
+  it(
+    'device: torch without an init adapter starts from the adapter our engine draws: both stacks train alike',
+    { skip: python ? false : noPython(EXPORT_MODULES) },
+    async () => {
+      const dir = tempDir();
+      const yaml = (device: string) => `model: ${STORIES}
+task: sequence-classification
+device: ${device}
+data: {train: ${SST2}/train.tsv, eval: ${SST2}/dev.tsv, text_field: sentence, max_length: 32,
+       max_train_samples: 48, max_eval_samples: 16}
+lora: {r: 4, lora_alpha: 8, target_modules: all-linear}
+training: {learning_rate: 1.0e-3, loraplus_lr_ratio: 16, batch_size: 4, max_steps: 6, log_every: 1, eval_every: 3,
+           save_every: 0, seed: 3}
+`;
+      fs.writeFileSync(path.join(dir, 'torch.lora.yaml'), yaml('torch'));
+      fs.writeFileSync(path.join(dir, 'ours.lora.yaml'), yaml('wasm'));
+      const torchRun = path.join(dir, 'torch-run');
+      const r = await withPython(python!, () =>
+        runCli(['train', path.join(dir, 'torch.lora.yaml'), '--run-dir', torchRun]),
+      );
+      assert.equal(r.code, 0, r.err);
+      const theirs = readMetrics(torchRun);
+      assert.equal(summarizeRun(torchRun, false).start?.backend, 'torch');
+      const ours: EngineEvent[] = [];
+      const config = requireValidConfig(path.join(dir, 'ours.lora.yaml'));
+      await useBackend();
+      await train(config, (e) => ours.push(e), undefined, { runDir: path.join(dir, 'ours-run') });
+      for (const type of ['step', 'eval'] as const) {
+        assert.equal(losses(theirs, type).length, losses(ours, type).length, type);
+        const d = maxDeviation(losses(ours, type), losses(theirs, type), true);
+        assert.ok(d < 1e-4, `${type}: max relative |Δloss| ${d}`);
+      }
     },
   );
 });

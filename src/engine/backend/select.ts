@@ -22,6 +22,11 @@ export interface BackendInfo {
 const ORDER: Concrete[] = ['cuda', 'webgpu', 'wasm', 'cpu'];
 const nodeRequire = createRequire(__filename);
 
+/** The backend a config's device means for our engine: `torch` runs elsewhere, so ours picks its best (auto). */
+export function ourDevice(device: Device | 'torch'): Device {
+  return device === 'torch' ? 'auto' : device;
+}
+
 /** Initialises and selects a backend. `auto` skips software WebGPU adapters (they are slower than wasm). */
 export async function selectBackend(device: Device): Promise<BackendInfo> {
   tf.env().set('PROD', true); // no console banners from tfjs: the run_start event reports the backend

@@ -240,6 +240,7 @@ export function describeLimit(l: Limit): string {
 
 /** For the editor's hover on `model`: the estimate of this config, or null when the model's dims are unknown. */
 export function memoryHint(config: TunableConfig, m: ModelSummary): string | null {
+  if (config.device === 'torch') return null; // the estimate is of our engine's tensors, not PyTorch's
   const limit = backendLimit(config.device);
   const e = estimateMemory(config, m, limit.backend);
   if (!e) return null;
@@ -255,7 +256,7 @@ export function memoryHint(config: TunableConfig, m: ModelSummary): string | nul
 /** One problem at most: a tensor too large for the backend, or more memory than it has (a warning where unknown). */
 export const checkMemory: ConfigCheck = ({ config, written }) => {
   const m = inspectModel(config.model);
-  if (!m.ok) return []; // the model's own problem is reported by checkAgainstFiles
+  if (!m.ok || config.device === 'torch') return []; // the model's own problem: checkAgainstFiles; torch: not ours
   const p = judgeMemory(config, m.value, backendLimit(config.device), written);
   return p ? [p] : [];
 };

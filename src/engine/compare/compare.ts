@@ -8,7 +8,7 @@ import * as path from 'node:path';
 import { loadAdapter } from '../../adapters/peft';
 import type { CompareReport, EvalOutcome, ItemEval } from '../../protocol/compare';
 import { LoraPlusError, toErrorInfo } from '../../protocol/errors';
-import { selectBackend } from '../backend/select';
+import { ourDevice, selectBackend } from '../backend/select';
 import { requireCheckedConfig } from '../checks/config';
 import { diffConfigs } from '../../config/flatten';
 import { describeItem, locateItem, uniqueLabels } from './items';
@@ -147,7 +147,7 @@ export async function evaluateAdapters(
   device?: Device,
 ): Promise<ItemEval[]> {
   const config = requireCheckedConfig(configFile);
-  const backend = await selectBackend(device ?? config.device);
+  const backend = await selectBackend(device ?? ourDevice(config.device));
   const folder = openModelFolder(config.model);
   const data = loadEvalData(config, folder.tokenizer);
   const model = buildModel(folder, modelTask(config.task), data.labels.length, new Rng(config.training.seed));

@@ -5,13 +5,15 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { stringify } from 'yaml';
 import { readSafetensorsHeader } from '../../adapters/safetensors';
-import { ADAPTER_WEIGHTS_FILE } from '../../adapters/peft';
+import { ADAPTER_WEIGHTS_FILE, saveAdapter } from '../../adapters/peft';
 import type { TrainConfig } from '../../config/schema';
 import { LoraPlusError } from '../../protocol/errors';
+import type { ExportSummary } from '../../protocol/host';
 import { usesRatio } from '../../protocol/tune';
 import { hubIdOf } from '../hub/cache';
 import { runName } from '../runs/names';
-import { datasetSize, loadData, openModelFolder, padId } from '../train/inputs';
+import { initialAdapter } from '../train/init-adapter';
+import { datasetSize, loadData, openModelFolder, padId, type ModelFolder } from '../train/inputs';
 import { taskType } from '../train/trainer';
 import { exportRows, microBatches, totalSteps, writeJsonl } from './data';
 import { ACCELERATE_CONFIGS, jobReadme, LAUNCH_SH, REQUIREMENTS, SBATCH } from './files';
@@ -23,15 +25,9 @@ export interface ExportOptions {
   configFile?: string; // names the default run folder, as `loraplus train` does
 }
 
-export interface ExportResult {
-  dir: string;
-  runDir: string; // as job.json says it: relative to the job folder unless given absolute
-  trainExamples: number;
-  evalExamples: number;
-  steps: number;
-}
+export type ExportResult = ExportSummary;
 
-export function exportJob(config: TrainConfig, o: ExportOptions): ExportResult {
+export async function exportJob(config: TrainConfig, o: ExportOptions): Promise<ExportResult> {
   const dir = path.resolve(o.out);
   requireEmpty(dir);
   const folder = openModelFolder(config.model);
@@ -44,7 +40,7 @@ export function exportJob(config: TrainConfig, o: ExportOptions): ExportResult {
   const evalRows = data.eval ? exportRows(data.eval, pad) : [];
   if (evalRows.length) writeJsonl(path.join(dir, 'data', 'eval.jsonl'), evalRows);
   fs.writeFileSync(path.join(dir, 'data', 'order.json'), JSON.stringify(microBatches(config.training, n, steps)));
-  const init = copyInitAdapter(config, dir);
+  const init = copyInitAdapter(config, dir) ?? (await writeOurInit(config, folder, data.labels.length, dir));
   const runDir = o.runDir ? path.resolve(o.runDir) : path.join('runs', runName(config, o.configFile));
   const job = {
     model: hubIdOf(config.model) ?? path.resolve(config.model),
@@ -109,6 +105,16 @@ function copyInitAdapter(config: TrainConfig, dir: string): { file: string; modu
     .filter((k) => k.endsWith(suffix))
     .map((k) => k.slice(0, -suffix.length).replace(/^base_model\.model\./, ''));
   return { file: 'init_adapter.safetensors', modules };
+}
+
+/**
+ * Without lora.init_adapter, the adapter our engine would start from (init_adapter/, a PEFT folder): PyTorch would
+ * otherwise draw other random A (and a fresh head), and the two stacks would train different runs.
+ */
+async function writeOurInit(config: TrainConfig, folder: ModelFolder, labels: number, dir: string) {
+  const adapter = await initialAdapter(config, folder, labels);
+  saveAdapter(path.join(dir, 'init_adapter'), adapter);
+  return { file: `init_adapter/${ADAPTER_WEIGHTS_FILE}`, modules: [...adapter.lora.keys()] };
 }
 
 function requireEmpty(dir: string): void {

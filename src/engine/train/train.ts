@@ -8,6 +8,7 @@ import { writeDirAtomic } from '../../adapters/files';
 import type { TrainConfig } from '../../config/schema';
 import { toErrorInfo } from '../../protocol/errors';
 import type { EngineEvent, EventSink } from '../../protocol/events';
+import { trainTorch } from '../export/run-torch';
 import { createRun, findRunToResume, reopenRun } from '../runs/writer';
 import type { EvalResult } from './evaluate';
 import { paddingSaved, type SftData } from '../data/sft-data';
@@ -17,6 +18,7 @@ export interface TrainOptions {
   runDir?: string; // default: <output_dir>/<run_name>
   resume?: boolean; // continue from the run's latest checkpoint
   configFile?: string; // the config's file: its name starts the default run name (runs/names.ts)
+  python?: string; // device: torch: the Python that runs the job (default: LORAPLUS_PYTHON, else python3)
 }
 
 export interface TrainResult {
@@ -34,6 +36,7 @@ export async function train(
   signal?: AbortSignal,
   opts: TrainOptions = {},
 ): Promise<TrainResult> {
+  if (config.device === 'torch') return trainTorch(config, onEvent, signal, opts); // PyTorch + PEFT runs it
   const { run, from: resumeFrom } = opts.resume
     ? reopenRun(config, findRunToResume(config, opts.runDir))
     : { run: createRun(config, opts.runDir, opts.configFile), from: undefined };

@@ -11,7 +11,7 @@ import type { TrainConfig } from '../../config/schema';
 import type { Model } from '../../models/types';
 import { LoraPlusError } from '../../protocol/errors';
 import type { EngineEvent, ModuleStats, RunStartEvent, StepEvent } from '../../protocol/events';
-import { selectBackend, type BackendInfo } from '../backend/select';
+import { ourDevice, selectBackend, type BackendInfo } from '../backend/select';
 import { epochOrder } from '../data/datasets';
 import { Rng } from '../data/rng';
 import { loadCheckpoint, pruneCheckpoints, saveCheckpoint } from '../runs/checkpoints';
@@ -97,7 +97,7 @@ export class Trainer {
     resumeFrom: Checkpoint | undefined,
     emit: (e: EngineEvent) => void,
   ): Promise<Trainer> {
-    const backend = await selectBackend(config.device);
+    const backend = await selectBackend(ourDevice(config.device)); // (train() hands torch on)
     const t = config.training;
     const rng = new Rng(t.seed);
     const folder = openModelFolder(config.model);

@@ -7,7 +7,7 @@
 // before anyone hears of it.
 import * as path from 'node:path';
 import { withAutoDefaults } from '../../config/auto';
-import { selectBackend } from '../backend/select';
+import { ourDevice, selectBackend } from '../backend/select';
 import type { TunableConfig } from '../../config/schema';
 import { LoraPlusError, toErrorInfo } from '../../protocol/errors';
 import type { EngineEvent } from '../../protocol/events';
@@ -32,7 +32,7 @@ export async function tune(
   opts: TuneOptions = {},
 ): Promise<TuneResult> {
   // The backend is chosen once: `auto` would probe every device again (and print the drivers' warnings) per trial.
-  const { device } = await selectBackend(config.device);
+  const { device } = await selectBackend(ourDevice(config.device));
   const plan = planTune({ ...config, device }, opts, () => stepsOfEpochs(config));
   const named = opts.tuneDir !== undefined || Boolean(config.run_name);
   const dir = path.resolve(opts.tuneDir ?? path.join(config.output_dir, tuneName(config, opts.configFile)));

@@ -85,8 +85,8 @@ export class RunManager implements vscode.Disposable {
   }
 
   /** Starts the run in its own engine process (a config with `auto` tunes first: see onTune). */
-  start(configFile: string, opts: { resume?: boolean; runDir?: string } = {}): LiveRun {
-    const params = { configFile, runDir: opts.runDir, resume: Boolean(opts.resume) };
+  start(configFile: string, opts: { resume?: boolean; runDir?: string; python?: string } = {}): LiveRun {
+    const params = { configFile, runDir: opts.runDir, resume: Boolean(opts.resume), python: opts.python };
     return this.launch(configFile, opts.runDir ?? null, (h) => {
       const call = startEngine(this.extensionPath, 'train', params, h);
       const result = (o: Outcome<'train'>) => (o.ok ? { status: o.result.status, runDir: o.result.runDir } : null);

@@ -6,8 +6,10 @@ import * as path from 'node:path';
 import { describe, it } from 'node:test';
 import { configFromObject } from '../../../src/config/load';
 import { epochOrder } from '../../../src/engine/data/datasets';
+import { loadAdapter } from '../../../src/adapters/peft';
 import { exportJob } from '../../../src/engine/export/job';
-import { SHARED, SST2, STORIES, tempDir } from '../../helpers/shared';
+import { train } from '../../../src/engine/train/train';
+import { SHARED, SST2, STORIES, tempDir, useBackend } from '../../helpers/shared';
 
 const readJsonl = (file: string) =>
   fs
@@ -17,7 +19,7 @@ const readJsonl = (file: string) =>
     .map((l) => JSON.parse(l) as { input_ids: number[]; labels: number[] | number });
 
 describe('exportJob', () => {
-  it('writes train.py, launch files and the data in our order (causal LM, 2 epochs, accumulation)', () => {
+  it('writes train.py, launch files and the data in our order (causal LM, 2 epochs, accumulation)', async () => {
     const dir = tempDir();
     const config = configFromObject(
       {
@@ -27,7 +29,7 @@ describe('exportJob', () => {
       },
       dir,
     );
-    const r = exportJob(config, { out: path.join(dir, 'job') });
+    const r = await exportJob(config, { out: path.join(dir, 'job') });
     const job = path.join(dir, 'job');
     for (const f of ['train.py', 'launch.sh', 'job.sbatch', 'requirements.txt', 'README.md', 'config.yaml'])
       assert.ok(fs.existsSync(path.join(job, f)), f);
@@ -44,12 +46,15 @@ describe('exportJob', () => {
     assert.deepEqual(order[0], epochOrder(r.trainExamples, 7, 0, true).slice(0, 3));
     assert.deepEqual(order[perEpoch], epochOrder(r.trainExamples, 7, 1, true).slice(0, 3));
     const settings = JSON.parse(fs.readFileSync(path.join(job, 'job.json'), 'utf8'));
-    assert.deepEqual(settings.lora.target_modules, ['q_proj', 'v_proj']); // the llama family's default
+    // The llama family's default targets (q, v), as the modules of the start adapter our engine drew.
+    const targets = settings.lora.target_modules as string[];
+    assert.deepEqual(new Set(targets.map((m) => m.split('.').pop())), new Set(['q_proj', 'v_proj']));
+    assert.equal(targets.length, 2 * 5);
     assert.equal(settings.training.total_steps, r.steps);
-    assert.throws(() => exportJob(config, { out: job }), /not empty/);
+    await assert.rejects(() => exportJob(config, { out: job }), /not empty/);
   });
 
-  it('sft rows carry -100 where a token has no loss', () => {
+  it('sft rows carry -100 where a token has no loss', async () => {
     const dir = tempDir();
     const chat = path.join(SHARED, 'data', 'sst2-chat');
     const config = configFromObject(
@@ -61,12 +66,49 @@ describe('exportJob', () => {
       },
       dir,
     );
-    exportJob(config, { out: path.join(dir, 'job') });
+    await exportJob(config, { out: path.join(dir, 'job') });
     const rows = readJsonl(path.join(dir, 'job', 'data', 'train.jsonl'));
     for (const row of rows) {
       const labels = row.labels as number[];
       assert.ok(labels.includes(-100) && labels.some((l) => l !== -100));
       labels.forEach((l, t) => assert.ok(l === -100 || l === row.input_ids[t]));
     }
+  });
+
+  it('without lora.init_adapter, writes the adapter our engine starts from (head included), so both stacks start equal', async () => {
+    const dir = tempDir();
+    const doc = {
+      model: STORIES,
+      task: 'sequence-classification',
+      device: 'wasm',
+      data: { train: `${SST2}/train.tsv`, text_field: 'sentence', max_length: 16, max_train_samples: 24 },
+      lora: { r: 4, lora_alpha: 8, target_modules: ['q_proj', 'o_proj'] },
+      training: {
+        batch_size: 4,
+        max_steps: 3,
+        seed: 11,
+        eval_every: 0,
+        save_every: 0,
+        learning_rate: 1e-3,
+        log_every: 1,
+      },
+    };
+    await exportJob(configFromObject(doc, dir), { out: path.join(dir, 'job') });
+    const job = JSON.parse(fs.readFileSync(path.join(dir, 'job', 'job.json'), 'utf8'));
+    assert.equal(job.lora.init_adapter, 'init_adapter/adapter_model.safetensors');
+    assert.equal(job.lora.target_modules.length, 2 * 5); // q and o in each of stories260k's 5 layers
+    const init = loadAdapter(path.join(dir, 'job', 'init_adapter'));
+    assert.ok(init.modulesToSave.has('score.weight'), 'the fresh head is part of the start');
+    const losses = async (extra: object, name: string) => {
+      const config = configFromObject({ ...doc, lora: { ...doc.lora, ...extra } }, dir);
+      const seen: number[] = [];
+      await useBackend();
+      await train(config, (e) => e.type === 'step' && seen.push(e.loss), undefined, { runDir: path.join(dir, name) });
+      return seen;
+    };
+    const drawn = await losses({}, 'drawn');
+    const given = await losses({ init_adapter: path.join(dir, 'job', 'init_adapter') }, 'given');
+    assert.equal(drawn.length, 3);
+    assert.deepEqual(given, drawn);
   });
 });
