@@ -1,5 +1,6 @@
 // The exported job on sft (tiny-random-qwen3, chat-rendered rows with answer-only labels, right-padded batches of
-// unequal answer counts): 2 processes against 1, and both stacks against each other. Runs when a Python with torch,
+// unequal answer counts): 2 processes against 1, and both stacks against each other; and with data.packing, whose
+// blocks keep their examples apart in both stacks. Runs when a Python with torch,
 // transformers, peft and accelerate is here (CI installs them).
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
@@ -59,3 +60,43 @@ training: {learning_rate: 1.0e-3, loraplus_lr_ratio: 16, batch_size: 4, gradient
     }
   });
 });
+
+describe(
+  'loraplus export --to accelerate, sft with packing',
+  { skip: python ? false : noPython(EXPORT_MODULES) },
+  () => {
+    it('packed blocks (examples kept apart, positions restarting) train as in our TF.js engine, within 1e-4', async () => {
+      await useBackend();
+      const dir = tempDir();
+      const file = path.join(dir, 'packed.lora.yaml');
+      const chat = path.join(SHARED, 'data', 'sst2-chat');
+      fs.writeFileSync(
+        file,
+        `model: ${path.join(SHARED, 'models', 'tiny-random-qwen3')}
+task: sft
+device: wasm
+data: {train: ${chat}/messages.train.jsonl, eval: ${chat}/messages.dev.jsonl, max_length: 256, packing: true,
+       max_train_samples: 48, max_eval_samples: 8}
+lora: {r: 8, lora_alpha: 16, target_modules: all-linear, init_adapter: ${REFERENCE}/loraplus_qwen3_sft.init_adapter}
+training: {learning_rate: 1.0e-3, loraplus_lr_ratio: 16, batch_size: 2, max_steps: 6, log_every: 1, eval_every: 3,
+           save_every: 0}
+`,
+      );
+      const exported = await runCli(['export', file, '--out', path.join(dir, 'job')]);
+      assert.equal(exported.code, 0, exported.err);
+      const rows = fs
+        .readFileSync(path.join(dir, 'job', 'data', 'train.jsonl'), 'utf8')
+        .trim()
+        .split('\n');
+      const first = JSON.parse(rows[0]) as { position_ids: number[] };
+      assert.ok(first.position_ids.filter((p) => p === 0).length > 1, 'a block holds several examples');
+      const theirs = launch(python!, path.join(dir, 'job'), path.join(dir, 'torch'), ['--cpu', '--num_processes', '1']);
+      const ours: EngineEvent[] = [];
+      await train(requireValidConfig(file), (e) => ours.push(e), undefined, { runDir: path.join(dir, 'ours') });
+      for (const type of ['step', 'eval'] as const) {
+        const d = maxDeviation(losses(ours, type), losses(theirs, type), true);
+        assert.ok(d < 1e-4, `${type}: max relative |Δloss| ${d}`);
+      }
+    });
+  },
+);

@@ -4,33 +4,31 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { TrainConfig } from '../../config/schema';
-import { LoraPlusError } from '../../protocol/errors';
 import { epochOrder } from '../data/datasets';
 import { collate, datasetSize, type Dataset } from '../train/inputs';
 
-/** One example as transformers takes it: labels -100 where a token carries no loss (causal LM and sft). */
+/**
+ * One example as transformers takes it: labels -100 where a token carries no loss (causal LM and sft). A packed sft
+ * block has position_ids restarting at 0 for each of its examples and no attention_mask: from those restarts
+ * transformers builds the block-diagonal causal mask that keeps the examples apart, as our segment ids do.
+ */
 export interface ExportRow {
   input_ids: number[];
-  attention_mask: number[];
+  attention_mask?: number[];
+  position_ids?: number[];
   token_type_ids?: number[];
   labels: number[] | number; // per token (causal LM, sft) or the class id (classification)
 }
 
 /** The rows of a data set in its order, each cut to its own tokens (collate pads; the padding is dropped here). */
 export function exportRows(ds: Dataset, padId: number): ExportRow[] {
-  if (ds.kind === 'sft' && ds.packed) {
-    throw new LoraPlusError({
-      code: 'export/packing',
-      message: 'data.packing is not exported yet',
-      yamlPath: 'data.packing',
-      hint: 'Export with packing: false; train.py pads each batch as our engine does without packing.',
-    });
-  }
   return Array.from({ length: datasetSize(ds) }, (_, i) => {
     const b = collate(ds, [i], padId);
     const n = b.attentionMask.reduce((s, m) => s + m, 0); // padding is on the right
     const ids = Array.from(b.inputIds.subarray(0, n));
-    const row: ExportRow = { input_ids: ids, attention_mask: Array(n).fill(1) as number[], labels: ids };
+    const row: ExportRow = b.positionIds
+      ? { input_ids: ids, position_ids: Array.from(b.positionIds.subarray(0, n)), labels: ids }
+      : { input_ids: ids, attention_mask: Array(n).fill(1) as number[], labels: ids };
     if (b.typeIds.some((x) => x !== 0)) row.token_type_ids = Array.from(b.typeIds.subarray(0, n));
     if (b.labels) row.labels = b.labels[0];
     else if (b.lossMask) row.labels = ids.map((id, t) => (b.lossMask![t] ? id : -100));

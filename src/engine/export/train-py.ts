@@ -144,10 +144,13 @@ def collate(rows, device):
     seq = max(len(r["input_ids"]) for r in rows)
     seq = -(-seq // PAD_TO) * PAD_TO
     pad = lambda xs, v: [x + [v] * (seq - len(x)) for x in xs]
-    batch = {
-        "input_ids": pad([r["input_ids"] for r in rows], JOB["pad_id"]),
-        "attention_mask": pad([r["attention_mask"] for r in rows], 0),
-    }
+    batch = {"input_ids": pad([r["input_ids"] for r in rows], JOB["pad_id"])}
+    if "position_ids" in rows[0]:
+        # Packed blocks: no attention mask, positions restarting per example (transformers then keeps the examples
+        # apart); the padding after a block is one more sequence of its own, and carries no loss.
+        batch["position_ids"] = [r["position_ids"] + list(range(seq - len(r["position_ids"]))) for r in rows]
+    else:
+        batch["attention_mask"] = pad([r["attention_mask"] for r in rows], 0)
     if "token_type_ids" in rows[0]:
         batch["token_type_ids"] = pad([r["token_type_ids"] for r in rows], 0)
     if JOB["task"] == "sequence-classification":
@@ -167,6 +170,8 @@ def targets(rows):
 def loss_sum(model, batch):
     """Summed cross-entropy (transformers' ForCausalLMLoss before its division) and the number correct."""
     inputs = {k: v for k, v in batch.items() if k != "labels"}
+    if "position_ids" in inputs:
+        inputs["use_cache"] = False  # transformers keeps packed examples apart only without a cache
     logits = model(**inputs).logits.float()
     labels = batch["labels"]
     if JOB["task"] != "sequence-classification":
