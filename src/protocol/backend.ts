@@ -15,7 +15,7 @@ const NAMES: Record<string, string> = { cuda: 'CUDA', webgpu: 'WebGPU', wasm: 'W
 
 /** The run_start's backend fields as one line and its details. */
 export function backendSummary(s: Start): BackendSummary {
-  const gpu = s.backend === 'tensorflow' || s.backend === 'webgpu';
+  const gpu = s.backend === 'tensorflow' || s.backend === 'webgpu' || (s.backend === 'torch' && /cuda/.test(s.device));
   const details = (s.backend_notes ?? []).map(noteText);
   const skippedGpu = (s.backend_notes ?? []).some((n) => /^(cuda|webgpu):/.test(n));
   const text = `${deviceText(s.device)}${!gpu && skippedGpu ? ' — no GPU found' : ''}`;

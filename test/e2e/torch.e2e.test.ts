@@ -39,7 +39,8 @@ describe('PyTorch from code-server: export a job, and train a device: torch conf
     await studio.openFile(CONFIG);
     await studio.runCommand('LoRA+: Export Run for a GPU Cluster…');
     const input = await studio.quickInput();
-    assert.equal(await input.inputValue(), path.join('jobs', 'torch'));
+    const proposed = path.join('jobs', 'torch');
+    await until('the job folder box', async () => ((await input.inputValue()) === proposed ? true : undefined));
     await input.press('Enter');
     const job = path.join(workspace, 'jobs', 'torch');
     const note = studio.page.locator('.notifications-toasts .notification-toast', { hasText: 'LoRA+: exported' });

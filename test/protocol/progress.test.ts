@@ -102,6 +102,11 @@ describe('progress', () => {
       'CPU · WebAssembly SIMD, 2 threads',
       'device: wasm asked: nothing skipped',
     );
+    const torch = backendSummary(
+      start({ backend: 'torch', device: 'PyTorch (2 × cuda, MULTI_GPU)', backend_notes: [] }),
+    );
+    assert.deepEqual([torch.text, torch.gpu], ['PyTorch · 2 × cuda, MULTI_GPU', true]);
+    assert.equal(backendSummary(start({ backend: 'torch', device: 'PyTorch (1 × cpu)' })).gpu, false);
     assert.match(
       noteText('webgpu: the only WebGPU adapter is a software renderer (llvmpipe), slower than wasm'),
       /software/,

@@ -139,6 +139,12 @@ def resume(s, run):
 
 
 # ---- the run ------------------------------------------------------------------------------------------------------
+def device_text(acc):
+    """E.g. "PyTorch (2 × cuda, MULTI_GPU)", "PyTorch (1 × cpu)": what the dashboard shows as the backend."""
+    kind = acc.distributed_type.value
+    return f"PyTorch ({acc.num_processes} × {acc.device.type}{'' if kind == 'NO' else ', ' + kind})"
+
+
 def start_event(s, run, start_step):
     acc, model = s["acc"], s["acc"].unwrap_model(s["model"])
     lora = sum(p.numel() for n, p in model.named_parameters() if "lora_" in n)
@@ -151,7 +157,7 @@ def start_event(s, run, start_step):
     return {
         "type": "run_start", "time": datetime.datetime.now(datetime.timezone.utc).isoformat(),
         "run_name": os.path.basename(run.dir), "run_dir": run.dir, "backend": "torch",
-        "device": f"{acc.num_processes} × {acc.device.type} ({acc.distributed_type.value})",
+        "device": device_text(acc),
         "threads": torch.get_num_threads(), "backend_notes": [], "model": JOB["model"], "model_type": JOB["model_type"],
         "task": JOB["task"], "total_steps": T["total_steps"], "start_step": start_step,
         "params": {"total": total, "trainable": trainable, "lora": lora},
