@@ -12,7 +12,7 @@ import { readMetrics } from '../../src/engine/runs/writer';
 import { train } from '../../src/engine/train/train';
 import type { EngineEvent } from '../../src/protocol/events';
 import { EXPORT_MODULES, losses, maxDeviation } from '../helpers/export-job';
-import { noPython, pythonWith } from '../helpers/python';
+import { noPython, pythonWith, runPython } from '../helpers/python';
 import { SST2, STORIES, tempDir, useBackend } from '../helpers/shared';
 
 const python = pythonWith(EXPORT_MODULES);
@@ -102,6 +102,47 @@ training: {learning_rate: 1.0e-3, loraplus_lr_ratio: 16, batch_size: 4, max_step
         const d = maxDeviation(losses(ours, type), losses(theirs, type), true);
         assert.ok(d < 1e-4, `${type}: max relative |Δloss| ${d}`);
       }
+    },
+  );
+
+  it(
+    'a stop (the signal train() gets) checkpoints and ends stopped; resume finishes it, and PEFT loads final/',
+    { skip: python ? false : noPython(EXPORT_MODULES) },
+    async () => {
+      const dir = tempDir();
+      const file = path.join(dir, 'stop.lora.yaml');
+      fs.writeFileSync(
+        file,
+        `model: ${STORIES}
+device: torch
+data: {train: ${SST2}/train.tsv, text_field: sentence, max_length: 32, max_train_samples: 400}
+training: {batch_size: 4, max_steps: 60, eval_every: 0, save_every: 0, log_every: 1}
+`,
+      );
+      const config = requireValidConfig(file);
+      const runDir = path.join(dir, 'run');
+      const stop = new AbortController();
+      const onEvent = (e: EngineEvent) => e.type === 'step' && e.step >= 3 && stop.abort();
+      const first = await train(config, onEvent, stop.signal, { runDir, python: python! });
+      assert.equal(first.status, 'stopped');
+      assert.ok(first.step >= 3 && first.step < 60, `stopped at ${first.step}`);
+      assert.ok(first.lastCheckpoint && fs.existsSync(first.lastCheckpoint), 'a checkpoint to resume from');
+      assert.equal(summarizeRun(runDir, false).status, 'stopped');
+      const second = await train(config, () => {}, undefined, { runDir, resume: true, python: python! });
+      assert.equal(second.status, 'finished');
+      assert.equal(second.step, 60);
+      const loaded = runPython(
+        python!,
+        [
+          'import sys',
+          'from transformers import AutoModelForCausalLM',
+          'from peft import PeftModel',
+          'model = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(sys.argv[1]), sys.argv[2])',
+          'print(sum(1 for n, _ in model.named_parameters() if "lora_B" in n))',
+        ].join('\n'),
+        [STORIES, second.finalAdapter!],
+      );
+      assert.equal(Number(loaded.trim().split('\n').at(-1)), 10); // q and v of 5 layers
     },
   );
 });
