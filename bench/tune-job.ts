@@ -41,6 +41,7 @@ export interface JobResult {
   tuner: { trial: string; eval: EvalFigures; spent_steps: number; full_grid_steps: number; elapsed_s: number };
   riemannian: { learning_rate: number; final: EvalFigures | null; diverged: string | null } | null;
   elapsed_s: number;
+  grid_from?: string; // the grid (and riemannian) came from this earlier result; only the tuner ran this time
 }
 
 const SHARED = path.resolve(__dirname, '..', '..', 'shared');
@@ -77,7 +78,18 @@ function taskConfig(task: TaskId, seed: number, dir: string, steps: number): Tun
   return tunableConfigFromObject(doc, dir);
 }
 
-export async function runJob(task: TaskId, seed: number, steps: number, dir: string): Promise<JobResult> {
+/**
+ * One task × seed. With `gridFrom` (an earlier result of the same task, seed and steps: `--grid-from`), only the
+ * tuner runs: its trials train exactly as that grid's cells did (same seed, data, schedule), so the grid stands;
+ * the tuner's pick evaluated again must equal its grid cell, which the report checks.
+ */
+export async function runJob(
+  task: TaskId,
+  seed: number,
+  steps: number,
+  dir: string,
+  gridFrom?: { file: string; result: JobResult },
+): Promise<JobResult> {
   const began = Date.now();
   fs.rmSync(dir, { recursive: true, force: true });
   fs.mkdirSync(dir, { recursive: true });
@@ -91,8 +103,8 @@ export async function runJob(task: TaskId, seed: number, steps: number, dir: str
   const r = await tune(config, onEvent, undefined, { budget: { steps }, tuneDir: path.join(dir, 'tune') });
   const plan = planTune(config, { budget: { steps } }, () => steps);
   const results = events.filter((e): e is RungResultEvent => e.type === 'rung_result');
-  const cells: Cell[] = [];
-  for (const t of plan.trials) {
+  const cells: Cell[] = gridFrom ? gridFrom.result.cells : [];
+  for (const t of gridFrom ? [] : plan.trials) {
     const mine = results.filter((x) => x.trial === t.trial);
     const stoppedAs = mine.find((x) => x.diverged)?.diverged ?? null;
     const cell = await completeCell(plan, config, r, t, stoppedAs);
@@ -114,8 +126,9 @@ export async function runJob(task: TaskId, seed: number, steps: number, dir: str
       full_grid_steps: r.full_grid_steps,
       elapsed_s: tuneElapsed(events),
     },
-    riemannian: await riemannian(config, dir),
+    riemannian: gridFrom ? gridFrom.result.riemannian : await riemannian(config, dir),
     elapsed_s: (Date.now() - began) / 1000,
+    ...(gridFrom ? { grid_from: gridFrom.file } : {}),
   };
 }
 

@@ -7,7 +7,9 @@
 // A benchmark, not a test: it never fails on a number. Each job runs in its own process (`--jobs` at once); its
 // result is kept in the work folder, so `--report` prints the table again and a cut-short bench keeps what it did.
 //   npm run bench:tune -- [--tasks cls,lm] [--seeds 1,2,3] [--jobs 2] [--cls-steps 600] [--lm-steps 300]
-//                         [--work DIR] [--report] [--json]
+//                         [--work DIR] [--grid-from DIR] [--report] [--json]
+// --grid-from DIR: where DIR holds an earlier <task>-seed<N>.json, take its grid and riemannian figures and run only
+// the tuner (after a change to the tuner: the grid's cells train the same either way).
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -24,6 +26,7 @@ const { values: opt } = parseArgs({
     'lm-steps': { type: 'string', default: String(TASKS.lm.steps) },
     work: { type: 'string', default: path.resolve(__dirname, '..', '.bench-work', 'tune') },
     report: { type: 'boolean', default: false },
+    'grid-from': { type: 'string' },
     json: { type: 'boolean', default: false },
     worker: { type: 'string' }, // internal: "task:seed:steps"
   },
@@ -39,7 +42,13 @@ const MAX_SPENT = 0.25;
 async function main(): Promise<void> {
   if (opt.worker) {
     const [task, seed, steps] = opt.worker.split(':');
-    const r = await runJob(task as TaskId, Number(seed), Number(steps), path.join(work, `${task}-seed${seed}`));
+    const earlier = opt['grid-from'] && path.join(path.resolve(opt['grid-from']), `${task}-seed${seed}.json`);
+    const gridFrom =
+      earlier && fs.existsSync(earlier)
+        ? { file: earlier, result: JSON.parse(fs.readFileSync(earlier, 'utf8')) as JobResult }
+        : undefined;
+    const dir = path.join(work, `${task}-seed${seed}`);
+    const r = await runJob(task as TaskId, Number(seed), Number(steps), dir, gridFrom);
     const file = resultFile(r.task, r.seed);
     fs.writeFileSync(`${file}.tmp`, JSON.stringify(r, null, 1));
     fs.renameSync(`${file}.tmp`, file);
@@ -65,6 +74,7 @@ async function runAll(tasks: TaskId[], seeds: number[]): Promise<void> {
       log(`bench:tune: ${job} started`);
       const code = await new Promise<number>((resolve) => {
         const args = ['--import', 'tsx', __filename, '--worker', job, '--work', work];
+        if (opt['grid-from']) args.push('--grid-from', opt['grid-from']);
         const child = spawn(process.execPath, args, {
           stdio: ['ignore', 'inherit', 'inherit'],
           env: { ...process.env, LORAPLUS_WASM_THREADS: '1' },
@@ -126,6 +136,7 @@ function report(tasks: TaskId[], results: JobResult[]): string {
     out.push('| seed | grid best | tuner pick | tuner − best | tuner steps / grid | pick fails in grid | riemannian |');
     out.push('|---:|---|---|---:|---:|---|---|');
     let close = 0;
+    const notes: string[] = [];
     for (const r of rs) {
       const ok = r.cells.filter((c) => !failed(r, c, majority));
       const best = ok.reduce<Cell | null>(
@@ -134,6 +145,13 @@ function report(tasks: TaskId[], results: JobResult[]): string {
       );
       const pick = r.cells.find((c) => c.trial === r.tuner.trial)!;
       const tv = value(r, r.tuner.eval);
+      if (r.grid_from) {
+        const same = show(r, tv) === show(r, value(r, pick.final)); // to the grid's 0.1 point
+        notes.push(
+          `seed ${r.seed}: grid from ${path.basename(r.grid_from)} (an earlier run); the tuner's pick scores ` +
+            `${show(r, tv)} now and ${show(r, value(r, pick.final))} in that grid: ${same ? 'equal' : 'DIFFERENT'}`,
+        );
+      }
       const bv = best ? value(r, best.final) : NaN;
       const gap = r.metric === 'accuracy' ? tv - bv : (tv - bv) / bv;
       if (r.metric === 'accuracy' ? gap >= -CLOSE.accuracy : gap <= CLOSE.perplexity) close++;
@@ -147,7 +165,7 @@ function report(tasks: TaskId[], results: JobResult[]): string {
           `${(100 * spent).toFixed(0)}% | ${failed(r, pick, majority) ? 'YES' : 'no'} | ${rie} |`,
       );
     }
-    out.push('');
+    out.push('', ...notes, ...(notes.length ? [''] : []));
     out.push(gridTable(rs[0], majority));
     const spentOk = rs.every((r) => r.tuner.spent_steps / r.tuner.full_grid_steps <= MAX_SPENT);
     const neverFailed = rs.every(

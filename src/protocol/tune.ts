@@ -32,11 +32,23 @@ export interface EvalFigures {
   examples: number;
 }
 
-/** How rungs are judged: classification by accuracy (loss breaks ties), the language-model tasks by loss. */
+/**
+ * How rungs are judged: classification by accuracy (loss breaks ties), the language-model tasks by loss. `ties:
+ * 'noise'`: accuracies within the eval subset's sampling noise of the best are ties too (tuneTieText says how).
+ */
 export interface TuneMetric {
   name: 'accuracy' | 'loss';
   goal: 'max' | 'min';
   tie_break: 'loss' | null;
+  ties?: 'exact' | 'noise'; // absent in tunes of earlier versions: exact
+}
+
+/** " (loss breaks ties)", or how a noise tie is decided; "" without a tie-break. */
+export function tuneTieText(m: TuneMetric): string {
+  if (!m.tie_break) return '';
+  return m.ties === 'noise'
+    ? ` (${m.tie_break} decides between ${m.name === 'accuracy' ? 'accuracies' : 'figures'} within sampling noise)`
+    : ` (${m.tie_break} breaks ties)`;
 }
 
 export interface TuneStartEvent {
@@ -86,6 +98,7 @@ export interface RungResultEvent {
   loss: number | null; // eval loss
   accuracy?: number;
   perplexity?: number;
+  examples?: number; // eval rows the figures are over (absent in tunes of earlier versions)
   diverged?: string; // why it stopped: the loss became NaN, or rose far above the start
   elapsed_s: number; // wall time of this rung's training
 }

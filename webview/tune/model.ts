@@ -2,7 +2,14 @@
 // (src/protocol/tune.ts, folded from tune.jsonl by the host) the lr_A × λ heatmaps (one per optimizer) of the rung
 // results, the bracket (which trials continued at each rung), the header's lines, and the trials' curves aligned on
 // one step axis for the line chart.
-import { fmtSetting, usesRatio, type TrialSummary, type TuneMetric, type TuneSummary } from '../../src/protocol/tune';
+import {
+  fmtSetting,
+  tuneTieText,
+  usesRatio,
+  type TrialSummary,
+  type TuneMetric,
+  type TuneSummary,
+} from '../../src/protocol/tune';
 import type { TrialCurves } from '../../src/protocol/tune-dashboard';
 
 /** Which rung a heatmap shows: each trial's latest result, or one rung's. */
@@ -210,7 +217,7 @@ export function headerLines(s: TuneSummary): string[] {
   if (!start) return ['Waiting for the tune to start…'];
   const metric = start.metric;
   const subset = start.eval.examples !== null ? ` on ${start.eval.examples} eval rows` : '';
-  const tie = metric.tie_break ? ` (${metric.tie_break} breaks ties)` : '';
+  const tie = tuneTieText(metric);
   const share = s.full_grid_steps ? ` (${Math.round((100 * s.spent_steps) / s.full_grid_steps)}%)` : '';
   return [
     `${start.task} · ${start.trials.length} trials · judged by ${metric.name}${subset}${tie}`,

@@ -3,6 +3,7 @@
 // dashboard shows, from the same TuneSummary (src/protocol/tune.ts).
 import {
   fmtSetting,
+  tuneTieText,
   type RungResultEvent,
   type TrialSummary,
   type TuneMetric,
@@ -46,7 +47,7 @@ export function tuneTable(s: TuneSummary): string[] {
   const out: string[] = [];
   const judged = metric.name === 'accuracy' ? 'accuracy %' : 'eval loss';
   const subset = start.eval.examples !== null ? ` on up to ${n(start.eval.examples)} eval rows` : '';
-  const tie = metric.tie_break ? ` (${metric.tie_break} breaks ties)` : '';
+  const tie = tuneTieText(metric);
   out.push(`tune ${start.tune_name} · ${start.task} · ${s.status} · ${judged}${subset}${tie}`);
   out.push(
     `rungs ${start.rungs.map(n).join(' → ')} steps · the best 1/${start.eta} continue, the best one to the end · seed ${start.seed} · ` +

@@ -8,7 +8,10 @@
 //     the easy-task start and harder tasks want more, so the grid spans 2^0…2^6 around the band.
 //   η = 3, 3 rungs: every trial trains budget/9 steps, the best third continue to budget/3, and the best of those
 //     (the winner) continues to the budget. 20 trials cost 4.4 budgets (22%) instead of the full grid's 20.
-//   300 eval rows judge every rung (data.eval, or the held-out eval_fraction, cut with max_eval_samples).
+//   The eval rows that judge every rung (data.eval, or the held-out eval_fraction, cut with max_eval_samples): 300
+//     for the language-model tasks (each row holds many token predictions), 1000 for classification (one
+//     prediction a row: on 300, two trials near chance differ by ±8 points of noise), where accuracies within that
+//     noise are ties the loss decides (trial.ts, rankTrials).
 import * as path from 'node:path';
 import { autoKeys } from '../../config/auto';
 import { specAt } from '../../config/keys';
@@ -20,7 +23,7 @@ export const DEFAULT_LEARNING_RATES = [1e-4, 2.5e-4, 5e-4, 1e-3];
 export const DEFAULT_RATIOS = [1, 2, 4, 16, 64];
 export const DEFAULT_ETA = 3;
 export const DEFAULT_RUNGS = 3;
-export const DEFAULT_EVAL_SAMPLES = 300;
+export const DEFAULT_EVAL_SAMPLES = { lm: 300, classification: 1000 };
 /** A loss this many times the start's (eval at step 0, or the first training steps) stops a trial as diverged. */
 export const LOSS_FACTOR = 1.5;
 
@@ -91,7 +94,8 @@ export function planTune(base: TunableConfig, o: TuneSettings, stepsOfEpochs: ()
   const eta = o.eta ?? DEFAULT_ETA;
   const rungs = rungSteps(budget.steps, eta, o.rungs ?? DEFAULT_RUNGS);
   const trials = gridTrials(axes);
-  const samples = o.evalSamples ?? DEFAULT_EVAL_SAMPLES;
+  const cls = base.task === 'sequence-classification';
+  const samples = o.evalSamples ?? DEFAULT_EVAL_SAMPLES[cls ? 'classification' : 'lm'];
   const own = base.data.max_eval_samples;
   return {
     base,
@@ -101,10 +105,9 @@ export function planTune(base: TunableConfig, o: TuneSettings, stepsOfEpochs: ()
     rungs,
     budget,
     evalSamples: samples > 0 ? Math.min(samples, own ?? Infinity) : own,
-    metric:
-      base.task === 'sequence-classification'
-        ? { name: 'accuracy', goal: 'max', tie_break: 'loss' }
-        : { name: 'loss', goal: 'min', tie_break: null },
+    metric: cls
+      ? { name: 'accuracy', goal: 'max', tie_break: 'loss', ties: 'noise' }
+      : { name: 'loss', goal: 'min', tie_break: null },
     fullGridSteps: trials.length * budget.steps,
   };
 }
