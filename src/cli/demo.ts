@@ -1,15 +1,18 @@
 // `npm run demo`: two real LoRA+ runs on the pretrained stories260k Llama (TinyStories), headless, with progress.
 //   1. causal LM on SST-2 movie-review sentences: dev perplexity and a greedy sample, before and after
 //      (and the same run with λ = 1, plain LoRA, for comparison unless --quick);
-//   2. SST-2 sentiment classification with a fresh `score` head: dev accuracy before and after.
+//   2. SST-2 sentiment classification with a fresh `score` head: lr_A and λ found first by the tuner (successive
+//      halving over 4 × 5 settings on the same budget; --quick: the fixed lr_A 5e-4, λ 16), then dev accuracy
+//      before and after.
 // Options: --shared DIR (default ../shared beside the project), --model DIR, --data DIR (with train.tsv, dev.tsv),
 //          --steps N (part 1), --cls-steps N (part 2), --quick, --device D, --out DIR.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadAdapter } from '../adapters/peft';
-import { configFromObject } from '../config/load';
-import type { TrainConfig } from '../config/schema';
+import { requireResolved } from '../config/auto';
+import { tunableConfigFromObject } from '../config/load';
+import type { TrainConfig, TunableConfig } from '../config/schema';
 import { formatError, toErrorInfo } from '../protocol/errors';
 import { selectBackend } from '../engine/backend/select';
 import { generate } from '../engine/train/generate';
@@ -20,6 +23,11 @@ import { train, type TrainResult } from '../engine/train/train';
 import { Trainables } from '../engine/train/trainables';
 import type { Device } from '../protocol/merge';
 import { isRunDir } from '../engine/runs/summary';
+import { isTuneDir } from '../engine/runs/tune-folder';
+import { tune } from '../engine/tune/tune';
+import type { EvalEvent } from '../protocol/events';
+import { fmtSetting } from '../protocol/tune';
+import { tuneProgress } from './tune';
 
 const { values: opt } = parseArgs({
   options: {
@@ -41,7 +49,11 @@ const outDir = path.resolve(opt.out!);
 const say = (s = '') => process.stdout.write(`${s}\n`);
 
 function base(task: TrainConfig['task'], extra: { lora: object; training: object; data?: object }): TrainConfig {
-  return configFromObject(
+  return requireResolved(tunable(task, extra));
+}
+
+function tunable(task: TrainConfig['task'], extra: { lora: object; training: object; data?: object }): TunableConfig {
+  return tunableConfigFromObject(
     {
       model: modelDir,
       task,
@@ -134,21 +146,9 @@ async function main(): Promise<void> {
   const after = await sample(plus.finalAdapter, prompt);
 
   // Part 2: SST-2 classification with a fresh score head (trained in full as modules_to_save), LoRA on all linear
-  // layers. LoRA+ needs lr_A lowered as λ rises: at lr_A 1e-3, λ = 16 diverges to the majority class; 5e-4 learns.
-  const cls = await run(
-    `2 SST-2 classification, LoRA+ (λ = 16)`,
-    base('sequence-classification', {
-      data: { max_length: 40, max_train_samples: 10000 },
-      lora: { r: 8, lora_alpha: 16, target_modules: 'all-linear' },
-      training: {
-        learning_rate: 5e-4,
-        loraplus_lr_ratio: 16,
-        max_steps: clsSteps,
-        warmup_steps: Math.round(clsSteps / 15),
-        eval_every: Math.max(1, Math.round(clsSteps / 3)),
-      },
-    }),
-  );
+  // layers. The best λ moves with lr_A (at lr_A 1e-3, λ 16 collapses to the majority class; 5e-4 learns), so the
+  // tuner finds both first on this budget; --quick trains the fixed lr_A 5e-4, λ 16.
+  const cls = await classification(clsSteps, Boolean(opt.quick));
 
   say('\n══ Results (SST-2 dev set)');
   const curve = (r: TrainResult) => r.evals.map((e) => `${e.step}: ${e.result.perplexity?.toFixed(2)}`).join(' · ');
@@ -159,8 +159,8 @@ async function main(): Promise<void> {
   if (plain) say(`causal LM perplexity, LoRA  λ=1    ${perplexities(plain)}`);
   say(`greedy sample before: "${before}"`);
   say(`greedy sample after:  "${after}"`);
-  const accuracy = (at: 'first' | 'last') => `${(100 * metric(cls, 'accuracy', at)).toFixed(1)}%`;
-  say(`sentiment accuracy, LoRA+ λ=16     ${accuracy('first')} (fresh head) → ${accuracy('last')}`);
+  const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
+  say(`sentiment accuracy, LoRA+ ${cls.setting.padEnd(22)} ${pct(cls.before)} (fresh head) → ${pct(cls.after)}`);
   say(`adapters: ${plus.finalAdapter}, ${cls.finalAdapter}`);
   const runs = path.dirname(plus.runDir);
   const rel = (p: string) => path.relative(process.cwd(), p);
@@ -170,6 +170,71 @@ async function main(): Promise<void> {
       'or open this folder in VS Code with LoRA+ Studio: ' +
       'the runs, their dashboards and the A/B view are in the LoRA+ sidebar',
   );
+}
+
+const CLS = {
+  data: { max_length: 40, max_train_samples: 10000 },
+  lora: { r: 8, lora_alpha: 16, target_modules: 'all-linear' },
+};
+
+interface ClsResult {
+  setting: string; // "(tuned: lr_A 5e-4, λ 4)"
+  before: number; // dev accuracy with the fresh head
+  after: number;
+  finalAdapter: string | null;
+}
+
+/** Part 2: tuned (loraplus tune on the same budget, the winner trained to the end), or the fixed setting. */
+async function classification(steps: number, quick: boolean): Promise<ClsResult> {
+  const training = (lr: number | 'auto', ratio: number | 'auto') => ({
+    learning_rate: lr,
+    loraplus_lr_ratio: ratio,
+    max_steps: steps,
+    warmup_steps: Math.round(steps / 15),
+    eval_every: Math.max(1, Math.round(steps / 3)),
+  });
+  if (quick) {
+    const r = await run(
+      `2 SST-2 classification, LoRA+ (λ = 16)`,
+      base('sequence-classification', { ...CLS, training: training(5e-4, 16) }),
+    );
+    return {
+      setting: 'λ=16',
+      before: metric(r, 'accuracy', 'first'),
+      after: metric(r, 'accuracy', 'last'),
+      finalAdapter: r.finalAdapter,
+    };
+  }
+  say(`\n── 2 SST-2 classification: first the tuner finds lr_A and λ (loraplus tune), then the winner trains on`);
+  const t0 = Date.now();
+  const dir = path.join(outDir, '2-sst-2-classification-tune');
+  if (isTuneDir(dir)) fs.rmSync(dir, { recursive: true, force: true }); // the demo's own earlier tune
+  const progress = tuneProgress(process.stdout);
+  const firstEval = new Map<string, EvalEvent>(); // each trial's eval before training: the fresh head
+  const r = await tune(
+    tunable('sequence-classification', { ...CLS, training: training('auto', 'auto') }),
+    progress.tune,
+    undefined,
+    {
+      budget: { steps },
+      tuneDir: dir,
+      onTrialEvent: (trial, e) => {
+        if (e.type === 'eval' && !firstEval.has(trial)) firstEval.set(trial, e);
+        progress.trial(e);
+      },
+    },
+  );
+  progress.done();
+  if (r.status !== 'finished' || !r.eval || !r.trial) throw new Error(`the tune ended ${r.status} without a winner`);
+  const chose = `lr_A ${fmtSetting(r.learning_rate!)}, λ ${fmtSetting(r.loraplus_lr_ratio!)}`;
+  const cost = `${r.spent_steps} steps, ${(r.spent_steps / steps).toFixed(1)}× one run, ${Math.round((100 * r.spent_steps) / r.full_grid_steps)}% of the full grid`;
+  say(`   chose ${chose} (${cost}); done in ${fmtTime((Date.now() - t0) / 1000)}`);
+  return {
+    setting: `(tuned: ${chose})`,
+    before: firstEval.get(r.trial)?.accuracy ?? NaN,
+    after: r.eval.accuracy ?? NaN,
+    finalAdapter: r.final_adapter,
+  };
 }
 
 main().catch((err) => {

@@ -13,7 +13,7 @@ import { tuneSettings } from '../engine/tune/plan';
 import { tune, type TuneOptions } from '../engine/tune/tune';
 import { formatError, LoraPlusError } from '../protocol/errors';
 import type { EngineEvent } from '../protocol/events';
-import { fmtSetting, TuneRecord, type TuneEvent, type TuneMetric } from '../protocol/tune';
+import { fmtSetting, TuneRecord, tuneTieText, type TuneEvent, type TuneMetric } from '../protocol/tune';
 
 export const TUNE_USAGE = `  loraplus tune CONFIG [--grid lr=1e-4,5e-4 ratio=1,4,16 [optimizer=adamw,…]] [--budget N[steps|tokens]]
                 [--eta 3] [--rungs 3] [--eval-samples N] [--tune-dir DIR] [--json]
@@ -117,7 +117,8 @@ export function tuneProgress(out: NodeJS.WriteStream): {
           line(`tune ${e.tune_dir}`);
           line(
             `${e.trials.length} trials (${axes}${opt}) · rungs ${e.rungs.map(n).join(' → ')} steps (η ${e.eta}) · ` +
-              `judged by ${e.metric.name}${e.eval.examples !== null ? ` on up to ${n(e.eval.examples)} eval rows` : ''} · ` +
+              `judged by ${e.metric.name}${e.eval.examples !== null ? ` on up to ${n(e.eval.examples)} eval rows` : ''}` +
+              `${tuneTieText(e.metric)} · ` +
               `the full grid would train ${n(e.full_grid_steps)} steps`,
           );
           break;

@@ -44,8 +44,15 @@ export async function trainTorch(
     detached: true,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  const stop = () => child.pid !== undefined && process.kill(-child.pid, 'SIGTERM');
+  const stop = () => {
+    try {
+      if (child.pid !== undefined) process.kill(-child.pid, 'SIGTERM');
+    } catch {
+      // the job ended already
+    }
+  };
   signal?.addEventListener('abort', stop, { once: true });
+  if (signal?.aborted) stop(); // stopped while the job was being written
   const log: string[] = []; // the last lines of stderr, for an error before train.py could report one
   child.stderr.on('data', (b: Buffer) => log.push(...b.toString().split('\n')) && log.splice(0, log.length - 40));
   const seen = followEvents(child.stdout, onEvent);
