@@ -104,8 +104,12 @@ const show = (r: JobResult, v: number) =>
 const cellName = (c: { learning_rate: number; loraplus_lr_ratio: number }) =>
   `lr ${fmtSetting(c.learning_rate)} λ ${fmtSetting(c.loraplus_lr_ratio)}`;
 
+/** A cell an earlier result (--grid-from) has no figure for: neither failed nor a candidate for the best. */
+const unknown = (c: Cell) => !c.final && !c.diverged;
+
 /** The grid's verdict on a cell: diverged, collapsed (classification: no better than the majority class), or ok. */
 function failed(r: JobResult, c: Cell, majority: number): boolean {
+  if (unknown(c)) return false;
   if (c.diverged || !c.final) return true;
   return r.metric === 'accuracy' && value(r, c.final) <= majority + 0.005;
 }
@@ -138,7 +142,7 @@ function report(tasks: TaskId[], results: JobResult[]): string {
     let close = 0;
     const notes: string[] = [];
     for (const r of rs) {
-      const ok = r.cells.filter((c) => !failed(r, c, majority));
+      const ok = r.cells.filter((c) => !failed(r, c, majority) && !unknown(c));
       const best = ok.reduce<Cell | null>(
         (b, c) => (!b || better(r, value(r, c.final), value(r, b.final)) ? c : b),
         null,
@@ -148,8 +152,10 @@ function report(tasks: TaskId[], results: JobResult[]): string {
       if (r.grid_from) {
         const same = show(r, tv) === show(r, value(r, pick.final)); // to the grid's 0.1 point
         notes.push(
-          `seed ${r.seed}: grid from ${path.basename(r.grid_from)} (an earlier run); the tuner's pick scores ` +
-            `${show(r, tv)} now and ${show(r, value(r, pick.final))} in that grid: ${same ? 'equal' : 'DIFFERENT'}`,
+          unknown(pick)
+            ? `seed ${r.seed}: grid from ${r.grid_from} (an earlier run), which has no figure for the tuner's pick`
+            : `seed ${r.seed}: grid from ${r.grid_from} (an earlier run); the tuner's pick scores ` +
+                `${show(r, tv)} now and ${show(r, value(r, pick.final))} in that grid: ${same ? 'equal' : 'DIFFERENT'}`,
         );
       }
       const bv = best ? value(r, best.final) : NaN;
@@ -197,7 +203,7 @@ function gridTable(r: JobResult, majority: number): string {
     const cells = ratios.map((ratio) => {
       const c = r.cells.find((x) => x.learning_rate === lr && x.loraplus_lr_ratio === ratio)!;
       const mark = (c.trial === r.tuner.trial ? '*' : '') + (failed(r, c, majority) ? '!' : '');
-      return `${show(r, value(r, c.final))}${mark}`;
+      return unknown(c) ? `?${mark}` : `${show(r, value(r, c.final))}${mark}`;
     });
     rows.push(`| ${fmtSetting(lr)} | ${cells.join(' | ')} |`);
   }

@@ -69,7 +69,7 @@ describe('tune plan', () => {
     assert.deepEqual(both.axes.loraplus_lr_ratio, DEFAULT_RATIOS);
     assert.deepEqual(both.axes.optimizer, ['adamw']);
     assert.equal(both.trials.length, 20);
-    assert.deepEqual(both.rungs, [67, 200, 600]);
+    assert.deepEqual(both.rungs, [75, 300, 600]);
     assert.equal(both.fullGridSteps, 20 * 600);
     assert.equal(both.evalSamples, 1000); // classification: one prediction a row
     assert.deepEqual(both.metric, { name: 'accuracy', goal: 'max', tie_break: 'loss', ties: 'noise' });
@@ -92,12 +92,14 @@ describe('tune plan', () => {
     assert.equal(lmDefault.evalSamples, 300); // many token predictions a row
   });
 
-  it('rungs: budget/η², budget/η, budget; small budgets get fewer', () => {
-    assert.deepEqual(rungSteps(600, 3, 3), [67, 200, 600]);
-    assert.deepEqual(rungSteps(300, 3, 3), [33, 100, 300]);
-    assert.deepEqual(rungSteps(9, 3, 3), [1, 3, 9]);
-    assert.deepEqual(rungSteps(2, 3, 3), [1, 2]);
-    assert.deepEqual(rungSteps(600, 3, 1), [600]);
+  it('rungs: budget/(2η), budget/2 (where the winner is judged), budget; small budgets get fewer', () => {
+    assert.deepEqual(rungSteps(600, 4, 3), [75, 300, 600]);
+    assert.deepEqual(rungSteps(300, 4, 3), [38, 150, 300]);
+    assert.deepEqual(rungSteps(600, 3, 3), [100, 300, 600]);
+    assert.deepEqual(rungSteps(9, 4, 3), [1, 5, 9]);
+    assert.deepEqual(rungSteps(2, 4, 3), [1, 2]);
+    assert.deepEqual(rungSteps(1, 4, 3), [1]);
+    assert.deepEqual(rungSteps(600, 4, 1), [600]);
     assert.deepEqual(rungSteps(800, 2, 4), [100, 200, 400, 800]);
   });
 
