@@ -297,6 +297,8 @@ describe('the memory check in validate, train and the editor', { skip }, () => {
     const stories = (inspectModel(STORIES) as { value: ModelSummary }).value;
     assert.ok(estimateMemory(config({ batch: fit }), stories, 'wasm')!.total <= WASM_HEAP - WASM_RUNTIME);
     assert.deepEqual(check(`${base}  max_length: 256\ntraining:\n  batch_size: ${fit}\n`), []);
+    // device: torch trains on PyTorch, whose memory is not our engine's tensors: no estimate, no refusal.
+    assert.deepEqual(check(`${base.replace('wasm', 'torch')}  max_length: 256\ntraining:\n  batch_size: 128\n`), []);
   });
 
   it('when the attention scores are most of it, the error is at max_length', () => {
