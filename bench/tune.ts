@@ -104,6 +104,9 @@ const show = (r: JobResult, v: number) =>
 const cellName = (c: { learning_rate: number; loraplus_lr_ratio: number }) =>
   `lr ${fmtSetting(c.learning_rate)} λ ${fmtSetting(c.loraplus_lr_ratio)}`;
 
+/** One decimal, without a "-0.0" for a gap that rounds to nothing. */
+const fixed1 = (x: number) => (Math.abs(x) < 0.05 ? 0 : x).toFixed(1);
+
 /** A cell an earlier result (--grid-from) has no figure for: neither failed nor a candidate for the best. */
 const unknown = (c: Cell) => !c.final && !c.diverged;
 
@@ -167,7 +170,7 @@ function report(tasks: TaskId[], results: JobResult[]): string {
         : 'n/a';
       out.push(
         `| ${r.seed} | ${best ? `${show(r, bv)} (${cellName(best)})` : 'none'} | ${show(r, tv)} (${cellName(pick)}) | ` +
-          `${r.metric === 'accuracy' ? `${(100 * gap).toFixed(1)} pt` : `${(100 * gap).toFixed(1)}%`} | ` +
+          `${fixed1(100 * gap)}${r.metric === 'accuracy' ? ' pt' : '%'} | ` +
           `${(100 * spent).toFixed(0)}% | ${failed(r, pick, majority) ? 'YES' : 'no'} | ${rie} |`,
       );
     }
