@@ -16,7 +16,7 @@ import type { EngineEvent } from '../protocol/events';
 import { fmtSetting, TuneRecord, tuneTieText, type TuneEvent, type TuneMetric } from '../protocol/tune';
 
 export const TUNE_USAGE = `  loraplus tune CONFIG [--grid lr=1e-4,5e-4 ratio=1,4,16 [optimizer=adamw,…]] [--budget N[steps|tokens]]
-                [--eta 3] [--rungs 3] [--eval-samples N] [--tune-dir DIR] [--json]
+                [--eta 3] [--rungs 3] [--eval-samples 300] [--tune-dir DIR] [--json]
                                                        search learning_rate × λ by successive halving, train the winner`;
 
 export async function cmdTune(argv: string[]): Promise<number> {

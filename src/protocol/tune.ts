@@ -98,7 +98,6 @@ export interface RungResultEvent {
   loss: number | null; // eval loss
   accuracy?: number;
   perplexity?: number;
-  examples?: number; // eval rows the figures are over (absent in tunes of earlier versions)
   diverged?: string; // why it stopped: the loss became NaN, or rose far above the start
   elapsed_s: number; // wall time of this rung's training
 }

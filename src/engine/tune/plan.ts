@@ -6,15 +6,9 @@
 //   learning_rate 1e-4, 2.5e-4, 5e-4, 1e-3 × λ 1, 2, 4, 16, 64: the good band there is lr_B = lr_A·λ ≈ 1e-3…2e-3
 //     (λ 1 at 1e-3, λ 4 at 2.5e-4…5e-4, λ 16 at 1e-4), λ 16 at 1e-3 and λ 64 anywhere collapse; the paper's 2^4 is
 //     the easy-task start and harder tasks want more, so the grid spans 2^0…2^6 around the band.
-//   η = 4, 3 rungs: every trial trains budget/8 steps, the best quarter continue to budget/2, and the best of those
-//     (the winner) continues to the budget. 20 trials cost 4.9 budgets (24%) instead of the full grid's 20. The
-//     winner is picked at half the budget, not a third: on SST-2 classification the trials' order by eval loss
-//     matches their final order far better there (rank correlation 0.92–0.97 against 0.82 at a third, bench/README),
-//     as the settings that start fastest (high lr_B) are not the ones that end best.
-//   The eval rows that judge every rung (data.eval, or the held-out eval_fraction, cut with max_eval_samples): 300
-//     for the language-model tasks (each row holds many token predictions), 1000 for classification (one
-//     prediction a row: on 300, two trials near chance differ by ±8 points of noise), where accuracies within that
-//     noise are ties the loss decides (trial.ts, rankTrials).
+//   η = 3, 3 rungs: every trial trains budget/9 steps, the best third continue to budget/3, and the best of those
+//     (the winner) continues to the budget. 20 trials cost 4.4 budgets (22%) instead of the full grid's 20.
+//   300 eval rows judge every rung (data.eval, or the held-out eval_fraction, cut with max_eval_samples).
 import * as path from 'node:path';
 import { autoKeys } from '../../config/auto';
 import { specAt } from '../../config/keys';
@@ -24,9 +18,9 @@ import { fmtSetting, usesRatio, type TrialSettings, type TuneMetric } from '../.
 
 export const DEFAULT_LEARNING_RATES = [1e-4, 2.5e-4, 5e-4, 1e-3];
 export const DEFAULT_RATIOS = [1, 2, 4, 16, 64];
-export const DEFAULT_ETA = 4;
+export const DEFAULT_ETA = 3;
 export const DEFAULT_RUNGS = 3;
-export const DEFAULT_EVAL_SAMPLES = { lm: 300, classification: 1000 };
+export const DEFAULT_EVAL_SAMPLES = 300;
 /** A loss this many times the start's (eval at step 0, or the first training steps) stops a trial as diverged. */
 export const LOSS_FACTOR = 1.5;
 
@@ -97,8 +91,7 @@ export function planTune(base: TunableConfig, o: TuneSettings, stepsOfEpochs: ()
   const eta = o.eta ?? DEFAULT_ETA;
   const rungs = rungSteps(budget.steps, eta, o.rungs ?? DEFAULT_RUNGS);
   const trials = gridTrials(axes);
-  const cls = base.task === 'sequence-classification';
-  const samples = o.evalSamples ?? DEFAULT_EVAL_SAMPLES[cls ? 'classification' : 'lm'];
+  const samples = o.evalSamples ?? DEFAULT_EVAL_SAMPLES;
   const own = base.data.max_eval_samples;
   return {
     base,
@@ -108,9 +101,10 @@ export function planTune(base: TunableConfig, o: TuneSettings, stepsOfEpochs: ()
     rungs,
     budget,
     evalSamples: samples > 0 ? Math.min(samples, own ?? Infinity) : own,
-    metric: cls
-      ? { name: 'accuracy', goal: 'max', tie_break: 'loss', ties: 'noise' }
-      : { name: 'loss', goal: 'min', tie_break: null },
+    metric:
+      base.task === 'sequence-classification'
+        ? { name: 'accuracy', goal: 'max', tie_break: 'loss' }
+        : { name: 'loss', goal: 'min', tie_break: null },
     fullGridSteps: trials.length * budget.steps,
   };
 }
@@ -134,17 +128,16 @@ export function gridTrials(axes: GridAxes): PlannedTrial[] {
 }
 
 /**
- * The step each rung trains to: the winner is judged at budget/2, each earlier rung at 1/η of the next:
- * budget/(2η^(count−2)), …, budget/(2η), budget/2, then the budget (at least 1 step each, strictly rising; a small
+ * The step each rung trains to: budget/η^(k−1), …, budget/η, budget (at least 1 step each, strictly rising; a small
  * budget has fewer rungs).
  */
 export function rungSteps(budget: number, eta: number, count: number): number[] {
   const out: number[] = [];
-  for (let k = count - 2; k >= 0; k--) {
-    const s = Math.max(1, Math.round(budget / (2 * eta ** k)));
-    if (s > (out.at(-1) ?? 0) && s < budget) out.push(s);
+  for (let k = count - 1; k >= 0; k--) {
+    const s = Math.max(1, Math.round(budget / eta ** k));
+    if (s > (out.at(-1) ?? 0)) out.push(s);
   }
-  return [...out, budget];
+  return out;
 }
 
 /** The budget in steps: given in steps, in tokens (batch × accumulation × max_length a step), else the config's. */

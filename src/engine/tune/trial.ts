@@ -92,7 +92,6 @@ export async function trainRung(t: TrialState, r: RungRun): Promise<RungResultEv
     loss: evaluated ? evaluated.loss : null,
     ...(evaluated?.accuracy !== undefined ? { accuracy: evaluated.accuracy } : {}),
     ...(evaluated?.perplexity !== undefined ? { perplexity: evaluated.perplexity } : {}),
-    ...(evaluated ? { examples: evaluated.examples } : {}),
     ...(diverged ? { diverged } : {}),
     elapsed_s: (Date.now() - began) / 1000,
   };
@@ -120,36 +119,6 @@ function evalRunaway(e: EvalEvent, base: EvalEvent | null): string | null {
   if (!base || !(e.loss > LOSS_FACTOR * base.loss)) return null;
   const times = (e.loss / base.loss).toFixed(1);
   return `the eval loss rose to ${e.loss.toFixed(3)} at step ${e.step}, ${times}× the start's (${base.loss.toFixed(3)})`;
-}
-
-/**
- * The trials of a rung, best first. With `ties: 'noise'` (classification), accuracies within two standard errors of
- * a difference of two accuracies on the same n rows (2·√(2p(1−p)/n), p the best remaining accuracy) are a tie that
- * the loss decides: early in training every trial is near chance and such differences are noise, while the eval
- * loss already ranks the trials as they end (bench/README.md, "Finding λ").
- */
-export function rankTrials<T extends { index: number; results: RungResultEvent[] }>(
-  trials: T[],
-  rung: number,
-  plan: TunePlan,
-): T[] {
-  const r = (t: T) => t.results[rung];
-  const sorted = [...trials].sort((a, b) => compareResults(r(a), r(b), plan, a.index, b.index));
-  if (plan.metric.ties !== 'noise') return sorted;
-  const judged = (t: T) => !r(t).diverged && r(t).metric !== null && Number.isFinite(r(t).metric);
-  const out: T[] = [];
-  let rest = sorted.filter(judged);
-  while (rest.length) {
-    const top = r(rest[0]);
-    const p = top.metric!;
-    const n = Math.max(1, top.examples ?? plan.evalSamples ?? 1);
-    const margin = 2 * Math.sqrt((2 * p * (1 - p)) / n);
-    const band = rest.filter((t) => r(t).metric! >= p - margin - 1e-12);
-    band.sort((a, b) => (r(a).loss ?? Infinity) - (r(b).loss ?? Infinity) || a.index - b.index);
-    out.push(...band);
-    rest = rest.filter((t) => !band.includes(t));
-  }
-  return [...out, ...sorted.filter((t) => !judged(t))];
 }
 
 /** Best first: the judged figure (by the metric's goal), then the loss, then grid order. Diverged trials go last. */

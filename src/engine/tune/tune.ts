@@ -17,7 +17,7 @@ import { configStem } from '../runs/names';
 import { datasetSize, loadData, openModelFolder } from '../train/inputs';
 import { evaluateAdapter } from './final-eval';
 import { LOSS_FACTOR, planTune, trialConfig, type TunePlan, type TuneSettings } from './plan';
-import { newTrialState, rankTrials, trainRung } from './trial';
+import { compareResults, newTrialState, trainRung } from './trial';
 
 export interface TuneOptions extends TuneSettings {
   configFile?: string; // for tune_start, and the table's title
@@ -74,11 +74,9 @@ export async function tune(
           emit({ type: 'trial_end', trial: t.trial, outcome: 'diverged', rung, step: r.step, reason: r.diverged });
       }
       // ---- judge: the best 1/η continue (never a diverged trial) --------------------------------------------------
-      const ranked = rankTrials(
-        alive.filter((t) => !t.results[rung]?.diverged),
-        rung,
-        plan,
-      );
+      const ranked = alive
+        .filter((t) => !t.results[rung]?.diverged)
+        .sort((a, b) => compareResults(a.results[rung], b.results[rung], plan, a.index, b.index));
       if (!ranked.length) throw allDiverged(plan, rung);
       if (rung === plan.rungs.length - 1) {
         alive = ranked;
