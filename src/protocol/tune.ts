@@ -32,23 +32,16 @@ export interface EvalFigures {
   examples: number;
 }
 
-/**
- * How rungs are judged: classification by accuracy (loss breaks ties), the language-model tasks by loss. `ties:
- * 'noise'`: accuracies within the eval subset's sampling noise of the best are ties too (tuneTieText says how).
- */
+/** How rungs are judged: classification by accuracy (loss breaks ties), the language-model tasks by loss. */
 export interface TuneMetric {
   name: 'accuracy' | 'loss';
   goal: 'max' | 'min';
   tie_break: 'loss' | null;
-  ties?: 'exact' | 'noise'; // absent in tunes of earlier versions: exact
 }
 
-/** " (loss breaks ties)", or how a noise tie is decided; "" without a tie-break. */
+/** " (loss breaks ties)", or "" without a tie-break: the CLI table, the CLI progress and the tune dashboard say it. */
 export function tuneTieText(m: TuneMetric): string {
-  if (!m.tie_break) return '';
-  return m.ties === 'noise'
-    ? ` (${m.tie_break} decides between ${m.name === 'accuracy' ? 'accuracies' : 'figures'} within sampling noise)`
-    : ` (${m.tie_break} breaks ties)`;
+  return m.tie_break ? ` (${m.tie_break} breaks ties)` : '';
 }
 
 export interface TuneStartEvent {

@@ -16,6 +16,21 @@ import { REFERENCE, SHARED, tempDir, useBackend } from '../helpers/shared';
 
 const python = pythonWith(EXPORT_MODULES);
 
+/** tiny-random-qwen3 on the SST-2 chat rows from the reference's init adapter, with these data and training fields. */
+function writeSftConfig(file: string, data: string, training: string): void {
+  const chat = path.join(SHARED, 'data', 'sst2-chat');
+  fs.writeFileSync(
+    file,
+    `model: ${path.join(SHARED, 'models', 'tiny-random-qwen3')}
+task: sft
+device: wasm
+data: {train: ${chat}/messages.train.jsonl, eval: ${chat}/messages.dev.jsonl, ${data}, max_eval_samples: 8}
+lora: {r: 8, lora_alpha: 16, target_modules: all-linear, init_adapter: ${REFERENCE}/loraplus_qwen3_sft.init_adapter}
+training: {learning_rate: 1.0e-3, loraplus_lr_ratio: 16, ${training}, save_every: 0}
+`,
+  );
+}
+
 describe('loraplus export --to accelerate, sft', { skip: python ? false : noPython(EXPORT_MODULES) }, () => {
   const dir = tempDir();
   const file = path.join(dir, 'sft.lora.yaml');
@@ -24,18 +39,11 @@ describe('loraplus export --to accelerate, sft', { skip: python ? false : noPyth
 
   before(async () => {
     await useBackend();
-    const chat = path.join(SHARED, 'data', 'sst2-chat');
-    fs.writeFileSync(
+    writeSftConfig(
       file,
-      `model: ${path.join(SHARED, 'models', 'tiny-random-qwen3')}
-task: sft
-device: wasm
-data: {train: ${chat}/messages.train.jsonl, eval: ${chat}/messages.dev.jsonl, max_length: 128,
-       max_train_samples: 32, max_eval_samples: 8}
-lora: {r: 8, lora_alpha: 16, target_modules: all-linear, init_adapter: ${REFERENCE}/loraplus_qwen3_sft.init_adapter}
-training: {learning_rate: 1.0e-3, loraplus_lr_ratio: 16, batch_size: 4, gradient_accumulation_steps: 2,
-           max_steps: 8, lr_scheduler: cosine, warmup_steps: 2, max_grad_norm: 1.0, eval_every: 4, save_every: 0}
-`,
+      'max_length: 128, max_train_samples: 32',
+      'batch_size: 4, gradient_accumulation_steps: 2, max_steps: 8, lr_scheduler: cosine, warmup_steps: 2,\n' +
+        '           max_grad_norm: 1.0, eval_every: 4',
     );
     const exported = await runCli(['export', file, '--out', path.join(dir, 'job')]);
     assert.equal(exported.code, 0, exported.err);
@@ -69,18 +77,10 @@ describe(
       await useBackend();
       const dir = tempDir();
       const file = path.join(dir, 'packed.lora.yaml');
-      const chat = path.join(SHARED, 'data', 'sst2-chat');
-      fs.writeFileSync(
+      writeSftConfig(
         file,
-        `model: ${path.join(SHARED, 'models', 'tiny-random-qwen3')}
-task: sft
-device: wasm
-data: {train: ${chat}/messages.train.jsonl, eval: ${chat}/messages.dev.jsonl, max_length: 256, packing: true,
-       max_train_samples: 48, max_eval_samples: 8}
-lora: {r: 8, lora_alpha: 16, target_modules: all-linear, init_adapter: ${REFERENCE}/loraplus_qwen3_sft.init_adapter}
-training: {learning_rate: 1.0e-3, loraplus_lr_ratio: 16, batch_size: 2, max_steps: 6, log_every: 1, eval_every: 3,
-           save_every: 0}
-`,
+        'max_length: 256, packing: true, max_train_samples: 48',
+        'batch_size: 2, max_steps: 6, log_every: 1, eval_every: 3',
       );
       const exported = await runCli(['export', file, '--out', path.join(dir, 'job')]);
       assert.equal(exported.code, 0, exported.err);
